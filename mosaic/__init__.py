@@ -1,0 +1,9 @@
+"""Mosaic-style multi-core neuromorphic chip: hardware spec, topology, network IR,
+placement, cycle-approximate routing simulator and cost model."""
+from .network import SpikingNetwork
+from .placement import Placement, PlacementError
+from .spec import HardwareSpec, SpecError
+from .topology import hop_matrix, topology
+
+__all__ = ["HardwareSpec", "SpecError", "SpikingNetwork", "Placement", "PlacementError",
+           "hop_matrix", "topology"]

@@ -1,0 +1,86 @@
+"""Workload generators for tests and benchmarks (all seeded, all offline)."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .network import SpikingNetwork
+
+
+def _rand_weights(rng: np.random.Generator, shape, p: float, scale: float, quantum: float | None):
+    mask = rng.random(shape) < p
+    w = rng.normal(0.0, scale, shape) * mask
+    if quantum:
+        w = np.round(w / quantum) * quantum
+    return sp.csr_matrix(w)
+
+
+def random_feedforward(sizes: list[int], *, p: float = 0.5, weight_scale: float = 0.5,
+                       beta: float = 0.9, alpha: float = 0.0, threshold: float = 1.0,
+                       reset: str = "subtract", recurrent_p: float = 0.0, seed: int = 0,
+                       quantum: float | None = 2.0 ** -6) -> SpikingNetwork:
+    """Layers ``sizes = [n_inputs, h1, ..., n_out]`` with connection probability ``p``.
+
+    Weights are normal(0, weight_scale), rounded to multiples of ``quantum`` so that
+    float sums are exact (None keeps them raw).  ``recurrent_p`` adds recurrent
+    synapses inside each layer.  Neurons carry their layer index in ``layer``.
+    """
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes must list n_inputs and at least one layer, all >= 1, got {sizes}")
+    rng = np.random.default_rng(seed)
+    hidden = sizes[1:]
+    n = sum(hidden)
+    starts = np.cumsum([0] + hidden)
+    w_in = sp.lil_matrix((sizes[0], n))
+    w_in[:, : hidden[0]] = _rand_weights(rng, (sizes[0], hidden[0]), p, weight_scale, quantum)
+    w = sp.lil_matrix((n, n))
+    for li in range(len(hidden)):
+        a, b = starts[li], starts[li + 1]
+        if li + 1 < len(hidden):
+            w[a:b, b:starts[li + 2]] = _rand_weights(rng, (b - a, hidden[li + 1]), p, weight_scale, quantum)
+        if recurrent_p > 0:
+            w[a:b, a:b] = _rand_weights(rng, (b - a, b - a), recurrent_p, weight_scale, quantum)
+    layer = np.repeat(np.arange(len(hidden)), hidden)
+    return SpikingNetwork(w_in.tocsr(), w.tocsr(), beta, threshold, alpha=alpha, reset=reset, layer=layer)
+
+
+def small_world(n: int = 2048, *, k: int = 16, length: float = 0.05, p_long: float = 0.05,
+                n_inputs: int = 32, input_fanout: int = 16, weight: float = 0.25,
+                beta: float = 0.9, threshold: float = 1.0, seed: int = 0) -> SpikingNetwork:
+    """A distance-dependent small-world sheet: neurons on a square lattice in the unit
+    square, each with ``k`` outgoing synapses to neighbours chosen with probability
+    proportional to exp(-distance / ``length``), and a fraction ``p_long`` of them rewired
+    to uniformly random targets (Watts-Strogatz style long-range shortcuts).
+    ``layer`` is 0 for every neuron; ``extra`` positions are in ``net.layer``-free form,
+    returned by ``sheet_positions(n)``."""
+    if n < 2 or k < 1 or k >= n:
+        raise ValueError(f"small_world needs n >= 2 and 1 <= k < n, got n={n}, k={k}")
+    rng = np.random.default_rng(seed)
+    xy = sheet_positions(n)
+    rows, cols = [], []
+    for i in range(n):
+        d = np.hypot(*(xy - xy[i]).T)
+        prob = np.exp(-d / length)
+        prob[i] = 0.0
+        prob /= prob.sum()
+        targets = rng.choice(n, size=k, replace=False, p=prob)
+        long = rng.random(k) < p_long
+        if long.any():
+            others = np.setdiff1d(np.arange(n), np.append(targets[~long], i))
+            targets[long] = rng.choice(others, size=int(long.sum()), replace=False)
+        rows.append(np.full(k, i))
+        cols.append(targets)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    sign = np.where(rng.random(r.size) < 0.8, 1.0, -1.0)
+    w = sp.csr_matrix((weight * sign, (r, c)), shape=(n, n))
+    ir = np.repeat(np.arange(n_inputs), input_fanout)
+    ic = rng.integers(0, n, ir.size)
+    w_in = sp.csr_matrix((np.full(ir.size, 2 * threshold), (ir, ic)), shape=(n_inputs, n))
+    return SpikingNetwork(w_in, w, beta, threshold, layer=np.zeros(n, np.int64))
+
+
+def sheet_positions(n: int) -> np.ndarray:
+    """(n, 2) positions of ``n`` neurons on a near-square lattice in the unit square, row-major."""
+    side = int(np.ceil(np.sqrt(n)))
+    idx = np.arange(n)
+    return np.stack([(idx % side + 0.5) / side, (idx // side + 0.5) / side], axis=1)

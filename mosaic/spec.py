@@ -1,0 +1,175 @@
+"""Hardware description of a multi-core neuromorphic chip, loaded from TOML.
+
+The hardware is data: grid, routers, timing and per-event energies live in a
+TOML file (see ``mosaic/presets/``), not in code.  Every preset number names
+its source or says it is an assumption.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+TOPOLOGIES = ("mosaic", "mesh")
+
+# TOML table -> field names; the file layout mirrors how designers think of a chip.
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core"),
+    "router": ("bandwidth", "buffer_depth", "cycles_per_hop", "clock_mhz", "step_cycles"),
+    "timing": ("dt_us",),
+    "energy": ("e_synaptic_pj", "e_neuron_pj", "e_spike_out_pj", "e_router_pj", "e_static_pj"),
+    "core": ("weight_bits",),
+}
+
+
+class SpecError(ValueError):
+    """A hardware spec is malformed, inconsistent or unknown."""
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """A Mosaic-style chip: a grid of neuron tiles (cores) joined by routers.
+
+    Units: bandwidth in packets per cycle per router output port, buffer_depth
+    in packets per port FIFO, clock in MHz, step_cycles = router cycles available
+    per time step (the step's cycle budget), dt_us = one time step in
+    microseconds, energies in pJ per event (e_static_pj per core per step).
+    """
+
+    name: str
+    rows: int
+    cols: int
+    neurons_per_core: int
+    topology: str = "mosaic"
+    io_core: int = 0
+    bandwidth: int = 1
+    buffer_depth: int = 8
+    cycles_per_hop: int = 1
+    clock_mhz: float = 100.0
+    step_cycles: int = 1000
+    dt_us: float = 1000.0
+    e_synaptic_pj: float = 23.6
+    e_neuron_pj: float = 21.6
+    e_spike_out_pj: float = 69.3
+    e_router_pj: float = 3.6
+    e_static_pj: float = 0.0
+    weight_bits: int = 8
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for f in ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth",
+                  "cycles_per_hop", "step_cycles", "weight_bits"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"{self.name}: {f} must be a positive integer, got {v!r}")
+        for f in ("clock_mhz", "dt_us"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise SpecError(f"{self.name}: {f} must be a positive number, got {v!r}")
+        for f in _SECTIONS["energy"]:
+            v = getattr(self, f)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise SpecError(f"{self.name}: {f} must be a non-negative number of pJ, got {v!r}")
+        if self.topology not in TOPOLOGIES:
+            raise SpecError(f"{self.name}: topology must be one of {TOPOLOGIES}, got {self.topology!r}")
+        if self.topology == "mosaic" and (self.rows < 2 and self.cols < 2) and self.n_cores > 1:
+            raise SpecError(f"{self.name}: a mosaic grid needs rows >= 2 or cols >= 2")
+        if not 0 <= self.io_core < self.n_cores:
+            raise SpecError(f"{self.name}: io_core {self.io_core} is outside 0..{self.n_cores - 1}")
+
+    # -- derived figures -------------------------------------------------
+    @property
+    def n_cores(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def n_slots(self) -> int:
+        """Neuron slots on the whole chip."""
+        return self.n_cores * self.neurons_per_core
+
+    @property
+    def ns_per_cycle(self) -> float:
+        return 1000.0 / self.clock_mhz
+
+    def core_rc(self, core: int) -> tuple[int, int]:
+        """(row, col) of a core; cores are numbered row-major."""
+        return divmod(int(core), self.cols)
+
+    def replace(self, **changes: Any) -> "HardwareSpec":
+        """A copy with some fields changed (validated), e.g. ``spec.replace(bandwidth=2)``."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise SpecError(f"unknown HardwareSpec field(s) {sorted(unknown)}")
+        if "rows" in changes or "cols" in changes:
+            changes.setdefault("io_core", 0 if self.io_core >= changes.get("rows", self.rows)
+                               * changes.get("cols", self.cols) else self.io_core)
+        return dataclasses.replace(self, **changes)
+
+    # -- loading ---------------------------------------------------------
+    @classmethod
+    def presets(cls) -> list[str]:
+        """Names of the presets shipped in ``mosaic/presets``."""
+        root = resources.files("mosaic") / "presets"
+        return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+    @classmethod
+    def preset(cls, name: str) -> "HardwareSpec":
+        names = cls.presets()
+        if name not in names:
+            raise SpecError(f"unknown preset {name!r}; choose one of {', '.join(names)} "
+                            f"or load your own file with HardwareSpec.from_toml(path)")
+        path = resources.files("mosaic") / "presets" / f"{name}.toml"
+        return cls._from_text(path.read_text(), str(path), default_name=name)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "HardwareSpec":
+        p = Path(path)
+        if not p.is_file():
+            raise SpecError(f"hardware spec file {str(p)!r} does not exist")
+        return cls._from_text(p.read_text(), str(p), default_name=p.stem)
+
+    @classmethod
+    def _from_text(cls, text: str, where: str, default_name: str) -> "HardwareSpec":
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"{where}: malformed TOML: {e}") from None
+        kwargs: dict[str, Any] = {"name": doc.pop("name", default_name),
+                                  "description": doc.pop("description", "")}
+        for section, fields in _SECTIONS.items():
+            table = doc.pop(section, {})
+            if not isinstance(table, dict):
+                raise SpecError(f"{where}: [{section}] must be a table")
+            for key, value in table.items():
+                if key not in fields:
+                    raise SpecError(f"{where}: unknown key {section}.{key}; "
+                                    f"known keys in [{section}]: {', '.join(fields)}")
+                kwargs[key] = value
+        if doc:
+            raise SpecError(f"{where}: unknown top-level key(s) {sorted(doc)}; "
+                            f"known tables: {', '.join(_SECTIONS)}")
+        for req in ("rows", "cols", "neurons_per_core"):
+            if req not in kwargs:
+                raise SpecError(f"{where}: missing key grid.{req}")
+        try:
+            return cls(**kwargs)
+        except SpecError as e:
+            raise SpecError(f"{where}: {e}") from None
+
+    def to_toml(self) -> str:
+        """The spec as TOML text that ``from_toml`` reads back to an equal spec."""
+        def fmt(v: Any) -> str:
+            if isinstance(v, str):
+                return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return repr(v)
+        lines = [f"name = {fmt(self.name)}", f"description = {fmt(self.description)}"]
+        for section, fields in _SECTIONS.items():
+            lines += ["", f"[{section}]"] + [f"{k} = {fmt(getattr(self, k))}" for k in fields]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,212 @@
+"""Router graphs, hop counts and multicast routing trees.
+
+Nodes are numbered tiles first (node ``c`` is core ``c``, row-major), then routers.
+Spikes travel router to router and never through a tile; a tile only injects
+packets into, and receives them from, its adjacent routers.
+
+"mosaic" (Dalgaty et al., Nat Commun 2024): a (2R+1)x(2C+1) grid of positions;
+tile (r, c) sits at (2r+1, 2c+1); R1 routers sit between two adjacent tiles, at
+(odd, even) and (even, odd); R0 routers at (even, even) between four R1s.  Only
+routers between tiles exist (no border ring).  Each position links to its four
+grid neighbours.  "mesh": one router per core, at the core's (row, col); the tile
+links to its own router only; routers link to their four grid neighbours.
+
+Routing rule (deterministic, documented): every source core has one routing tree
+that reaches every tile, and a multicast packet follows the union of the tree's
+paths to its destination cores, so a shared link or router is used once.
+- mosaic: the breadth-first shortest-path tree from the source tile, exploring
+  neighbours in increasing node number; a destination tile hangs under its
+  adjacent router of least depth (lowest node number on ties).
+- mesh: dimension-ordered XY routing: along the source's row to the destination
+  column, then along that column.
+Both trees are shortest-path trees, so a unicast path traverses ``hop_matrix``
+routers: 0 on the same tile; on Mosaic 1 for adjacent tiles, 2d+1 in the same row
+or column at distance d >= 2, 2d-1 otherwise; on a mesh d+1.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .spec import HardwareSpec
+
+TILE, ROUTER_R0, ROUTER_R1, ROUTER_MESH = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """The chip's router graph and every source core's routing tree.
+
+    ``parent[s, v]`` is the node before ``v`` on source core ``s``'s tree (-1 at
+    the root and for nodes off the tree); ``depth[s, v]`` is the number of routers
+    a packet from ``s`` has traversed on arriving at ``v`` (a router counts itself);
+    ``parent_link[s, v]`` is the index in ``links`` of the link parent -> v.
+    """
+
+    n_cores: int
+    n_nodes: int
+    node_kind: np.ndarray      # (n_nodes,) int8: TILE, ROUTER_R0, ROUTER_R1, ROUTER_MESH
+    node_pos: np.ndarray       # (n_nodes, 2) int: (row, col) on the drawing grid
+    links: np.ndarray          # (n_links, 2) int32 directed (from, to), sorted
+    parent: np.ndarray         # (n_cores, n_nodes) int32
+    parent_link: np.ndarray    # (n_cores, n_nodes) int32
+    depth: np.ndarray          # (n_cores, n_nodes) int32
+
+    @property
+    def n_routers(self) -> int:
+        return self.n_nodes - self.n_cores
+
+    def tree_nodes(self, src: int, dests) -> np.ndarray:
+        """Sorted nodes (tiles and routers) of the multicast tree from core ``src``
+        to the cores ``dests`` (the source tile included)."""
+        seen = {int(src)}
+        for d in np.atleast_1d(np.asarray(dests, dtype=np.int64)):
+            v = int(d)
+            while v not in seen:
+                seen.add(v)
+                v = int(self.parent[src, v])
+        return np.array(sorted(seen), dtype=np.int64)
+
+    def tree_links(self, src: int, dests) -> np.ndarray:
+        """Sorted link indices of the multicast tree from ``src`` to ``dests``."""
+        nodes = self.tree_nodes(src, dests)
+        return np.sort(self.parent_link[src, nodes[nodes != src]])
+
+    def tree_routers(self, src: int, dests) -> int:
+        """Routers a multicast packet from ``src`` to ``dests`` traverses (each once)."""
+        return int(np.count_nonzero(self.tree_nodes(src, dests) >= self.n_cores))
+
+
+def _mosaic_graph(rows: int, cols: int):
+    pos = [(2 * r + 1, 2 * c + 1) for r in range(rows) for c in range(cols)]
+    kind = [TILE] * len(pos)
+    for y in range(1, 2 * rows):
+        for x in range(1, 2 * cols):
+            if y % 2 == 1 and x % 2 == 1:
+                continue                                   # a tile
+            kind.append(ROUTER_R0 if (y % 2 == 0 and x % 2 == 0) else ROUTER_R1)
+            pos.append((y, x))
+    index = {p: i for i, p in enumerate(pos)}
+    edges = []
+    for i, (y, x) in enumerate(pos):
+        for dy, dx in ((-1, 0), (0, -1), (0, 1), (1, 0)):
+            j = index.get((y + dy, x + dx))
+            if j is not None and not (kind[i] == TILE and kind[j] == TILE):
+                edges.append((i, j))
+    return np.array(kind, np.int8), np.array(pos, np.int64), edges
+
+
+def _mesh_graph(rows: int, cols: int):
+    n = rows * cols
+    pos = [(r, c) for r in range(rows) for c in range(cols)] * 2
+    kind = [TILE] * n + [ROUTER_MESH] * n
+    edges = []
+    for c in range(n):
+        edges += [(c, n + c), (n + c, c)]
+        r0, c0 = divmod(c, cols)
+        for dr, dc in ((-1, 0), (0, -1), (0, 1), (1, 0)):
+            r1, c1 = r0 + dr, c0 + dc
+            if 0 <= r1 < rows and 0 <= c1 < cols:
+                edges.append((n + c, n + r1 * cols + c1))
+    return np.array(kind, np.int8), np.array(pos, np.int64), edges
+
+
+def _bfs_parents(n_cores: int, n_nodes: int, adj: list[list[int]]):
+    parent = np.full((n_cores, n_nodes), -1, np.int32)
+    depth = np.full((n_cores, n_nodes), -1, np.int32)
+    for s in range(n_cores):
+        depth[s, s] = 0
+        queue = deque([s])
+        while queue:
+            u = queue.popleft()
+            if u < n_cores and u != s:
+                continue                                   # never route through a tile
+            for v in adj[u]:
+                if depth[s, v] < 0:
+                    depth[s, v] = depth[s, u] + (1 if v >= n_cores else 0)
+                    parent[s, v] = u
+                    queue.append(v)
+    return parent, depth
+
+
+def _xy_parents(rows: int, cols: int):
+    n = rows * cols
+    parent = np.full((n, 2 * n), -1, np.int32)
+    depth = np.full((n, 2 * n), -1, np.int32)
+    for s in range(n):
+        rs, cs = divmod(s, cols)
+        depth[s, s] = 0
+        for d in range(n):
+            rd, cd = divmod(d, cols)
+            if rd == rs:
+                parent[s, n + d] = s if cd == cs else n + rd * cols + cd + (1 if cd < cs else -1)
+            else:
+                parent[s, n + d] = n + (rd + (1 if rd < rs else -1)) * cols + cd
+            depth[s, n + d] = abs(rd - rs) + abs(cd - cs) + 1
+            if d != s:
+                parent[s, d] = n + d
+                depth[s, d] = depth[s, n + d]
+    return parent, depth
+
+
+@lru_cache(maxsize=32)
+def _topology(topology: str, rows: int, cols: int) -> Topology:
+    n_cores = rows * cols
+    if topology == "mosaic":
+        kind, pos, edges = _mosaic_graph(rows, cols)
+    else:
+        kind, pos, edges = _mesh_graph(rows, cols)
+    n_nodes = len(kind)
+    links = np.array(sorted(edges), np.int32).reshape(-1, 2)
+    if topology == "mosaic":
+        adj: list[list[int]] = [[] for _ in range(n_nodes)]
+        for u, v in links:
+            adj[u].append(int(v))
+        parent, depth = _bfs_parents(n_cores, n_nodes, adj)
+        # A destination tile hangs under its shallowest adjacent router.
+        for s in range(n_cores):
+            for t in range(n_cores):
+                if t == s:
+                    continue
+                nbrs = [u for u in adj[t]]
+                best = min(nbrs, key=lambda u: (depth[s, u], u))
+                parent[s, t], depth[s, t] = best, depth[s, best]
+    else:
+        parent, depth = _xy_parents(rows, cols)
+    if (depth[:, :n_cores] < 0).any():
+        raise ValueError(f"{topology} {rows}x{cols}: some tiles are unreachable")
+    link_index = {(int(u), int(v)): i for i, (u, v) in enumerate(links)}
+    parent_link = np.full_like(parent, -1)
+    for s in range(n_cores):
+        for v in np.flatnonzero(parent[s] >= 0):
+            parent_link[s, v] = link_index[(int(parent[s, v]), int(v))]
+    for a in (kind, pos, links, parent, parent_link, depth):
+        a.setflags(write=False)
+    return Topology(n_cores, n_nodes, kind, pos, links, parent, parent_link, depth)
+
+
+def topology(spec: HardwareSpec) -> Topology:
+    """The (cached) router graph and routing trees of a spec's chip."""
+    return _topology(spec.topology, spec.rows, spec.cols)
+
+
+def hop_matrix(spec: HardwareSpec) -> np.ndarray:
+    """(n_cores, n_cores) int: routers traversed from core i to core j (0 on the diagonal)."""
+    t = topology(spec)
+    return np.ascontiguousarray(t.depth[:, : t.n_cores])
+
+
+def mosaic_hops(rows: int, cols: int) -> np.ndarray:
+    """The closed-form Mosaic hop count (Dalgaty et al. 2024), the oracle for ``hop_matrix``."""
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    dr = np.abs(r[:, None] - r[None, :])
+    dc = np.abs(c[:, None] - c[None, :])
+    d = dr + dc
+    straight = (dr == 0) | (dc == 0)
+    h = np.where(straight, 2 * d + 1, 2 * d - 1)
+    h[d == 1] = 1
+    h[d == 0] = 0
+    return h
