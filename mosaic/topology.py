@@ -83,8 +83,8 @@ class Topology:
 def _mosaic_graph(rows: int, cols: int):
     pos = [(2 * r + 1, 2 * c + 1) for r in range(rows) for c in range(cols)]
     kind = [TILE] * len(pos)
-    for y in range(1, 2 * rows):
-        for x in range(1, 2 * cols):
+    for y in range(2 * rows + 1):
+        for x in range(2 * cols + 1):
             if y % 2 == 1 and x % 2 == 1:
                 continue                                   # a tile
             kind.append(ROUTER_R0 if (y % 2 == 0 and x % 2 == 0) else ROUTER_R1)

@@ -1,0 +1,97 @@
+import itertools
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from mosaic import HardwareSpec, hop_matrix, topology
+from mosaic.topology import ROUTER_R0, ROUTER_R1, TILE, mosaic_hops
+
+
+def off_diagonal_stats(h):
+    off = ~np.eye(h.shape[0], dtype=bool)
+    return int(h.max()), float(h[off].mean())
+
+
+def test_mosaic_hop_statistics_match_the_paper():
+    hmax, hmean = off_diagonal_stats(hop_matrix(HardwareSpec.preset("mosaic-8x8")))
+    assert hmax == 27 and round(hmean, 2) == 10.0
+    hmax, hmean = off_diagonal_stats(hop_matrix(HardwareSpec.preset("mosaic-4x4")))
+    assert hmax == 11 and round(hmean, 2) == 4.73
+
+
+@pytest.mark.parametrize("rows, cols", [(2, 2), (3, 5), (8, 8), (1, 4)])
+def test_mosaic_hops_equal_closed_form(rows, cols):
+    spec = HardwareSpec("t", rows, cols, 4)
+    assert np.array_equal(hop_matrix(spec), mosaic_hops(rows, cols))
+
+
+def test_hops_equal_networkx_shortest_paths_through_routers_only():
+    spec = HardwareSpec("t", 3, 4, 4)
+    t = topology(spec)
+    g = nx.DiGraph()
+    g.add_edges_from(map(tuple, t.links.tolist()))
+    h = hop_matrix(spec)
+    for s, d in itertools.permutations(range(t.n_cores), 2):
+        # routers only in the interior of the path: remove other tiles
+        sub = g.subgraph([v for v in g if v >= t.n_cores or v in (s, d)])
+        path = nx.shortest_path(sub, s, d)
+        assert len(path) - 2 == h[s, d]
+
+
+def test_mosaic_layout_positions_and_kinds():
+    t = topology(HardwareSpec.preset("mosaic-4x4"))
+    pos, kind = t.node_pos, t.node_kind
+    assert (kind[:16] == TILE).all() and (pos[:16] % 2 == 1).all()
+    r0 = pos[kind == ROUTER_R0]
+    assert (r0 % 2 == 0).all() and len(r0) == 25
+    r1 = pos[kind == ROUTER_R1]
+    assert ((r1.sum(axis=1)) % 2 == 1).all() and len(r1) == 40
+    # no link joins two tiles
+    assert not ((t.links[:, 0] < 16) & (t.links[:, 1] < 16)).any()
+
+
+def test_mesh_is_xy_routed():
+    spec = HardwareSpec.preset("mesh-8x8")
+    h = hop_matrix(spec)
+    r, c = np.divmod(np.arange(64), 8)
+    manhattan = np.abs(r[:, None] - r) + np.abs(c[:, None] - c)
+    assert np.array_equal(h, np.where(manhattan > 0, manhattan + 1, 0))
+    t = topology(spec)
+    # XY: from core 0 to core 63 the packet first runs along row 0 to column 7
+    nodes = t.tree_nodes(0, [63])
+    routers = nodes[nodes >= 64] - 64
+    assert set(range(8)) <= set(routers.tolist()) and 7 + 8 in routers
+
+
+@pytest.mark.parametrize("preset", ["mosaic-4x4", "mesh-8x8"])
+def test_trees_are_shortest_and_shared(preset):
+    spec = HardwareSpec.preset(preset)
+    t, h = topology(spec), hop_matrix(spec)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        s = int(rng.integers(t.n_cores))
+        dests = rng.choice(t.n_cores, size=int(rng.integers(1, 6)), replace=False)
+        links = t.tree_links(s, dests)
+        assert len(set(links.tolist())) == len(links)          # a link is used once
+        # a tree: as many links as non-root nodes
+        assert len(links) == len(t.tree_nodes(s, dests)) - 1
+        for d in dests:
+            if d != s:
+                assert t.tree_routers(s, [d]) == h[s, d]
+        assert t.tree_routers(s, dests) <= sum(h[s, d] for d in dests)
+
+
+def test_shared_prefix_is_counted_once():
+    spec = HardwareSpec.preset("mosaic-4x4")
+    t, h = topology(spec), hop_matrix(spec)
+    # cores 2 and 3 lie in the same row beyond core 1: their paths from core 0 overlap
+    both = t.tree_routers(0, [2, 3])
+    assert both < h[0, 2] + h[0, 3]
+    assert both >= max(h[0, 2], h[0, 3])
+
+
+def test_routing_tables_are_read_only():
+    t = topology(HardwareSpec.preset("mosaic-4x4"))
+    with pytest.raises(ValueError):
+        t.parent[0, 0] = 3
