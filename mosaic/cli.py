@@ -1,0 +1,377 @@
+"""The ``mosaic`` command line: hardware presets, simulation, mapping, sweeps, plots, demo.
+
+Every subcommand has ``--help``; most take ``--json`` for machine-readable output.
+Bad input (unknown preset, unreadable file, impossible request) prints one line
+``mosaic: error: ...`` on stderr and exits with status 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .network import SpikingNetwork
+from .placement import Placement
+from .spec import HardwareSpec, SpecError
+
+DEFAULT_PRESET = "mosaic-8x8"
+DEFAULT_SIZES = "64,128,128,10"
+
+
+class CLIError(ValueError):
+    """Bad command-line input (a flag value, a combination of flags)."""
+
+
+# -- formatting ---------------------------------------------------------------
+def fmt_value(v: Any) -> str:
+    """A number or string as a short readable cell."""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if v != v:
+            return "-"
+        if v == 0 or 1e-3 <= abs(v) < 1e7:
+            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return f"{v:.3e}"
+    return str(v)
+
+
+def table(rows: list[list[Any]], headers: list[str] | None = None) -> str:
+    """Rows as an aligned plain-text table (numbers right-aligned)."""
+    cells = [[fmt_value(c) for c in r] for r in rows]
+    if headers:
+        cells = [list(headers)] + cells
+    if not cells:
+        return ""
+    ncol = max(len(r) for r in cells)
+    cells = [r + [""] * (ncol - len(r)) for r in cells]
+    width = [max(len(r[i]) for r in cells) for i in range(ncol)]
+    numeric = [all(_is_num(r[i]) for r in (rows if rows else [])) for i in range(ncol)]
+    out = []
+    for k, r in enumerate(cells):
+        line = "  ".join(c.rjust(width[i]) if numeric[i] and not (headers and k == 0) else c.ljust(width[i])
+                         for i, c in enumerate(r))
+        out.append(line.rstrip())
+        if headers and k == 0:
+            out.append("  ".join("-" * w for w in width))
+    return "\n".join(out)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def section(title: str, pairs: list[tuple[str, Any]]) -> str:
+    """A titled two-column block of (name, value) pairs."""
+    return f"{title}\n" + "\n".join("  " + line for line in table([[k, v] for k, v in pairs]).splitlines())
+
+
+def to_jsonable(obj: Any) -> Any:
+    """numpy scalars/arrays and nested containers as plain JSON types."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def emit_json(doc: Any) -> None:
+    print(json.dumps(to_jsonable(doc), indent=1))
+
+
+# -- shared argument groups ---------------------------------------------------
+def add_spec_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("hardware")
+    g.add_argument("--preset", default=None, metavar="NAME",
+                   help=f"hardware preset (default {DEFAULT_PRESET}; see `mosaic hw list`)")
+    g.add_argument("--spec", default=None, metavar="FILE", help="hardware spec TOML file (instead of --preset)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a spec field, e.g. --set bandwidth=2 (repeatable)")
+
+
+def add_net_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("network")
+    g.add_argument("--net", default=None, metavar="FILE",
+                   help="network file: .npz (SpikingNetwork.save) or NIR .nir/.h5 "
+                        "(default: a random feed-forward demo network)")
+    g.add_argument("--sizes", default=DEFAULT_SIZES, metavar="N0,N1,...",
+                   help=f"layer sizes of the demo network, inputs first (default {DEFAULT_SIZES})")
+    g.add_argument("--seed", type=int, default=0, help="random seed (network, inputs, mapping; default 0)")
+
+
+def add_common_args(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise CLIError(f"--set expects FIELD=VALUE, got {text!r}")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def load_spec(args: argparse.Namespace) -> HardwareSpec:
+    """The spec chosen by --preset/--spec, with --set overrides applied."""
+    if args.preset and args.spec:
+        raise CLIError("give either --preset or --spec, not both")
+    spec = HardwareSpec.from_toml(args.spec) if args.spec else HardwareSpec.preset(args.preset or DEFAULT_PRESET)
+    if args.overrides:
+        spec = spec.replace(**dict(parse_override(o) for o in args.overrides))
+    return spec
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.replace("x", ",").split(",") if s.strip()]
+    except ValueError:
+        raise CLIError(f"--sizes expects comma-separated integers like {DEFAULT_SIZES}, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise CLIError(f"--sizes needs the input count and at least one layer, all >= 1, got {text!r}")
+    return sizes
+
+
+def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> SpikingNetwork:
+    """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network."""
+    if path is None:
+        from .generators import random_feedforward
+        return random_feedforward(parse_sizes(sizes), seed=seed)
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"network file {path!r} does not exist")
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        return SpikingNetwork.load(p)
+    if suffix in (".nir", ".h5", ".hdf5"):
+        from models.nir_io import from_nir
+        return from_nir(p)
+    raise CLIError(f"network file {path!r}: unknown extension {suffix!r}; use .npz (SpikingNetwork.save) "
+                   f"or a NIR graph (.nir, .h5)")
+
+
+def bernoulli_inputs(n_inputs: int, steps: int, rate: float, seed: int) -> np.ndarray:
+    """(steps, n_inputs) bool: each input spikes with probability ``rate`` per step."""
+    if steps < 1:
+        raise CLIError(f"--steps must be >= 1, got {steps}")
+    if not 0.0 <= rate <= 1.0:
+        raise CLIError(f"--rate is a spike probability per input per step, in [0, 1]; got {rate}")
+    return np.random.default_rng(seed + 1).random((steps, n_inputs)) < rate
+
+
+def progress_on(args: argparse.Namespace) -> bool:
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+# -- hw -------------------------------------------------------------------------
+def spec_figures(spec: HardwareSpec) -> dict[str, Any]:
+    """Derived figures of a spec: cores, slots, routers, links, hop statistics, step budget."""
+    from .topology import hop_matrix, topology
+    H = hop_matrix(spec)
+    off = H[~np.eye(spec.n_cores, dtype=bool)] if spec.n_cores > 1 else np.zeros(1)
+    topo = topology(spec)
+    return {"cores": spec.n_cores, "neuron_slots": spec.n_slots, "routers": topo.n_routers,
+            "links": int(len(topo.links)), "hops_max": int(off.max()), "hops_mean": float(off.mean()),
+            "ns_per_cycle": spec.ns_per_cycle, "step_budget_ns": spec.step_cycles * spec.ns_per_cycle}
+
+
+def cmd_hw(args: argparse.Namespace) -> int:
+    if args.hw_cmd == "list":
+        specs = [HardwareSpec.preset(n) for n in HardwareSpec.presets()]
+        if args.json:
+            emit_json([{"name": s.name, "topology": s.topology, "rows": s.rows, "cols": s.cols,
+                        "neurons_per_core": s.neurons_per_core, "cores": s.n_cores, "neuron_slots": s.n_slots,
+                        "description": s.description} for s in specs])
+            return 0
+        print(table([[s.name, s.topology, f"{s.rows}x{s.cols}", s.neurons_per_core, s.n_slots, s.bandwidth,
+                      s.description] for s in specs],
+                    ["preset", "topology", "grid", "neurons/core", "slots", "bandwidth", "description"]))
+        return 0
+    if args.name and args.spec:
+        raise CLIError("give a preset NAME or --spec FILE, not both")
+    spec = HardwareSpec.from_toml(args.spec) if args.spec else HardwareSpec.preset(args.name or DEFAULT_PRESET)
+    fig = spec_figures(spec)
+    if args.json:
+        emit_json({**spec.to_dict(), "derived": fig})
+        return 0
+    d = spec.to_dict()
+    print(f"{spec.name}: {spec.description}" if spec.description else spec.name)
+    print(section("grid", [("rows x cols", f"{spec.rows} x {spec.cols}"), ("topology", spec.topology),
+                           ("neurons per core", spec.neurons_per_core), ("io core", spec.io_core),
+                           ("weight bits", spec.weight_bits)]))
+    print(section("router", [("bandwidth (packets/cycle/port)", d["bandwidth"]),
+                             ("buffer depth (packets)", d["buffer_depth"]),
+                             ("cycles per hop", d["cycles_per_hop"]), ("clock (MHz)", d["clock_mhz"]),
+                             ("step budget (cycles)", d["step_cycles"]), ("time step (us)", d["dt_us"])]))
+    print(section("energy (pJ per event)", [("synaptic op", d["e_synaptic_pj"]), ("neuron update", d["e_neuron_pj"]),
+                                           ("spike out", d["e_spike_out_pj"]), ("router traversal", d["e_router_pj"]),
+                                           ("static (per core per step)", d["e_static_pj"])]))
+    print(section("derived", [("cores", fig["cores"]), ("neuron slots", fig["neuron_slots"]),
+                              ("routers", fig["routers"]), ("directed links", fig["links"]),
+                              ("hops max (distinct cores)", fig["hops_max"]),
+                              ("hops mean (distinct cores)", fig["hops_mean"]),
+                              ("ns per cycle", fig["ns_per_cycle"]),
+                              ("step budget (ns)", fig["step_budget_ns"])]))
+    return 0
+
+
+# -- simulate -------------------------------------------------------------------
+def report_summary_rows(report: Any, net: SpikingNetwork, spec: HardwareSpec,
+                        placement: Placement) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The RunReport as titled (name, value) blocks for printing."""
+    spikes = np.asarray(report.spikes)
+    T = spikes.shape[0]
+    lat = np.asarray(report.step_latency_cycles, dtype=float)
+    rl = np.asarray(report.router_load, dtype=float)
+    pk, en = report.packets, report.energy_pj
+    used = np.unique(placement.core_of).size
+    n_spikes = int(spikes.sum())
+    return [
+        ("workload", [("neurons", net.n_neurons), ("inputs", net.n_inputs), ("synapses", net.n_synapses),
+                      ("layers", ",".join(map(str, net.layer_sizes()))), ("time steps", T)]),
+        ("hardware", [("chip", f"{spec.name} ({spec.rows}x{spec.cols} {spec.topology})"),
+                      ("cores used", f"{used} of {spec.n_cores}"), ("placement", placement.method)]),
+        ("activity", [("spikes", n_spikes), ("spikes per neuron per step", n_spikes / max(1, T * net.n_neurons))]),
+        ("packets", [(k, int(v)) for k, v in pk.items()]),
+        ("latency per step", [("mean (cycles)", float(lat.mean()) if lat.size else 0.0),
+                              ("max (cycles)", float(lat.max()) if lat.size else 0.0),
+                              ("max (ns)", float(np.max(report.step_latency_ns)) if lat.size else 0.0),
+                              ("budget (cycles)", spec.step_cycles)]),
+        ("router load (packets)", [("max", float(rl.max()) if rl.size else 0.0),
+                                   ("mean", float(rl.mean()) if rl.size else 0.0),
+                                   ("routers used", int(np.count_nonzero(rl)))]),
+        ("energy (pJ)", [(k, float(v)) for k, v in en.items()]
+         + [("per spike", float(en["total"]) / max(1, n_spikes))]),
+    ]
+
+
+def choose_placement(args: argparse.Namespace, net: SpikingNetwork, spec: HardwareSpec) -> Placement:
+    if args.placement:
+        if not Path(args.placement).is_file():
+            raise FileNotFoundError(f"placement file {args.placement!r} does not exist")
+        p = Placement.from_json(args.placement)
+    elif args.method == "fill":
+        p = Placement.fill(net, spec)
+    else:
+        from mapper import map_network
+        p = map_network(net, spec, method=args.method, time_limit=args.time_limit, seed=args.seed)
+    p.validate(net, spec)
+    return p
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate
+    spec = load_spec(args)
+    net = load_net(args.net, args.sizes, args.seed)
+    placement = choose_placement(args, net, spec)
+    x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
+    t0 = time.perf_counter()
+    report = simulate(net, spec, placement, x, routing=args.routing, late=args.late, progress=progress_on(args))
+    wall = time.perf_counter() - t0
+    if args.out:
+        Path(args.out).write_text(report.to_json())
+    if args.json:
+        emit_json({**report.summary(), "wall_s": wall, "placement": placement.summary()})
+        return 0
+    print(f"mosaic simulate: {net.n_neurons} neurons on {spec.name}, {args.steps} steps, "
+          f"input rate {args.rate}, routing={args.routing}, late={args.late}")
+    for title, pairs in report_summary_rows(report, net, spec, placement):
+        print(section(title, pairs))
+    print(f"simulated in {wall:.2f} s" + (f"; full report written to {args.out}" if args.out else ""))
+    return 0
+
+
+def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
+    g = p.add_argument_group("placement")
+    g.add_argument("--placement", default=None, metavar="FILE", help="placement JSON (Placement.to_json)")
+    g.add_argument("--method", default=default_method, choices=["fill", "greedy", "cpsat", "random"],
+                   help=f"mapping method when no --placement is given (default {default_method})")
+    g.add_argument("--time-limit", type=float, default=10.0, help="CP-SAT time limit in seconds (default 10)")
+
+
+# -- parser ---------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mosaic", description="Grow spiking networks, map them onto a Mosaic-style multi-core chip, "
+                                   "simulate the routing, sweep the hardware.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    hw = sub.add_parser("hw", help="list or show hardware presets", description="List or show hardware presets.")
+    hw_sub = hw.add_subparsers(dest="hw_cmd", metavar="{list,show}")
+    hw_sub.required = True
+    p = hw_sub.add_parser("list", help="list the shipped presets", description="List the shipped presets.")
+    add_common_args(p)
+    p.set_defaults(func=cmd_hw)
+    p = hw_sub.add_parser("show", help="show one preset with derived figures (cores, slots, hops)",
+                          description="Show one preset (or a --spec file) with derived figures.")
+    p.add_argument("name", nargs="?", default=None, help=f"preset name (default {DEFAULT_PRESET})")
+    p.add_argument("--spec", default=None, metavar="FILE", help="a hardware spec TOML file instead of a preset")
+    add_common_args(p)
+    p.set_defaults(func=cmd_hw)
+
+    p = sub.add_parser("simulate", help="run a network on the chip and print its cost",
+                       description="Simulate a spiking network on a chip (default: a random feed-forward "
+                                   "network driven by Bernoulli input spikes on mosaic-8x8) and print "
+                                   "spikes, packets, latency, router load and energy.")
+    add_spec_args(p)
+    add_net_args(p)
+    add_placement_args(p, "fill")
+    g = p.add_argument_group("run")
+    g.add_argument("--steps", type=int, default=50, help="time steps (default 50)")
+    g.add_argument("--rate", type=float, default=0.2, help="input spike probability per step (default 0.2)")
+    g.add_argument("--routing", default="cycle", choices=["cycle", "ideal"],
+                   help="cycle-approximate network-on-chip or ideal (no contention); default cycle")
+    g.add_argument("--late", default="defer", choices=["defer", "drop"],
+                   help="packets over the step's cycle budget: deliver next step or drop (default defer)")
+    g.add_argument("--out", default=None, metavar="FILE", help="write the full RunReport JSON here")
+    add_common_args(p)
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def known_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input: reported as one line, never as a traceback."""
+    errors: list[type[BaseException]] = [ValueError, OSError, SpecError, CLIError]
+    try:
+        from mapper import MappingError
+        errors.append(MappingError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mosaic`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("mosaic: interrupted", file=sys.stderr)
+        return 130
+    except known_errors() as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"mosaic: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
