@@ -1,0 +1,7 @@
+"""Offline data sets, snnTorch spiking MLPs, ANN<->SNN conversion, NIR import/export and
+spike-exact export to the Mosaic chip IR."""
+from .datasets import Dataset, DatasetError, load_dataset, permuted_tasks, split_tasks
+from .snn import ModelError, encode, make_mlp, run
+
+__all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_tasks",
+           "ModelError", "make_mlp", "encode", "run"]

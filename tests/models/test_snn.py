@@ -1,0 +1,61 @@
+"""snnTorch MLP construction, encoders and time stepping."""
+import numpy as np
+import pytest
+import snntorch as snn
+import torch
+from torch import nn
+
+from models.snn import ModelError, check_model, encode, make_mlp, run
+
+
+@pytest.mark.parametrize("kind", ["leaky", "synaptic"])
+def test_make_mlp_structure_and_run(kind):
+    m = make_mlp([8, 16, 4], kind=kind, seed=1)
+    check_model(m)
+    assert isinstance(m[0], nn.Linear) and isinstance(m[1], (snn.Leaky, snn.Synaptic))
+    assert m[3].output and not m[1].output
+    x = encode(torch.rand(3, 8), 6, "direct")
+    spk, mem, layers = run(m, x, record=True)
+    assert spk.shape == mem.shape == (6, 3, 4)
+    assert [l.shape[2] for l in layers] == [16, 4]
+    spk2, mem2 = run(m, x)  # state is reset: the same input gives the same output
+    assert torch.equal(spk, spk2) and torch.equal(mem, mem2)
+    m2 = make_mlp([8, 16, 4], kind=kind, seed=1)
+    assert torch.equal(m2[0].weight, m[0].weight)
+
+
+def test_grown_layer_needs_no_bookkeeping():
+    m = make_mlp([8, 16, 4], seed=0)
+    run(m, encode(torch.rand(2, 8), 3))
+    m[0] = nn.Linear(8, 20)
+    m[2] = nn.Linear(20, 4)
+    spk, _, layers = run(m, encode(torch.rand(5, 8), 3), record=True)
+    assert layers[0].shape == (3, 5, 20) and spk.shape == (3, 5, 4)
+
+
+def test_encoders():
+    x = torch.tensor([[0.0, 0.5, 1.0]])
+    d = encode(x, 4, "direct")
+    assert d.shape == (4, 1, 3) and torch.equal(d[2], x)
+    r1, r2 = encode(x.repeat(500, 1), 20, "rate", seed=5), encode(x.repeat(500, 1), 20, "rate", seed=5)
+    assert torch.equal(r1, r2)
+    assert r1[..., 0].sum() == 0 and r1[..., 2].mean() == 1
+    assert abs(r1[..., 1].mean().item() - 0.5) < 0.02
+    lat = encode(x, 10, "latency")
+    assert lat[:, 0, 0].sum() == 0 and lat[:, 0, 2].sum() == 1 and lat[:, 0, 1].sum() == 1
+    assert torch.argmax(lat[:, 0, 2]) < torch.argmax(lat[:, 0, 1])
+    with pytest.raises(ModelError, match="unknown encoder"):
+        encode(x, 4, "delta")
+    with pytest.raises(ModelError, match=r"\[0, 1\]"):
+        encode(x * 2, 4)
+
+
+def test_bad_models_rejected():
+    with pytest.raises(ModelError):
+        make_mlp([8], kind="leaky")
+    with pytest.raises(ModelError, match="unknown kind"):
+        make_mlp([8, 2], kind="izhikevich")
+    bad = nn.Sequential(nn.Linear(4, 3), snn.Leaky(0.9, init_hidden=True, output=True), nn.Linear(5, 2),
+                        snn.Leaky(0.9, init_hidden=True, output=True))
+    with pytest.raises(ModelError):
+        check_model(bad)
