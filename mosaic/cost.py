@@ -1,0 +1,404 @@
+"""Analytic hardware cost model: energy, latency and routing load from spike rates.
+
+Instead of simulating, the model takes each source's expected spikes per step (a
+neuron's rate, or an input channel's rate) and charges the same events the
+simulator counts (see ``mosaic.simulate``), in expectation over ``T`` steps:
+
+- synaptic ops: every spike x the source's outgoing synapses (``e_synaptic_pj``);
+  an analog (float) input is one op per nonzero value per outgoing synapse, no packet;
+- neuron updates: every neuron every step (``e_neuron_pj``);
+- spikes out: every neuron spike (``e_spike_out_pj``);
+- routing: every spike with a remote destination core is one multicast packet on its
+  source core's routing tree (``mosaic.topology``) to the set of destination cores;
+  each router on the tree is traversed once (``e_router_pj``), each link carries
+  the packet once.  Inputs enter at ``spec.io_core``;
+- static: every core every step (``e_static_pj``).
+
+Latency (an estimate, the simulator measures it): a step drains in about
+``peak port load per step / bandwidth + deepest active tree x cycles_per_hop``
+cycles; an inference is ``T`` such steps.  Budgets (``CostBudget``) are hard
+limits checked on a ``CostReport``.
+
+``estimate_cost`` evaluates every source; ``delta_cost`` re-evaluates only the
+sources whose destination cores or rates changed relative to a base report (a
+grown network with new neurons), which is what a growth controller needs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+from .network import SpikingNetwork
+from .placement import as_core_of
+from .spec import HardwareSpec
+from .topology import topology
+
+ENERGY_KEYS = ("synaptic", "neuron", "spike_out", "routing", "static", "total")
+
+
+class CostError(ValueError):
+    """Bad input to the cost model (shapes, rates, budgets)."""
+
+
+# ---------------------------------------------------------------- kernels
+@njit(cache=True)
+def _dest_cores(indptr, indices, core_of, n_cores):
+    """CSR (indptr, cores) of each row's distinct destination cores, sorted."""
+    n = indptr.size - 1
+    mark = np.zeros(n_cores, np.bool_)
+    out_ptr = np.zeros(n + 1, np.int64)
+    buf = np.empty(min(indices.size, n * n_cores), np.int64)
+    k = 0
+    for i in range(n):
+        found = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            c = core_of[indices[p]]
+            if not mark[c]:
+                mark[c] = True
+                found += 1
+        if found:
+            for c in range(n_cores):
+                if mark[c]:
+                    buf[k] = c
+                    k += 1
+                    mark[c] = False
+        out_ptr[i + 1] = k
+    return out_ptr, buf[:k].copy()
+
+
+@njit(cache=True)
+def _trees(sources, src_core, dptr, dcores, weight, parent, parent_link, depth,
+           n_cores, link_load, router_load, routers, max_depth):
+    """Walk the multicast tree of each source in ``sources``: add ``weight[s]`` to
+    every link and router on it (in place), and write the source's router count
+    and deepest destination into ``routers``/``max_depth``.  A source whose only
+    destination is its own core (or none) has no tree."""
+    stamp = np.full(parent.shape[1], -1, np.int64)
+    for s in sources:
+        c = src_core[s]
+        w = weight[s]
+        nr = 0
+        md = 0
+        stamp[c] = s
+        for p in range(dptr[s], dptr[s + 1]):
+            d = dcores[p]
+            if depth[c, d] > md:
+                md = depth[c, d]
+            v = d
+            while stamp[v] != s:
+                stamp[v] = s
+                link_load[parent_link[c, v]] += w
+                if v >= n_cores:
+                    router_load[v - n_cores] += w
+                    nr += 1
+                v = parent[c, v]
+        routers[s] = nr
+        max_depth[s] = md
+
+
+@njit(cache=True)
+def _changed(old_index, dptr_new, dcores_new, dptr_old, dcores_old, core_new, core_old):
+    """True for each new-indexed source that is new or whose core/destinations differ."""
+    n = old_index.size
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        o = old_index[i]
+        if o < 0 or core_new[i] != core_old[o]:
+            out[i] = True
+            continue
+        a0, a1 = dptr_new[i], dptr_new[i + 1]
+        b0, b1 = dptr_old[o], dptr_old[o + 1]
+        if a1 - a0 != b1 - b0:
+            out[i] = True
+            continue
+        for q in range(a1 - a0):
+            if dcores_new[a0 + q] != dcores_old[b0 + q]:
+                out[i] = True
+                break
+    return out
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class CostBudget:
+    """Hard limits; ``None`` means unlimited.  ``energy_pj`` and ``latency_ns`` are
+    per inference; ``port_use`` is the busiest router output port's share of the
+    step's cycle budget (1.0 = saturated); ``cores`` counts cores holding neurons."""
+
+    energy_pj: float | None = None
+    latency_ns: float | None = None
+    port_use: float | None = None
+    cores: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in ("energy_pj", "latency_ns", "port_use", "cores"):
+            v = getattr(self, f)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not math.isfinite(v) or v <= 0):
+                raise CostError(f"CostBudget.{f} must be a positive number or None, got {v!r}")
+
+    def violations(self, report: "CostReport") -> list[str]:
+        """One readable line per broken limit (empty if the report fits)."""
+        out = []
+        if self.energy_pj is not None and report.energy_pj["total"] > self.energy_pj:
+            out.append(f"energy {report.energy_pj['total']:.4g} pJ/inference > budget {self.energy_pj:.4g}")
+        if self.latency_ns is not None and report.latency_ns > self.latency_ns:
+            out.append(f"latency {report.latency_ns:.4g} ns/inference > budget {self.latency_ns:.4g}")
+        if self.port_use is not None and report.port_use > self.port_use:
+            out.append(f"port use {report.port_use:.4g} of the step budget > budget {self.port_use:.4g}")
+        if self.cores is not None and report.cores_used > self.cores:
+            out.append(f"{report.cores_used} cores used > budget {self.cores}")
+        return out
+
+    def to_dict(self) -> dict:
+        return {"energy_pj": self.energy_pj, "latency_ns": self.latency_ns,
+                "port_use": self.port_use, "cores": self.cores}
+
+
+@dataclass(eq=False)
+class CostReport:
+    """Expected cost of one inference of ``T`` steps.
+
+    ``energy_pj`` by category (pJ per inference), ``counts`` expected events per
+    inference, ``link_load`` (n_links,) and ``router_load`` (n_routers,) expected
+    packets per inference, ``step_latency_cycles`` the estimated drain time of a
+    step, ``latency_ns`` of an inference (T steps back to back), ``port_use`` the
+    busiest port's load per step over ``bandwidth x step_cycles``, ``buffer_use``
+    the busiest port's load per step over ``buffer_depth`` (above 1, bursts meet
+    back-pressure).  The ``_``-prefixed fields cache per-source data for ``delta_cost``.
+    """
+
+    T: int
+    energy_pj: dict
+    counts: dict
+    link_load: np.ndarray
+    router_load: np.ndarray
+    peak_link_load: float
+    peak_router_load: float
+    step_latency_cycles: float
+    latency_ns: float
+    port_use: float
+    buffer_use: float
+    cores_used: int
+    _spec: HardwareSpec = field(repr=False, default=None)  # type: ignore[assignment]
+    _cache: dict = field(repr=False, default_factory=dict)
+
+    def summary(self) -> dict:
+        return {"T": self.T, "energy_pj": {k: float(v) for k, v in self.energy_pj.items()},
+                "counts": {k: float(v) for k, v in self.counts.items()},
+                "peak_link_load": float(self.peak_link_load),
+                "peak_router_load": float(self.peak_router_load),
+                "step_latency_cycles": float(self.step_latency_cycles),
+                "latency_ns": float(self.latency_ns), "port_use": float(self.port_use),
+                "buffer_use": float(self.buffer_use), "cores_used": int(self.cores_used)}
+
+
+# ---------------------------------------------------------------- helpers
+def _rates(name: str, value, n: int) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        a = np.full(n, float(a))
+    if a.shape != (n,):
+        raise CostError(f"{name}: expected a scalar or shape ({n},), got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        bad = int(np.flatnonzero(~np.isfinite(a) | (a < 0))[0])
+        raise CostError(f"{name}: spike rates must be finite and >= 0 (spikes per step), "
+                        f"got {a[bad]} at index {bad}")
+    return a
+
+
+def _sources(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray):
+    """Per-source arrays for neurons then inputs: core, fan-out, destination-core CSR."""
+    w = net.w.tocsr()
+    w_in = net.w_in.tocsr()
+    n, m = net.n_neurons, net.n_inputs
+    iptr = np.asarray(w.indptr, np.int64)
+    nptr, ncores = _dest_cores(iptr, np.asarray(w.indices, np.int64), core_of, spec.n_cores)
+    jptr = np.asarray(w_in.indptr, np.int64)
+    qptr, qcores = _dest_cores(jptr, np.asarray(w_in.indices, np.int64), core_of, spec.n_cores)
+    dptr = np.concatenate([nptr, qptr[1:] + nptr[-1]])
+    dcores = np.concatenate([ncores, qcores])
+    src_core = np.concatenate([core_of, np.full(m, spec.io_core, np.int64)])
+    fanout = np.concatenate([np.diff(iptr), np.diff(jptr)]).astype(np.float64)
+    # A source whose only destination is its own core sends no packet.
+    ndest = np.diff(dptr)
+    first = dcores[np.minimum(dptr[:-1], dcores.size - 1)] if dcores.size else np.full(n + m, -1)
+    remote = (ndest > 1) | ((ndest == 1) & (first != src_core))
+    return src_core, fanout, dptr, dcores, remote, n, m
+
+
+def _finish(spec: HardwareSpec, T: int, n: int, core_of, rate_all, fanout, remote, routers,
+            max_depth, link_load, router_load, analog_input: bool, cache: dict) -> CostReport:
+    m = rate_all.size - n
+    spikes = float(rate_all[:n].sum()) * T
+    packet_rate = rate_all * remote
+    if analog_input:
+        packet_rate[n:] = 0.0
+    syn_ops = float(rate_all @ fanout) * T
+    traversals = float(packet_rate @ routers) * T
+    packets = float(packet_rate.sum()) * T
+    e = {"synaptic": spec.e_synaptic_pj * syn_ops,
+         "neuron": spec.e_neuron_pj * n * T,
+         "spike_out": spec.e_spike_out_pj * spikes,
+         "routing": spec.e_router_pj * traversals,
+         "static": spec.e_static_pj * spec.n_cores * T}
+    e["total"] = sum(e.values())
+    active = packet_rate > 0
+    deepest = float(max_depth[active].max()) if active.any() else 0.0
+    per_step = float(link_load.max()) if link_load.size else 0.0      # packets per step
+    peak_router = float(router_load.max()) if router_load.size else 0.0
+    step_cycles = per_step / spec.bandwidth + deepest * spec.cycles_per_hop
+    counts = {"synaptic_ops": syn_ops, "neuron_updates": float(n * T), "spikes": spikes,
+              "router_traversals": traversals, "packets": packets,
+              "input_spikes": float(rate_all[n:].sum()) * T if m else 0.0}
+    return CostReport(
+        T=T, energy_pj=e, counts=counts, link_load=link_load * T, router_load=router_load * T,
+        peak_link_load=per_step * T, peak_router_load=peak_router * T,
+        step_latency_cycles=step_cycles, latency_ns=T * step_cycles * spec.ns_per_cycle,
+        port_use=per_step / (spec.bandwidth * spec.step_cycles),
+        buffer_use=per_step / spec.buffer_depth,
+        cores_used=int(np.unique(core_of).size) if n else 0, _spec=spec, _cache=cache)
+
+
+def _check_T(T) -> int:
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise CostError(f"T must be a positive whole number of steps per inference, got {T!r}")
+    return int(T)
+
+
+# ---------------------------------------------------------------- public API
+def estimate_cost(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
+                  input_rates=None, *, T: int = 25, analog_input: bool = False) -> CostReport:
+    """Expected cost of one inference of ``T`` steps on ``spec`` under ``placement``.
+
+    ``rates``: (n_neurons,) or scalar, expected spikes per step of each neuron
+    (e.g. ``RunReport.rates`` or rates measured in training).  ``input_rates``:
+    (n_inputs,) or scalar, spikes per step of each input channel (default 0); with
+    ``analog_input`` it is the fraction of steps on which the input is nonzero, and
+    inputs cost synaptic ops only (no packets), as in ``simulate`` with float input.
+    """
+    T = _check_T(T)
+    core_of = as_core_of(placement, net, spec)
+    topo = topology(spec)
+    src_core, fanout, dptr, dcores, remote, n, m = _sources(net, spec, core_of)
+    rate_all = np.concatenate([_rates("rates", rates, n),
+                               _rates("input_rates", 0.0 if input_rates is None else input_rates, m)])
+    weight = rate_all * remote
+    if analog_input:
+        weight[n:] = 0.0
+    link_load = np.zeros(topo.links.shape[0])
+    router_load = np.zeros(topo.n_routers)
+    routers = np.zeros(n + m, np.int64)
+    max_depth = np.zeros(n + m, np.int64)
+    _trees(np.flatnonzero(remote), src_core, dptr, dcores, weight, topo.parent,
+           topo.parent_link, topo.depth, topo.n_cores, link_load, router_load, routers, max_depth)
+    cache = {"core_of": core_of, "src_core": src_core, "dptr": dptr, "dcores": dcores,
+             "weight": weight, "routers": routers, "max_depth": max_depth, "n": n, "m": m,
+             "link_load": link_load, "router_load": router_load, "analog": analog_input}
+    return _finish(spec, T, n, core_of, rate_all, fanout, remote, routers, max_depth,
+                   link_load.copy(), router_load.copy(), analog_input, cache)
+
+
+def delta_cost(base: CostReport, net: SpikingNetwork, placement, rates, input_rates=None,
+               *, old_index=None) -> CostReport:
+    """The cost of a changed network (e.g. grown), re-walking only the trees that change.
+
+    ``base`` is a report from ``estimate_cost`` (or ``delta_cost``) of the old
+    network on the same spec, with the same number of inputs, ``T`` and input mode.
+    ``old_index`` (n_neurons,) gives each neuron's index in the old network, -1
+    for a new neuron; default: the first old ``n`` neurons keep their index and the
+    rest are new.  Equal to ``estimate_cost`` of the new network (up to float
+    rounding); the result can serve as the base of the next delta.
+    """
+    c = base._cache
+    spec = base._spec
+    if not c:
+        raise CostError("delta_cost needs a base report from estimate_cost or delta_cost")
+    if net.n_inputs != c["m"]:
+        raise CostError(f"delta_cost: the network has {net.n_inputs} inputs, the base had {c['m']}; "
+                        f"use estimate_cost for a different input layer")
+    core_of = as_core_of(placement, net, spec)
+    n, m, n0 = net.n_neurons, net.n_inputs, c["n"]
+    if old_index is None:
+        old_index = np.where(np.arange(n) < n0, np.arange(n), -1)
+    old_index = np.asarray(old_index, np.int64)
+    if old_index.shape != (n,) or np.any(old_index >= n0) or np.any(old_index < -1):
+        raise CostError(f"old_index must have shape ({n},) with entries in -1..{n0 - 1}")
+    kept = old_index[old_index >= 0]
+    if np.unique(kept).size != kept.size:
+        raise CostError("old_index maps two new neurons to the same old neuron")
+    topo = topology(spec)
+    src_core, fanout, dptr, dcores, remote, _, _ = _sources(net, spec, core_of)
+    rate_all = np.concatenate([_rates("rates", rates, n),
+                               _rates("input_rates", 0.0 if input_rates is None else input_rates, m)])
+    weight = rate_all * remote
+    if c["analog"]:
+        weight[n:] = 0.0
+    map_all = np.concatenate([old_index, n0 + np.arange(m)])
+    changed = _changed(map_all, dptr, dcores, c["dptr"], c["dcores"], src_core, c["src_core"])
+    same = ~changed
+    same_rate = np.zeros(n + m, bool)
+    same_rate[same] = weight[same] == c["weight"][map_all[same]]
+    redo = np.flatnonzero(~same_rate)             # new, moved, re-targeted or re-rated
+    old_redo = map_all[redo]
+    old_redo = old_redo[old_redo >= 0]
+    dropped = np.setdiff1d(np.arange(n0), old_index[old_index >= 0])   # removed neurons
+    undo = np.concatenate([old_redo, dropped])
+    link_load = c["link_load"].copy()
+    router_load = c["router_load"].copy()
+    scratch_r = np.zeros(n0 + m, np.int64)
+    scratch_d = np.zeros(n0 + m, np.int64)
+    _trees(undo[c["weight"][undo] > 0], c["src_core"], c["dptr"], c["dcores"], -c["weight"],
+           topo.parent, topo.parent_link, topo.depth, topo.n_cores, link_load, router_load,
+           scratch_r, scratch_d)
+    routers = np.zeros(n + m, np.int64)
+    max_depth = np.zeros(n + m, np.int64)
+    routers[same_rate] = c["routers"][map_all[same_rate]]
+    max_depth[same_rate] = c["max_depth"][map_all[same_rate]]
+    _trees(redo[remote[redo]], src_core, dptr, dcores, weight, topo.parent, topo.parent_link,
+           topo.depth, topo.n_cores, link_load, router_load, routers, max_depth)
+    np.maximum(link_load, 0.0, out=link_load)       # float cancellation below zero
+    np.maximum(router_load, 0.0, out=router_load)
+    cache = {"core_of": core_of, "src_core": src_core, "dptr": dptr, "dcores": dcores,
+             "weight": weight, "routers": routers, "max_depth": max_depth, "n": n, "m": m,
+             "link_load": link_load, "router_load": router_load, "analog": c["analog"]}
+    return _finish(spec, base.T, n, core_of, rate_all, fanout, remote, routers, max_depth,
+                   link_load.copy(), router_load.copy(), c["analog"], cache)
+
+
+def cost_reference(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
+                   input_rates=None, *, T: int = 25, analog_input: bool = False) -> dict:
+    """Slow, obvious per-source loop over ``Topology.tree_links``/``tree_routers``:
+    the oracle for ``estimate_cost`` (returns energy_pj, link_load, router_load)."""
+    T = _check_T(T)
+    core_of = as_core_of(placement, net, spec)
+    topo = topology(spec)
+    n, m = net.n_neurons, net.n_inputs
+    r = _rates("rates", rates, n)
+    q = _rates("input_rates", 0.0 if input_rates is None else input_rates, m)
+    link_load = np.zeros(topo.links.shape[0])
+    router_load = np.zeros(topo.n_routers)
+    syn = trav = 0.0
+    rows = [(core_of[i], sp.csr_matrix(net.w).getrow(i).indices, r[i], True) for i in range(n)]
+    rows += [(spec.io_core, sp.csr_matrix(net.w_in).getrow(j).indices, q[j], not analog_input)
+             for j in range(m)]
+    for src, targets, rate, routed in rows:
+        syn += rate * len(targets) * T
+        dests = sorted(set(core_of[targets].tolist()))
+        if not routed or not dests or dests == [src]:
+            continue
+        for lk in topo.tree_links(src, dests):
+            link_load[lk] += rate * T
+        for v in topo.tree_nodes(src, dests):
+            if v >= topo.n_cores:
+                router_load[v - topo.n_cores] += rate * T
+        trav += rate * T * topo.tree_routers(src, dests)
+    e = {"synaptic": spec.e_synaptic_pj * syn, "neuron": spec.e_neuron_pj * n * T,
+         "spike_out": spec.e_spike_out_pj * r.sum() * T, "routing": spec.e_router_pj * trav,
+         "static": spec.e_static_pj * spec.n_cores * T}
+    e["total"] = sum(e.values())
+    return {"energy_pj": e, "link_load": link_load, "router_load": router_load}
