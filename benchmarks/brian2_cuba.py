@@ -1,0 +1,85 @@
+"""The classic Brian2 CUBA network, run on Brian2's cython target; prints one JSON line.
+
+This script runs *inside the Brian2 virtual environment* that ``bench_sim.py`` creates
+(Brian2 2.9.0 needs numpy < 2), so it imports nothing from this project.  The network is
+Brian2's ``examples/CUBA.py`` (Brette et al., J Comput Neurosci 23:349, 2007, benchmark 2):
+4000 neurons, 3200 excitatory, connection probability 0.02, dt = 0.1 ms.
+
+Timing: ``build_s`` is network construction (incl. ``connect``), ``compile_s`` a
+``run(0 ms)`` that generates and compiles every code object, ``run_s`` the timed run alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=4000, help="neurons (80%% excitatory)")
+    ap.add_argument("--p", type=float, default=0.02, help="connection probability")
+    ap.add_argument("--duration-ms", type=float, default=1000.0, help="simulated time in ms")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.n < 2 or not 0 < args.p <= 1 or args.duration_ms <= 0:
+        raise SystemExit(f"bad arguments: n={args.n} (>= 2), p={args.p} (0 < p <= 1), "
+                         f"duration_ms={args.duration_ms} (> 0)")
+
+    import brian2 as b2
+    from brian2 import mV, ms, second
+
+    b2.prefs.codegen.target = "cython"
+    b2.prefs.logging.console_log_level = "ERROR"
+    b2.seed(args.seed)
+    b2.defaultclock.dt = 0.1 * ms
+
+    t0 = time.perf_counter()
+    taum, taue, taui = 20 * ms, 5 * ms, 10 * ms
+    Vt, Vr, El = -50 * mV, -60 * mV, -49 * mV
+    eqs = """
+    dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+    dge/dt = -ge/taue : volt
+    dgi/dt = -gi/taui : volt
+    """
+    n_exc = int(round(0.8 * args.n))
+    P = b2.NeuronGroup(args.n, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms,
+                       method="exact", namespace=dict(taum=taum, taue=taue, taui=taui,
+                                                      Vt=Vt, Vr=Vr, El=El))
+    P.v = "Vr + rand() * (Vt - Vr)"
+    P.ge = 0 * mV
+    P.gi = 0 * mV
+    we = (60 * 0.27 / 10) * mV  # excitatory synaptic weight (voltage)
+    wi = (-20 * 4.5 / 10) * mV  # inhibitory synaptic weight
+    Ce = b2.Synapses(P, P, on_pre="ge += we", namespace=dict(we=we))
+    Ci = b2.Synapses(P, P, on_pre="gi += wi", namespace=dict(wi=wi))
+    Ce.connect(f"i<{n_exc}", p=args.p)
+    Ci.connect(f"i>={n_exc}", p=args.p)
+    s_mon = b2.SpikeMonitor(P)
+    net = b2.Network(P, Ce, Ci, s_mon)
+    t1 = time.perf_counter()
+    net.run(0 * ms)  # generates and compiles every code object
+    t2 = time.perf_counter()
+    net.run(args.duration_ms * ms)
+    t3 = time.perf_counter()
+
+    fanout = np.bincount(np.asarray(Ce.i[:]), minlength=args.n) + np.bincount(np.asarray(Ci.i[:]), minlength=args.n)
+    idx = np.asarray(s_mon.i[:])
+    spikes = int(idx.size)
+    events = int(fanout[idx].sum())
+    run_s = t3 - t2
+    print(json.dumps({
+        "simulator": f"brian2 {b2.__version__} (cython)", "n": args.n, "p": args.p,
+        "duration_ms": args.duration_ms, "synapses": int(fanout.sum()),
+        "build_s": round(t1 - t0, 4), "compile_s": round(t2 - t1, 4), "run_s": round(run_s, 4),
+        "spikes": spikes, "mean_rate_hz": spikes / (args.n * args.duration_ms / 1000.0),
+        "synaptic_events": events, "events_per_s": events / run_s,
+        "counts_per_ms": np.bincount((np.asarray(s_mon.t / ms) // 1).astype(int),
+                                     minlength=int(args.duration_ms)).tolist(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
