@@ -1,0 +1,100 @@
+"""Continual-learning metrics from an accuracy matrix.
+
+``R[i, j]`` is the test accuracy on task j after training on tasks 0..i (T x T), as in GEM
+(Lopez-Paz & Ranzato, "Gradient Episodic Memory for Continual Learning", NeurIPS 2017,
+Sec. 2 and Eqs. (1)-(3)); ``b[j]`` is the accuracy of the untrained (randomly initialised)
+model on task j, needed for forward transfer.  Forgetting follows Chaudhry et al.,
+"Riemannian Walk for Incremental Learning", ECCV 2018 (Eq. 7), which Avalanche's
+``forgetting_metrics`` reports; Avalanche's ``ExperienceForgetting`` uses the accuracy right
+after learning the task instead of the best one (``reference="first"``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from growth.errors import GrowthError
+
+
+def _matrix(r) -> np.ndarray:
+    r = np.asarray(r, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] != r.shape[1] or r.shape[0] < 1:
+        raise GrowthError(f"the accuracy matrix must be square T x T (T >= 1), got shape {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise GrowthError("the accuracy matrix contains NaN or infinite values")
+    return r
+
+
+def average_accuracy(r) -> float:
+    """ACC = (1/T) sum_j R[T-1, j]: mean final accuracy over all tasks (GEM Eq. 1)."""
+    r = _matrix(r)
+    return float(r[-1].mean())
+
+
+def backward_transfer(r) -> float:
+    """BWT = 1/(T-1) sum_{j<T-1} (R[T-1, j] - R[j, j]) (GEM Eq. 2); negative = forgetting.
+    0 for a single task."""
+    r = _matrix(r)
+    t = r.shape[0]
+    if t == 1:
+        return 0.0
+    return float(np.mean([r[-1, j] - r[j, j] for j in range(t - 1)]))
+
+
+def forward_transfer(r, b) -> float:
+    """FWT = 1/(T-1) sum_{j>=1} (R[j-1, j] - b[j]) (GEM Eq. 3), with ``b[j]`` the accuracy on
+    task j of the model at random initialisation.  0 for a single task."""
+    r = _matrix(r)
+    b = np.asarray(b, dtype=np.float64)
+    t = r.shape[0]
+    if b.shape != (t,):
+        raise GrowthError(f"b must hold one baseline accuracy per task, shape ({t},), got {b.shape}")
+    if t == 1:
+        return 0.0
+    return float(np.mean([r[j - 1, j] - b[j] for j in range(1, t)]))
+
+
+def forgetting(r, reference: str = "max") -> float:
+    """Average forgetting over tasks 0..T-2: f_j = max_{l<T-1} R[l, j] - R[T-1, j] (Chaudhry et
+    al. 2018), or R[j, j] - R[T-1, j] with ``reference="first"`` (Avalanche's
+    ExperienceForgetting).  0 for a single task."""
+    r = _matrix(r)
+    if reference not in ("max", "first"):
+        raise GrowthError(f"reference must be 'max' or 'first', got {reference!r}")
+    t = r.shape[0]
+    if t == 1:
+        return 0.0
+    if reference == "max":
+        f = [r[: t - 1, j].max() - r[-1, j] for j in range(t - 1)]
+    else:
+        f = [r[j, j] - r[-1, j] for j in range(t - 1)]
+    return float(np.mean(f))
+
+
+def task_curves(r) -> list[list[float]]:
+    """Per-task accuracy curves: curve j = R[j:, j] (accuracy on task j after learning task
+    j, j+1, ..., T-1)."""
+    r = _matrix(r)
+    return [r[j:, j].tolist() for j in range(r.shape[0])]
+
+
+@dataclass
+class CLReport:
+    """All metrics of one continual-learning run (accuracies as fractions in [0, 1])."""
+
+    acc: float
+    bwt: float
+    fwt: float | None
+    forgetting: float
+    matrix: list[list[float]]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(r, b=None) -> CLReport:
+    """ACC, BWT, FWT (if ``b`` given), forgetting and the matrix itself."""
+    r = _matrix(r)
+    return CLReport(average_accuracy(r), backward_transfer(r),
+                    None if b is None else forward_transfer(r, b), forgetting(r), r.tolist())
