@@ -8,11 +8,16 @@ simulator counts (see ``mosaic.simulate``), in expectation over ``T`` steps:
   an analog (float) input is one op per nonzero value per outgoing synapse, no packet;
 - neuron updates: every neuron every step (``e_neuron_pj``);
 - spikes out: every neuron spike (``e_spike_out_pj``);
-- routing: every spike with a remote destination core is one multicast packet on its
+- routing: every spike of a source with synapses is one multicast packet on its
   source core's routing tree (``mosaic.topology``) to the set of destination cores;
   each router on the tree is traversed once (``e_router_pj``), each link carries
-  the packet once.  Inputs enter at ``spec.io_core``;
+  the packet once; synapses on the source's own core use no router.  Inputs enter
+  at ``spec.io_core``;
 - static: every core every step (``e_static_pj``).
+
+As in the simulator, a neuron spike integrates one step later, so spikes of the last
+step are never sent: a neuron's packets and synaptic ops count over ``T - 1`` steps,
+an input's over ``T`` (``spike_out`` counts all ``T``).
 
 Latency (an estimate, the simulator measures it): a step drains in about
 ``peak port load per step / bandwidth + deepest active tree x cycles_per_hop``
@@ -224,40 +229,48 @@ def _sources(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray):
     dcores = np.concatenate([ncores, qcores])
     src_core = np.concatenate([core_of, np.full(m, spec.io_core, np.int64)])
     fanout = np.concatenate([np.diff(iptr), np.diff(jptr)]).astype(np.float64)
-    # A source whose only destination is its own core sends no packet.
-    ndest = np.diff(dptr)
-    first = dcores[np.minimum(dptr[:-1], dcores.size - 1)] if dcores.size else np.full(n + m, -1)
-    remote = (ndest > 1) | ((ndest == 1) & (first != src_core))
-    return src_core, fanout, dptr, dcores, remote, n, m
+    sends = np.diff(dptr) > 0            # a source with synapses sends one packet per spike
+    return src_core, fanout, dptr, dcores, sends, n, m
 
 
-def _finish(spec: HardwareSpec, T: int, n: int, core_of, rate_all, fanout, remote, routers,
+def _events(rate_all: np.ndarray, sends: np.ndarray, n: int, T: int, analog: bool) -> np.ndarray:
+    """Expected packets per inference of each source (neurons: T - 1 steps, inputs: T)."""
+    steps = np.full(rate_all.size, float(T))
+    steps[:n] = T - 1
+    ev = rate_all * steps * sends
+    if analog:
+        ev[n:] = 0.0
+    return ev
+
+
+def _finish(spec: HardwareSpec, T: int, n: int, core_of, rate_all, fanout, events, routers,
             max_depth, link_load, router_load, analog_input: bool, cache: dict) -> CostReport:
     m = rate_all.size - n
     spikes = float(rate_all[:n].sum()) * T
-    packet_rate = rate_all * remote
+    syn_events = events.copy()
     if analog_input:
-        packet_rate[n:] = 0.0
-    syn_ops = float(rate_all @ fanout) * T
-    traversals = float(packet_rate @ routers) * T
-    packets = float(packet_rate.sum()) * T
+        syn_events[n:] = rate_all[n:] * T
+    syn_ops = float(syn_events @ fanout)
+    traversals = float(events @ routers)
+    packets = float(events.sum())
     e = {"synaptic": spec.e_synaptic_pj * syn_ops,
          "neuron": spec.e_neuron_pj * n * T,
          "spike_out": spec.e_spike_out_pj * spikes,
          "routing": spec.e_router_pj * traversals,
          "static": spec.e_static_pj * spec.n_cores * T}
     e["total"] = sum(e.values())
-    active = packet_rate > 0
+    active = events > 0
     deepest = float(max_depth[active].max()) if active.any() else 0.0
-    per_step = float(link_load.max()) if link_load.size else 0.0      # packets per step
+    peak_link = float(link_load.max()) if link_load.size else 0.0
     peak_router = float(router_load.max()) if router_load.size else 0.0
+    per_step = peak_link / T                                    # mean packets per window
     step_cycles = per_step / spec.bandwidth + deepest * spec.cycles_per_hop
     counts = {"synaptic_ops": syn_ops, "neuron_updates": float(n * T), "spikes": spikes,
               "router_traversals": traversals, "packets": packets,
               "input_spikes": float(rate_all[n:].sum()) * T if m else 0.0}
     return CostReport(
-        T=T, energy_pj=e, counts=counts, link_load=link_load * T, router_load=router_load * T,
-        peak_link_load=per_step * T, peak_router_load=peak_router * T,
+        T=T, energy_pj=e, counts=counts, link_load=link_load, router_load=router_load,
+        peak_link_load=peak_link, peak_router_load=peak_router,
         step_latency_cycles=step_cycles, latency_ns=T * step_cycles * spec.ns_per_cycle,
         port_use=per_step / (spec.bandwidth * spec.step_cycles),
         buffer_use=per_step / spec.buffer_depth,
@@ -284,22 +297,20 @@ def estimate_cost(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
     T = _check_T(T)
     core_of = as_core_of(placement, net, spec)
     topo = topology(spec)
-    src_core, fanout, dptr, dcores, remote, n, m = _sources(net, spec, core_of)
+    src_core, fanout, dptr, dcores, sends, n, m = _sources(net, spec, core_of)
     rate_all = np.concatenate([_rates("rates", rates, n),
                                _rates("input_rates", 0.0 if input_rates is None else input_rates, m)])
-    weight = rate_all * remote
-    if analog_input:
-        weight[n:] = 0.0
+    weight = _events(rate_all, sends, n, T, analog_input)
     link_load = np.zeros(topo.links.shape[0])
     router_load = np.zeros(topo.n_routers)
     routers = np.zeros(n + m, np.int64)
     max_depth = np.zeros(n + m, np.int64)
-    _trees(np.flatnonzero(remote), src_core, dptr, dcores, weight, topo.parent,
+    _trees(np.flatnonzero(sends), src_core, dptr, dcores, weight, topo.parent,
            topo.parent_link, topo.depth, topo.n_cores, link_load, router_load, routers, max_depth)
     cache = {"core_of": core_of, "src_core": src_core, "dptr": dptr, "dcores": dcores,
              "weight": weight, "routers": routers, "max_depth": max_depth, "n": n, "m": m,
              "link_load": link_load, "router_load": router_load, "analog": analog_input}
-    return _finish(spec, T, n, core_of, rate_all, fanout, remote, routers, max_depth,
+    return _finish(spec, T, n, core_of, rate_all, fanout, weight, routers, max_depth,
                    link_load.copy(), router_load.copy(), analog_input, cache)
 
 
@@ -332,12 +343,10 @@ def delta_cost(base: CostReport, net: SpikingNetwork, placement, rates, input_ra
     if np.unique(kept).size != kept.size:
         raise CostError("old_index maps two new neurons to the same old neuron")
     topo = topology(spec)
-    src_core, fanout, dptr, dcores, remote, _, _ = _sources(net, spec, core_of)
+    src_core, fanout, dptr, dcores, sends, _, _ = _sources(net, spec, core_of)
     rate_all = np.concatenate([_rates("rates", rates, n),
                                _rates("input_rates", 0.0 if input_rates is None else input_rates, m)])
-    weight = rate_all * remote
-    if c["analog"]:
-        weight[n:] = 0.0
+    weight = _events(rate_all, sends, n, base.T, c["analog"])
     map_all = np.concatenate([old_index, n0 + np.arange(m)])
     changed = _changed(map_all, dptr, dcores, c["dptr"], c["dcores"], src_core, c["src_core"])
     same = ~changed
@@ -359,14 +368,14 @@ def delta_cost(base: CostReport, net: SpikingNetwork, placement, rates, input_ra
     max_depth = np.zeros(n + m, np.int64)
     routers[same_rate] = c["routers"][map_all[same_rate]]
     max_depth[same_rate] = c["max_depth"][map_all[same_rate]]
-    _trees(redo[remote[redo]], src_core, dptr, dcores, weight, topo.parent, topo.parent_link,
+    _trees(redo[sends[redo]], src_core, dptr, dcores, weight, topo.parent, topo.parent_link,
            topo.depth, topo.n_cores, link_load, router_load, routers, max_depth)
     np.maximum(link_load, 0.0, out=link_load)       # float cancellation below zero
     np.maximum(router_load, 0.0, out=router_load)
     cache = {"core_of": core_of, "src_core": src_core, "dptr": dptr, "dcores": dcores,
              "weight": weight, "routers": routers, "max_depth": max_depth, "n": n, "m": m,
              "link_load": link_load, "router_load": router_load, "analog": c["analog"]}
-    return _finish(spec, base.T, n, core_of, rate_all, fanout, remote, routers, max_depth,
+    return _finish(spec, base.T, n, core_of, rate_all, fanout, weight, routers, max_depth,
                    link_load.copy(), router_load.copy(), c["analog"], cache)
 
 
@@ -383,20 +392,20 @@ def cost_reference(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
     link_load = np.zeros(topo.links.shape[0])
     router_load = np.zeros(topo.n_routers)
     syn = trav = 0.0
-    rows = [(core_of[i], sp.csr_matrix(net.w).getrow(i).indices, r[i], True) for i in range(n)]
-    rows += [(spec.io_core, sp.csr_matrix(net.w_in).getrow(j).indices, q[j], not analog_input)
+    rows = [(core_of[i], sp.csr_matrix(net.w).getrow(i).indices, r[i] * (T - 1), True) for i in range(n)]
+    rows += [(spec.io_core, sp.csr_matrix(net.w_in).getrow(j).indices, q[j] * T, not analog_input)
              for j in range(m)]
-    for src, targets, rate, routed in rows:
-        syn += rate * len(targets) * T
+    for src, targets, sent, routed in rows:     # sent: spikes per inference
+        syn += sent * len(targets)
         dests = sorted(set(core_of[targets].tolist()))
-        if not routed or not dests or dests == [src]:
+        if not routed or not dests:
             continue
         for lk in topo.tree_links(src, dests):
-            link_load[lk] += rate * T
+            link_load[lk] += sent
         for v in topo.tree_nodes(src, dests):
             if v >= topo.n_cores:
-                router_load[v - topo.n_cores] += rate * T
-        trav += rate * T * topo.tree_routers(src, dests)
+                router_load[v - topo.n_cores] += sent
+        trav += sent * topo.tree_routers(src, dests)
     e = {"synaptic": spec.e_synaptic_pj * syn, "neuron": spec.e_neuron_pj * n * T,
          "spike_out": spec.e_spike_out_pj * r.sum() * T, "routing": spec.e_router_pj * trav,
          "static": spec.e_static_pj * spec.n_cores * T}
