@@ -306,6 +306,58 @@ def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
     g.add_argument("--time-limit", type=float, default=10.0, help="CP-SAT time limit in seconds (default 10)")
 
 
+# -- sweep / plot -----------------------------------------------------------------
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import expand, load_config, open_store, run_sweep
+    configs = expand(load_config(args.config))
+    if args.dry_run:
+        if args.json:
+            emit_json(configs)
+        else:
+            print(f"{len(configs)} runs in {args.config}; first ones:")
+            for c in configs[:5]:
+                print("  " + json.dumps(c, sort_keys=True))
+        return 0
+    if args.workers is not None and args.workers < 0:
+        raise CLIError(f"--workers must be >= 0 (0 = run in this process), got {args.workers}")
+    with open_store(args.db, args.resume) as store:
+        store.set_meta("config:" + Path(args.config).name, Path(args.config).read_text())
+        stats = run_sweep(configs, store, workers=args.workers, scheduler=args.scheduler, limit=args.limit,
+                          progress=progress_on(args))
+        n_csv = store.to_csv(args.csv) if args.csv else None
+    doc = {"runs": stats.total, "skipped_done": stats.skipped, "executed": stats.executed,
+           "failed": stats.failed, "pending": stats.pending, "wall_s": stats.wall_s, "db": args.db,
+           "errors": stats.errors}
+    if args.json:
+        emit_json(doc)
+    else:
+        print(f"mosaic sweep: {stats.total} runs in {args.config}: {stats.skipped} already done, "
+              f"{stats.executed} executed ({stats.failed} failed), {stats.pending} pending; "
+              f"{stats.wall_s:.1f} s; results in {args.db}")
+        for e in stats.errors[:5]:
+            print(f"  failed {e}")
+        if stats.pending:
+            print(f"  continue with: mosaic sweep {args.config} --db {args.db} --resume")
+        if n_csv is not None:
+            print(f"  {n_csv} rows written to {args.csv}")
+    return 1 if stats.failed else 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import plot_sweep
+    from .store import ResultStore
+    if not Path(args.db).is_file():
+        raise FileNotFoundError(f"sweep database {args.db!r} does not exist; run `mosaic sweep` first")
+    with ResultStore(args.db) as store:
+        rows = store.rows()
+    paths = plot_sweep(rows, args.out)
+    if args.json:
+        emit_json([str(p) for p in paths])
+    else:
+        print(f"mosaic plot: {len(rows)} runs from {args.db}; wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -344,6 +396,33 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=None, metavar="FILE", help="write the full RunReport JSON here")
     add_common_args(p)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("sweep", help="run a parameter sweep on Dask into a SQLite store",
+                       description="Run the grid of a sweep config (hardware x workloads x mapping x seeds) "
+                                   "on a Dask LocalCluster (or --scheduler), storing each run's result in a "
+                                   "SQLite file keyed by the hash of its config. An interrupted sweep "
+                                   "continues with --resume; runs that failed are retried then. Exit status "
+                                   "1 if any run failed (each is recorded with its error).")
+    p.add_argument("config", help="sweep config TOML (see examples/sweep_example.toml)")
+    p.add_argument("--db", default="results.sqlite", help="result store (default results.sqlite)")
+    p.add_argument("--resume", action="store_true", help="continue a sweep into an existing --db")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local Dask worker processes (default: one per core; 0 = no Dask, run here)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="use an existing Dask scheduler")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="execute at most N runs now (the rest stay pending for --resume)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="export all stored runs to CSV at the end")
+    p.add_argument("--dry-run", action="store_true", help="list the runs without executing them")
+    add_common_args(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("plot", help="draw the plots a sweep database supports",
+                       description="Draw energy/latency vs core count, saturation (accepted vs offered "
+                                   "traffic) and accuracy-energy Pareto plots from a sweep database.")
+    p.add_argument("db", help="sweep database written by `mosaic sweep`")
+    p.add_argument("--out", default="plots", help="folder for the PNGs (default plots/)")
+    add_common_args(p)
+    p.set_defaults(func=cmd_plot)
     return parser
 
 

@@ -18,7 +18,31 @@ def run(*args: str, ok: bool = True, timeout: float = 300) -> subprocess.Complet
     return proc
 
 
-def assert_clean_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    """Call `mosaic ...` in this process (same code path as the console script, no start-up cost)."""
+    from mosaic.cli import main
+
+    def call(*args: str, ok: bool = True) -> Result:
+        capsys.readouterr()
+        try:
+            rc = main(list(args))
+        except SystemExit as e:                 # argparse: --help, usage errors
+            rc = e.code
+        out, err = capsys.readouterr()
+        res = Result(rc, out, err)
+        if ok:
+            assert rc == 0, err
+        return res
+    return call
+
+
+def assert_clean_error(proc, *words: str) -> None:
     """Exit status != 0, one line on stderr starting `mosaic: error:` and naming the problem."""
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -29,45 +53,160 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *words: str) -> None:
         assert w in lines[0], lines[0]
 
 
-def test_help_everywhere():
-    top = run("--help").stdout
-    for cmd in ("hw", "simulate"):
+def test_help_everywhere(cli):
+    top = run("--help").stdout                 # the real console entry, once
+    for cmd in ("hw", "simulate", "sweep", "plot"):
         assert cmd in top
-        assert "usage: mosaic " + cmd in run(cmd, "--help").stdout
-    assert "usage: mosaic hw show" in run("hw", "show", "--help").stdout
+        assert "usage: mosaic " + cmd in cli(cmd, "--help").stdout
+    assert "usage: mosaic hw show" in cli("hw", "show", "--help").stdout
 
 
-def test_hw_list_names_every_preset():
-    out = run("hw", "list").stdout
+def test_hw_list_names_every_preset(cli):
+    out = cli("hw", "list").stdout
     for name in HardwareSpec.presets():
         assert name in out
-    doc = json.loads(run("hw", "list", "--json").stdout)
+    doc = json.loads(run("hw", "list", "--json").stdout)   # subprocess
     assert [d["name"] for d in doc] == HardwareSpec.presets()
     assert all(d["neuron_slots"] == d["cores"] * d["neurons_per_core"] for d in doc)
 
 
-def test_hw_show_derived_hop_figures():
-    doc = json.loads(run("hw", "show", "mosaic-8x8", "--json").stdout)
+def test_hw_show_derived_hop_figures(cli):
+    doc = json.loads(cli("hw", "show", "mosaic-8x8", "--json").stdout)
     assert doc["rows"] == 8 and doc["derived"]["cores"] == 64
     assert doc["derived"]["hops_max"] == 27
     assert doc["derived"]["hops_mean"] == pytest.approx(10.0)
-    doc = json.loads(run("hw", "show", "mosaic-4x4", "--json").stdout)
+    doc = json.loads(cli("hw", "show", "mosaic-4x4", "--json").stdout)
     assert doc["derived"]["hops_max"] == 11
     assert doc["derived"]["hops_mean"] == pytest.approx(4.733, abs=1e-3)
-    text = run("hw", "show", "mosaic-4x4").stdout
+    text = cli("hw", "show", "mosaic-4x4").stdout
     assert "hops max" in text and "neuron slots" in text and "512" in text
 
 
-def test_hw_show_spec_file(tmp_path):
+def test_hw_show_spec_file(tmp_path, cli):
     f = tmp_path / "chip.toml"
     f.write_text(HardwareSpec.preset("mosaic-4x4").replace(name="mine", bandwidth=3).to_toml())
-    doc = json.loads(run("hw", "show", "--spec", str(f), "--json").stdout)
+    doc = json.loads(cli("hw", "show", "--spec", str(f), "--json").stdout)
     assert doc["name"] == "mine" and doc["bandwidth"] == 3
 
 
-def test_hw_bad_input(tmp_path):
+def test_hw_bad_input(tmp_path, cli):
     assert_clean_error(run("hw", "show", "no-such-chip", ok=False), "no-such-chip", "mosaic-8x8")
     bad = tmp_path / "bad.toml"
     bad.write_text("[grid]\nrows = 4\ncols = = 4\n")
-    assert_clean_error(run("hw", "show", "--spec", str(bad), ok=False), "bad.toml")
-    assert_clean_error(run("hw", "show", "--spec", str(tmp_path / "missing.toml"), ok=False), "missing.toml")
+    assert_clean_error(cli("hw", "show", "--spec", str(bad), ok=False), "bad.toml")
+    assert_clean_error(cli("hw", "show", "--spec", str(tmp_path / "missing.toml"), ok=False), "missing.toml")
+
+
+def test_simulate_default_demo_table_and_json(tmp_path, cli):
+    out = run("simulate", "--steps", "20").stdout
+    for word in ("mosaic-8x8", "injected", "delivered", "energy (pJ)", "latency per step", "total"):
+        assert word in out
+    doc = json.loads(cli("simulate", "--steps", "20", "--json", "--out", str(tmp_path / "r.json")).stdout)
+    p = doc["packets"]
+    assert p["injected"] == p["delivered"] + p["dropped"] + p["in_flight"]
+    assert doc["T"] == 20 and doc["n_neurons"] == 128 + 128 + 10
+    assert json.loads((tmp_path / "r.json").read_text())["T"] == 20
+
+
+def test_simulate_options_change_the_run(tmp_path, cli):
+    from mosaic.generators import random_feedforward
+    net = tmp_path / "net.npz"
+    random_feedforward([16, 32, 8], seed=3).save(net)
+    base = json.loads(cli("simulate", "--net", str(net), "--preset", "mosaic-4x4", "--steps", "15",
+                          "--rate", "0.5", "--json").stdout)
+    assert base["n_neurons"] == 40 and base["spec"] == "mosaic-4x4"
+    quiet = json.loads(cli("simulate", "--net", str(net), "--preset", "mosaic-4x4", "--steps", "15",
+                           "--rate", "0", "--json").stdout)
+    assert quiet["packets"]["injected"] < base["packets"]["injected"]
+    ideal = json.loads(cli("simulate", "--net", str(net), "--preset", "mosaic-4x4", "--steps", "15",
+                           "--rate", "0.5", "--routing", "ideal", "--set", "bandwidth=2", "--json").stdout)
+    assert ideal["routing"] == "ideal" and ideal["spikes"] == base["spikes"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (("simulate", "--preset", "nope"), ["nope"]),
+    (("simulate", "--net", "missing.npz"), ["missing.npz"]),
+    (("simulate", "--rate", "1.5"), ["--rate"]),
+    (("simulate", "--steps", "0"), ["--steps"]),
+    (("simulate", "--sizes", "64,abc"), ["--sizes"]),
+    (("simulate", "--set", "bandwidth=-1"), ["bandwidth"]),
+    (("simulate", "--set", "colour=3"), ["colour"]),
+    (("simulate", "--preset", "mosaic-4x4", "--sizes", "8,600"), ["600 neurons", "512"]),
+    (("sweep", "missing.toml"), ["missing.toml"]),
+    (("plot", "missing.sqlite"), ["missing.sqlite"]),
+])
+def test_bad_input_is_one_clear_line(args, words, cli):
+    assert_clean_error(cli(*args, ok=False), *words)
+
+
+def test_corrupt_files_are_clean_errors(tmp_path, cli):
+    bad_net = tmp_path / "net.npz"
+    bad_net.write_bytes(b"garbage")
+    assert_clean_error(cli("simulate", "--net", str(bad_net), ok=False), "net.npz")
+    bad_place = tmp_path / "p.json"
+    bad_place.write_text("{not json")
+    assert_clean_error(cli("simulate", "--placement", str(bad_place), ok=False), "p.json")
+    bad_cfg = tmp_path / "s.toml"
+    bad_cfg.write_text("[hardware]\nbandwith = [1, 2]\n")
+    assert_clean_error(cli("sweep", str(bad_cfg), ok=False), "hardware.bandwith")
+
+
+SWEEP = """
+[sweep]
+seeds = [0, 1]
+steps = 8
+[hardware]
+preset = "mosaic-4x4"
+grid = ["1x2", "2x2"]
+[workload]
+sizes = [[8, 16, 8]]
+rate = [0.2, 0.6]
+"""
+
+
+def test_sweep_resume_csv_and_plot(tmp_path, cli):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(SWEEP)
+    db = tmp_path / "r.sqlite"
+    doc = json.loads(cli("sweep", str(cfg), "--db", str(db), "--workers", "0", "--limit", "3", "--json").stdout)
+    assert (doc["runs"], doc["executed"], doc["pending"]) == (8, 3, 5)
+    again = cli("sweep", str(cfg), "--db", str(db), "--workers", "0", ok=False)
+    assert_clean_error(again, "--resume")
+    doc = json.loads(cli("sweep", str(cfg), "--db", str(db), "--workers", "0", "--resume", "--json",
+                         "--csv", str(tmp_path / "r.csv")).stdout)
+    assert (doc["skipped_done"], doc["executed"], doc["failed"]) == (3, 5, 0)
+    assert len((tmp_path / "r.csv").read_text().strip().splitlines()) == 1 + 8
+    out = cli("plot", str(db), "--out", str(tmp_path / "plots")).stdout
+    assert "energy_latency_vs_cores.png" in out and "saturation.png" in out
+    assert (tmp_path / "plots" / "saturation.png").stat().st_size > 1000
+
+
+def test_sweep_killed_midway_resumes_without_loss(tmp_path, cli):
+    """SIGKILL a sweep while it writes; the rows it stored survive, --resume completes the rest."""
+    import signal
+    import sqlite3
+    import time
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(SWEEP.replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4, 5]").replace("steps = 8", "steps = 40"))
+    db = tmp_path / "k.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "mosaic.cli", "sweep", str(cfg), "--db", str(db),
+                             "--workers", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                n = sqlite3.connect(db).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            except sqlite3.OperationalError:
+                n = 0
+            if n >= 2:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = sqlite3.connect(db).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert 2 <= kept
+    doc = json.loads(cli("sweep", str(cfg), "--db", str(db), "--workers", "0", "--resume", "--json").stdout)
+    assert doc["skipped_done"] == kept and doc["executed"] == 24 - kept
+    rows = sqlite3.connect(db).execute("SELECT hash, status FROM runs").fetchall()
+    assert len(rows) == 24 and len({h for h, _ in rows}) == 24 and {s for _, s in rows} == {"ok"}

@@ -1,0 +1,369 @@
+"""Parameter sweeps on Dask with a SQLite result store.
+
+A sweep config (TOML) lists values per axis; the sweep is their Cartesian product:
+
+```toml
+[sweep]
+seeds = [0, 1, 2]                 # one run per seed
+steps = 50                        # time steps per run
+routing = "cycle"                 # or "ideal"
+late = "defer"                    # or "drop"
+
+[hardware]                        # every key: one value or a list of values (an axis)
+preset = "mosaic-8x8"
+grid = ["2x2", "4x4", "8x8"]      # optional rows x cols override
+neurons_per_core = [32]
+bandwidth = [1, 2]
+buffer_depth = 8
+
+[workload]
+generator = "random_feedforward"  # or "small_world"
+sizes = [[64, 128, 128, 10]]      # random_feedforward: inputs then layers (a list of lists)
+n = 1024                          # small_world: neurons
+rate = [0.1, 0.3]                 # input spike probability per step
+
+[mapping]
+method = ["greedy", "cpsat"]      # "fill" (default), "greedy", "cpsat", "random"
+time_limit = 10                   # CP-SAT seconds
+```
+
+Each run is a flat config dict; its sha256 over canonical JSON (``store.config_hash``)
+is the primary key in the result store.  Runs execute on a Dask ``LocalCluster``
+(one single-threaded worker process per core) or an existing scheduler; the client
+writes each result as it completes, one transaction per row.  A run that raises is
+recorded as ``failed`` with its error text and the sweep goes on.  ``resume`` skips
+the runs already stored with status ``ok``; failed runs are retried (their row is
+replaced), since failures are often transient (a time limit, a lost worker).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+import tomllib
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .store import ResultStore, config_hash
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "sweep": ("seeds", "steps", "routing", "late"),
+    "hardware": ("preset", "grid", "neurons_per_core", "bandwidth", "buffer_depth", "cycles_per_hop",
+                 "step_cycles"),
+    "workload": ("generator", "sizes", "n", "k", "p", "rate"),
+    "mapping": ("method", "time_limit"),
+}
+DEFAULTS: dict[str, Any] = {"seeds": [0], "steps": 50, "routing": "cycle", "late": "defer",
+                            "preset": "mosaic-8x8", "generator": "random_feedforward", "rate": 0.2,
+                            "method": "fill", "time_limit": 10.0}
+GENERATOR_KEYS = {"random_feedforward": ("sizes", "p"), "small_world": ("n", "k")}
+LIST_VALUED = {"sizes"}           # a value of these keys is itself a list
+
+
+class SweepError(ValueError):
+    """A sweep config or request is invalid."""
+
+
+# -- config --------------------------------------------------------------------
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and check a sweep TOML file; returns {axis key: list of values}."""
+    p = Path(path)
+    if not p.is_file():
+        raise SweepError(f"sweep config {str(p)!r} does not exist")
+    try:
+        doc = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SweepError(f"{p}: malformed TOML: {e}") from None
+    return parse_config(doc, where=str(p))
+
+
+def parse_config(doc: dict[str, Any], where: str = "sweep config") -> dict[str, Any]:
+    """{section: {key: value or list}} -> {key: list of values} with defaults filled in."""
+    axes: dict[str, list[Any]] = {}
+    for section, table in doc.items():
+        if section not in SECTIONS:
+            raise SweepError(f"{where}: unknown table [{section}]; known tables: {', '.join(SECTIONS)}")
+        if not isinstance(table, dict):
+            raise SweepError(f"{where}: [{section}] must be a table")
+        for key, value in table.items():
+            if key not in SECTIONS[section]:
+                raise SweepError(f"{where}: unknown key {section}.{key}; known keys in [{section}]: "
+                                 f"{', '.join(SECTIONS[section])}")
+            axes[key] = _as_axis(key, value, where, section)
+    for key, value in DEFAULTS.items():
+        axes.setdefault(key, value if isinstance(value, list) else [value])
+    if "seeds" in axes and any(not isinstance(s, int) for s in axes["seeds"]):
+        raise SweepError(f"{where}: sweep.seeds must be integers, got {axes['seeds']}")
+    for gen in axes["generator"]:
+        if gen not in GENERATOR_KEYS:
+            raise SweepError(f"{where}: unknown workload.generator {gen!r}; choose {', '.join(GENERATOR_KEYS)}")
+    if "random_feedforward" in axes["generator"] and "sizes" not in axes:
+        axes["sizes"] = [[64, 128, 128, 10]]
+    if "small_world" in axes["generator"] and "n" not in axes:
+        axes["n"] = [1024]
+    for grid in axes.get("grid", []):
+        _parse_grid(grid, where)
+    return axes
+
+
+def _as_axis(key: str, value: Any, where: str, section: str) -> list[Any]:
+    if key in LIST_VALUED:
+        if not isinstance(value, list) or not value:
+            raise SweepError(f"{where}: {section}.{key} must be a list like [64, 128, 10] or a list of such lists")
+        values = value if isinstance(value[0], list) else [value]
+    else:
+        values = value if isinstance(value, list) else [value]
+    if not values:
+        raise SweepError(f"{where}: {section}.{key} is an empty list; give at least one value")
+    return values
+
+
+def _parse_grid(grid: Any, where: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in str(grid).lower().split("x"))
+        if rows < 1 or cols < 1:
+            raise ValueError
+    except ValueError:
+        raise SweepError(f"{where}: hardware.grid values look like \"4x4\" (rows x cols), got {grid!r}") from None
+    return rows, cols
+
+
+def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The Cartesian product of the axes as run configs, without duplicates, in a stable order.
+
+    Keys that do not apply to a run's generator (``sizes`` for small_world) are dropped.
+    """
+    keys = sorted(k for k in axes if k != "seeds")
+    runs: dict[str, dict[str, Any]] = {}
+    for values in itertools.product(*(axes[k] for k in keys), axes["seeds"]):
+        cfg = dict(zip(keys, values[:-1]))
+        cfg["seed"] = values[-1]
+        mine = GENERATOR_KEYS[cfg["generator"]]
+        for key in {k for own in GENERATOR_KEYS.values() for k in own} - set(mine):
+            cfg.pop(key, None)
+        runs.setdefault(config_hash(cfg), cfg)
+    return list(runs.values())
+
+
+# -- one run ---------------------------------------------------------------------
+def build_spec(cfg: dict[str, Any]):
+    """The HardwareSpec of a run config: the preset with the config's overrides."""
+    from .spec import HardwareSpec
+    spec = HardwareSpec.preset(cfg.get("preset", DEFAULTS["preset"]))
+    changes = {k: cfg[k] for k in SECTIONS["hardware"] if k in cfg and k not in ("preset", "grid")}
+    if "grid" in cfg:
+        changes["rows"], changes["cols"] = _parse_grid(cfg["grid"], "run config")
+    return spec.replace(**changes) if changes else spec
+
+
+def build_network(cfg: dict[str, Any]):
+    """The run's workload network, seeded by the run's seed."""
+    from . import generators
+    gen = cfg.get("generator", DEFAULTS["generator"])
+    seed = int(cfg.get("seed", 0))
+    if gen == "random_feedforward":
+        kw = {"p": cfg["p"]} if "p" in cfg else {}
+        return generators.random_feedforward(list(cfg["sizes"]), seed=seed, **kw)
+    if gen == "small_world":
+        kw = {"k": cfg["k"]} if "k" in cfg else {}
+        return generators.small_world(int(cfg["n"]), seed=seed, **kw)
+    raise SweepError(f"unknown generator {gen!r}; choose {', '.join(GENERATOR_KEYS)}")
+
+
+def place(net, spec, method: str, seed: int, time_limit: float):
+    """A Placement by ``method``: "fill" (cores in order) or a mapper method."""
+    from .placement import Placement
+    if method == "fill":
+        return Placement.fill(net, spec)
+    from mapper import map_network
+    return map_network(net, spec, method=method, seed=seed, time_limit=time_limit)
+
+
+def report_metrics(report: Any, steps: int) -> dict[str, Any]:
+    """Flat scalar figures of a RunReport (packets, latency, load, energy) for the store."""
+    out: dict[str, Any] = {}
+    spikes = np.asarray(report.spikes)
+    out["spikes"] = int(spikes.sum())
+    out["spike_rate"] = float(spikes.mean()) if spikes.size else 0.0
+    for k, v in report.packets.items():
+        out[f"packets_{k}"] = int(v)
+    out["offered_per_step"] = out["packets_injected"] / steps
+    on_time = out["packets_injected"] - out["packets_late"]
+    out["accepted_per_step"] = on_time / steps
+    lat = np.asarray(report.step_latency_cycles, dtype=float)
+    out["latency_mean_cycles"] = float(lat.mean()) if lat.size else 0.0
+    out["latency_max_cycles"] = float(lat.max()) if lat.size else 0.0
+    lat_ns = np.asarray(report.step_latency_ns, dtype=float)
+    out["latency_mean_ns"] = float(lat_ns.mean()) if lat_ns.size else 0.0
+    rl = np.asarray(report.router_load, dtype=float)
+    out["router_load_max"] = float(rl.max()) if rl.size else 0.0
+    out["router_load_mean"] = float(rl.mean()) if rl.size else 0.0
+    for k, v in report.energy_pj.items():
+        out[f"energy_{k}_pj"] = float(v)
+    return out
+
+
+def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
+    from .simulate import simulate
+    spec = build_spec(cfg)
+    net = build_network(cfg)
+    seed = int(cfg.get("seed", 0))
+    t0 = time.perf_counter()
+    placement = place(net, spec, cfg.get("method", DEFAULTS["method"]), seed,
+                      float(cfg.get("time_limit", DEFAULTS["time_limit"])))
+    t_map = time.perf_counter() - t0
+    steps = int(cfg.get("steps", DEFAULTS["steps"]))
+    rate = float(cfg.get("rate", DEFAULTS["rate"]))
+    if not 0.0 <= rate <= 1.0:
+        raise SweepError(f"workload.rate is a spike probability per input per step, in [0, 1]; got {rate}")
+    x = np.random.default_rng(seed + 1).random((steps, net.n_inputs)) < rate
+    t1 = time.perf_counter()
+    report = simulate(net, spec, placement, x, routing=cfg.get("routing", "cycle"), late=cfg.get("late", "defer"))
+    t_sim = time.perf_counter() - t1
+    result = {"n_cores": spec.n_cores, "rows": spec.rows, "cols": spec.cols,
+              "neurons_per_core": spec.neurons_per_core, "bandwidth": spec.bandwidth,
+              "buffer_depth": spec.buffer_depth, "n_neurons": net.n_neurons, "n_synapses": net.n_synapses,
+              "cores_used": int(np.unique(placement.core_of).size), "map_objective": float(placement.objective),
+              "map_gap": float(placement.gap), "map_status": placement.status, "map_wall_s": t_map,
+              "sim_wall_s": t_sim}
+    result.update(report_metrics(report, steps))
+    return result
+
+
+def execute(cfg: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None, float]:
+    """Run one config, catching its failure: (status, result, error text, wall seconds).
+
+    This is the function shipped to Dask workers.
+    """
+    t0 = time.perf_counter()
+    try:
+        result = run_config(cfg)
+        return "ok", result, None, time.perf_counter() - t0
+    except Exception as e:  # a failing run is recorded, the sweep goes on
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+        return "failed", None, f"{type(e).__name__}: {e}{where}", time.perf_counter() - t0
+
+
+# -- the sweep ---------------------------------------------------------------------
+@dataclass
+class SweepStats:
+    """What one ``run_sweep`` call did."""
+
+    total: int                 # runs in the config
+    skipped: int               # already stored with status ok (resume)
+    executed: int = 0          # runs executed and stored by this call
+    failed: int = 0            # of which failed
+    pending: int = 0           # left for a later --resume (limit reached)
+    wall_s: float = 0.0
+    store_s: float = 0.0       # time spent writing results to the store
+    run_s: float = 0.0         # sum of run wall times reported by the workers
+    errors: list[str] = field(default_factory=list)
+
+
+def open_store(db: str | Path, resume: bool) -> ResultStore:
+    """The result store; an existing non-empty one needs ``resume``."""
+    store = ResultStore(db)
+    if len(store) and not resume:
+        n = len(store)
+        store.close()
+        raise SweepError(f"{db} already holds {n} runs; pass --resume to continue that sweep "
+                         f"or --db NEW.sqlite to start a new one")
+    return store
+
+
+def make_client(workers: int | None = None, scheduler: str | None = None):
+    """A Dask client: to ``scheduler`` if given, else a LocalCluster of ``workers``
+    single-threaded worker processes (default: one per core)."""
+    from distributed import Client, LocalCluster
+    if scheduler:
+        return Client(scheduler, timeout="20s")
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster)
+
+
+def close_client(client) -> None:
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def run_sweep(configs: Iterable[dict[str, Any]], store: ResultStore, *, client=None, workers: int | None = None,
+              scheduler: str | None = None, limit: int | None = None, progress: bool = True,
+              run: Callable[[dict[str, Any]], tuple] = execute) -> SweepStats:
+    """Execute the runs not yet stored as ``ok`` and store each result as it completes.
+
+    ``client``: an existing Dask client (kept open); otherwise one is made from
+    ``scheduler``/``workers`` and closed at the end.  ``workers=0`` runs in this
+    process without Dask.  ``limit`` caps how many runs this call executes (the
+    rest stay pending for a later resume).
+    """
+    from tqdm.auto import tqdm
+    configs = list(configs)
+    done = store.hashes("ok")
+    todo = [(config_hash(c), c) for c in configs]
+    pending = [(h, c) for h, c in todo if h not in done]
+    stats = SweepStats(total=len(todo), skipped=len(todo) - len(pending))
+    if limit is not None:
+        if limit < 0:
+            raise SweepError(f"limit must be >= 0, got {limit}")
+        stats.pending = max(0, len(pending) - limit)
+        pending = pending[:limit]
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(pending), desc="sweep", unit="run", disable=not progress or not pending)
+
+    def record(key: str, cfg: dict[str, Any], out: tuple) -> None:
+        status, result, error, wall = out
+        ts = time.perf_counter()
+        store.put(cfg, status, result, error, wall, key=key)
+        stats.store_s += time.perf_counter() - ts
+        stats.executed += 1
+        stats.run_s += wall
+        if status != "ok":
+            stats.failed += 1
+            stats.errors.append(f"{key[:12]}: {error}")
+        bar.update(1)
+
+    try:
+        if workers == 0 and client is None and scheduler is None:
+            for key, cfg in pending:
+                record(key, cfg, run(cfg))
+        elif pending:
+            own = client is None
+            client = client or make_client(workers, scheduler)
+            try:
+                _run_on_dask(client, pending, run, record)
+            finally:
+                if own:
+                    close_client(client)
+    finally:
+        bar.close()
+        stats.wall_s = time.perf_counter() - t0
+    return stats
+
+
+def _run_on_dask(client, pending, run, record) -> None:
+    from distributed import as_completed
+    futures = {}
+    for key, cfg in pending:
+        fut = client.submit(run, cfg, pure=False)
+        futures[fut] = (key, cfg)
+    try:
+        for fut in as_completed(futures):
+            key, cfg = futures[fut]
+            try:
+                out = fut.result()
+            except Exception as e:  # the worker died or the task was lost: record and go on
+                out = ("failed", None, f"{type(e).__name__}: {e}", 0.0)
+            record(key, cfg, out)
+    finally:
+        client.cancel(list(futures))
