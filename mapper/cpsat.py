@@ -1,0 +1,137 @@
+"""OR-Tools CP-SAT models of the traffic objective on a restricted neighbourhood.
+
+Some neurons are free, each with a list of candidate cores; the others stay put.
+Variables: ``x[j, c]`` (free neuron j on core c), ``y[s, c]`` (core c holds a
+free target of source s), and per source, root option r and router v,
+``z[s, r, v]`` (v joins s's tree because of the free targets).  For a source
+rooted at r, the fixed targets give a fixed base tree; every candidate core c
+adds the path from c up to that base tree: ``z[s, r, v] >= y[s, c] + x[s, r] - 1``
+on it.  Minimising ``sum rate(s) (base(s, r) x[s, r] + sum z)`` gives the exact
+tree objective of the free part, so a full model (every neuron free, every core
+a candidate) proves optimality on small instances.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from .objective import Problem
+
+
+@dataclass
+class SolveResult:
+    core_of: np.ndarray
+    optimal: bool
+    feasible: bool
+    wall_s: float
+
+
+def rate_scale(rates: np.ndarray) -> tuple[float, bool]:
+    """An integer scale for the rates (CP-SAT needs integer costs) and whether it is exact."""
+    for s in (1, 2, 4, 10, 20, 50, 100, 1000, 10_000, 100_000, 1_000_000):
+        if np.allclose(rates * s, np.round(rates * s), rtol=0, atol=1e-9):
+            return float(s), True
+    return 1e6 / max(float(rates.max(initial=1.0)), 1e-12), False
+
+
+def _base_tree(p: Problem, r: int, dests) -> set[int]:
+    nodes = {r}
+    for d in dests:
+        v = int(d)
+        while v not in nodes:
+            nodes.add(v)
+            v = int(p.parent[r, v])
+    return nodes
+
+
+def _path_to(p: Problem, r: int, c: int, base: set[int]) -> list[int]:
+    out = []
+    v = c
+    while v not in base:
+        out.append(v)
+        v = int(p.parent[r, v])
+    return out
+
+
+def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[np.ndarray], cap: np.ndarray,
+                 time_limit: float, seed: int = 0, hint: bool = True, workers: int = 1) -> SolveResult:
+    """Re-place the ``free`` neurons (``cand[i]`` = candidate cores of ``free[i]``)
+    optimally given every other neuron's core; the result keeps the others."""
+    m = cp_model.CpModel()
+    free = np.asarray(free, dtype=np.int64)
+    is_free = np.full(p.n_neurons, -1, np.int64)
+    is_free[free] = np.arange(free.size)
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    fixed_load = np.bincount(np.delete(core_of, free), minlength=p.n_cores)
+    by_core: dict[int, list] = {}
+    for i, j in enumerate(free):
+        lits = []
+        for c in cand[i]:
+            v = m.NewBoolVar("")
+            x[int(j), int(c)] = v
+            lits.append(v)
+            by_core.setdefault(int(c), []).append(v)
+            if hint:
+                m.AddHint(v, int(core_of[j] == c))
+        m.AddExactlyOne(lits)
+    for c, lits in by_core.items():
+        m.Add(sum(lits) <= int(cap[c] - fixed_load[c]))
+    scale, _ = rate_scale(p.rates)
+    w = np.round(p.rates * scale).astype(np.int64)
+    # affected sources: free neurons and every source targeting one
+    src = set((p.n_inputs + free).tolist())
+    for j in free:
+        src.update(p.pred_idx[p.pred_ptr[j]:p.pred_ptr[j + 1]].tolist())
+    terms = []
+    for s in sorted(src):
+        if w[s] == 0:
+            continue
+        tg = p.tgt_idx[p.tgt_ptr[s]:p.tgt_ptr[s + 1]]
+        ftg = tg[is_free[tg] >= 0]
+        fixed_dests = np.unique(core_of[tg[is_free[tg] < 0]])
+        y: dict[int, object] = {}
+        for t in ftg:
+            for c in cand[is_free[t]]:
+                c = int(c)
+                if c not in y:
+                    y[c] = m.NewBoolVar("")
+                m.AddImplication(x[int(t), c], y[c])
+        if s >= p.n_inputs and is_free[s - p.n_inputs] >= 0:
+            j = s - p.n_inputs
+            roots = [(int(r), x[int(j), int(r)]) for r in cand[is_free[j]]]
+        else:
+            roots = [(int(p.io_core if s < p.n_inputs else core_of[s - p.n_inputs]), None)]
+        for r, xr in roots:
+            base = _base_tree(p, r, fixed_dests)
+            base_cost = sum(1 for v in base if v >= p.n_cores)
+            if base_cost:
+                terms.append(w[s] * base_cost * (xr if xr is not None else 1))
+            zs: dict[int, object] = {}
+            for c, yc in y.items():
+                if c in base:
+                    continue
+                for v in _path_to(p, r, c, base):
+                    if v < p.n_cores:
+                        continue
+                    if v not in zs:
+                        zs[v] = m.NewBoolVar("")
+                        terms.append(w[s] * zs[v])
+                    if xr is None:
+                        m.AddImplication(yc, zs[v])
+                    else:
+                        m.AddBoolOr([yc.Not(), xr.Not(), zs[v]])
+    m.Minimize(sum(terms) if terms else 0)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(max(time_limit, 0.01))
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = int(seed)
+    st = solver.Solve(m)
+    out = core_of.copy()
+    ok = st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    if ok:
+        for (j, c), v in x.items():
+            if solver.BooleanValue(v):
+                out[j] = c
+    return SolveResult(out, st == cp_model.OPTIMAL, ok, solver.WallTime())

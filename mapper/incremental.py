@@ -1,0 +1,85 @@
+"""Incremental placement of a grown network: existing neurons stay (or move
+within a migration budget); new neurons are placed by CP-SAT, proven optimal
+given the others when the model is small enough, by best insertion otherwise."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cpsat import solve_window
+from .heuristics import Annealer, improve_moves, near_cores
+from .objective import Problem, problem_cost
+
+EXACT_MAX_VARS = 4000      # free neurons x candidate cores above which CP-SAT is skipped
+
+
+@dataclass
+class IncrementalResult:
+    core_of: np.ndarray
+    optimal_given_pins: bool
+    moved: int
+    n_new: int
+    how: str
+
+
+def _seed_new(p: Problem, core_of: np.ndarray, new: np.ndarray, cap: np.ndarray, near: np.ndarray) -> None:
+    """Put every new neuron next to a placed neighbour (or anywhere with room)."""
+    load = np.bincount(core_of[core_of >= 0], minlength=p.n_cores)
+    for j in new:
+        want = p.io_core
+        for s in p.pred_idx[p.pred_ptr[j]:p.pred_ptr[j + 1]]:
+            if s < p.n_inputs:
+                break
+            if core_of[s - p.n_inputs] >= 0:
+                want = core_of[s - p.n_inputs]
+                break
+        for c in np.concatenate([near[want], np.flatnonzero(cap > 0)]):
+            if load[c] < cap[c]:
+                core_of[j] = c
+                load[c] += 1
+                break
+
+
+def place_incremental(p: Problem, prev: np.ndarray, cap: np.ndarray, pinned: np.ndarray, migration_budget: int,
+                      time_limit: float, seed: int = 0, port_cap: int | None = None,
+                      exact: bool = True) -> IncrementalResult:
+    """``prev[i]`` = the core of an existing neuron, -1 for a new one; ``pinned[i] >= 0``
+    fixes a neuron absolutely (never moved, even within the migration budget)."""
+    core_of = np.where(pinned >= 0, pinned, prev).astype(np.int64)
+    new = np.flatnonzero(core_of < 0)
+    movable = np.zeros(p.n_neurons, np.bool_)
+    movable[new] = True
+    _seed_new(p, core_of, new, cap, near_cores(p.hops, cap))
+    a = Annealer(p, core_of, cap, movable, port_cap)
+    if new.size:
+        order = new[np.argsort(-np.diff(p.pred_ptr)[new], kind="stable")]
+        improve_moves(a, order, n_sweeps=2)
+    out = a.core_of.copy()
+    how = "best-insertion"
+    optimal = new.size == 0
+    if exact and new.size:
+        load_fixed = np.bincount(np.delete(out, new), minlength=p.n_cores)
+        room = np.flatnonzero((cap - load_fixed) > 0)
+        if new.size * room.size <= EXACT_MAX_VARS and port_cap is None:
+            res = solve_window(p, out, new, [room] * new.size, cap, time_limit, seed=seed)
+            if res.feasible and problem_cost(p, res.core_of) <= problem_cost(p, out) + 1e-9:
+                out = res.core_of
+                how = "cpsat"
+            optimal = res.optimal
+    moved = 0
+    if migration_budget > 0:
+        old = np.flatnonzero((prev >= 0) & (pinned < 0))
+        b = Annealer(p, out, cap, np.ones(p.n_neurons, np.bool_), port_cap)
+        rng = np.random.default_rng(seed)
+        for j in rng.permutation(old):
+            if moved >= migration_budget:
+                break
+            before = b.core_of[j]
+            improve_moves(b, np.array([j]))
+            if b.core_of[j] != before:
+                moved += 1
+                optimal = False
+        out = b.core_of.copy()
+        moved = int(np.count_nonzero(out[old] != prev[old]))
+    return IncrementalResult(out, optimal, moved, int(new.size), how)
