@@ -22,6 +22,7 @@ from .spec import HardwareSpec, SpecError
 
 DEFAULT_PRESET = "mosaic-8x8"
 DEFAULT_SIZES = "64,128,128,10"
+PLACE_METHODS = ("fill", "greedy", "random", "anneal", "cpsat")
 
 
 class CLIError(ValueError):
@@ -287,6 +288,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     if args.out:
         Path(args.out).write_text(report.to_json())
+    if args.plot:
+        from .plots import router_heatmap
+        router_heatmap(spec, report.router_load, args.plot,
+                       title=f"router load: {net.n_neurons} neurons, {args.steps} steps on {spec.name}")
     if args.json:
         emit_json({**report.summary(), "wall_s": wall, "placement": placement.summary()})
         return 0
@@ -294,16 +299,57 @@ def cmd_simulate(args: argparse.Namespace) -> int:
           f"input rate {args.rate}, routing={args.routing}, late={args.late}")
     for title, pairs in report_summary_rows(report, net, spec, placement):
         print(section(title, pairs))
-    print(f"simulated in {wall:.2f} s" + (f"; full report written to {args.out}" if args.out else ""))
+    print(f"simulated in {wall:.2f} s" + (f"; full report written to {args.out}" if args.out else "")
+          + (f"; router-load heatmap written to {args.plot}" if args.plot else ""))
     return 0
 
 
 def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
     g = p.add_argument_group("placement")
     g.add_argument("--placement", default=None, metavar="FILE", help="placement JSON (Placement.to_json)")
-    g.add_argument("--method", default=default_method, choices=["fill", "greedy", "cpsat", "random"],
+    g.add_argument("--method", default=default_method, choices=list(PLACE_METHODS),
                    help=f"mapping method when no --placement is given (default {default_method})")
     g.add_argument("--time-limit", type=float, default=10.0, help="CP-SAT time limit in seconds (default 10)")
+
+
+# -- map ----------------------------------------------------------------------------
+def cmd_map(args: argparse.Namespace) -> int:
+    from mapper import compare_methods, map_network
+    spec = load_spec(args)
+    net = load_net(args.net, args.sizes, args.seed)
+    rates = None
+    if args.measure_rates:
+        from .simulate import simulate
+        x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
+        rates = simulate(net, spec, None, x, routing="ideal", progress=progress_on(args))
+    kw = dict(rates=rates, time_limit=args.time_limit, seed=args.seed)
+    if args.compare:
+        results = compare_methods(net, spec, ("greedy", "random", "anneal", "cpsat"), **kw)
+    else:
+        results = {args.method: map_network(net, spec, args.method, progress=progress_on(args), **kw)}
+    best_name = min(results, key=lambda m: results[m].objective)
+    best = results[best_name]
+    if args.out:
+        best.to_json(args.out)
+    if args.plot:
+        from mapper import plot_placement
+        plot_placement(net, spec, best, rates=rates, path=args.plot)
+    if args.json:
+        emit_json({m: pl.summary() | {"extra": {k: v for k, v in pl.extra.items() if np.isscalar(v)}}
+                   for m, pl in results.items()})
+        return 0
+    print(f"mosaic map: {net.n_neurons} neurons, {net.n_synapses} synapses on {spec.name} "
+          f"({spec.n_slots} slots); cost = spikes x routers per step"
+          + (" (measured rates)" if rates is not None else " (every neuron spiking once per step)"))
+    greedy = results.get("greedy")
+    rows = [[m, pl.objective, pl.bound, pl.gap, pl.status, int(np.unique(pl.core_of).size), pl.wall_s,
+             pl.objective / greedy.objective if greedy is not None and greedy.objective > 0 else float("nan")]
+            for m, pl in results.items()]
+    print(table(rows, ["method", "cost", "lower bound", "gap", "status", "cores used", "wall (s)", "vs greedy"]))
+    extras = [f"placement written to {args.out}" if args.out else "", f"picture written to {args.plot}" if args.plot else ""]
+    if any(extras):
+        print(f"best: {best_name}; " + "; ".join(e for e in extras if e))
+    return 0
 
 
 # -- sweep / plot -----------------------------------------------------------------
@@ -394,8 +440,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--late", default="defer", choices=["defer", "drop"],
                    help="packets over the step's cycle budget: deliver next step or drop (default defer)")
     g.add_argument("--out", default=None, metavar="FILE", help="write the full RunReport JSON here")
+    g.add_argument("--plot", default=None, metavar="PNG", help="draw the router load on the chip layout here")
     add_common_args(p)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("map", help="place a network's neurons on the cores (CP-SAT, anneal, greedy, random)",
+                       description="Map a network onto a chip and print the placement's traffic cost "
+                                   "(spikes x routers), lower bound, gap and solver time; --compare runs "
+                                   "every method side by side.")
+    add_spec_args(p)
+    add_net_args(p)
+    g = p.add_argument_group("mapping")
+    g.add_argument("--method", default="cpsat", choices=list(PLACE_METHODS[1:]), help="mapping method (default cpsat)")
+    g.add_argument("--compare", action="store_true", help="run greedy, random, anneal and cpsat side by side")
+    g.add_argument("--time-limit", type=float, default=10.0, help="solver time limit in seconds (default 10)")
+    g.add_argument("--measure-rates", action="store_true",
+                   help="simulate first (fill placement, --steps, --rate) and map with the measured spike rates")
+    g.add_argument("--steps", type=int, default=50, help="time steps of the rate measurement (default 50)")
+    g.add_argument("--rate", type=float, default=0.2, help="input spike probability per step (default 0.2)")
+    g.add_argument("--out", default=None, metavar="FILE", help="write the (best) placement JSON here")
+    g.add_argument("--plot", default=None, metavar="PNG", help="draw the (best) placement on the chip here")
+    add_common_args(p)
+    p.set_defaults(func=cmd_map)
 
     p = sub.add_parser("sweep", help="run a parameter sweep on Dask into a SQLite store",
                        description="Run the grid of a sweep config (hardware x workloads x mapping x seeds) "

@@ -55,7 +55,7 @@ def assert_clean_error(proc, *words: str) -> None:
 
 def test_help_everywhere(cli):
     top = run("--help").stdout                 # the real console entry, once
-    for cmd in ("hw", "simulate", "sweep", "plot"):
+    for cmd in ("hw", "simulate", "map", "sweep", "plot"):
         assert cmd in top
         assert "usage: mosaic " + cmd in cli(cmd, "--help").stdout
     assert "usage: mosaic hw show" in cli("hw", "show", "--help").stdout
@@ -123,6 +123,21 @@ def test_simulate_options_change_the_run(tmp_path, cli):
     assert ideal["routing"] == "ideal" and ideal["spikes"] == base["spikes"]
 
 
+def test_map_compare_and_outputs(tmp_path, cli):
+    args = ("map", "--preset", "mosaic-4x4", "--sizes", "8,40,20", "--time-limit", "1")
+    doc = json.loads(cli(*args, "--compare", "--json").stdout)
+    assert set(doc) == {"greedy", "random", "anneal", "cpsat"}
+    assert all(d["n_neurons"] == 60 for d in doc.values())
+    assert doc["cpsat"]["objective"] <= doc["greedy"]["objective"]
+    assert all(d["bound"] <= d["objective"] + 1e-9 for d in doc.values())
+    out = cli(*args, "--method", "greedy", "--out", str(tmp_path / "p.json"), "--plot", str(tmp_path / "p.png"))
+    assert "greedy" in out.stdout and "lower bound" in out.stdout
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    sim = json.loads(cli("simulate", "--preset", "mosaic-4x4", "--sizes", "8,40,20", "--steps", "10",
+                         "--placement", str(tmp_path / "p.json"), "--json").stdout)
+    assert sim["placement"]["method"] == "greedy"
+
+
 @pytest.mark.parametrize("args, words", [
     (("simulate", "--preset", "nope"), ["nope"]),
     (("simulate", "--net", "missing.npz"), ["missing.npz"]),
@@ -132,6 +147,8 @@ def test_simulate_options_change_the_run(tmp_path, cli):
     (("simulate", "--set", "bandwidth=-1"), ["bandwidth"]),
     (("simulate", "--set", "colour=3"), ["colour"]),
     (("simulate", "--preset", "mosaic-4x4", "--sizes", "8,600"), ["600 neurons", "512"]),
+    (("map", "--preset", "mosaic-4x4", "--sizes", "8,600"), ["600"]),
+    (("map", "--time-limit", "-1"), ["time_limit"]),
     (("sweep", "missing.toml"), ["missing.toml"]),
     (("plot", "missing.sqlite"), ["missing.sqlite"]),
 ])
