@@ -1,0 +1,344 @@
+"""The hardware-aware growth controller: the chip's cost decides where and when to grow.
+
+At each growth opportunity (every ``check_every`` training steps) the controller
+
+1. **when** - asks the plateau rule (:class:`PlateauRule`): the validation loss, smoothed by
+   an exponential moving average, improved by less than ``eps`` (relative) over the last
+   ``window`` opportunities.  Not plateaued: wait (logged).
+2. **candidates** - every hidden layer l and every k in ``k_options`` that the neuron budget
+   (``max_sizes`` / ``max_neurons``) allows.  Benefit = sum of the top-k squared singular
+   values of GradMax's matrix M_l (the squared gradient norm the new fan-ins receive, i.e. the
+   first-order loss decrease per unit learning rate; Evci et al. ICLR 2022); k is capped by
+   rank M_l as GradMax does.
+3. **cost** - the grown network is placed incrementally (``mapper.map_network`` with
+   ``previous`` = the current placement, old neurons pinned) and costed by
+   ``mosaic.cost.delta_cost`` from the measured spike rates (new neurons get their layer's
+   mean rate).  Added cost = w_energy x dE/E + w_latency x dL/L + w_port x d(port use), a
+   dimensionless relative increase.
+4. **budgets** - a candidate whose predicted cost breaks a hard limit (``CostBudget``, scaled
+   by ``margin``) is refused and the log says which limit.  Never taken, whatever its benefit.
+5. **where** - the admissible candidate with the largest value = benefit / added cost (ties:
+   the cheaper one).  **Worth it** - grow only if value / value of the first growth >=
+   ``min_value`` (default 0: any admissible candidate on a plateau is worth it).
+
+Every decision, taken or not, is appended to ``controller.log`` as a plain dict.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from growth.errors import GrowthError
+from mosaic.cost import CostBudget, CostReport, delta_cost, estimate_cost
+from mosaic.network import SpikingNetwork
+from mosaic.spec import HardwareSpec
+
+
+# ----------------------------------------------------------------- structure helpers
+def layered_network(n_inputs: int, sizes: Sequence[int], *, beta: float = 0.9,
+                    threshold: float = 1.0) -> SpikingNetwork:
+    """The dense feed-forward structure of an MLP (every synapse present, weight 1): what the
+    chip routes for a trained model, whose weights are all nonzero.  Neurons in layer order
+    (hidden layers, then the output layer), labelled by layer."""
+    sizes = [int(s) for s in sizes]
+    if n_inputs < 1 or not sizes or min(sizes) < 1:
+        raise GrowthError(f"layered_network needs n_inputs >= 1 and layer sizes >= 1, got {n_inputs}, {sizes}")
+    n = sum(sizes)
+    starts = np.cumsum([0] + sizes)
+    w_in = sp.csr_matrix(np.pad(np.ones((n_inputs, sizes[0])), ((0, 0), (0, n - sizes[0]))))
+    rows, cols = [], []
+    for li in range(len(sizes) - 1):
+        a, b, c = starts[li], starts[li + 1], starts[li + 2]
+        r, q = np.meshgrid(np.arange(a, b), np.arange(b, c), indexing="ij")
+        rows.append(r.ravel())
+        cols.append(q.ravel())
+    r = np.concatenate(rows) if rows else np.zeros(0, int)
+    q = np.concatenate(cols) if cols else np.zeros(0, int)
+    w = sp.csr_matrix((np.ones(r.size), (r, q)), shape=(n, n))
+    return SpikingNetwork(w_in, w, beta, threshold, layer=np.repeat(np.arange(len(sizes)), sizes))
+
+
+def grown_index(sizes: Sequence[int], layer: int, k: int) -> np.ndarray:
+    """For layer sizes ``sizes`` grown by ``k`` neurons appended to ``layer``: each new
+    neuron's index in the old network, -1 for the k new ones (the order ``grow_layer`` and
+    ``to_network`` produce)."""
+    sizes = list(sizes)
+    end = int(np.sum(sizes[:layer + 1]))
+    n = sum(sizes)
+    return np.concatenate([np.arange(end), np.full(k, -1), np.arange(end, n)])
+
+
+def grown_sizes(sizes: Sequence[int], layer: int, k: int) -> list[int]:
+    out = list(sizes)
+    out[layer] += k
+    return out
+
+
+@torch.no_grad()
+def activity(model: nn.Sequential, x, T: int, encoder: str = "direct", seed: int = 0):
+    """Spike rates of a spiking MLP on inputs ``x`` (B, n_in): ``(rates, input_rates,
+    analog)``.  rates (n_neurons,) spikes per step per neuron in layer order; input_rates
+    (n_in,) spikes per step per input channel, or for "direct" (analog) input the fraction
+    of nonzero values; ``analog`` True for "direct"."""
+    from models.snn import encode, run
+
+    xs = encode(torch.as_tensor(np.asarray(x), dtype=torch.float32), T, encoder, seed=seed)
+    _, _, layers = run(model, xs, record=True)
+    rates = np.concatenate([l.float().mean(dim=(0, 1)).numpy() for l in layers]).astype(np.float64)
+    input_rates = (xs != 0).float().mean(dim=(0, 1)).numpy().astype(np.float64)
+    return rates, input_rates, encoder == "direct"
+
+
+def layer_benefits(model: nn.Sequential, batch, loss_fn, n_hidden: int) -> list[np.ndarray]:
+    """GradMax singular values of M_l for every hidden layer l (descending, rank-capped)."""
+    from growth.grow import capture_growth_matrix
+
+    out = []
+    for li in range(n_hidden):
+        m = capture_growth_matrix(model, li, batch, loss_fn)
+        s = torch.linalg.svdvals(m).numpy()
+        out.append(s[s > 1e-7 * s[0]] if s.size and s[0] > 0 else np.zeros(0))
+    return out
+
+
+# ----------------------------------------------------------------- rules and records
+@dataclass(frozen=True)
+class PlateauRule:
+    """Plateau = the EMA-smoothed validation loss (factor ``ema``) improved by less than
+    ``eps`` relative to its value ``window`` opportunities ago: (s[-1-window] - s[-1]) /
+    s[-1-window] < eps.  Needs ``window + 1`` observations since the last growth."""
+
+    window: int = 3
+    eps: float = 0.02
+    ema: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or not 0 <= self.ema < 1 or not math.isfinite(self.eps):
+            raise GrowthError(f"PlateauRule needs window >= 1, 0 <= ema < 1, finite eps; got {self}")
+
+    def smoothed(self, losses: Sequence[float]) -> list[float]:
+        s: list[float] = []
+        for v in losses:
+            s.append(float(v) if not s else self.ema * s[-1] + (1 - self.ema) * float(v))
+        return s
+
+    def improvement(self, losses: Sequence[float]) -> float | None:
+        """Relative improvement over the window, None while there are too few points."""
+        s = self.smoothed(losses)
+        if len(s) <= self.window:
+            return None
+        old = s[-1 - self.window]
+        return (old - s[-1]) / max(abs(old), 1e-12)
+
+    def plateaued(self, losses: Sequence[float]) -> bool:
+        imp = self.improvement(losses)
+        return imp is not None and imp < self.eps
+
+
+@dataclass
+class Candidate:
+    """Growing hidden ``layer`` by ``k``: predicted benefit, cost after growth, added cost,
+    value = benefit / added, and ``refused`` (why not admissible; empty if admissible)."""
+
+    layer: int
+    k: int
+    benefit: float
+    cost: CostReport | None = None
+    core_of: np.ndarray | None = None
+    added: float = float("nan")
+    value: float = float("nan")
+    refused: list[str] = field(default_factory=list)
+
+    def record(self) -> dict:
+        d = {"layer": self.layer, "k": self.k, "benefit": float(self.benefit),
+             "added_cost": float(self.added), "value": float(self.value), "refused": list(self.refused)}
+        if self.cost is not None:
+            d.update(energy_pj=float(self.cost.energy_pj["total"]), latency_ns=float(self.cost.latency_ns),
+                     port_use=float(self.cost.port_use), cores=int(self.cost.cores_used))
+        return d
+
+
+@dataclass
+class ControllerConfig:
+    """``k_options``: neurons per growth step to consider; ``max_sizes`` per hidden layer and
+    ``max_neurons`` (hidden total) cap growth (the final neuron budget); ``check_every``
+    training steps between opportunities; ``w_*`` weights of the added-cost terms;
+    ``margin`` < 1 keeps predictions that far inside each budget; ``mapping``/``time_limit``
+    for the incremental placement (s); ``T`` steps per inference."""
+
+    k_options: tuple[int, ...] = (8,)
+    max_sizes: tuple[int, ...] | None = None
+    max_neurons: int | None = None
+    plateau: PlateauRule = field(default_factory=PlateauRule)
+    check_every: int = 20
+    min_value: float = 0.0
+    w_energy: float = 1.0
+    w_latency: float = 0.0
+    w_port: float = 0.0
+    margin: float = 1.0
+    mapping: str = "greedy"
+    time_limit: float = 1.0
+    T: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.k_options or min(self.k_options) < 1:
+            raise GrowthError(f"k_options must list positive neuron counts, got {self.k_options}")
+        if self.check_every < 1 or not 0 < self.margin <= 1:
+            raise GrowthError(f"need check_every >= 1 and 0 < margin <= 1, got {self.check_every}, {self.margin}")
+        if min(self.w_energy, self.w_latency, self.w_port) < 0 or self.w_energy + self.w_latency + self.w_port <= 0:
+            raise GrowthError("added-cost weights w_energy, w_latency, w_port must be >= 0, not all 0")
+
+
+Placer = Callable[[SpikingNetwork, HardwareSpec, np.ndarray, np.ndarray], np.ndarray]
+
+
+def incremental_placer(method: str = "greedy", time_limit: float = 1.0, seed: int = 0) -> Placer:
+    """Place a grown network keeping old neurons on their cores (``previous`` holds -1 for new
+    neurons), via ``mapper.map_network``."""
+    def place(net, spec, previous, rates):
+        from mapper import map_network
+
+        p = map_network(net, spec, method=method, rates=rates, previous=previous,
+                        time_limit=time_limit, seed=seed)
+        return np.asarray(p.core_of, np.int64)
+    return place
+
+
+class GrowthController:
+    """Decides where and when a spiking MLP grows on ``spec`` within ``budget``."""
+
+    def __init__(self, spec: HardwareSpec, budget: CostBudget, config: ControllerConfig | None = None,
+                 placer: Placer | None = None) -> None:
+        self.spec, self.budget = spec, budget
+        self.config = config or ControllerConfig()
+        c = self.config
+        self.placer = placer or incremental_placer(c.mapping, c.time_limit, c.seed)
+        m = c.margin
+        self._limits = CostBudget(*(None if v is None else (v if f == "cores" else v * m)
+                                    for f, v in budget.to_dict().items()))
+        self.log: list[dict] = []
+        self.losses: list[float] = []
+        self._value_ref: float | None = None
+
+    # -- candidates ------------------------------------------------------------------
+    def candidates(self, n_inputs: int, sizes: Sequence[int], core_of: np.ndarray, rates: np.ndarray,
+                   input_rates: np.ndarray, benefits: Sequence[np.ndarray], *,
+                   analog_input: bool = True) -> tuple[CostReport, list[Candidate]]:
+        """Cost the current network and every candidate (layer, k); ``sizes`` lists every
+        layer (hidden then output), ``benefits[l]`` the singular values of hidden layer l."""
+        c = self.config
+        sizes = [int(s) for s in sizes]
+        n_hidden = len(sizes) - 1
+        if len(benefits) != n_hidden:
+            raise GrowthError(f"benefits has {len(benefits)} entries for {n_hidden} hidden layers")
+        net = layered_network(n_inputs, sizes)
+        rates = np.asarray(rates, np.float64)
+        base = estimate_cost(net, self.spec, core_of, rates, input_rates, T=c.T, analog_input=analog_input)
+        starts = np.cumsum([0] + sizes)
+        out = []
+        for li in range(n_hidden):
+            sv = np.sort(np.asarray(benefits[li], np.float64))[::-1]
+            for k in sorted(set(c.k_options)):
+                kk = min(k, sv.size)            # GradMax adds at most rank(M) neurons
+                if kk and any(o.layer == li and o.k == kk for o in out):
+                    continue
+                cand = Candidate(li, kk if kk else k, float(np.sum(sv[:kk] ** 2)))
+                out.append(cand)
+                if kk == 0:
+                    cand.refused.append(f"layer {li}: GradMax matrix is zero, nothing to grow")
+                    continue
+                new_sizes = grown_sizes(sizes, li, kk)
+                if c.max_sizes is not None and new_sizes[li] > c.max_sizes[li]:
+                    cand.refused.append(f"neuron budget: layer {li} would have {new_sizes[li]} > "
+                                        f"{c.max_sizes[li]} neurons")
+                if c.max_neurons is not None and sum(new_sizes[:-1]) > c.max_neurons:
+                    cand.refused.append(f"neuron budget: {sum(new_sizes[:-1])} hidden neurons > {c.max_neurons}")
+                if len(new_sizes) and sum(new_sizes) > self.spec.n_slots:
+                    cand.refused.append(f"{sum(new_sizes)} neurons exceed the chip's {self.spec.n_slots} slots")
+                if cand.refused:
+                    continue
+                old = grown_index(sizes, li, kk)
+                layer_rate = rates[starts[li]:starts[li + 1]].mean()
+                new_rates = np.where(old >= 0, rates[np.maximum(old, 0)], layer_rate)
+                previous = np.where(old >= 0, np.asarray(core_of)[np.maximum(old, 0)], -1)
+                new_net = layered_network(n_inputs, new_sizes)
+                try:
+                    cand.core_of = self.placer(new_net, self.spec, previous, new_rates)
+                except ValueError as e:          # MappingError: no room for the new neurons
+                    cand.refused.append(f"mapping failed: {e}")
+                    continue
+                cand.cost = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old)
+                cand.refused += [f"budget: {v}" for v in self._limits.violations(cand.cost)]
+                cand.added = self._added(base, cand.cost)
+                cand.value = cand.benefit / cand.added if cand.added > 0 else math.inf
+        return base, out
+
+    def _added(self, base: CostReport, new: CostReport) -> float:
+        c = self.config
+        de = (new.energy_pj["total"] - base.energy_pj["total"]) / max(base.energy_pj["total"], 1e-12)
+        dl = (new.latency_ns - base.latency_ns) / max(base.latency_ns, 1e-12)
+        dp = new.port_use - base.port_use
+        return max(c.w_energy * de + c.w_latency * dl + c.w_port * dp, 1e-12)
+
+    @staticmethod
+    def select(cands: Sequence[Candidate]) -> Candidate | None:
+        """The admissible candidate of largest value; ties go to the smaller added cost."""
+        ok = [c for c in cands if not c.refused and c.cost is not None]
+        if not ok:
+            return None
+        return max(ok, key=lambda c: (c.value, -c.added, -c.layer))
+
+    # -- the decision ------------------------------------------------------------------
+    def observe(self, val_loss: float) -> None:
+        if not math.isfinite(val_loss):
+            raise GrowthError(f"validation loss must be finite, got {val_loss}")
+        self.losses.append(float(val_loss))
+
+    def decide(self, step: int, n_inputs: int, sizes: Sequence[int], core_of: np.ndarray,
+               rates: np.ndarray, input_rates: np.ndarray,
+               benefits: Sequence[np.ndarray] | Callable[[], Sequence[np.ndarray]], *,
+               analog_input: bool = True) -> Candidate | None:
+        """After ``observe``: the candidate to grow now, or None.  ``benefits`` may be a
+        callable, evaluated only on a plateau (GradMax needs a backward pass)."""
+        entry: dict = {"step": int(step), "sizes": [int(s) for s in sizes],
+                       "val_loss": self.losses[-1] if self.losses else None}
+        imp = self.config.plateau.improvement(self.losses)
+        entry["improvement"] = imp
+        if imp is None or imp >= self.config.plateau.eps:
+            entry.update(action="wait", reason="not on a plateau" if imp is not None else
+                         "too few validation points since the last growth")
+            self.log.append(entry)
+            return None
+        sv = benefits() if callable(benefits) else benefits
+        base, cands = self.candidates(n_inputs, sizes, core_of, rates, input_rates, sv,
+                                      analog_input=analog_input)
+        entry["cost_now"] = {"energy_pj": base.energy_pj["total"], "latency_ns": base.latency_ns,
+                             "port_use": base.port_use, "cores": base.cores_used}
+        entry["candidates"] = [c.record() for c in cands]
+        best = self.select(cands)
+        if best is None:
+            entry.update(action="refuse", reason="no candidate fits the budgets: " + "; ".join(
+                f"(layer {c.layer}, k {c.k}) {', '.join(c.refused)}" for c in cands))
+            self.log.append(entry)
+            return None
+        if self._value_ref is None:
+            self._value_ref = best.value
+        rel = best.value / self._value_ref if self._value_ref > 0 else math.inf
+        if rel < self.config.min_value:
+            entry.update(action="skip", reason=f"not worth it: value {rel:.3g} of the first growth's "
+                                               f"< min_value {self.config.min_value}")
+            self.log.append(entry)
+            return None
+        entry.update(action="grow", layer=best.layer, k=best.k,
+                     reason=f"best value {best.value:.4g} (benefit {best.benefit:.4g} / added cost "
+                            f"{best.added:.4g})")
+        self.log.append(entry)
+        self.losses = []                      # a new plateau must form after growth
+        return best

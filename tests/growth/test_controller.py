@@ -1,0 +1,161 @@
+"""Hardware-aware growth controller: budgets are never broken, the cheaper of two equal
+benefits wins, the plateau rule, and the Mosaic regulariser."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from growth.controller import (ControllerConfig, GrowthController, PlateauRule, grown_index,
+                               layered_network)
+from growth.errors import GrowthError
+from growth.regularizer import MosaicRegularizer, hop_penalty
+from mosaic import HardwareSpec
+from mosaic.cost import CostBudget, estimate_cost
+from mosaic.topology import hop_matrix
+
+SPEC = HardwareSpec.preset("mosaic-4x4")
+
+
+def fill_placer(net, spec, previous, rates):
+    """Old neurons stay; new ones fill the free slots in chip order (deterministic)."""
+    core = np.asarray(previous).copy()
+    load = np.bincount(core[core >= 0], minlength=spec.n_cores)
+    for i in np.flatnonzero(core < 0):
+        c = int(np.flatnonzero(load < spec.neurons_per_core)[0])
+        core[i] = c
+        load[c] += 1
+    return core
+
+
+def _state(sizes, seed):
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    core = np.repeat(np.arange(SPEC.n_cores), SPEC.neurons_per_core)[rng.permutation(SPEC.n_slots)[:n]]
+    return core, rng.uniform(0.0, 0.4, n), rng.uniform(0.0, 1.0, 12)
+
+
+def test_layered_network_and_grown_index():
+    net = layered_network(5, [3, 4, 2])
+    assert net.n_neurons == 9 and net.w_in.nnz == 15 and net.w.nnz == 3 * 4 + 4 * 2
+    assert net.layer.tolist() == [0] * 3 + [1] * 4 + [2] * 2
+    old = grown_index([3, 4, 2], 0, 2)
+    assert old.tolist() == [0, 1, 2, -1, -1, 3, 4, 5, 6, 7, 8]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), tight=st.floats(0.0, 1.2), which=st.sampled_from(["energy", "latency", "port", "cores"]))
+def test_never_takes_a_candidate_over_budget(seed, tight, which):
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(3, 12)), int(rng.integers(3, 12)), 4]
+    core, rates, in_rates = _state(sizes, seed)
+    base = estimate_cost(layered_network(12, sizes), SPEC, core, rates, in_rates, T=10)
+    # budgets between "nothing fits" and "a little room": the base cost scaled by 1 + tight/2
+    f = 1.0 + tight / 2
+    budget = {"energy": CostBudget(energy_pj=base.energy_pj["total"] * f),
+              "latency": CostBudget(latency_ns=max(base.latency_ns, 1.0) * f),
+              "port": CostBudget(port_use=max(base.port_use, 1e-6) * f),
+              "cores": CostBudget(cores=max(1, int(base.cores_used * f)))}[which]
+    ctl = GrowthController(SPEC, budget, ControllerConfig(k_options=(2, 6), T=10), placer=fill_placer)
+    benefits = [rng.random(8) + 0.1, rng.random(4) + 0.1]
+    _, cands = ctl.candidates(12, sizes, core, rates, in_rates, benefits, analog_input=False)
+    pick = ctl.select(cands)
+    for c in cands:
+        if c.cost is not None:
+            assert (budget.violations(c.cost) == []) == (not c.refused)
+            if c.refused:
+                assert any(which.split("_")[0][:4] in r for r in c.refused)
+    if pick is not None:
+        assert budget.violations(pick.cost) == []
+
+
+def test_prefers_the_cheaper_of_two_equal_benefits():
+    # Layer 0 feeds from 12 analog inputs (expensive), layer 1 from 6 neurons (cheap):
+    # with equal GradMax benefit the controller grows layer 1.
+    sizes = [6, 6, 4]
+    core, rates, in_rates = _state(sizes, 3)
+    ctl = GrowthController(SPEC, CostBudget(), ControllerConfig(k_options=(3,), T=10), placer=fill_placer)
+    sv = np.array([2.0, 1.0, 0.5])
+    _, cands = ctl.candidates(12, sizes, core, rates, np.ones(12), [sv, sv], analog_input=True)
+    assert cands[0].benefit == cands[1].benefit
+    assert cands[0].added > cands[1].added
+    assert ctl.select(cands).layer == 1
+    # and with layer 1 made the expensive one (silent inputs and layer 0, busy layer 1,
+    # whose new neurons inherit its rate), layer 0 wins
+    rates2 = np.concatenate([np.zeros(6), np.full(6, 0.9), np.zeros(4)])
+    _, cands = ctl.candidates(12, sizes, core, rates2, np.zeros(12), [sv, sv], analog_input=True)
+    assert cands[0].added < cands[1].added and ctl.select(cands).layer == 0
+
+
+def test_decide_waits_grows_and_logs_refusals():
+    sizes = [6, 6, 4]
+    core, rates, in_rates = _state(sizes, 4)
+    sv = [np.array([1.0, 0.5]), np.array([1.0, 0.5])]
+    rule = PlateauRule(window=2, eps=0.05, ema=0.0)
+    ctl = GrowthController(SPEC, CostBudget(), ControllerConfig(k_options=(2,), plateau=rule, T=10),
+                           placer=fill_placer)
+    for loss in (1.0, 0.5):
+        ctl.observe(loss)
+        assert ctl.decide(0, 12, sizes, core, rates, in_rates, sv) is None
+    assert ctl.log[-1]["action"] == "wait"
+    ctl.observe(0.3)                       # improving fast: no plateau
+    assert ctl.decide(0, 12, sizes, core, rates, in_rates, sv) is None
+    assert ctl.log[-1]["reason"] == "not on a plateau"
+    for loss in (0.3, 0.3):
+        ctl.observe(loss)
+    pick = ctl.decide(0, 12, sizes, core, rates, in_rates, sv)
+    assert pick is not None and ctl.log[-1]["action"] == "grow" and ctl.losses == []
+    # nothing fits a budget below the current cost: refused, and the log says why
+    tight = GrowthController(SPEC, CostBudget(energy_pj=1.0), ControllerConfig(k_options=(2,), plateau=rule, T=10),
+                             placer=fill_placer)
+    for loss in (0.3, 0.3, 0.3):
+        tight.observe(loss)
+    assert tight.decide(0, 12, sizes, core, rates, in_rates, sv) is None
+    assert tight.log[-1]["action"] == "refuse" and "energy" in tight.log[-1]["reason"]
+    # benefits passed as a callable are only evaluated on a plateau
+    calls = []
+    lazy = GrowthController(SPEC, CostBudget(), ControllerConfig(k_options=(2,), plateau=rule, T=10),
+                            placer=fill_placer)
+    lazy.observe(1.0)
+    lazy.decide(0, 12, sizes, core, rates, in_rates, lambda: calls.append(1) or sv)
+    assert calls == []
+
+
+def test_neuron_budget_and_rank_cap():
+    sizes = [6, 6, 4]
+    core, rates, in_rates = _state(sizes, 5)
+    ctl = GrowthController(SPEC, CostBudget(), ControllerConfig(k_options=(3, 8), max_sizes=(8, 20), T=10),
+                           placer=fill_placer)
+    _, cands = ctl.candidates(12, sizes, core, rates, in_rates, [np.ones(5), np.ones(2)])
+    by = {(c.layer, c.k): c for c in cands}
+    assert sorted(by) == [(0, 3), (0, 5), (1, 2)] and len(cands) == 3  # k = 8 capped by rank, deduplicated
+    assert any("neuron budget" in r for r in by[(0, 3)].refused)       # 6 + 3 > 8
+    assert by[(1, 2)].refused == [] and by[(1, 2)].benefit == 2.0       # k capped by rank 2
+
+
+def test_plateau_rule():
+    rule = PlateauRule(window=2, eps=0.1, ema=0.0)
+    assert rule.improvement([1.0, 0.9]) is None
+    assert rule.improvement([1.0, 0.9, 0.8]) == pytest.approx(0.2)
+    assert not rule.plateaued([1.0, 0.9, 0.8]) and rule.plateaued([1.0, 0.97, 0.95])
+    with pytest.raises(GrowthError):
+        PlateauRule(window=0)
+
+
+def test_mosaic_regularizer_penalises_long_routes():
+    spec = SPEC
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2))
+    core = np.array([spec.io_core, 15, spec.io_core, 15])
+    mats = hop_penalty(spec, core, 3, [2, 2])
+    H = hop_matrix(spec)
+    assert mats[0][0].sum() == 0                       # neuron 0 sits on the input core
+    assert mats[0][1, 0] == pytest.approx(min(np.expm1(8 * H[spec.io_core, 15] / H.max()), 1000.0))
+    assert mats[1][0, 0] == 0 and mats[1][0, 1] == pytest.approx(mats[0][1, 0])   # 0 -> 2 local, 1 -> 2 long
+    reg = MosaicRegularizer(model, spec, core, strength=1.0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    want = sum(float(m.sum()) for m in mats) / sum(m.numel() for m in mats)
+    assert float(reg(model)) == pytest.approx(want, rel=1e-6)
+    model[0].weight.data[1].zero_()                     # remove the long-route weights of neuron 1
+    assert float(reg(model)) < want
