@@ -237,12 +237,14 @@ def grow_layer(model: nn.Sequential, layer: int, k: int, *, method: str = "gradm
                data: Batch | Iterable[Batch] | None = None, loss_fn: LossFn | None = None,
                forward: Forward = default_forward, scale: float = 1.0, epsilon: float = 0.0,
                targets: torch.Tensor | None = None, max_batches: int | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               fill: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """Grow hidden layer ``layer`` of ``model`` by up to ``k`` neurons, in place.
 
     method: "gradmax" (needs ``data`` = an (x, y) batch or an iterable of batches, and
     ``loss_fn(forward(model, x), y)``; k is capped by rank M, so fewer may be added),
-    "random" or "zero" (see module doc).  ``scale``: new vectors' norm relative to the mean
+    "random" or "zero" (see module doc).  ``fill=True`` tops GradMax up to exactly k neurons
+    when rank M < k: the extra fan-outs are random directions orthogonal to the chosen ones
+    (benefit 0), scaled alike.  ``scale``: new vectors' norm relative to the mean
     norm of the existing ones.  ``epsilon``: the relative norm of random fan-in for
     gradmax/random (growneuron's epsilon; 0 keeps the function).  ``targets``: optional bool
     (n_next,) mask; fan-out to the other next-layer units stays zero (used to protect old
@@ -276,10 +278,16 @@ def grow_layer(model: nn.Sequential, layer: int, k: int, *, method: str = "gradm
         if u.shape[1] == 0:
             raise GrowthError(f"the growth matrix of layer {layer} is zero (no gradient reaches layer "
                               f"{layer + 1}), so GradMax has no direction to grow; use method='random'")
+        u, sv = u.to(torch.float32), sv.to(torch.float32)
+        if fill and u.shape[1] < k:
+            extra = rand((n_next, k - u.shape[1])) * mask
+            extra = extra - u @ (u.T @ extra)
+            u = torch.cat([u, _unit(extra, 0)], dim=1)
+            sv = torch.cat([sv, torch.zeros(k - len(sv))])
         k = u.shape[1]
-        fan_out = u.to(torch.float32) * (scale * fan_out_norm)
+        fan_out = u * (scale * fan_out_norm)
         fan_in = _unit(rand((k, n_prev)), 1) * (epsilon * fan_in_norm)
-        benefit = sv.to(torch.float32)
+        benefit = sv
     elif method == "random":
         fan_out = _unit(rand((n_next, k)) * mask, 0) * (scale * fan_out_norm)
         fan_in = _unit(rand((k, n_prev)), 1) * (epsilon * fan_in_norm)

@@ -1,0 +1,103 @@
+"""GradMax-CL, fine-tuning and DEN on small split-digits tasks."""
+import numpy as np
+import pytest
+import torch
+
+from growth.cl import CLConfig, TaskHeads, run_finetune, run_gradmax_cl
+from growth.den import DEN, DENConfig, run_den
+from growth.errors import GrowthError
+from models import load_dataset, split_tasks
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return split_tasks(load_dataset("digits", n_train=600, n_test=200), 5)[:3]  # binary tasks
+
+
+def test_heads_map_labels(tasks):
+    h = TaskHeads.from_tasks(tasks)
+    assert h.n_out == 6 and h.rows(1) == slice(2, 4)
+    assert h.local(1, torch.tensor([2, 3, 3])).tolist() == [0, 1, 1]
+    with pytest.raises(GrowthError, match="outside task 1"):
+        h.local(1, torch.tensor([0]))
+
+
+def test_gradmax_cl_with_freeze_never_forgets(tasks):
+    cfg = CLConfig(hidden=(8, 6), epochs=5, lr=1e-2, k=4, freeze=True)
+    r = run_gradmax_cl(tasks, cfg, progress=False)
+    m = np.array(r.matrix)
+    assert r.hidden == [16, 14] and r.neurons == 30
+    for j in range(3):  # frozen old weights and timestamp-free isolation: exact
+        assert np.all(m[j:, j] == m[j, j])
+    assert r.report.bwt == 0.0 and r.report.forgetting == 0.0
+    assert m[2, 2] > 0.8  # the grown neurons learned the last task
+
+
+def test_gradmax_cl_without_freeze_and_finetune_run(tasks):
+    r = run_gradmax_cl(tasks, CLConfig(hidden=(8, 6), epochs=2, k=3, freeze=False), progress=False)
+    f = run_finetune(tasks, CLConfig(hidden=(8, 6), epochs=2), progress=False)
+    assert r.hidden == [14, 12] and f.hidden == [8, 6]
+    for res in (r, f):
+        assert np.array(res.matrix).shape == (3, 3) and len(res.baseline) == 3
+        assert -1 <= res.report.bwt <= 1 and 0 <= res.report.acc <= 1
+
+
+def _den_task1(tasks, **kw):
+    heads = TaskHeads.from_tasks(tasks)
+    den = DEN(tasks[0].x_train.shape[1], heads, DENConfig(hidden=(12, 8), iters=20, seed=3, **kw))
+    for t in range(2):
+        x, y = torch.from_numpy(tasks[t].x_train), torch.from_numpy(tasks[t].y_train)
+        den.learn_task(t, x, heads.local(t, y))
+    return den
+
+
+def test_den_expands_only_above_loss_threshold(tasks):
+    probe = _den_task1(tasks, loss_threshold=1e9)
+    loss = probe.log[1].loss_selective
+    assert loss > 0 and not probe.log[1].expanded and probe.log[1].added == []
+    below = _den_task1(tasks, loss_threshold=0.5 * loss)
+    above = _den_task1(tasks, loss_threshold=2.0 * loss)
+    assert below.log[1].loss_selective == pytest.approx(loss)  # same seed, same run so far
+    assert below.log[1].expanded and len(below.log[1].added) == 2
+    assert not above.log[1].expanded
+    grown = [s - 12 - n for s, n in zip(below.sizes[:1], below.log[1].split[:1])]
+    assert grown[0] == below.log[1].added[0]
+
+
+def test_den_split_keeps_function_and_restores_old_tasks(tasks):
+    heads = TaskHeads.from_tasks(tasks)
+    den = DEN(tasks[0].x_train.shape[1], heads,
+              DENConfig(hidden=(10, 7), iters=15, split_threshold=0.05, max_split=100))
+    x0, y0 = torch.from_numpy(tasks[0].x_train), torch.from_numpy(tasks[0].y_train)
+    den.learn_task(0, x0, heads.local(0, y0))
+    x = torch.from_numpy(tasks[1].x_test)
+    old_task0 = den.logits(x, 0)
+    before = [p.clone() for p in den.params()]
+    # drift units 1, 4 of layer 0 and unit 2 of layer 1 (as retraining on task 1 would)
+    g = torch.Generator().manual_seed(0)
+    den.W[0][[1, 4]] += 0.5 * torch.randn(2, den.W[0].shape[1], generator=g)
+    den.W[1][2] += 0.5 * torch.randn(den.W[1].shape[1], generator=g)
+    den.W[0][6] += 1e-3  # drift below the threshold: not split
+    task1 = den.logits(x, 1)
+    assert den.split(1, before) == [2, 1]
+    assert den.sizes == [12, 8] and den.n_neurons == 20
+    torch.testing.assert_close(den.logits(x, 1), task1, rtol=0, atol=1e-5)  # task 1 unchanged
+    assert list(den.retired[0][[1, 4]]) == [1, 1] and list(den.born[0][-2:]) == [1, 1]
+    # old task: split units got their old weights back; only the small drift remains
+    assert torch.equal(den.W[0][[1, 4]], before[0][[1, 4]])
+    torch.testing.assert_close(den.logits(x, 0), old_task0, rtol=0, atol=2e-2)
+
+
+def test_run_den_matrix_and_timestamps(tasks):
+    r, den = run_den(tasks, DENConfig(hidden=(10, 8), iters=15), progress=False)
+    assert np.array(r.matrix).shape == (3, 3) and r.hidden == den.sizes
+    assert all(b.min() >= 0 for b in den.born) and len(den.log) == 3
+    with pytest.raises(GrowthError, match="expected task 3"):
+        den.learn_task(5, torch.zeros(2, 64), torch.zeros(2, dtype=torch.long))
+
+
+def test_bad_configs():
+    with pytest.raises(GrowthError, match="loss_threshold"):
+        DENConfig(loss_threshold=-1)
+    with pytest.raises(GrowthError, match="hidden"):
+        CLConfig(hidden=())

@@ -1,0 +1,63 @@
+"""The growth-path experiment in a reduced setting, and its statistics."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from growth.errors import GrowthError
+from growth.paths import ARMS, PATHS, PathConfig, paired_tests, path_schedules, run_paths, verdict
+
+
+def test_small_experiment_runs_paired_and_reaches_target(tmp_path):
+    cfg = PathConfig(root=(3, 3), target=(9, 9), k=3, epochs=2, trials=2, n_train=400, n_test=100)
+    rep = run_paths(cfg, progress=False)
+    assert set(rep.acc) == set(ARMS) and all(len(v) == 2 for v in rep.acc.values())
+    assert all(0 <= a <= 1 for v in rep.acc.values() for a in v)
+    # 400 samples -> 4 batches/epoch, 8 steps, 4 growth events evenly spaced
+    assert rep.eval_steps == [1, 3, 4, 6, 8]
+    assert all(len(c) == 5 for v in rep.curves.values() for c in v)
+    # paired: every arm starts from the same root network, so the curves agree until the
+    # first growth step
+    assert len({rep.curves[a][0][0] for a in ("root",) + PATHS}) == 1
+    assert rep.schedules["first-layer-first"] == [0, 0, 1, 1]
+    assert rep.schedules["alternating"] == [0, 1, 0, 1]
+    assert len(rep.pairs) == 15
+    assert rep.verdict.split(":")[0] in ("HOLDS", "NOT SHOWN", "DOES NOT HOLD")
+    table = rep.table()
+    for arm in ARMS:
+        assert arm in table
+    rep.plot(tmp_path / "paths.png")
+    assert (tmp_path / "paths.png").stat().st_size > 1000
+    assert rep.to_dict()["config"]["k"] == 3
+
+
+def test_paired_tests_match_scipy():
+    rng = np.random.default_rng(0)
+    acc = {a: list(rng.uniform(0.6, 0.9, 10)) for a in ARMS}
+    acc["alternating"] = [v + 0.03 + 0.01 * i for i, v in enumerate(acc["first-layer-first"])]
+    pairs = {(p.a, p.b): p for p in paired_tests(acc)}
+    p = pairs[("first-layer-first", "alternating")]
+    assert p.mean_diff == pytest.approx(-0.075)
+    assert p.p_wilcoxon == pytest.approx(2 / 2**10)  # all 10 differences negative: exact p
+    assert p.p_ttest == pytest.approx(stats.ttest_rel(acc["first-layer-first"], acc["alternating"]).pvalue)
+
+
+def test_verdicts():
+    base = np.linspace(0.70, 0.80, 10)
+    acc = {a: list(base) for a in ARMS}
+    acc["first-layer-first"] = list(base + 0.05 + 0.001 * np.arange(10))
+    assert verdict(acc, paired_tests(acc)).startswith("HOLDS")
+    acc["random"] = list(base + 0.06 + 0.001 * np.arange(10))
+    v = verdict(acc, paired_tests(acc))
+    assert v.startswith("DOES NOT HOLD: random")
+    # first-layer-first ahead by 0.1 points on average, but the sign flips trial to trial
+    acc["random"] = list(np.array(acc["first-layer-first"]) - 0.001 + 0.01 * (-1.0) ** np.arange(10))
+    assert verdict(acc, paired_tests(acc)).startswith("NOT SHOWN")
+
+
+def test_schedules_of_a_trial_and_bad_config():
+    s = path_schedules(PathConfig(), 900, trial_seed=1)
+    assert all(x.final_sizes() == [100, 100] for x in s.values())
+    with pytest.raises(GrowthError, match="root"):
+        PathConfig(root=(10, 10), target=(5, 100))
+    with pytest.raises(GrowthError, match="cannot hold"):
+        run_paths(PathConfig(epochs=1, batches_per_epoch=5, trials=1), progress=False)
