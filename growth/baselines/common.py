@@ -1,0 +1,285 @@
+"""Shared pieces of the continual-learning baselines: the task protocol, ReLU MLPs, one
+training loop, the accuracy matrix R[i, j] and the learner interface every baseline follows.
+
+Evaluation protocols (used the same way for every method):
+- ``task_given=True`` (task-incremental): the task id is known at test time; logits outside
+  the task's classes are masked out, and learners that own per-task parts (SupSup) use it.
+- ``task_given=False`` (task-agnostic): no task id; argmax over all classes.
+Training always restricts the loss to the current task's classes (a no-op when every task
+uses all classes, as permuted tasks do).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+
+class BaselineError(ValueError):
+    """Bad input to a continual-learning baseline (shapes, labels, hyper-parameters)."""
+
+
+class TaskLike(Protocol):
+    """What a task must provide (``models.datasets.Dataset`` does): float32 (N, D) inputs
+    in [0, 1], int64 labels, and the total number of classes of the sequence."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+
+def check_tasks(tasks: Sequence[TaskLike]) -> tuple[int, int]:
+    """Validate a task sequence; return (input size D, number of classes)."""
+    if len(tasks) == 0:
+        raise BaselineError("tasks: the task sequence is empty; pass at least one task")
+    dims = {np.asarray(t.x_train).shape[1] for t in tasks} | {np.asarray(t.x_test).shape[1] for t in tasks}
+    if len(dims) != 1:
+        raise BaselineError(f"tasks: inputs of different sizes {sorted(dims)}; every task needs the same D")
+    n_classes = max(int(t.n_classes) for t in tasks)
+    for i, t in enumerate(tasks):
+        for part in ("train", "test"):
+            x, y = np.asarray(getattr(t, f"x_{part}")), np.asarray(getattr(t, f"y_{part}"))
+            if x.ndim != 2 or y.shape != (x.shape[0],):
+                raise BaselineError(f"task {i}: x_{part} {x.shape} and y_{part} {y.shape} do not match")
+            if len(y) == 0:
+                raise BaselineError(f"task {i}: x_{part} is empty")
+            if not np.all(np.isfinite(x)):
+                raise BaselineError(f"task {i}: x_{part} holds NaN or inf; clean the data first")
+            if y.min() < 0 or y.max() >= n_classes:
+                raise BaselineError(f"task {i}: label {int(y.max())} outside [0, {n_classes}); "
+                                    "labels must be global class ids below n_classes")
+    return dims.pop(), n_classes
+
+
+def task_classes(task: TaskLike) -> Tensor:
+    """Sorted class ids present in a task's training labels (int64 tensor)."""
+    return torch.as_tensor(np.unique(np.asarray(task.y_train)), dtype=torch.long)
+
+
+def as_tensors(x: np.ndarray, y: np.ndarray | None = None):
+    xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    if y is None:
+        return xt
+    return xt, torch.as_tensor(np.asarray(y), dtype=torch.long)
+
+
+def mask_logits(logits: Tensor, classes: Tensor | None) -> Tensor:
+    """Logits with every class outside ``classes`` set to -inf (None: unchanged)."""
+    if classes is None:
+        return logits
+    keep = torch.zeros(logits.shape[-1], dtype=torch.bool)
+    keep[classes] = True
+    return logits.masked_fill(~keep, float("-inf"))
+
+
+def mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:
+    """A ReLU MLP ``Linear, ReLU, ..., Linear`` (PyTorch default init, seeded)."""
+    if len(sizes) < 2 or any(int(s) <= 0 for s in sizes):
+        raise BaselineError(f"sizes: need at least [inputs, outputs], all positive; got {list(sizes)}")
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(int(a), int(b)))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    torch.random.set_rng_state(gen_state)
+    return nn.Sequential(*layers)
+
+
+def linears(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def train_classifier(forward: Callable[[Tensor], Tensor], params: Iterable[Tensor], x: Tensor, y: Tensor, *,
+                     classes: Tensor | None = None, epochs: int = 20, lr: float = 1e-2, batch_size: int = 64,
+                     seed: int = 0, penalty: Callable[[], Tensor] | None = None,
+                     optimizer: str = "adam", progress: bool = False, desc: str = "train") -> float:
+    """Minimise cross-entropy (+ ``penalty()``) over mini-batches; return the last epoch's mean loss.
+
+    ``classes`` restricts the softmax to the task's classes.  Batches are shuffled by a
+    generator seeded with ``seed`` so two runs with the same arguments are identical.
+    """
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise BaselineError("train_classifier: no trainable parameters")
+    if epochs < 0 or batch_size <= 0 or lr <= 0:
+        raise BaselineError(f"train_classifier: need epochs >= 0, batch_size > 0, lr > 0; "
+                            f"got {epochs}, {batch_size}, {lr}")
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    else:
+        raise BaselineError(f"optimizer: unknown {optimizer!r}; use 'adam' or 'sgd'")
+    gen = torch.Generator().manual_seed(seed)
+    n = x.shape[0]
+    last = float("nan")
+    for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            loss = nn.functional.cross_entropy(mask_logits(forward(x[idx]), classes), y[idx])
+            if penalty is not None:
+                loss = loss + penalty()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        last = total / n
+    return last
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters shared by the baselines (Adam, cross-entropy)."""
+
+    epochs: int = 20
+    lr: float = 1e-2
+    batch_size: int = 64
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size <= 0 or not self.lr > 0:
+            raise BaselineError(f"TrainConfig: need epochs >= 0, batch_size > 0, lr > 0; got {self}")
+
+
+PollutionTerms = tuple[dict[int, float], float]
+"""(numerator per owner task j, denominator): see :mod:`growth.baselines.pollution`."""
+
+
+class ContinualLearner(ABC):
+    """A method that learns tasks one after the other.
+
+    ``fit_task(t, task)`` trains on task t; ``logits(x, t)`` returns (N, n_classes) logits
+    (``t`` is None when the task is not given); ``pollution_terms(x, t)`` returns the
+    pollution numerators/denominator of the network used on task t's inputs ``x``;
+    ``chip_mlps(t)`` the plain ReLU MLPs (with the fraction of task-t inputs each one sees)
+    that run on the chip for task t, for the spiking version and its energy.
+    """
+
+    name: str = "learner"
+
+    @abstractmethod
+    def fit_task(self, t: int, task: TaskLike) -> None: ...
+
+    @abstractmethod
+    def logits(self, x: Tensor, t: int | None) -> Tensor: ...
+
+    @abstractmethod
+    def n_parameters(self) -> int:
+        """Parameters stored to run every learned task (masks count one bit each as 1/32)."""
+
+    @abstractmethod
+    def n_neurons(self) -> int:
+        """Hidden plus output neurons that must sit on the chip."""
+
+    @abstractmethod
+    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms: ...
+
+    @abstractmethod
+    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor]]:
+        """[(ReLU MLP, boolean selector of the rows of ``x`` it processes)] for inputs ``x``."""
+
+    def predict(self, x: Tensor, t: int | None, classes: Tensor | None = None) -> Tensor:
+        with torch.no_grad():
+            return mask_logits(self.logits(x, t), classes).argmax(dim=1)
+
+
+@dataclass
+class SequenceResult:
+    """Accuracy matrix ``R[i, j]``: test accuracy on task j after training tasks 0..i;
+    ``r_init[j]``: accuracy on task j before any training (for FWT, GEM conventions)."""
+
+    R: np.ndarray
+    r_init: np.ndarray
+    learner: ContinualLearner = field(repr=False)
+    task_given: bool = True
+
+
+def accuracy(learner: ContinualLearner, task: TaskLike, t: int, *, task_given: bool = True) -> float:
+    """Test accuracy of ``learner`` on ``task`` (index ``t``) under the chosen protocol."""
+    x, y = as_tensors(task.x_test, task.y_test)
+    classes = task_classes(task) if task_given else None
+    pred = learner.predict(x, t if task_given else None, classes)
+    return float((pred == y).float().mean())
+
+
+def run_sequence(learner: ContinualLearner, tasks: Sequence[TaskLike], *, task_given: bool = True,
+                 progress: bool = False) -> SequenceResult:
+    """Train ``learner`` on ``tasks`` in order and fill the accuracy matrix."""
+    check_tasks(tasks)
+    n = len(tasks)
+    R = np.zeros((n, n))
+    r_init = np.array([accuracy(learner, tk, j, task_given=task_given) if _ready(learner) else np.nan
+                       for j, tk in enumerate(tasks)])
+    for i, task in enumerate(tqdm(tasks, desc=learner.name, disable=not progress, leave=False)):
+        learner.fit_task(i, task)
+        for j, tk in enumerate(tasks):
+            R[i, j] = accuracy(learner, tk, j, task_given=task_given) if (j <= i or _ready(learner)) else np.nan
+    return SequenceResult(R=R, r_init=r_init, learner=learner, task_given=task_given)
+
+
+def _ready(learner: ContinualLearner) -> bool:
+    """Whether the learner can answer for a task it has not seen (SupSup cannot)."""
+    return getattr(learner, "answers_unseen_tasks", True)
+
+
+def pollution_terms_mlp(weights: Sequence[Tensor], biases: Sequence[Tensor],
+                        parts: Sequence[Mapping[int, Tensor]], x: Tensor) -> PollutionTerms:
+    """Pollution numerators and denominator of one ReLU MLP on inputs ``x``.
+
+    ``weights[l]`` (out, in) are the weights used, ``parts[l][j]`` the part owned by task j.
+    Summed over layers, samples and neurons: numerator_j = sum |W^(j) h|, denominator =
+    sum |W h|, where h is the layer's input (ReLU of the previous layer, biases included in
+    the forward pass but not in the sums).
+    """
+    if not (len(weights) == len(biases) == len(parts)):
+        raise BaselineError(f"pollution: {len(weights)} weights, {len(biases)} biases and {len(parts)} "
+                            "part lists; need one of each per layer")
+    num: dict[int, float] = {}
+    den = 0.0
+    h = x
+    with torch.no_grad():
+        for li, (w, b, own) in enumerate(zip(weights, biases, parts)):
+            pre = h @ w.T
+            den += float(pre.abs().sum())
+            for j, wj in own.items():
+                if wj.shape != w.shape:
+                    raise BaselineError(f"pollution: layer {li} part of task {j} has shape {tuple(wj.shape)}, "
+                                        f"the layer's weights {tuple(w.shape)}")
+                num[j] = num.get(j, 0.0) + float((h @ wj.T).abs().sum())
+            h = torch.relu(pre + b) if li < len(weights) - 1 else pre + b
+    return num, den
+
+
+def increments(snapshots: Sequence[Sequence[Tensor]]) -> list[dict[int, Tensor]]:
+    """Per-layer ownership by increments: task j owns ``W_j - W_{j-1}`` (``W_{-1}`` = 0, so
+    task 0 also owns the initial weights).  ``snapshots[j][l]`` is layer l's weight after
+    task j; a grown layer (more rows/columns later) is zero-padded at the end, so the parts
+    always sum to the last snapshot."""
+    if not snapshots:
+        raise BaselineError("increments: no snapshots")
+    n_layers = len(snapshots[-1])
+    parts: list[dict[int, Tensor]] = [{} for _ in range(n_layers)]
+    for l in range(n_layers):
+        shape = snapshots[-1][l].shape
+        prev = torch.zeros(shape)
+        for j, snap in enumerate(snapshots):
+            w = snap[l].detach()
+            if w.shape[0] > shape[0] or w.shape[1] > shape[1]:
+                raise BaselineError(f"increments: layer {l} shrank from {tuple(w.shape)} to {tuple(shape)}")
+            cur = torch.zeros(shape)
+            cur[:w.shape[0], :w.shape[1]] = w
+            parts[l][j] = cur - prev
+            prev = cur
+    return parts
