@@ -95,7 +95,8 @@ def test_fan_out_is_top_singular_vectors_of_independent_M(kind, make, enc, fwd, 
         assert w_new[:, j].norm() == pytest.approx(float(mean_norm), rel=1e-5)
     # zero fan-in: the network computes the same function right after growth
     lin_a = [m for m in model if isinstance(m, nn.Linear)][layer]
-    assert torch.all(lin_a.weight[n_before:] == 0) and torch.all(lin_a.bias[n_before:] == 0)
+    assert torch.all(lin_a.weight[n_before:] == 0)
+    assert lin_a.bias is None or torch.all(lin_a.bias[n_before:] == 0)
     torch.testing.assert_close(fwd(model, xs).detach(), before, rtol=0, atol=1e-5)
 
 
