@@ -1,7 +1,9 @@
 """Offline data sets, snnTorch spiking MLPs, ANN<->SNN conversion, NIR import/export and
 spike-exact export to the Mosaic chip IR."""
 from .datasets import Dataset, DatasetError, load_dataset, permuted_tasks, split_tasks
-from .snn import ModelError, encode, make_mlp, run
+from .export import ExportError, from_network, quantize, to_network
+from .snn import ModelError, encode, evaluate, make_mlp, predict, run, train
 
 __all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_tasks",
-           "ModelError", "make_mlp", "encode", "run"]
+           "ModelError", "make_mlp", "encode", "run", "train", "evaluate", "predict",
+           "ExportError", "to_network", "from_network", "quantize"]

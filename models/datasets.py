@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import random
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +95,20 @@ def _stratified_subset(y: np.ndarray, n: int | None, rng: np.random.Generator) -
     return np.sort(idx)
 
 
-def _digits(seed: int, n_train: int | None, n_test: int | None) -> Dataset:
+@lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)
+    x.flags.writeable = False
     y = d.target.astype(np.int64)
+    y.flags.writeable = False
+    return x, y
+
+
+def _digits(seed: int, n_train: int | None, n_test: int | None) -> Dataset:
+    from sklearn.model_selection import train_test_split
+    x, y = _digits_arrays()
     tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
     rng = np.random.default_rng(seed)
     tr = tr[_stratified_subset(y[tr], n_train, rng)]

@@ -25,15 +25,17 @@ class ModelError(ValueError):
 
 
 def make_mlp(sizes: Sequence[int], kind: str = "leaky", *, beta: float = 0.9, alpha: float = 0.8,
-             threshold: float = 1.0, reset: str = "subtract", bias: bool | None = None,
+             threshold: float = 1.0, reset: str = "subtract", bias: bool | str | None = None,
              surrogate_slope: float = 25.0, seed: int = 0) -> nn.Sequential:
     """An MLP with layer widths ``sizes`` (inputs first), e.g. ``[64, 128, 10]``.
 
     ``kind``: "leaky" (snnTorch ``Leaky``), "synaptic" (``Synaptic``, current-based) or
     "relu" (the ANN twin).  ``beta``/``alpha`` are per-step decay factors, ``threshold`` the
-    firing threshold, ``reset`` "subtract" or "zero".  ``bias`` defaults to True except for
-    "synaptic" (the chip adds a neuron's bias to its membrane, snnTorch adds a Linear bias to
-    the synaptic current; the two differ when alpha > 0).  Surrogate gradient: fast sigmoid
+    firing threshold, ``reset`` "subtract" or "zero".  ``bias``: True (every Linear), False, or
+    "first" (the first Linear only; the default, False for "synaptic").  Why: on the chip a
+    bias is a constant drive from step 0, while layer l's input arrives l steps late (one
+    step per synapse), so only first-layer biases keep spike-for-spike equality; and a
+    Synaptic layer filters a Linear bias through alpha, the chip does not.  Surrogate gradient: fast sigmoid
     with ``surrogate_slope``.  Weights initialised by torch's default from ``seed``.
     """
     sizes = [int(s) for s in sizes]
@@ -47,7 +49,9 @@ def make_mlp(sizes: Sequence[int], kind: str = "leaky", *, beta: float = 0.9, al
         raise ModelError(f"make_mlp: need 0 <= beta, alpha <= 1 and threshold > 0, "
                          f"got beta={beta}, alpha={alpha}, threshold={threshold}")
     if bias is None:
-        bias = kind != "synaptic"
+        bias = False if kind == "synaptic" else "first"
+    if bias not in (True, False, "first"):
+        raise ModelError(f"make_mlp: bias must be True, False or 'first', got {bias!r}")
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -55,7 +59,7 @@ def make_mlp(sizes: Sequence[int], kind: str = "leaky", *, beta: float = 0.9, al
         grad = surrogate.fast_sigmoid(slope=surrogate_slope)
         n_layers = len(sizes) - 1
         for i in range(n_layers):
-            layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=bias))
+            layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=bias is True or (bias == "first" and i == 0)))
             last = i == n_layers - 1
             if kind == "relu":
                 if not last:
@@ -143,6 +147,16 @@ def encode(x, T: int, encoder: str = "direct", seed: int = 0) -> torch.Tensor:
     return spk.to(x.dtype)
 
 
+EVAL_BATCH = 512
+
+
+def encode_batches(x, T: int, encoder: str = "direct", seed: int = 0, batch_size: int = EVAL_BATCH):
+    """Yield ``(start, encode(x[start:start+batch_size], T, encoder, seed + start))``: the
+    evaluation's input draws, identical for snnTorch (``evaluate``) and the chip read-out."""
+    for i in range(0, len(x), batch_size):
+        yield i, encode(x[i:i + batch_size], T, encoder, seed=seed + i)
+
+
 def run(model: nn.Sequential, x_seq: torch.Tensor, *, record: bool = False):
     """Step ``model`` through ``x_seq`` (T, B, n_in) from a reset hidden state.
 
@@ -155,7 +169,8 @@ def run(model: nn.Sequential, x_seq: torch.Tensor, *, record: bool = False):
     lins = linear_layers(model)
     if x_seq.shape[2] != lins[0].in_features:
         raise ModelError(f"run: x_seq has {x_seq.shape[2]} inputs, the model expects {lins[0].in_features}")
-    x_seq = x_seq.to(lins[0].weight.dtype)
+    dtype = lins[0].weight.dtype
+    x_seq = x_seq.to(dtype)
     if not is_spiking(model):
         out = model(x_seq)
         return (out, out, []) if record else (out, out)
@@ -169,9 +184,9 @@ def run(model: nn.Sequential, x_seq: torch.Tensor, *, record: bool = False):
             if isinstance(m, (snn.Leaky, snn.Synaptic)):
                 if m.output:
                     spk, mem = h[0], h[-1]
-                    spikes_t.append(spk)
-                else:
-                    spikes_t.append(h)
+                    h = spk
+                h = h.to(dtype)  # snnTorch's spike functions return float32
+                spikes_t.append(h)
         spk_rec.append(spk)
         mem_rec.append(mem)
         if record:
@@ -193,3 +208,117 @@ def reset_state(model: nn.Sequential) -> None:
         elif isinstance(m, snn.Leaky):
             m.mem = torch.zeros(0, dtype=m.mem.dtype)
 
+
+
+def predict(spk_out) -> np.ndarray:
+    """Class per sample from output spikes (T, B, n_out): most spikes; ties go to the
+    earliest first spike, then to the lowest index.  Used for snnTorch and the chip alike."""
+    s = np.asarray(spk_out.detach().cpu() if isinstance(spk_out, torch.Tensor) else spk_out) > 0
+    T = s.shape[0]
+    counts = s.sum(0).astype(np.int64)
+    first = np.where(s.any(0), s.argmax(0), T)
+    return np.argmax(counts * (T + 1) - first, axis=1)
+
+
+def _loss(model: nn.Sequential, xb: torch.Tensor, yb: torch.Tensor, T: int, encoder: str, seed: int,
+          loss: str) -> torch.Tensor:
+    if not is_spiking(model):
+        return nn.functional.cross_entropy(model(xb), yb)
+    spk, mem = run(model, encode(xb, T, encoder, seed=seed))
+    if loss == "count":  # cross-entropy on the output spike counts
+        return nn.functional.cross_entropy(spk.sum(0), yb)
+    if loss == "rate":  # snnTorch's ce_rate_loss: cross-entropy on the spikes of every step
+        return nn.functional.cross_entropy(spk.flatten(0, 1), yb.repeat(spk.shape[0]))
+    return nn.functional.cross_entropy(mem.sum(0), yb)  # "membrane"
+
+
+LOSSES = ("count", "rate", "membrane")
+
+
+def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epochs: int = 20,
+          lr: float = 2e-3, batch_size: int = 64, loss: str = "count", weight_decay: float = 0.0,
+          seed: int = 0, progress: bool = True, time_budget: float | None = None) -> dict:
+    """Train ``model`` on ``ds`` by backpropagation through time (Adam, surrogate gradient).
+
+    The learning rate follows a cosine schedule from ``lr`` to 0 over ``epochs``.
+    Spiking models see ``encode(x, T, encoder)``; the loss is cross-entropy on the output
+    spike counts ("count", default), on every step's spikes ("rate") or on the summed output
+    membrane ("membrane").  A ReLU twin is trained on ``x`` directly (T and encoder unused).
+    ``time_budget`` (s) stops after the epoch that exceeds it.  Returns a dict with
+    ``epochs`` run, final ``loss`` and ``wall_s``.  Seeded: same seed, same model.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    check_model(model)
+    if loss not in LOSSES:
+        raise ModelError(f"train: unknown loss {loss!r}; use one of {LOSSES}")
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise ModelError(f"train: need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
+    if ds.n_features != linear_layers(model)[0].in_features:
+        raise ModelError(f"train: data set {ds.name!r} has {ds.n_features} features, the model expects "
+                         f"{linear_layers(model)[0].in_features}")
+    dtype = linear_layers(model)[0].weight.dtype
+    x = torch.as_tensor(ds.x_train, dtype=dtype)
+    y = torch.as_tensor(ds.y_train)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    gen = torch.Generator().manual_seed(seed)
+    t0, last, done = time.perf_counter(), float("nan"), 0
+    bar = tqdm(range(epochs), desc=f"train {ds.name}", disable=not progress, leave=False)
+    model.train()
+    for ep in bar:
+        perm = torch.randperm(len(y), generator=gen)
+        tot = 0.0
+        for b, i in enumerate(range(0, len(y), batch_size)):
+            idx = perm[i:i + batch_size]
+            opt.zero_grad()
+            lo = _loss(model, x[idx], y[idx], T, encoder, seed * 100003 + ep * 1009 + b, loss)
+            lo.backward()
+            opt.step()
+            tot += lo.item() * len(idx)
+        sched.step()
+        last, done = tot / len(y), ep + 1
+        bar.set_postfix(loss=f"{last:.3f}")
+        if time_budget is not None and time.perf_counter() - t0 > time_budget:
+            break
+    bar.close()
+    model.eval()
+    reset_state(model)
+    return {"epochs": done, "loss": last, "wall_s": time.perf_counter() - t0}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Sequential, ds, T: int = 10, encoder: str = "direct", *, split: str = "test",
+             seed: int = 0) -> dict:
+    """Accuracy and spike counts of ``model`` on ``ds`` (``split`` "test" or "train").
+
+    Returns ``accuracy`` (fraction), ``predictions`` (int array), and for spiking models
+    ``spikes_per_sample`` (all layers, mean over samples), ``spikes_per_layer`` (list) and
+    ``input_spikes_per_sample`` (0 for direct input).  Input draws: ``encode_batches``.
+    """
+    check_model(model)
+    x = getattr(ds, f"x_{split}")
+    y = getattr(ds, f"y_{split}")
+    dtype = linear_layers(model)[0].weight.dtype
+    preds, per_layer, in_spk = [], None, 0.0
+    for i, xs in encode_batches(x, T, encoder if is_spiking(model) else "direct", seed):
+        xs = xs.to(dtype)
+        if not is_spiking(model):
+            preds.append(model(xs[0]).argmax(1).numpy())
+            continue
+        spk, _, layers = run(model, xs, record=True)
+        preds.append(predict(spk))
+        counts = np.array([float(l.sum()) for l in layers])
+        per_layer = counts if per_layer is None else per_layer + counts
+        if encoder != "direct":
+            in_spk += float(xs.sum())
+    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    out = {"accuracy": float(np.mean(pred == y)) if len(y) else float("nan"), "predictions": pred,
+           "n": int(len(y))}
+    if per_layer is not None:
+        out["spikes_per_layer"] = (per_layer / len(y)).tolist()
+        out["spikes_per_sample"] = float(per_layer.sum() / len(y))
+        out["input_spikes_per_sample"] = in_spk / len(y)
+    return out

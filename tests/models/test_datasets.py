@@ -46,14 +46,14 @@ def test_digits_shapes_balance_determinism():
 def test_mnist1d_generated_offline_deterministic(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the generator must not write a cache file
     state = np.random.get_state()[1].copy()
-    a = load_dataset("mnist1d", n_train=400, n_test=100, seed=3)
+    a = load_dataset("mnist1d", n_train=160, n_test=40, seed=3)
     assert np.array_equal(np.random.get_state()[1], state)  # global RNG untouched
     assert list(tmp_path.iterdir()) == []
-    assert a.x_train.shape == (400, 40) and a.x_test.shape == (100, 40)
+    assert a.x_train.shape == (160, 40) and a.x_test.shape == (40, 40)
     assert 0 <= a.x_test.min() and a.x_test.max() <= 1
-    assert np.bincount(np.r_[a.y_train, a.y_test]).tolist() == [50] * 10
-    b = load_dataset("mnist1d", n_train=400, n_test=100, seed=3)
-    c = load_dataset("mnist1d", n_train=400, n_test=100, seed=4)
+    assert np.bincount(np.r_[a.y_train, a.y_test]).tolist() == [20] * 10
+    b = load_dataset("mnist1d", n_train=160, n_test=40, seed=3)
+    c = load_dataset("mnist1d", n_train=160, n_test=40, seed=4)
     assert np.array_equal(a.x_train, b.x_train) and not np.array_equal(a.x_train, c.x_train)
     with pytest.raises(DatasetError, match="multiple of 10"):
         load_dataset("mnist1d", n_train=401, n_test=100)

@@ -59,3 +59,40 @@ def test_bad_models_rejected():
                         snn.Leaky(0.9, init_hidden=True, output=True))
     with pytest.raises(ModelError):
         check_model(bad)
+
+
+def test_bias_options():
+    assert [l.bias is not None for l in make_mlp([4, 5, 6, 2]) if isinstance(l, nn.Linear)] == [True, False, False]
+    assert all(l.bias is None for l in make_mlp([4, 5, 2], kind="synaptic") if isinstance(l, nn.Linear))
+    assert all(l.bias is not None for l in make_mlp([4, 5, 2], bias=True) if isinstance(l, nn.Linear))
+
+
+def test_predict_tie_rule():
+    from models.snn import predict
+    s = np.zeros((4, 3, 3), bool)
+    s[[0, 2], 0, 1] = True   # sample 0: neuron 1 has 2 spikes, neuron 2 has 1
+    s[2, 0, 2] = True
+    s[[1, 3], 1, 0] = True   # sample 1: tie 2-2, neuron 2 fires first
+    s[[0, 3], 1, 2] = True   # sample 2: silent -> class 0
+    assert predict(s).tolist() == [1, 2, 0]
+    assert predict(torch.as_tensor(s, dtype=torch.float32)).tolist() == [1, 2, 0]
+
+
+def test_train_learns_and_is_seeded():
+    from models.datasets import load_dataset
+    from models.snn import evaluate, train
+    ds = load_dataset("digits", n_train=300, n_test=100)
+    accs = []
+    for _ in range(2):
+        m = make_mlp([64, 32, 10], seed=0)
+        info = train(m, ds, T=5, encoder="rate", epochs=10, lr=1e-2, progress=False)
+        ev = evaluate(m, ds, 5, "rate")
+        accs.append(ev["accuracy"])
+        assert info["epochs"] == 10 and np.isfinite(info["loss"])
+        assert ev["spikes_per_sample"] > 0 and ev["input_spikes_per_sample"] > 0
+    assert accs[0] == accs[1] and accs[0] > 0.5
+    relu = make_mlp([64, 32, 10], kind="relu")
+    train(relu, ds, epochs=20, lr=1e-2, progress=False)
+    assert evaluate(relu, ds)["accuracy"] > 0.8
+    with pytest.raises(ModelError, match="features"):
+        train(make_mlp([10, 4]), ds, epochs=1, progress=False)
