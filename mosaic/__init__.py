@@ -2,8 +2,9 @@
 placement, cycle-approximate routing simulator and cost model."""
 from .network import SpikingNetwork
 from .placement import Placement, PlacementError
+from .simulate import RunReport, simulate
 from .spec import HardwareSpec, SpecError
 from .topology import hop_matrix, topology
 
 __all__ = ["HardwareSpec", "SpecError", "SpikingNetwork", "Placement", "PlacementError",
-           "hop_matrix", "topology"]
+           "hop_matrix", "topology", "simulate", "RunReport"]

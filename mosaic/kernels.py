@@ -1,0 +1,545 @@
+"""Numba kernels of the simulator: routing tables, neuron update, network-on-chip.
+
+Arrays in, arrays out; the semantics are documented in ``mosaic.simulate`` and
+mirrored loop for loop by ``mosaic.reference`` (the oracle in the tests).
+
+Routing tables (one row per source: neurons, then spike inputs):
+- synapses of each source are permuted so that they are grouped by destination
+  core (ascending), targets ascending inside a core (``perm``);
+- the source's tree edges ``edge_ptr[k] .. edge_ptr[k+1]`` are sorted by (tail
+  node, link index), so the edges leaving the source tile come first (up to
+  ``root_end[k]``) and the edges leaving a router are contiguous;
+- per edge: ``edge_link`` (the link), and ``edge_a .. edge_b``: the child edges
+  if the link ends at a router, or the synapse range onto that core if it ends
+  at a tile.
+
+Network state of ``run_cycle``: one linked-list FIFO per link in a shared entry
+pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies,
+late flag), the sorted list of links with a non-empty FIFO.  Pools double when
+full, so the run never loses a packet for want of memory.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+COUNTERS = ("injected", "delivered", "late", "dropped", "synaptic_ops", "router_traversals",
+            "input_packets", "in_flight")
+N_COUNTERS = len(COUNTERS)
+_INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
+_NEVER = np.int64(2 ** 62)
+
+
+def counter_dict(counters: np.ndarray) -> dict:
+    return {k: int(v) for k, v in zip(COUNTERS, counters)}
+
+
+# -- routing tables ----------------------------------------------------------------
+@njit(cache=True)
+def count_routes(parent, indptr, indices, core_of, src_core):
+    """Synapse permutation (grouped by destination core) and tree-edge offsets per source."""
+    n_src = src_core.size
+    perm = np.empty(indices.size, np.int64)
+    edge_ptr = np.zeros(n_src + 1, np.int64)
+    stamp = np.zeros(parent.shape[1], np.int64)
+    for k in range(n_src):
+        a, b = indptr[k], indptr[k + 1]
+        cnt = 0
+        if b > a:
+            cores = core_of[indices[a:b]]
+            order = np.argsort(cores, kind="mergesort")
+            s = src_core[k]
+            stamp[s] = k + 1
+            prev = -1
+            for j in range(b - a):
+                perm[a + j] = a + order[j]
+                d = cores[order[j]]
+                if d != prev:
+                    prev = d
+                    v = d
+                    while stamp[v] != k + 1:
+                        stamp[v] = k + 1
+                        cnt += 1
+                        v = parent[s, v]
+        edge_ptr[k + 1] = edge_ptr[k] + cnt
+    return perm, edge_ptr
+
+
+@njit(cache=True)
+def fill_routes(parent, parent_link, depth, link_head, n_links, n_cores, indptr, indices, core_of,
+                src_core, perm, edge_ptr):
+    """Tree edges of every source (see module docstring) and per-source figures:
+    root edge end, local synapse range (-1 if none), remote cores, routers, max depth."""
+    n_src = src_core.size
+    n_nodes = parent.shape[1]
+    n_edges = edge_ptr[-1]
+    edge_link = np.empty(n_edges, np.int32)
+    edge_a = np.empty(n_edges, np.int32)
+    edge_b = np.empty(n_edges, np.int32)
+    root_end = np.zeros(n_src, np.int64)
+    local_a = np.full(n_src, -1, np.int64)
+    local_b = np.full(n_src, -1, np.int64)
+    n_remote = np.zeros(n_src, np.int32)
+    n_routers = np.zeros(n_src, np.int32)
+    max_depth = np.zeros(n_src, np.int32)
+    stamp = np.zeros(n_nodes, np.int64)
+    dstart = np.zeros(n_nodes, np.int64)
+    dend = np.zeros(n_nodes, np.int64)
+    nfirst = np.zeros(n_nodes, np.int64)
+    nlast = np.zeros(n_nodes, np.int64)
+    width = 1
+    for k in range(n_src):
+        width = max(width, edge_ptr[k + 1] - edge_ptr[k])
+    t_par = np.empty(width, np.int64)
+    t_child = np.empty(width, np.int64)
+    t_link = np.empty(width, np.int64)
+    remote = np.empty(parent.shape[1], np.int64)
+    for k in range(n_src):
+        a, b = indptr[k], indptr[k + 1]
+        e0 = edge_ptr[k]
+        root_end[k] = e0
+        if b == a:
+            continue
+        s = src_core[k]
+        n_rem = 0
+        j = a
+        while j < b:
+            d = core_of[indices[perm[j]]]
+            j2 = j + 1
+            while j2 < b and core_of[indices[perm[j2]]] == d:
+                j2 += 1
+            dstart[d] = j
+            dend[d] = j2
+            if d == s:
+                local_a[k] = j
+                local_b[k] = j2
+            else:
+                remote[n_rem] = d
+                n_rem += 1
+            j = j2
+        n_remote[k] = n_rem
+        if n_rem == 0:
+            continue
+        tag = n_src + k + 1
+        stamp[s] = tag
+        cnt = 0
+        md = 0
+        for r in range(n_rem):
+            d = remote[r]
+            md = max(md, depth[s, d])
+            v = d
+            while stamp[v] != tag:
+                stamp[v] = tag
+                t_child[cnt] = v
+                t_par[cnt] = parent[s, v]
+                t_link[cnt] = parent_link[s, v]
+                cnt += 1
+                v = parent[s, v]
+        max_depth[k] = md
+        order = np.argsort(t_par[:cnt] * n_links + t_link[:cnt])
+        for i in range(cnt):
+            u = t_par[order[i]]
+            if i == 0 or t_par[order[i - 1]] != u:
+                nfirst[u] = i
+            nlast[u] = i + 1
+        nr = 0
+        for i in range(cnt):
+            o = order[i]
+            v = t_child[o]
+            edge_link[e0 + i] = t_link[o]
+            if v >= n_cores:
+                edge_a[e0 + i] = e0 + nfirst[v]
+                edge_b[e0 + i] = e0 + nlast[v]
+                nr += 1
+            else:
+                edge_a[e0 + i] = dstart[v]
+                edge_b[e0 + i] = dend[v]
+        n_routers[k] = nr
+        root_end[k] = e0 + nlast[s]
+    return edge_link, edge_a, edge_b, root_end, local_a, local_b, n_remote, n_routers, max_depth
+
+
+# -- neurons -------------------------------------------------------------------------
+@njit(cache=True)
+def neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, out):
+    """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``)."""
+    for i in range(mem.size):
+        z = thr[i] - thr[i]
+        if ref_left[i] > 0:
+            ref_left[i] -= 1
+            if prev[i]:
+                mem[i] = z if zero_reset else mem[i] - thr[i]
+            syn[i] = alpha[i] * syn[i]
+            out[i] = False
+            prev[i] = False
+            continue
+        s = alpha[i] * syn[i] + I[i]
+        syn[i] = s
+        mm = mem[i]
+        leaky = alpha[i] == 0
+        if zero_reset and prev[i] and leaky:
+            mm = z
+        m = beta[i] * mm + s + bias[i]
+        if prev[i]:
+            if not zero_reset:
+                m = m - thr[i]
+            elif not leaky:
+                m = z
+        mem[i] = m
+        spk = m > thr[i]
+        out[i] = spk
+        prev[i] = spk
+        if spk:
+            ref_left[i] = refr[i]
+
+
+@njit(cache=True)
+def _analog_input(t, I, x_cur, in_ptr, in_idx, in_w, counters):
+    for j in range(x_cur.shape[1]):
+        xv = x_cur[t, j]
+        if xv != 0:
+            for q in range(in_ptr[j], in_ptr[j + 1]):
+                I[in_idx[q]] += xv * in_w[q]
+            counters[_SYN] += in_ptr[j + 1] - in_ptr[j]
+
+
+@njit(cache=True)
+def _sources(t, n, spikes, x_spk, syn_ptr, out):
+    """Sources injecting at window t, in order: neurons that spiked at t-1, then spiking inputs."""
+    k = 0
+    if t > 0:
+        for i in range(n):
+            if spikes[t - 1, i] and syn_ptr[i + 1] > syn_ptr[i]:
+                out[k] = i
+                k += 1
+    for j in range(x_spk.shape[1]):
+        if x_spk[t, j] and syn_ptr[n + j + 1] > syn_ptr[n + j]:
+            out[k] = n + j
+            k += 1
+    return k
+
+
+# -- ideal routing ---------------------------------------------------------------------
+@njit(cache=True)
+def run_ideal(t0, t1, cph, n_cores, beta, alpha, thr, bias, refr, zero_reset, mem, syn, prev, ref_left,
+              x_spk, x_cur, in_ptr, in_idx, in_w,
+              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edge_link, edge_a, edge_b,
+              syn_tgt, syn_w, link_head, n_routers, max_depth, src_count, counters, spikes, latency):
+    """Steps t0..t1-1 without contention: every copy arrives after hops x cph cycles."""
+    n = mem.size
+    I = np.zeros_like(mem)
+    inj = np.empty(n + x_spk.shape[1], np.int64)
+    for t in range(t0, t1):
+        I[:] = 0
+        _analog_input(t, I, x_cur, in_ptr, in_idx, in_w, counters)
+        n_inj = _sources(t, n, spikes, x_spk, syn_ptr, inj)
+        last = 0
+        for q in range(n_inj):
+            k = inj[q]
+            for r in range(syn_ptr[k], syn_ptr[k + 1]):
+                I[syn_tgt[r]] += syn_w[r]
+            counters[_SYN] += syn_ptr[k + 1] - syn_ptr[k]
+            counters[_INJ] += 1
+            counters[_DEL] += 1
+            counters[_ROUT] += n_routers[k]
+            if k >= n:
+                counters[_INP] += 1
+            src_count[k] += 1
+            last = max(last, max_depth[k] * cph)
+        latency[t] = last
+        neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, spikes[t])
+
+
+@njit(cache=True)
+def ideal_loads(src_count, edge_ptr, edge_link, link_head, n_cores, router_load, link_load):
+    """Per-link and per-router loads of ideal routing from the packets each source sent."""
+    for k in range(src_count.size):
+        c = src_count[k]
+        if c == 0:
+            continue
+        for e in range(edge_ptr[k], edge_ptr[k + 1]):
+            L = edge_link[e]
+            link_load[L] += c
+            v = link_head[L]
+            if v >= n_cores:
+                router_load[v - n_cores] += c
+
+
+# -- cycle-approximate routing ------------------------------------------------------------
+def noc_state(n_links: int, pool: int) -> tuple:
+    """Empty network state for ``run_cycle`` (FIFOs, active-link list, entry and packet pools)."""
+    nxt = np.arange(1, pool + 1, dtype=np.int32)
+    nxt[-1] = -1
+    scal = np.array([0, 0, 0, pool, pool], np.int64)   # entry free head, packet free head, n_active, free counts
+    return (np.full(n_links, -1, np.int32), np.full(n_links, -1, np.int32), np.zeros(n_links, np.int32),
+            np.full(n_links, -1, np.int64), np.zeros(n_links, np.int32), np.zeros(n_links, np.int32),
+            np.zeros(n_links, np.bool_), np.zeros(n_links, np.int32),
+            nxt, np.zeros(pool, np.int32), np.zeros(pool, np.int32), np.zeros(pool, np.int64),
+            np.zeros(pool, np.int32), np.zeros(pool, np.bool_), nxt.copy(), scal)
+
+
+@njit(cache=True)
+def _grow_i32(a, fill_next):
+    n = a.size
+    b = np.empty(2 * n, np.int32)
+    b[:n] = a
+    if fill_next:
+        for i in range(n, 2 * n):
+            b[i] = i + 1
+        b[2 * n - 1] = -1
+    return b
+
+
+@njit(cache=True)
+def _grow_i64(a):
+    b = np.empty(2 * a.size, np.int64)
+    b[:a.size] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_bool(a):
+    b = np.zeros(2 * a.size, np.bool_)
+    b[:a.size] = a
+    return b
+
+
+@njit(cache=True)
+def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, refr, zero_reset,
+              mem, syn, prev, ref_left, x_spk, x_cur, in_ptr, in_idx, in_w,
+              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edge_link, edge_a, edge_b,
+              syn_tgt, syn_w, link_head,
+              fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active, newly,
+              ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_late, pkt_next, scal,
+              counters, router_load, link_load, spikes, latency):
+    """Steps t0..t1-1 with the cycle-approximate network-on-chip; returns the network state."""
+    n = mem.size
+    I = np.zeros_like(mem)
+    inj = np.empty(n + x_spk.shape[1], np.int64)
+    ent_free, pkt_free, n_active, free_e, free_p = scal[0], scal[1], scal[2], scal[3], scal[4]
+    for t in range(t0, t1):
+        I[:] = 0
+        _analog_input(t, I, x_cur, in_ptr, in_idx, in_w, counters)
+        w0 = t * S
+        wend = w0 + S
+        last = -1
+        n_inj = _sources(t, n, spikes, x_spk, syn_ptr, inj)
+        n_new = 0
+        for q in range(n_inj):
+            k = inj[q]
+            counters[_INJ] += 1
+            if k >= n:
+                counters[_INP] += 1
+            if local_a[k] >= 0:
+                for r in range(local_a[k], local_b[k]):
+                    I[syn_tgt[r]] += syn_w[r]
+                counters[_SYN] += local_b[k] - local_a[k]
+                last = max(last, 0)
+            if n_remote[k] == 0:
+                counters[_DEL] += 1
+                continue
+            if free_p == 0:
+                size = pkt_next.size
+                pkt_next = _grow_i32(pkt_next, True)
+                pkt_rem = _grow_i32(pkt_rem, False)
+                pkt_late = _grow_bool(pkt_late)
+                pkt_free = size
+                free_p = size
+            p = pkt_free
+            pkt_free = pkt_next[p]
+            free_p -= 1
+            pkt_rem[p] = n_remote[k]
+            pkt_late[p] = False
+            counters[_LIVE] += 1
+            if free_e < root_end[k] - edge_ptr[k]:
+                size = ent_next.size
+                ent_next = _grow_i32(ent_next, True)
+                ent_pkt = _grow_i32(ent_pkt, False)
+                ent_edge = _grow_i32(ent_edge, False)
+                ent_ready = _grow_i64(ent_ready)
+                ent_next[2 * size - 1] = ent_free     # new block first, then the old free list
+                ent_free = size
+                free_e += size
+            for e in range(edge_ptr[k], root_end[k]):
+                L = edge_link[e]
+                h = ent_free
+                ent_free = ent_next[h]
+                free_e -= 1
+                ent_pkt[h] = p
+                ent_edge[h] = e
+                ent_ready[h] = w0
+                ent_next[h] = -1
+                if fifo_tail[L] >= 0:
+                    ent_next[fifo_tail[L]] = h
+                else:
+                    fifo_head[L] = h
+                fifo_tail[L] = h
+                fifo_len[L] += 1
+                if not is_active[L]:
+                    is_active[L] = True
+                    newly[n_new] = L
+                    n_new += 1
+        n_active = _merge_active(active, n_active, newly, n_new)
+        c = w0
+        while n_active > 0 and c < wend:
+            moved = False
+            ready_left = False
+            min_future = _NEVER
+            n_new = 0
+            for ai in range(n_active):
+                L = active[ai]
+                v = link_head[L]
+                for _b in range(bw):
+                    h = fifo_head[L]
+                    if h < 0 or ent_ready[h] > c:
+                        break
+                    p = ent_pkt[h]
+                    e = ent_edge[h]
+                    if v < n_cores:
+                        for r in range(edge_a[e], edge_b[e]):
+                            I[syn_tgt[r]] += syn_w[r]
+                        counters[_SYN] += edge_b[e] - edge_a[e]
+                        pkt_rem[p] -= 1
+                        if pkt_rem[p] == 0:
+                            counters[_DEL] += 1
+                            counters[_LIVE] -= 1
+                            pkt_next[p] = pkt_free
+                            pkt_free = p
+                            free_p += 1
+                        last = c - w0
+                    else:
+                        ok = True
+                        for ce in range(edge_a[e], edge_b[e]):
+                            X = edge_link[ce]
+                            occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
+                            if occ >= cap:
+                                ok = False
+                                break
+                        if not ok:
+                            break
+                        if free_e < edge_b[e] - edge_a[e]:
+                            size = ent_next.size
+                            ent_next = _grow_i32(ent_next, True)
+                            ent_pkt = _grow_i32(ent_pkt, False)
+                            ent_edge = _grow_i32(ent_edge, False)
+                            ent_ready = _grow_i64(ent_ready)
+                            ent_next[2 * size - 1] = ent_free
+                            ent_free = size
+                            free_e += size
+                        for ce in range(edge_a[e], edge_b[e]):
+                            X = edge_link[ce]
+                            g = ent_free
+                            ent_free = ent_next[g]
+                            free_e -= 1
+                            ent_pkt[g] = p
+                            ent_edge[g] = ce
+                            ent_ready[g] = c + cph
+                            ent_next[g] = -1
+                            if fifo_tail[X] >= 0:
+                                ent_next[fifo_tail[X]] = g
+                            else:
+                                fifo_head[X] = g
+                                if c + cph < min_future:
+                                    min_future = c + cph
+                            fifo_tail[X] = g
+                            fifo_len[X] += 1
+                            if not is_active[X]:
+                                is_active[X] = True
+                                newly[n_new] = X
+                                n_new += 1
+                        router_load[v - n_cores] += 1
+                        counters[_ROUT] += 1
+                    fifo_head[L] = ent_next[h]
+                    if fifo_head[L] < 0:
+                        fifo_tail[L] = -1
+                    fifo_len[L] -= 1
+                    if pop_cycle[L] != c:
+                        pop_cycle[L] = c
+                        pop_cnt[L] = 0
+                    pop_cnt[L] += 1
+                    ent_next[h] = ent_free
+                    ent_free = h
+                    free_e += 1
+                    link_load[L] += 1
+                    moved = True
+                h = fifo_head[L]
+                if h >= 0:
+                    r = ent_ready[h]
+                    if r <= c:
+                        ready_left = True
+                    elif r < min_future:
+                        min_future = r
+            na = 0
+            for ai in range(n_active):
+                L = active[ai]
+                if fifo_len[L] > 0:
+                    active[na] = L
+                    na += 1
+                else:
+                    is_active[L] = False
+            n_active = _merge_active(active, na, newly, n_new)
+            c = c + 1 if (moved and ready_left) else min_future
+        if n_active > 0:
+            last = S
+            for ai in range(n_active):
+                L = active[ai]
+                h = fifo_head[L]
+                while h >= 0:
+                    p = ent_pkt[h]
+                    if not pkt_late[p]:
+                        pkt_late[p] = True
+                        counters[_LATE] += 1
+                    nxt = ent_next[h]
+                    if drop:
+                        if pkt_rem[p] > 0:
+                            pkt_rem[p] = 0
+                            counters[_DROP] += 1
+                            counters[_LIVE] -= 1
+                            pkt_next[p] = pkt_free
+                            pkt_free = p
+                            free_p += 1
+                        ent_next[h] = ent_free
+                        ent_free = h
+                        free_e += 1
+                    h = nxt
+                if drop:
+                    fifo_head[L] = -1
+                    fifo_tail[L] = -1
+                    fifo_len[L] = 0
+                    is_active[L] = False
+            if drop:
+                n_active = 0
+        latency[t] = max(last, 0)
+        neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, spikes[t])
+    scal[0], scal[1], scal[2], scal[3], scal[4] = ent_free, pkt_free, n_active, free_e, free_p
+    return (fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active, newly,
+            ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_late, pkt_next, scal)
+
+
+@njit(cache=True)
+def _merge_active(active, na, newly, n_new):
+    """Merge the sorted ``active[:na]`` with ``newly[:n_new]`` (sorted here) in place."""
+    if n_new == 0:
+        return na
+    if n_new > 32:
+        newly[:n_new].sort()
+    else:                                   # insertion sort: a few links per cycle
+        for a in range(1, n_new):
+            x = newly[a]
+            b = a - 1
+            while b >= 0 and newly[b] > x:
+                newly[b + 1] = newly[b]
+                b -= 1
+            newly[b + 1] = x
+    i = na - 1
+    j = n_new - 1
+    k = na + n_new - 1
+    while j >= 0:
+        if i >= 0 and active[i] > newly[j]:
+            active[k] = active[i]
+            i -= 1
+        else:
+            active[k] = newly[j]
+            j -= 1
+        k -= 1
+    return na + n_new

@@ -1,0 +1,333 @@
+"""Run a spiking network on the chip: neurons step by step, spikes over the network-on-chip.
+
+Time line.  Every time step ``t`` has one routing window of ``spec.step_cycles``
+router cycles, followed by the neuron update of step ``t``.  Injected at the start
+of window ``t``: one packet per spike the neurons emitted at step ``t - 1`` (in
+neuron order), then one packet per input spike of step ``t`` (in input order, at
+``spec.io_core``).  Every synapse copy delivered during window ``t`` adds to the
+input current of update ``t``: a neuron spike therefore integrates one step after
+it was emitted, an input spike in its own step.  Spikes of the last step ``T - 1``
+would integrate at step ``T``, after the run, and are not injected.  Float inputs
+are analog currents (``I[t] = x[t] @ w_in``, snnTorch's "direct" encoding): no
+packets, one synaptic op per nonzero value per outgoing synapse.
+
+Neurons (snnTorch ``Leaky`` for ``alpha = 0``, ``Synaptic`` for ``alpha > 0``, per
+neuron; see DESIGN.md): ``syn = alpha*syn + I``; ``mem = beta*mem + syn + bias``,
+minus ``threshold`` if the neuron spiked at ``t - 1`` (reset "subtract");
+``spk = mem > threshold``.  Reset "zero": Leaky zeroes ``mem`` before the update,
+Synaptic zeroes the updated ``mem`` (that step's input is lost, ``syn`` kept).  The
+reset flag of step 0 is ``initial_mem > threshold``, as in snnTorch (so a run can
+continue another one from its ``final_mem``).  ``refractory = R`` steps: after a
+spike the next R updates discard their input, apply the reset once and hold ``mem``
+(``syn`` only decays); refractory neurons never spike.
+
+Network-on-chip, ``routing="cycle"``.  A packet of source core ``s`` follows ``s``'s
+routing tree (``mosaic.topology``) to its destination cores; synapses onto the
+source's own core are delivered at cycle 0 through no router (the packet still
+counts as injected).  Every directed link is an output port with a FIFO; FIFOs of
+ports leaving a router hold ``buffer_depth`` packets, a tile's own output ports are
+unbounded (a neuron never loses its spike).  In a cycle, ports are served in
+increasing link index; each forwards up to ``bandwidth`` packets from its FIFO head.
+A head packet is forwarded only when it is ready and every FIFO it goes to next (one
+per tree branch leaving the next router) has room, counting occupancy at the start
+of the cycle plus what earlier ports pushed this cycle (space freed in a cycle is
+usable from the next cycle); otherwise the port stalls (head-of-line blocking).  A
+packet forwarded in cycle ``c`` enters the next router, is ready there at
+``c + cycles_per_hop``, and is delivered at a tile in cycle ``c``: with no
+contention a copy arrives ``hops x cycles_per_hop`` cycles after injection.  A
+window has cycles ``0 .. step_cycles - 1``; a packet with a copy still undelivered
+at its end is late (counted once); ``late="defer"`` keeps it in the network, its
+remaining copies integrate in the step whose window delivers them, ``late="drop"``
+removes its undelivered copies.  ``routing="ideal"``: no contention and no budget,
+every copy arrives ``hops x cycles_per_hop`` cycles after injection.
+
+Counters: ``packets`` injected, delivered (all copies arrived), late, dropped,
+in_flight (at the end of the run); ``injected = delivered + dropped + in_flight``
+is checked.  ``router_load`` counts packets entering each router (a multicast
+packet once per router), ``link_load`` packets forwarded per link.
+``step_latency_cycles[t]``: cycle of the last delivery of window ``t`` (0 if
+none), or ``step_cycles`` if the window ended with packets in the network.
+Energy in pJ: synaptic = ``e_synaptic_pj`` x synaptic ops (per delivered copy, the
+source's synapses onto that core); neuron = ``e_neuron_pj`` x neurons x T;
+spike_out = ``e_spike_out_pj`` x neuron spikes; routing = ``e_router_pj`` x router
+traversals; static = ``e_static_pj`` x cores x T.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm import tqdm
+
+from . import kernels
+from .network import SpikingNetwork
+from .placement import as_core_of
+from .spec import HardwareSpec
+from .topology import topology
+
+ROUTINGS = ("cycle", "ideal")
+LATE_MODES = ("defer", "drop")
+ENERGY_KEYS = ("synaptic", "neuron", "spike_out", "routing", "static", "total")
+
+
+@dataclass(eq=False)
+class RunReport:
+    """What a run did and cost.  Loads in packets, latency in cycles and ns, energy in pJ,
+    ``rates`` in spikes per neuron per step, ``input_rates`` in spikes per input per step."""
+
+    spikes: np.ndarray               # (T, n_neurons) bool
+    packets: dict                    # injected, delivered, late, dropped, in_flight
+    energy_pj: dict                  # synaptic, neuron, spike_out, routing, static, total
+    counts: dict                     # synaptic_ops, neuron_updates, spikes, router_traversals, ...
+    router_load: np.ndarray          # (n_routers,) packets that entered each router
+    link_load: np.ndarray            # (n_links,) packets forwarded over each link
+    step_latency_cycles: np.ndarray  # (T,) int
+    step_latency_ns: np.ndarray      # (T,) float
+    rates: np.ndarray                # (n_neurons,)
+    input_rates: np.ndarray          # (n_inputs,), zeros for analog input
+    T: int
+    spec: str
+    routing: str
+    late: str
+    wall_s: float
+    final_mem: np.ndarray            # (n_neurons,) membrane after the last step
+
+    def summary(self) -> dict:
+        """The scalar figures as a plain JSON-serialisable dict."""
+        lat = self.step_latency_cycles
+        lat_ns = self.step_latency_ns
+        n_spk = int(self.counts["spikes"])
+        return {
+            "spec": self.spec, "routing": self.routing, "late": self.late, "T": int(self.T),
+            "n_neurons": int(self.spikes.shape[1]), "spikes": n_spk,
+            "mean_rate": float(self.rates.mean()) if self.rates.size else 0.0,
+            "packets": {k: int(v) for k, v in self.packets.items()},
+            "energy_pj": {k: float(v) for k, v in self.energy_pj.items()},
+            "counts": {k: int(v) for k, v in self.counts.items()},
+            "latency_mean_cycles": float(lat.mean()) if lat.size else 0.0,
+            "latency_max_cycles": int(lat.max()) if lat.size else 0,
+            "latency_mean_ns": float(lat_ns.mean()) if lat_ns.size else 0.0,
+            "latency_max_ns": float(lat_ns.max()) if lat_ns.size else 0.0,
+            "peak_router_load": int(self.router_load.max()) if self.router_load.size else 0,
+            "peak_link_load": int(self.link_load.max()) if self.link_load.size else 0,
+            "wall_s": float(self.wall_s),
+        }
+
+    def to_json(self) -> str:
+        """``summary()`` plus the per-step latency, per-router/link loads and rates
+        (the spike raster is left out; it is ``spikes``)."""
+        doc = {**self.summary(),
+               "step_latency_cycles": self.step_latency_cycles.tolist(),
+               "router_load": self.router_load.tolist(), "link_load": self.link_load.tolist(),
+               "rates": self.rates.tolist(), "input_rates": self.input_rates.tolist()}
+        return json.dumps(doc)
+
+
+@dataclass
+class Prepared:
+    """Validated arrays of one run (shared by ``simulate`` and the reference)."""
+
+    core_of: np.ndarray
+    x: np.ndarray            # (T, n_inputs) bool spikes or float currents (dtype)
+    spiking_input: bool
+    mem0: np.ndarray         # (n,) dtype
+    dtype: type
+    T: int
+
+
+def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, routing: str,
+            late: str, initial_mem, dtype) -> Prepared:
+    """Check every argument of a run; raise ``ValueError`` (or ``PlacementError``) naming it."""
+    if not isinstance(net, SpikingNetwork):
+        raise ValueError(f"net must be a SpikingNetwork, got {type(net).__name__}")
+    if not isinstance(spec, HardwareSpec):
+        raise ValueError(f"spec must be a HardwareSpec, got {type(spec).__name__}")
+    if routing not in ROUTINGS:
+        raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
+    if late not in LATE_MODES:
+        raise ValueError(f"late must be one of {LATE_MODES}, got {late!r}")
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
+    core_of = as_core_of(placement, net, spec)
+    if input_spikes is None:
+        raise ValueError(f"input_spikes is required: an array of shape (T, {net.n_inputs}), "
+                         f"bool spikes or float currents")
+    x = np.asarray(input_spikes)
+    if x.ndim != 2 or x.shape[1] != net.n_inputs or x.shape[0] < 1:
+        raise ValueError(f"input_spikes: expected shape (T, {net.n_inputs}) with T >= 1 "
+                         f"(time steps x network inputs), got shape {x.shape}")
+    if x.dtype == np.bool_:
+        spiking = True
+    elif np.issubdtype(x.dtype, np.integer):
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise ValueError("input_spikes: integer input must be 0/1 spikes; pass analog "
+                             "currents as a float array")
+        x, spiking = x.astype(np.bool_), True
+    elif np.issubdtype(x.dtype, np.floating):
+        if not np.all(np.isfinite(x)):
+            t, i = np.argwhere(~np.isfinite(x))[0]
+            raise ValueError(f"input_spikes: non-finite value {x[t, i]} at step {t}, input {i}")
+        x, spiking = x.astype(dt), False
+    else:
+        raise ValueError(f"input_spikes: expected bool spikes or float currents, got dtype {x.dtype}")
+    if initial_mem is None:
+        mem0 = np.zeros(net.n_neurons, dt)
+    else:
+        mem0 = np.asarray(initial_mem, dtype=np.float64)
+        if mem0.shape != (net.n_neurons,):
+            raise ValueError(f"initial_mem: expected shape ({net.n_neurons},), got {mem0.shape}")
+        if not np.all(np.isfinite(mem0)):
+            raise ValueError(f"initial_mem: non-finite value at neuron {int(np.flatnonzero(~np.isfinite(mem0))[0])}")
+        mem0 = mem0.astype(dt)
+    return Prepared(core_of, x, spiking, mem0, dt.type, int(x.shape[0]))
+
+
+def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, spikes, counters: dict,
+                  router_load, link_load, step_latency, final_mem, routing: str, late: str,
+                  wall_s: float) -> RunReport:
+    """Assemble a RunReport from raw counters; checks packet conservation."""
+    T, n = prep.T, net.n_neurons
+    packets = {k: int(counters[k]) for k in ("injected", "delivered", "late", "dropped", "in_flight")}
+    if packets["injected"] != packets["delivered"] + packets["dropped"] + packets["in_flight"]:
+        raise RuntimeError(f"packet conservation violated: {packets}")
+    n_spikes = int(spikes.sum())
+    counts = {"synaptic_ops": int(counters["synaptic_ops"]), "neuron_updates": n * T,
+              "spikes": n_spikes, "router_traversals": int(counters["router_traversals"]),
+              "link_traversals": int(link_load.sum()),
+              "input_spikes": int(prep.x.sum()) if prep.spiking_input else 0,
+              "input_packets": int(counters["input_packets"])}
+    e = {"synaptic": spec.e_synaptic_pj * counts["synaptic_ops"],
+         "neuron": spec.e_neuron_pj * counts["neuron_updates"],
+         "spike_out": spec.e_spike_out_pj * n_spikes,
+         "routing": spec.e_router_pj * counts["router_traversals"],
+         "static": spec.e_static_pj * spec.n_cores * T}
+    e["total"] = sum(e.values())
+    lat = np.asarray(step_latency, dtype=np.int64)
+    input_rates = (prep.x.mean(axis=0) if prep.spiking_input and net.n_inputs
+                   else np.zeros(net.n_inputs))
+    return RunReport(spikes=spikes, packets=packets, energy_pj=e, counts=counts,
+                     router_load=np.asarray(router_load, np.int64),
+                     link_load=np.asarray(link_load, np.int64), step_latency_cycles=lat,
+                     step_latency_ns=lat * spec.ns_per_cycle, rates=spikes.mean(axis=0),
+                     input_rates=np.asarray(input_rates, np.float64), T=T, spec=spec.name,
+                     routing=routing, late=late, wall_s=float(wall_s),
+                     final_mem=np.asarray(final_mem, np.float64))
+
+
+# -- routing tables (cached per network, placement and chip) ---------------------
+_TABLES: "OrderedDict[str, dict]" = OrderedDict()
+_TABLES_MAX = 4
+
+
+def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, spiking: bool) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for m in (net.w, net.w_in):
+        for a in (m.indptr, m.indices, m.data):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(repr(m.shape).encode())
+    h.update(np.ascontiguousarray(core_of).tobytes())
+    h.update(repr((spec.topology, spec.rows, spec.cols, spec.io_core, spiking)).encode())
+    return h.hexdigest()
+
+
+def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> dict:
+    """Per-source multicast trees as flat arrays (see ``kernels.build_routes``).
+
+    Sources are the neurons, then (for spike input) the inputs at ``spec.io_core``.
+    Cached for the last few (network, placement, chip) combinations.
+    """
+    key = _fingerprint(net, core_of, spec, spiking)
+    if key in _TABLES:
+        _TABLES.move_to_end(key)
+        return _TABLES[key]
+    topo = topology(spec)
+    m = sp.vstack([net.w, net.w_in], format="csr") if spiking else net.w
+    indptr = m.indptr.astype(np.int64)
+    indices = m.indices.astype(np.int64)
+    src_core = np.concatenate([core_of, np.full(net.n_inputs if spiking else 0, spec.io_core)]).astype(np.int64)
+    perm, edge_ptr = kernels.count_routes(topo.parent, indptr, indices, core_of, src_core)
+    if edge_ptr[-1] >= 2 ** 31 or indices.size >= 2 ** 31:
+        raise ValueError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
+                         f"{indices.size} synapses (limit 2**31 each)")
+    link_head = np.ascontiguousarray(topo.links[:, 1]).astype(np.int32)
+    edge_link, edge_a, edge_b, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
+        kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, link_head, len(topo.links),
+                            spec.n_cores, indptr, indices, core_of, src_core, perm, edge_ptr)
+    t = {"edge_ptr": edge_ptr, "edge_link": edge_link, "edge_a": edge_a, "edge_b": edge_b,
+         "root_end": root_end, "local_a": local_a, "local_b": local_b, "n_remote": n_remote,
+         "n_routers": n_routers, "max_depth": max_depth, "link_head": link_head,
+         "syn_tgt": indices[perm].astype(np.int32), "syn_w": m.data[perm].astype(np.float64),
+         "syn_ptr": indptr}
+    _TABLES[key] = t
+    while len(_TABLES) > _TABLES_MAX:
+        _TABLES.popitem(last=False)
+    return t
+
+
+def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spikes=None, *,
+             routing: str = "cycle", late: str = "defer", initial_mem=None, dtype=np.float64,
+             progress: bool = False) -> RunReport:
+    """Run ``net`` placed on ``spec`` for ``T = len(input_spikes)`` steps (numba kernels).
+
+    ``placement``: a ``Placement``, a ``core_of`` array or ``None`` (fill cores in
+    order).  ``input_spikes``: (T, n_inputs) bool spikes (packets from ``spec.io_core``)
+    or float currents (analog, no packets).  ``routing``: "cycle" (contention, cycle
+    budget) or "ideal"; ``late``: "defer" or "drop".  Semantics: module docstring.
+    """
+    t_start = time.perf_counter()
+    prep = prepare(net, spec, placement, input_spikes, routing, late, initial_mem, dtype)
+    tab = routing_tables(net, spec, prep.core_of, prep.spiking_input)
+    dt = prep.dtype
+    n, T = net.n_neurons, prep.T
+    topo = topology(spec)
+    params = (net.beta.astype(dt), net.alpha.astype(dt), net.threshold.astype(dt), net.bias.astype(dt),
+              net.refractory.astype(np.int64))
+    mem = prep.mem0.copy()
+    syn = np.zeros(n, dt)
+    prev = mem > params[2]
+    ref_left = np.zeros(n, np.int64)
+    spikes = np.zeros((T, n), np.bool_)
+    latency = np.zeros(T, np.int64)
+    x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
+    x_cur = np.zeros((T, 0), dt) if prep.spiking_input else prep.x
+    w_in = net.w_in
+    w_in_arrays = (w_in.indptr.astype(np.int64), w_in.indices.astype(np.int64), w_in.data.astype(dt))
+    route = (tab["syn_ptr"], tab["edge_ptr"], tab["root_end"], tab["local_a"], tab["local_b"], tab["n_remote"],
+             tab["edge_link"], tab["edge_a"], tab["edge_b"], tab["syn_tgt"], tab["syn_w"].astype(dt),
+             tab["link_head"])
+    counters = np.zeros(kernels.N_COUNTERS, np.int64)
+    router_load = np.zeros(topo.n_routers, np.int64)
+    link_load = np.zeros(len(topo.links), np.int64)
+    zero_reset = net.reset == "zero"
+    chunk = max(1, T // 100) if progress else T
+    bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
+    if routing == "ideal":
+        src_count = np.zeros(tab["edge_ptr"].size - 1, np.int64)
+        for t0 in range(0, T, chunk):
+            t1 = min(T, t0 + chunk)
+            kernels.run_ideal(t0, t1, spec.cycles_per_hop, spec.n_cores, *params, zero_reset,
+                              mem, syn, prev, ref_left, x_spk, x_cur, *w_in_arrays, *route,
+                              tab["n_routers"], tab["max_depth"], src_count, counters, spikes, latency)
+            bar.update(t1 - t0)
+        kernels.ideal_loads(src_count, tab["edge_ptr"], tab["edge_link"], tab["link_head"],
+                            spec.n_cores, router_load, link_load)
+    else:
+        state = kernels.noc_state(len(topo.links), 1024)
+        for t0 in range(0, T, chunk):
+            t1 = min(T, t0 + chunk)
+            state = kernels.run_cycle(t0, t1, spec.step_cycles, spec.cycles_per_hop, spec.bandwidth,
+                                      spec.buffer_depth, late == "drop", spec.n_cores, *params, zero_reset,
+                                      mem, syn, prev, ref_left, x_spk, x_cur, *w_in_arrays, *route,
+                                      *state, counters, router_load, link_load, spikes, latency)
+            bar.update(t1 - t0)
+    bar.close()
+    return finish_report(net, spec, prep, spikes=spikes, counters=kernels.counter_dict(counters),
+                         router_load=router_load, link_load=link_load, step_latency=latency,
+                         final_mem=mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start)
