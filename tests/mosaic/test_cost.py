@@ -127,3 +127,60 @@ def test_bad_input_raises():
     base = estimate_cost(net, spec, core, rates, ir, T=10)
     with pytest.raises(CostError, match="old_index"):
         delta_cost(base, net, core, rates, ir, old_index=np.zeros(net.n_neurons, int))
+
+
+# ---------------------------------------------------------------- against the simulator
+def _sim_case(preset, seed, T):
+    spec = HardwareSpec.preset(preset)
+    net = random_feedforward([24, 70, 60, 20], p=0.4, weight_scale=0.6, seed=seed)
+    rng = np.random.default_rng(seed)
+    core = rng.permutation(spec.n_slots)[: net.n_neurons] // spec.neurons_per_core
+    p_in = rng.uniform(0.1, 0.5, net.n_inputs)
+    return spec, net, core, p_in, rng
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_simulator_with_its_own_rates(preset, seed):
+    from mosaic.simulate import simulate
+
+    spec, net, core, p_in, rng = _sim_case(preset, seed, 40)
+    x = rng.random((40, net.n_inputs)) < p_in
+    rep = simulate(net, spec, core, x)
+    assert rep.counts["spikes"] > 0
+    c = estimate_cost(net, spec, core, rep.rates, rep.input_rates, T=40)
+    for k in ("synaptic", "neuron", "spike_out", "routing", "static", "total"):
+        assert c.energy_pj[k] == pytest.approx(rep.energy_pj[k], rel=0.10, abs=1e-9), k
+    # Per link, rates spread a neuron's last-step spikes (never sent) over the run, so
+    # compare in aggregate: L1 error, peak and totals within 10%.
+    for got, want in ((c.link_load, rep.link_load), (c.router_load, rep.router_load)):
+        assert np.abs(got - want).sum() <= 0.10 * want.sum()
+        assert got.max() == pytest.approx(want.max(), rel=0.10)
+    assert c.counts["packets"] == pytest.approx(rep.packets["injected"], rel=0.10)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_predicts_another_run_from_measured_rates(preset):
+    # Rates measured on one input sequence predict the cost of a fresh one of the same
+    # statistics within 10% (energy total, peak link load, total router load).
+    from mosaic.simulate import simulate
+
+    spec, net, core, p_in, rng = _sim_case(preset, 4, 200)
+    train = simulate(net, spec, core, rng.random((200, net.n_inputs)) < p_in)
+    test = simulate(net, spec, core, rng.random((200, net.n_inputs)) < p_in)
+    c = estimate_cost(net, spec, core, train.rates, train.input_rates, T=200)
+    assert c.energy_pj["total"] == pytest.approx(test.energy_pj["total"], rel=0.10)
+    assert c.peak_link_load == pytest.approx(test.link_load.max(), rel=0.10)
+    assert c.router_load.sum() == pytest.approx(test.router_load.sum(), rel=0.10)
+
+
+def test_analog_input_matches_simulator():
+    from mosaic.simulate import simulate
+
+    spec, net, core, p_in, rng = _sim_case("mosaic-4x4", 2, 30)
+    x = np.where(rng.random((30, net.n_inputs)) < p_in, rng.random((30, net.n_inputs)), 0.0)
+    rep = simulate(net, spec, core, x)
+    c = estimate_cost(net, spec, core, rep.rates, (x != 0).mean(0), T=30, analog_input=True)
+    assert c.energy_pj["synaptic"] == pytest.approx(rep.energy_pj["synaptic"], rel=0.10)
+    assert c.energy_pj["total"] == pytest.approx(rep.energy_pj["total"], rel=0.10)
+    assert np.abs(c.link_load - rep.link_load).sum() <= 0.10 * rep.link_load.sum()

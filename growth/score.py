@@ -1,0 +1,447 @@
+"""Score growth on the chip: grow along a schedule (or let the controller decide), map
+incrementally after every growth step, and measure accuracy, energy and latency per
+inference, peak router-port load and budget violations per step.
+
+A run trains a spiking MLP (``models.snn.make_mlp``, snnTorch ``Leaky``) for ``steps``
+Adam steps on batches of the training split (a held-out ``val_fraction`` of it gives the
+validation loss the controller's plateau rule watches).  Loss: cross-entropy on output spike
+counts.  Growth uses GradMax (``growth.grow.grow_layer``), or random fan-out for the random
+baseline.  The network is placed by ``mapper.map_network`` at the start and incrementally
+(old neurons pinned) after each growth step.
+
+A *row* describes one segment: the network after i growth events, trained until the next
+event (or the end), measured then.  Energy and latency come from the simulator
+(``mosaic.simulate`` on ``n_sim`` test samples of the exported network, energy mean per
+inference) and from the cost model (rates measured on the same samples); budgets are checked
+against the simulated figures, and every violation is reported in the row, never hidden.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from growth.controller import (ControllerConfig, GrowthController, activity, grown_index,
+                               layer_benefits, layered_network)
+from growth.errors import GrowthError
+from growth.schedules import GrowthEvent, Schedule
+from mosaic.cost import CostBudget, estimate_cost
+from mosaic.spec import HardwareSpec
+
+
+@dataclass
+class RunConfig:
+    """Training and measuring.  ``steps`` Adam steps of ``batch_size`` at ``lr``; ``T`` steps
+    per inference with ``encoder`` ("direct": analog currents); ``val_fraction`` of the
+    training split held out; ``n_sim`` test samples simulated on the chip per row (0: cost
+    model only); ``mapping`` method and ``time_limit`` (s) of the mapper; ``reg`` strength of
+    the Mosaic hop regulariser (0: off)."""
+
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 5e-3
+    T: int = 10
+    encoder: str = "direct"
+    val_fraction: float = 0.2
+    n_sim: int = 40
+    mapping: str = "greedy"
+    time_limit: float = 1.0
+    reg: float = 0.0
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.T < 1:
+            raise GrowthError(f"RunConfig needs steps, batch_size, T >= 1 and lr > 0, got {self}")
+        if not 0 < self.val_fraction < 1 or self.n_sim < 0:
+            raise GrowthError(f"RunConfig needs 0 < val_fraction < 1 and n_sim >= 0, got {self}")
+
+
+@dataclass
+class ScheduleScore:
+    """Rows (one per segment, see module doc) and the growth events actually applied."""
+
+    spec: str
+    budget: dict
+    rows: list[dict] = field(default_factory=list)
+    events: list[tuple[int, int, int]] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def final(self) -> dict:
+        return self.rows[-1]
+
+    @property
+    def violations(self) -> list[str]:
+        return [f"step {r['step']}: {v}" for r in self.rows for v in r["violations"]]
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec, "budget": self.budget, "rows": self.rows,
+                "events": [list(e) for e in self.events], "log": self.log, "wall_s": self.wall_s}
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1, default=float)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def table(self) -> str:
+        head = (f"{'step':>6} {'sizes':>12} {'acc %':>6} {'energy nJ':>10} {'model nJ':>9} "
+                f"{'latency us':>10} {'port use':>8} {'cores':>5}  violations")
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            lines.append(f"{r['step']:>6} {'-'.join(map(str, r['sizes'][:-1])):>12} "
+                         f"{100 * r['accuracy']:>6.1f} {r['energy_pj'] / 1e3:>10.1f} "
+                         f"{r['model_energy_pj'] / 1e3:>9.1f} {r['latency_ns'] / 1e3:>10.2f} "
+                         f"{r['port_use']:>8.4f} {r['cores']:>5}  {'; '.join(r['violations']) or '-'}")
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path) -> None:
+        """Accuracy and energy per inference along the run (PNG/PDF by suffix)."""
+        import matplotlib.pyplot as plt
+
+        steps = [r["step"] for r in self.rows]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(steps, [100 * r["accuracy"] for r in self.rows], "o-", color="C0")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("test accuracy (%)", color="C0")
+        ax2 = ax.twinx()
+        ax2.plot(steps, [r["energy_pj"] / 1e3 for r in self.rows], "s--", color="C3")
+        ax2.set_ylabel("energy per inference (nJ)", color="C3")
+        if self.budget.get("energy_pj"):
+            ax2.axhline(self.budget["energy_pj"] / 1e3, color="C3", lw=0.8, ls=":")
+        ax.set_title(f"growth on {self.spec}")
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------ the run
+def _loss_fn(out, y):
+    return nn.functional.cross_entropy(out, y)
+
+
+class _Run:
+    """State of one training-and-growth run on one chip (``spec`` None: training only)."""
+
+    def __init__(self, data, spec: HardwareSpec | None, budget: CostBudget | None,
+                 initial: Sequence[int] | None, cfg: RunConfig, model: nn.Sequential | None = None) -> None:
+        from models.snn import make_mlp
+
+        self.spec, self.cfg = spec, cfg
+        self.budget = budget or CostBudget()
+        rng = np.random.default_rng(cfg.seed)
+        x, y = np.asarray(data.x_train, np.float32), np.asarray(data.y_train)
+        perm = rng.permutation(len(y))
+        n_val = max(1, int(round(cfg.val_fraction * len(y))))
+        self.x_val, self.y_val = torch.as_tensor(x[perm[:n_val]]), torch.as_tensor(y[perm[:n_val]])
+        self.x_tr, self.y_tr = torch.as_tensor(x[perm[n_val:]]), torch.as_tensor(y[perm[n_val:]])
+        self.data = data
+        self.n_in, self.n_out = x.shape[1], int(data.n_classes)
+        self.model = model if model is not None else make_mlp([self.n_in, *initial, self.n_out], "leaky",
+                                                              seed=cfg.seed)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.torch_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.core_of = None if spec is None else self._place(None)
+        self.reg = None if spec is None else self._regularizer()
+
+    # -- structure
+    def sizes(self) -> list[int]:
+        from growth.grow import hidden_sizes
+
+        return hidden_sizes(self.model) + [self.n_out]
+
+    def _place(self, previous):
+        net = layered_network(self.n_in, self.sizes())
+        rates, _, _ = activity(self.model, self.x_val[:64].numpy(), self.cfg.T, self.cfg.encoder)
+        return self.place(net, self.spec, previous, rates)
+
+    def place(self, net, spec, previous, rates) -> np.ndarray:
+        """``mapper.map_network`` (incremental when ``previous`` is given); a floor on the
+        rates keeps silent neurons' synapses in the mapper's objective."""
+        from mapper import map_network
+
+        p = map_network(net, spec, method=self.cfg.mapping, rates=np.maximum(rates, 1e-3),
+                        previous=previous, time_limit=self.cfg.time_limit, seed=self.cfg.seed)
+        return np.asarray(p.core_of, np.int64)
+
+    def _regularizer(self):
+        if self.cfg.reg <= 0:
+            return None
+        from growth.regularizer import MosaicRegularizer
+
+        return MosaicRegularizer(self.model, self.spec, self.core_of, self.cfg.reg)
+
+    # -- training
+    def _seq(self, x, seed):
+        from models.snn import encode
+
+        return encode(x, self.cfg.T, self.cfg.encoder, seed=seed)
+
+    def train(self, n_steps: int, step0: int) -> None:
+        from models.snn import run
+
+        self.model.train()
+        for s in range(n_steps):
+            idx = torch.randint(len(self.y_tr), (self.cfg.batch_size,), generator=self.gen)
+            spk, _ = run(self.model, self._seq(self.x_tr[idx], step0 + s))
+            loss = _loss_fn(spk.sum(0), self.y_tr[idx])
+            if self.reg is not None:
+                loss = loss + self.reg(self.model)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        self.model.eval()
+
+    @torch.no_grad()
+    def val_loss(self) -> float:
+        from models.snn import run
+
+        spk, _ = run(self.model, self._seq(self.x_val, 0))
+        return float(_loss_fn(spk.sum(0), self.y_val))
+
+    def grow(self, layer: int, k: int, method: str) -> int:
+        """Grow ``layer`` by up to ``k`` (GradMax may add fewer), re-map; returns k added."""
+        from growth.grow import grow_layer
+
+        before = self.sizes()
+        idx = torch.randint(len(self.y_tr), (256,), generator=self.gen)
+        batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
+        grow_layer(self.model, layer, k, method=method, optimizer=self.opt, data=batch,
+                   loss_fn=_loss_fn, generator=self.torch_gen)
+        added = self.sizes()[layer] - before[layer]
+        old = grown_index(before, layer, added)
+        self.core_of = self._place(np.where(old >= 0, self.core_of[np.maximum(old, 0)], -1))
+        self.reg = self._regularizer()
+        return added
+
+    def benefits(self) -> list[np.ndarray]:
+        idx = torch.randint(len(self.y_tr), (256,), generator=self.gen)
+        batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
+        return layer_benefits(self.model, batch, _loss_fn, len(self.sizes()) - 1)
+
+    # -- measuring
+    def measure(self, step: int) -> dict:
+        from models.snn import evaluate
+
+        cfg = self.cfg
+        acc = evaluate(self.model, self.data, T=cfg.T, encoder=cfg.encoder)["accuracy"]
+        xs = np.asarray(self.data.x_test[: max(cfg.n_sim, 64)], np.float32)
+        rates, in_rates, analog = activity(self.model, xs[: max(cfg.n_sim, 1)] if cfg.n_sim else xs,
+                                           cfg.T, cfg.encoder)
+        net_struct = layered_network(self.n_in, self.sizes())
+        model_cost = estimate_cost(net_struct, self.spec, self.core_of, rates, in_rates, T=cfg.T,
+                                   analog_input=analog)
+        row = {"step": int(step), "sizes": self.sizes(), "accuracy": float(acc),
+               "model_energy_pj": float(model_cost.energy_pj["total"]),
+               "model_latency_ns": float(model_cost.latency_ns),
+               "model_port_use": float(model_cost.port_use), "cores": int(model_cost.cores_used)}
+        if cfg.n_sim:
+            row.update(self._simulate(xs[: cfg.n_sim]))
+        else:
+            row.update(energy_pj=row["model_energy_pj"], latency_ns=row["model_latency_ns"],
+                       port_use=row["model_port_use"], energy_by_kind=dict(model_cost.energy_pj),
+                       peak_port_load=float(model_cost.peak_link_load / cfg.T))
+        sim_view = _View(row)
+        row["violations"] = self.budget.violations(sim_view)
+        return row
+
+    def _simulate(self, xs: np.ndarray) -> dict:
+        from models.export import to_network
+        from models.snn import encode
+        from mosaic.simulate import simulate
+
+        net = to_network(self.model)
+        seq = encode(torch.as_tensor(xs), self.cfg.T, self.cfg.encoder, seed=0).numpy()
+        if self.cfg.encoder != "direct":
+            seq = seq > 0
+        energy, lat, peak, kinds = [], [], [], {}
+        for i in range(seq.shape[1]):
+            rep = simulate(net, self.spec, self.core_of, seq[:, i, :])
+            energy.append(rep.energy_pj["total"])
+            lat.append(float(np.sum(rep.step_latency_cycles)) * self.spec.ns_per_cycle)
+            peak.append(float(rep.link_load.max()) / self.cfg.T if rep.link_load.size else 0.0)
+            for k, v in rep.energy_pj.items():
+                kinds[k] = kinds.get(k, 0.0) + v / seq.shape[1]
+        port = float(np.max(peak))
+        return {"energy_pj": float(np.mean(energy)), "latency_ns": float(np.mean(lat)),
+                "peak_port_load": port, "port_use": port / (self.spec.bandwidth * self.spec.step_cycles),
+                "energy_by_kind": kinds}
+
+
+class _View:
+    """A measured row seen through the attributes ``CostBudget.violations`` reads."""
+
+    def __init__(self, row: dict) -> None:
+        self.energy_pj = {"total": row["energy_pj"]}
+        self.latency_ns = row["latency_ns"]
+        self.port_use = row["port_use"]
+        self.cores_used = row["cores"]
+
+
+def train_root(initial: Sequence[int], data, config: RunConfig | None = None) -> nn.Sequential:
+    """The root network (hidden sizes ``initial``) trained for ``config.steps`` exactly as
+    ``score_schedule`` trains it when the schedule has no events."""
+    cfg = config or RunConfig()
+    run = _Run(data, None, None, initial, cfg)
+    run.train(cfg.steps, 0)
+    return run.model
+
+
+def score_network(model: nn.Sequential, spec: HardwareSpec, budget: CostBudget | None, data, *,
+                  config: RunConfig | None = None, step: int = 0) -> dict:
+    """Place a trained spiking MLP on ``spec`` and measure it: one row of ``score_schedule``
+    (accuracy, simulated energy and latency per inference, port use, cost-model figures and
+    budget violations)."""
+    return _Run(data, spec, budget, None, config or RunConfig(), model=model).measure(step)
+
+
+def _segments(events: Sequence[GrowthEvent], steps: int) -> list[int]:
+    bad = [e for e in events if e.step >= steps]
+    if bad:
+        raise GrowthError(f"growth event at step {bad[0].step} is past the run's {steps} training steps; "
+                          f"raise steps or move the event")
+    return sorted({e.step for e in events})
+
+
+def score_schedule(schedule: Schedule, spec: HardwareSpec, budget: CostBudget | None, data, *,
+                   config: RunConfig | None = None, method: str = "gradmax") -> ScheduleScore:
+    """Train from ``schedule.initial``, grow at its events (``method`` "gradmax" or "random"),
+    map incrementally after every growth step, and measure each segment (module doc).
+    An empty schedule gives one row: the root network trained for ``config.steps``."""
+    return score_schedules(schedule, [spec], budget, data, config=config, method=method)[0]
+
+
+def score_schedules(schedule: Schedule, specs: Sequence[HardwareSpec], budget: CostBudget | dict | None,
+                    data, *, config: RunConfig | None = None, method: str = "gradmax") -> list[ScheduleScore]:
+    """``score_schedule`` on several chips at once: training does not depend on the chip, so the
+    model is trained once and placed and measured on each ``spec`` (``budget`` may map a
+    spec name to its budget)."""
+    cfg = config or RunConfig()
+    t0 = time.perf_counter()
+    runs = []
+    for spec in specs:
+        b = budget.get(spec.name) if isinstance(budget, dict) else budget
+        runs.append(_Run(data, spec, b, schedule.initial, cfg))
+    lead = runs[0]
+    for r in runs[1:]:                       # one model, one optimizer, many placements
+        r.model, r.opt, r.gen, r.torch_gen = lead.model, lead.opt, lead.gen, lead.torch_gen
+        r.core_of = r._place(None)
+    scores = [ScheduleScore(r.spec.name, r.budget.to_dict()) for r in runs]
+    steps_at = _segments(schedule.events, cfg.steps)
+    bounds = [0] + steps_at + [cfg.steps]
+    bar = tqdm(total=cfg.steps, desc="score schedule", disable=not cfg.progress, leave=False)
+    for a, b in zip(bounds, bounds[1:]):
+        if a in steps_at:
+            for e in schedule.at(a):
+                added = _grow_all(runs, e.layer, e.k, method)
+                for s in scores:
+                    s.events.append((a, e.layer, added))
+        lead.train(b - a, a)
+        bar.update(b - a)
+        if b in steps_at or b == cfg.steps:
+            for r, s in zip(runs, scores):
+                s.rows.append(r.measure(b))
+    bar.close()
+    for s in scores:
+        s.wall_s = time.perf_counter() - t0
+    return scores
+
+
+def _grow_all(runs: list[_Run], layer: int, k: int, method: str) -> int:
+    added = runs[0].grow(layer, k, method)
+    sizes = runs[0].sizes()
+    before = list(sizes)
+    before[layer] -= added
+    old = grown_index(before, layer, added)
+    for r in runs[1:]:
+        r.core_of = r._place(np.where(old >= 0, r.core_of[np.maximum(old, 0)], -1))
+        r.reg = r._regularizer()
+    return added
+
+
+def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: Sequence[int], *,
+                         controller: ControllerConfig | None = None,
+                         config: RunConfig | None = None, grow_until: float = 0.8) -> ScheduleScore:
+    """Train from hidden sizes ``initial`` and let :class:`GrowthController` decide where and
+    when to grow (every ``controller.check_every`` steps, up to ``grow_until`` x the run's
+    steps, so new neurons have time to train).  Rows are measured before every growth and at
+    the end, like ``score_schedule``; the controller's decision log is ``score.log``."""
+    cfg = config or RunConfig()
+    if not 0 <= grow_until <= 1:
+        raise GrowthError(f"grow_until must be a fraction of the run in [0, 1], got {grow_until}")
+    ccfg = controller or ControllerConfig(T=cfg.T)
+    if ccfg.T != cfg.T:
+        raise GrowthError(f"controller T = {ccfg.T} differs from the run's T = {cfg.T}")
+    t0 = time.perf_counter()
+    run = _Run(data, spec, budget, initial, cfg)
+    ctl = GrowthController(spec, budget, ccfg, placer=run.place)
+    score = ScheduleScore(spec.name, budget.to_dict())
+    step = 0
+    bar = tqdm(total=cfg.steps, desc="controller", disable=not cfg.progress, leave=False)
+    while step < cfg.steps:
+        n = min(ccfg.check_every, cfg.steps - step)
+        run.train(n, step)
+        step += n
+        bar.update(n)
+        if step >= grow_until * cfg.steps:
+            continue
+        ctl.observe(run.val_loss())
+        rates, in_rates, analog = activity(run.model, run.x_val[:64].numpy(), cfg.T, cfg.encoder)
+        pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates, run.benefits,
+                          analog_input=analog)
+        if pick is None:
+            continue
+        score.rows.append(run.measure(step))
+        added = run.grow(pick.layer, pick.k, "gradmax")
+        score.events.append((step, pick.layer, added))
+    bar.close()
+    score.rows.append(run.measure(cfg.steps))
+    score.log = ctl.log
+    score.wall_s = time.perf_counter() - t0
+    return score
+
+
+def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *, dataset: str = "digits",
+                        budget: CostBudget | None = None, config: RunConfig | None = None,
+                        method: str = "gradmax", plot: str | Path | None = None,
+                        out: str | Path | None = None) -> ScheduleScore:
+    """What ``mosaic score`` runs: load a schedule file (.toml/.json) and a preset name (or
+    spec), score it on ``dataset`` ("digits" or "mnist1d"), optionally write the plot and a
+    JSON of the rows.  Print ``score.table()`` for the table."""
+    from models.datasets import load_dataset
+
+    schedule = Schedule.load(schedule_path)
+    spec = preset if isinstance(preset, HardwareSpec) else HardwareSpec.preset(preset)
+    cfg = config or RunConfig()
+    data = load_dataset(dataset, seed=cfg.seed)
+    score = score_schedule(schedule, spec, budget, data, config=cfg, method=method)
+    if plot is not None:
+        score.plot(plot)
+    if out is not None:
+        score.to_json(out)
+    return score
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points (accuracy, energy) no other point dominates (higher or equal
+    accuracy with lower or equal energy, one of them strictly)."""
+    out = []
+    for i, (a, e) in enumerate(points):
+        if not any((a2 >= a and e2 <= e) and (a2 > a or e2 < e) for j, (a2, e2) in enumerate(points) if j != i):
+            out.append(i)
+    return out
+
+
+__all__ = ["RunConfig", "ScheduleScore", "score_schedule", "score_schedules", "score_schedule_file",
+           "score_network", "train_root",
+           "grow_with_controller", "pareto_front"]
