@@ -97,7 +97,10 @@ def cuba(n: int = 4000, p: float = 0.02, dt_ms: float = 0.1, seed: int = 0, *,
     ordered pair (autapses included) connected with probability ``p``.  Ours: the
     ``Synaptic`` model, reset "zero", ``beta = exp(-dt/taum)``, threshold Vt - Vr = 10 mV,
     ``bias = (El - Vr) (1 - beta)`` mV per step (exact for the leak towards El),
-    ``refractory = 5 ms / dt`` steps.  Our IR has one synaptic decay per neuron while CUBA
+    ``refractory = 5 ms / dt - 1`` steps: Brian2 skips the updates of the 49 steps after
+    a spike at dt = 0.1 ms (the 50th integrates from Vr), as ``simulate`` holds the R
+    updates after a spike.  Brian2's ge/gi keep integrating spikes that arrive during
+    refractoriness; ``simulate`` discards them (a difference in the dynamics).  Our IR has one synaptic decay per neuron while CUBA
     has two: ``alpha = exp(-dt/tau_syn_ms)`` for every neuron, and each weight is scaled so
     that a spike injects the same total charge into the membrane as in Brian2
     (``w_brian * tau_brian / taum``, our kernel sums to ``w / (1 - alpha)``).  The default
@@ -126,6 +129,6 @@ def cuba(n: int = 4000, p: float = 0.02, dt_ms: float = 0.1, seed: int = 0, *,
     w = sp.csr_matrix((np.where(pre < n_exc, w_exc, w_inh), (pre, post)), shape=(n, n))
     w_in = sp.csr_matrix((1, n))
     net = SpikingNetwork(w_in, w, beta, vt - vr, alpha=alpha, bias=(el - vr) * (1.0 - beta),
-                         refractory=int(round(5.0 / dt_ms)), reset="zero")
+                         refractory=max(0, int(round(5.0 / dt_ms)) - 1), reset="zero")
     initial_mem = rng.random(n) * (vt - vr)
     return net, initial_mem

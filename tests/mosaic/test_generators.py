@@ -105,7 +105,7 @@ def test_cuba_parameters_match_brian2_example():
     assert np.allclose(net.threshold, 10.0), "Vt - Vr = 10 mV"
     # resting drive: with no input mem converges to El - Vr = 11 mV (above threshold)
     assert np.allclose(net.bias / (1 - net.beta), 11.0)
-    assert np.all(net.refractory == 50), "5 ms at dt = 0.1 ms"
+    assert np.all(net.refractory == 49), "Brian2 skips 49 updates after a spike at dt = 0.1 ms"
     assert net.reset == "zero" and net.n_inputs == 1 and net.w_in.nnz == 0
     assert mem0.shape == (1000,) and np.all((mem0 >= 0) & (mem0 < 10))
     assert 4.0 < mem0.mean() < 6.0
