@@ -1,0 +1,114 @@
+"""Benchmark of the growth package (issue 6).
+
+1. The growth-path experiment (root 10-10 -> target 100-100, 20 GradMax steps of 9): table of
+   final accuracies, paired Wilcoxon / t-test p-values and the verdict on "first-layer-first
+   is best", on digits and MNIST-1D (10 paired trials; --quick: digits, 2 trials).
+2. The cost of one GradMax growth step (k = 9, one batch of 128) relative to one training
+   epoch of 300 batches of 128 (the experiment's epoch), measured side by side.
+3. DEN vs GradMax-CL (frozen old weights, and not) vs plain fine-tuning on 5 split-digits
+   tasks: average accuracy, BWT, forgetting, final hidden neuron count.
+
+Ends with one JSON line per target.  Usage: python benchmarks/bench_growth.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from growth.cl import CLConfig, run_finetune, run_gradmax_cl
+from growth.den import DENConfig, run_den
+from growth.grow import grow_layer, use_grow_relu
+from growth.paths import PathConfig, run_paths
+from models import load_dataset, make_mlp, split_tasks
+
+
+def growth_paths(quick: bool) -> int:
+    trials = 2 if quick else 10
+    for name in ["digits"] if quick else ["digits", "mnist1d"]:
+        t0 = time.perf_counter()
+        rep = run_paths(PathConfig(dataset=name, trials=trials), progress=False)
+        print(rep.table())
+        print(f"({time.perf_counter() - t0:.1f} s wall)\n")
+    return trials
+
+
+def gradmax_cost(quick: bool) -> float:
+    ds = load_dataset("digits")
+    x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    onehot = nn.functional.one_hot(y, 10).float()
+    model = make_mlp([64, 100, 100, 10], kind="relu", seed=0)
+    use_grow_relu(model)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, len(x), (128,), generator=g) for _ in range(300)]
+
+    def epoch():
+        for idx in batches:
+            opt.zero_grad()
+            nn.functional.mse_loss(model(x[idx]), onehot[idx]).backward()
+            opt.step()
+
+    epoch()  # warm-up; also gives Adam state to carry
+    reps = 1 if quick else 3
+    t_epoch = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        epoch()
+        t_epoch.append(time.perf_counter() - t0)
+    t_grow = []
+    for i in range(5 if quick else 20):
+        m, o = copy.deepcopy(model), None
+        o = torch.optim.Adam(m.parameters(), lr=5e-3)
+        o.load_state_dict(opt.state_dict())
+        idx = batches[i]
+        t0 = time.perf_counter()
+        grow_layer(m, i % 2, 9, optimizer=o, data=(x[idx], onehot[idx]), loss_fn=nn.functional.mse_loss)
+        t_grow.append(time.perf_counter() - t0)
+    te, tg = statistics.median(t_epoch), statistics.median(t_grow)
+    print(f"GradMax step (k=9, batch 128, 100-100 MLP): {1e3 * tg:.2f} ms (median of {len(t_grow)}); "
+          f"one epoch of 300 batches: {1e3 * te:.0f} ms; ratio {tg / te:.4f}\n")
+    return tg / te
+
+
+def continual(quick: bool) -> None:
+    tasks = split_tasks(load_dataset("digits"), 5)
+    epochs, iters = (5, 40) if quick else (30, 200)
+    rows = []
+    cl = dict(hidden=(32, 32), epochs=epochs, k=10)
+    t0 = time.perf_counter()
+    rows.append(run_finetune(tasks, CLConfig(**cl), progress=False))
+    rows.append(run_gradmax_cl(tasks, CLConfig(**cl, freeze=True), progress=False))
+    rows.append(run_gradmax_cl(tasks, CLConfig(**cl, freeze=False), progress=False))
+    rows.append(run_den(tasks, DENConfig(hidden=(32, 32), iters=iters), progress=False)[0])
+    print(f"5 split-digits tasks (task-incremental, heads per task), start 32-32 hidden; "
+          f"{time.perf_counter() - t0:.1f} s wall")
+    print(f"{'method':<20}{'ACC %':>8}{'BWT pts':>9}{'forget pts':>11}{'FWT pts':>9}{'neurons':>9}  hidden")
+    for r in rows:
+        rp = r.report
+        print(f"{r.method:<20}{100 * rp.acc:>8.2f}{100 * rp.bwt:>9.2f}{100 * rp.forgetting:>11.2f}"
+              f"{100 * rp.fwt:>9.2f}{r.neurons:>9}  {r.hidden}")
+    print()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="reduced run (digits only, 2 trials)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    trials = growth_paths(args.quick)
+    ratio = gradmax_cost(args.quick)
+    continual(args.quick)
+    print(json.dumps({"target": "growth_path_paired_trials", "value": trials, "goal": ">= 10",
+                      "met": trials >= 10}))
+    print(json.dumps({"target": "gradmax_step_vs_epoch", "value": round(ratio, 5), "goal": "< 0.05",
+                      "met": ratio < 0.05}))
+
+
+if __name__ == "__main__":
+    main()
