@@ -58,8 +58,21 @@ def _knapsack(r, parent, order, allowed_tile, n_cores, kmax):
     return acc[r].copy()
 
 
+_TABLES: dict = {}
+
+
 def tree_table(p: Problem, allowed: np.ndarray, kmax: int) -> np.ndarray:
-    """(n_cores, kmax+1) fewest routers from each core to reach k allowed other tiles."""
+    """(n_cores, kmax+1) fewest routers from each core to reach k allowed other tiles
+    (cached per chip, allowed set and kmax)."""
+    key = (hash(p.parent.tobytes()), p.parent.shape, np.asarray(allowed).tobytes(), int(kmax))
+    if key not in _TABLES:
+        if len(_TABLES) > 64:
+            _TABLES.clear()
+        _TABLES[key] = _tree_table(p, allowed, kmax)
+    return _TABLES[key]
+
+
+def _tree_table(p: Problem, allowed: np.ndarray, kmax: int) -> np.ndarray:
     g = np.full((p.n_cores, kmax + 1), INF, np.int64)
     allowed_tile = np.zeros(p.n_cores, np.bool_)
     allowed_tile[allowed] = True

@@ -431,17 +431,19 @@ def anneal(p: Problem, core_of: np.ndarray, cap: np.ndarray, movable: np.ndarray
 
 @numba.njit(cache=True)
 def insertion_kernel(order, n_sweeps, lam, n_in, core_of, roots, cnt, use, cost, rates, pred_ptr, pred_idx,
-                     parent, parent_link, lload, port_cap, exc, members, slot, load, cap, n_cores, n_nodes):
-    """Best insertion: each neuron of ``order`` in turn goes to the core with room
-    that minimises the penalised objective given all the others; repeated
-    ``n_sweeps`` times.  Returns the total change."""
+                     parent, parent_link, lload, port_cap, exc, members, slot, load, cap, near, n_cores, n_nodes):
+    """Best insertion: each neuron of ``order`` in turn goes to the core with room,
+    among the ``near`` cores of its current one, that minimises the penalised
+    objective given all the others; repeated ``n_sweeps`` times.  Returns the
+    total change."""
     total = 0.0
     for sweep in range(n_sweeps):
         for j in order:
             a = core_of[j]
             best_b = a
             best_d = 0.0
-            for b in range(n_cores):
+            for q in range(near.shape[1]):
+                b = near[a, q]
                 if b == a or load[b] >= cap[b]:
                     continue
                 e0 = exc[0]
@@ -460,9 +462,11 @@ def insertion_kernel(order, n_sweeps, lam, n_in, core_of, roots, cnt, use, cost,
     return total
 
 
-def improve_moves(a: "Annealer", order: np.ndarray, n_sweeps: int = 1) -> None:
-    """Run best insertion (see ``insertion_kernel``) on the neurons in ``order``."""
+def improve_moves(a: "Annealer", order: np.ndarray, n_sweeps: int = 1, n_near: int = 24) -> None:
+    """Run best insertion (see ``insertion_kernel``) on the neurons in ``order``,
+    trying the ``n_near`` allowed cores closest to each neuron's current core."""
     p = a.p
+    near = near_cores(p.hops, a.cap, n_near)
     insertion_kernel(np.asarray(order, np.int64), n_sweeps, a.lam, p.n_inputs, a.core_of, a.roots, a.cnt, a.use,
                      a.cost, p.rates, p.pred_ptr, p.pred_idx, p.parent, p.parent_link, a.lload, a.port_cap, a.exc,
-                     a.members, a.slot, a.load, a.cap, p.n_cores, p.n_nodes)
+                     a.members, a.slot, a.load, a.cap, near, p.n_cores, p.n_nodes)
