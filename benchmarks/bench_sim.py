@@ -1,0 +1,424 @@
+"""Benchmark of ``mosaic.simulate`` (issue 3): Brian2 CUBA vs ours, scaling, saturation.
+
+    python benchmarks/bench_sim.py [--quick] [--out saturation.json] [--no-brian]
+
+1. The classic Brian2 CUBA network (``benchmarks/brian2_cuba.py``, cython target, in its own
+   virtual environment because Brian2 2.9.0 needs numpy < 2) against the same network in our
+   IR (``mosaic.generators.cuba``) simulated by ``simulate`` with routing "cycle" and "ideal",
+   side by side: wall time, spikes, mean rate, synaptic events, events per second.
+   Compilation is excluded on both sides: Brian2 compiles in a ``run(0 ms)`` before the timed
+   run; our numba kernels are compiled (or loaded from numba's cache) by a tiny warm-up run.
+2. Scaling: CUBA-like networks of 1k-64k neurons with the mean in-degree fixed at 80
+   (p = 80 / n, so work grows linearly with n), each in a fresh child process that reports
+   its wall time, synaptic events and peak resident memory (``ru_maxrss``).
+3. Saturation: uniform random traffic on mosaic-8x8 at rising injection rates; accepted vs
+   offered load in packets per cycle per core.
+
+Ends with one JSON line per target of the issue.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from mosaic import HardwareSpec, SpikingNetwork
+from mosaic.simulate import simulate
+from mosaic.generators import cuba
+
+ROOT = Path(__file__).resolve().parent.parent
+BRIAN_SCRIPT = Path(__file__).resolve().parent / "brian2_cuba.py"
+BRIAN_VENV = ROOT / ".bench_venv" / "brian2"
+BRIAN_REQUIREMENTS = ["brian2==2.9.0", "numpy<2", "cython", "setuptools"]
+IN_DEGREE = 80  # mean in-degree of CUBA at n = 4000, p = 0.02
+
+
+class BenchError(RuntimeError):
+    """A benchmark step could not run (its message says why and how to fix it)."""
+
+
+# ---------------------------------------------------------------- Brian2 side
+def _has_brian(python: Path) -> bool:
+    if not python.exists():
+        return False
+    r = subprocess.run([str(python), "-c", "import brian2, Cython"], capture_output=True, timeout=300)
+    return r.returncode == 0
+
+
+def ensure_brian_venv(venv: Path = BRIAN_VENV, *, create: bool = True) -> Path:
+    """The Python of a virtual environment with Brian2 2.9.0 (numpy < 2, cython); created
+    with ``python -m venv`` and ``pip install`` if missing (idempotent).  Raises
+    ``BenchError`` saying what failed."""
+    python = venv / "bin" / "python"
+    if _has_brian(python):
+        return python
+    if not create:
+        raise BenchError(f"no Brian2 environment at {venv} (run the benchmark without --quick to create it)")
+    steps = [[sys.executable, "-m", "venv", str(venv)],
+             [str(python), "-m", "pip", "install", "-q", *BRIAN_REQUIREMENTS]]
+    for cmd in steps:
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise BenchError(f"creating the Brian2 environment failed at `{' '.join(cmd)}`: {e}") from None
+        if r.returncode != 0:
+            tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+            raise BenchError(f"creating the Brian2 environment failed at `{' '.join(cmd)}`: "
+                             + " | ".join(tail) + f"; remove {venv} and retry, or install by hand: "
+                             f"{python} -m pip install " + " ".join(f"'{r}'" for r in BRIAN_REQUIREMENTS))
+    if not _has_brian(python):
+        raise BenchError(f"{venv} was created but `import brian2` fails there; remove it and retry")
+    return python
+
+
+def run_brian(python: Path, *, n: int, p: float, duration_ms: float, seed: int, repeats: int,
+              timeout_s: float) -> dict:
+    """Run ``brian2_cuba.py`` in the Brian2 environment; its JSON result."""
+    cmd = [str(python), str(BRIAN_SCRIPT), "--n", str(n), "--p", str(p), "--duration-ms",
+           str(duration_ms), "--seed", str(seed), "--repeats", str(repeats)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"the Brian2 run took over {timeout_s:.0f} s (first runs compile with "
+                         f"cython for about a minute; run once without --quick to fill the cache)") from None
+    if r.returncode != 0:
+        raise BenchError("the Brian2 run failed: " + " | ".join(r.stderr.strip().splitlines()[-3:]))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- our side
+def cuba_spec(n: int, dt_ms: float) -> HardwareSpec:
+    """mosaic-16x16 with enough neuron slots for ``n`` neurons and the CUBA time step."""
+    spec = HardwareSpec.preset("mosaic-16x16")
+    per_core = max(spec.neurons_per_core, -(-n // spec.n_cores))
+    return spec.replace(neurons_per_core=per_core, dt_us=dt_ms * 1000.0)
+
+
+def spread(n: int, spec: HardwareSpec) -> np.ndarray:
+    """``core_of`` spreading ``n`` neurons evenly over every core of ``spec``."""
+    return (np.arange(n) * spec.n_cores) // n
+
+
+def run_ours(net: SpikingNetwork, mem0: np.ndarray, spec: HardwareSpec, core_of: np.ndarray | None,
+             steps: int, routing: str, repeats: int = 1) -> dict:
+    """Simulate ``steps`` steps without input; figures of the fastest of ``repeats`` runs."""
+    inp = np.zeros((steps, net.n_inputs), dtype=bool)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        rep = simulate(net, spec, core_of, inp, routing=routing, initial_mem=mem0)
+        times.append(time.perf_counter() - t)
+    spikes = rep.spikes
+    n_spk = int(spikes.sum())
+    events = int(rep.counts["synaptic_ops"])
+    wall = min(times)
+    return {"run_s": wall, "run_s_all": [round(t, 4) for t in times], "spikes": n_spk,
+            "mean_rate_hz": n_spk / (net.n_neurons * steps * spec.dt_us * 1e-6),
+            "synaptic_events": events, "events_per_s": events / wall, "packets": dict(rep.packets),
+            "counts_per_ms": _per_ms(spikes.sum(axis=1), spec.dt_us)}
+
+
+def _per_ms(per_step: np.ndarray, dt_us: float) -> list[int]:
+    k = max(1, int(round(1000.0 / dt_us)))
+    m = per_step.size // k
+    return per_step[: m * k].reshape(m, k).sum(axis=1).astype(int).tolist()
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel on a tiny run: excluded from timings."""
+    net, mem0 = cuba(n=64, p=0.3, seed=0)
+    spec = cuba_spec(64, 0.1)
+    for routing in ("cycle", "ideal"):
+        run_ours(net, mem0, spec, None, 20, routing)
+
+
+def _dynamics(counts_per_ms: list[int], n: int) -> dict:
+    c = np.asarray(counts_per_ms, dtype=float)
+    later = c[100:] if c.size > 200 else c
+    return {"rate_first_100ms_hz": float(c[:100].sum() / (n * min(100, c.size) / 1000.0)),
+            "rate_after_100ms_hz": float(later.sum() / (n * later.size / 1000.0)),
+            "pop_cv_1ms": float(later.std() / later.mean()) if later.mean() > 0 else float("nan")}
+
+
+# ---------------------------------------------------------------- scaling (child processes)
+def scale_point(n: int, duration_ms: float, routing: str, seed: int) -> dict:
+    """One scaling measurement: CUBA-like with in-degree 80, spread over mosaic-16x16
+    (neurons per core raised to fit)."""
+    t = time.perf_counter()
+    net, mem0 = cuba(n=n, p=min(1.0, IN_DEGREE / n), seed=seed)
+    build_s = time.perf_counter() - t
+    spec = cuba_spec(n, 0.1)
+    steps = int(round(duration_ms / 0.1))
+    r = run_ours(net, mem0, spec, spread(n, spec), steps, routing)
+    r.pop("counts_per_ms")
+    r.update(n=n, routing=routing, duration_ms=duration_ms, build_s=build_s,
+             synapses=int(net.w.nnz), neurons_per_core=spec.neurons_per_core)
+    return r
+
+
+def run_scale_point(n: int, duration_ms: float, routing: str, seed: int, timeout_s: float) -> dict:
+    """``scale_point`` in a fresh child process (after a warm-up), plus the child's peak
+    resident memory ``maxrss_gib`` (``ru_maxrss``: interpreter, libraries and the run)."""
+    arg = json.dumps({"n": n, "duration_ms": duration_ms, "routing": routing, "seed": seed})
+    try:
+        r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--scale-point", arg],
+                           capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"scaling point n={n} ({routing}) took over {timeout_s:.0f} s") from None
+    if r.returncode != 0:
+        raise BenchError(f"scaling point n={n} ({routing}) failed: "
+                         + " | ".join(r.stderr.strip().splitlines()[-3:]))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def fit_exponent(x, y) -> float:
+    """Least-squares slope of log(y) against log(x)."""
+    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
+
+
+# ---------------------------------------------------------------- saturation
+def traffic_net(spec: HardwareSpec, fanout_cores: int, seed: int) -> tuple[SpikingNetwork, np.ndarray]:
+    """One neuron per slot, each with synapses to one neuron on each of ``fanout_cores``
+    distinct random other cores (weights too small to matter), and one input line per
+    neuron with a weight above threshold: an input spike makes its neuron fire, so the
+    Bernoulli input sets each neuron's injection rate.  Returns ``(net, core_of)``."""
+    rng = np.random.default_rng(seed)
+    n, per = spec.n_slots, spec.neurons_per_core
+    core_of = np.arange(n) // per
+    rows, cols = [], []
+    for i in range(n):
+        others = np.delete(np.arange(spec.n_cores), core_of[i])
+        cores = rng.choice(others, size=fanout_cores, replace=False)
+        rows.append(np.full(fanout_cores, i))
+        cols.append(cores * per + rng.integers(0, per, fanout_cores))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    w = sp.csr_matrix((np.full(r.size, 1e-6), (r, c)), shape=(n, n))
+    w_in = sp.identity(n, format="csr") * 2.0
+    return SpikingNetwork(w_in, w, 0.0, 1.0, reset="zero"), core_of
+
+
+def saturation(preset: str, rates: list[float], steps: int, *, step_cycles: int, fanout_cores: int,
+               seed: int, progress: bool) -> dict:
+    """Accepted vs offered load on ``preset`` with ``step_cycles`` cycles per step (so that
+    the offered load can exceed what the routers carry), routing "cycle", late packets
+    deferred.  Loads are packets per cycle per core over the windows that carry packets
+    (window 0 has none: a neuron's spike of step t is sent in window t + 1): offered =
+    injected, accepted = delivered (every copy arrived).  ``*_2nd_half`` count only the
+    second half of the run (the same run cut at ``steps // 2``, subtracted): the steady
+    state.  ``stalled``: the second half delivers < 1% of what it is offered while packets
+    wait (a network that has locked up)."""
+    if steps < 4:
+        raise BenchError(f"saturation needs steps >= 4, got {steps}")
+    spec = HardwareSpec.preset(preset).replace(step_cycles=step_cycles)
+    net, core_of = traffic_net(spec, fanout_cores, seed)
+    rng = np.random.default_rng(seed + 1)
+    half = steps // 2
+    cyc = spec.step_cycles * spec.n_cores
+    rows = []
+    for lam in rates:
+        inp = (rng.random((steps, net.n_inputs)) < lam).astype(np.float64)
+        t = time.perf_counter()
+        full = simulate(net, spec, core_of, inp, routing="cycle", late="defer").packets
+        first = simulate(net, spec, core_of, inp[:half], routing="cycle", late="defer").packets
+        wall = time.perf_counter() - t
+        span2 = (steps - half) * cyc
+        r = {"spike_prob": lam, "offered": full["injected"] / ((steps - 1) * cyc),
+             "accepted": full["delivered"] / ((steps - 1) * cyc),
+             "offered_2nd_half": (full["injected"] - first["injected"]) / span2,
+             "accepted_2nd_half": (full["delivered"] - first["delivered"]) / span2,
+             "late": int(full["late"]), "in_flight": int(full["in_flight"]),
+             "injected": int(full["injected"]), "delivered": int(full["delivered"]), "wall_s": wall}
+        r["stalled"] = bool(r["accepted_2nd_half"] < 0.01 * r["offered_2nd_half"] and full["in_flight"] > 0)
+        rows.append(r)
+        if progress:
+            print(f"  {preset:<10s} fanout {fanout_cores}  p={lam:4.2f}  offered {r['offered']:.4f}  "
+                  f"accepted {r['accepted']:.4f}  2nd half: offered {r['offered_2nd_half']:.4f} "
+                  f"accepted {r['accepted_2nd_half']:.4f}  in flight {r['in_flight']:>7d}"
+                  + ("  STALLED" if r["stalled"] else ""), flush=True)
+    acc = np.array([r["accepted_2nd_half"] for r in rows])
+    off = np.array([r["offered_2nd_half"] for r in rows])
+    sat = off[acc < 0.95 * off]
+    return {"spec": spec.name, "step_cycles": step_cycles, "steps": steps, "fanout_cores": fanout_cores,
+            "buffer_depth": spec.buffer_depth, "n_neurons": net.n_neurons, "rows": rows,
+            "max_accepted": float(acc.max()), "saturates_at_offered": float(sat.min()) if sat.size else None,
+            "accepted_at_max_load_vs_peak": float(acc[np.argmax(off)] / acc.max()) if acc.max() > 0 else 0.0,
+            "stalls_at_offered": min((r["offered_2nd_half"] for r in rows if r["stalled"]), default=None)}
+
+
+# ---------------------------------------------------------------- main
+def _target(name: str, value, goal: str, met: bool, **extra) -> str:
+    d = {"target": name, "value": None if value is None else round(float(value), 4), "goal": goal,
+         "met": bool(met)}
+    d.update(extra)
+    return json.dumps(d)
+
+
+def _row(label: str, vals: list, fmt: str) -> str:
+    cells = [(format(v, fmt) if isinstance(v, (int, float)) else str(v)) for v in vals]
+    return f"  {label:<24s}" + "".join(f"{c:>16s}" for c in cells)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (< 1 min); Brian2 only if its "
+                    "environment already exists, 50 ms")
+    ap.add_argument("--no-brian", action="store_true", help="skip the Brian2 comparison")
+    ap.add_argument("--out", type=Path, help="write all measured figures (incl. saturation) to this JSON")
+    ap.add_argument("--venv", type=Path, default=BRIAN_VENV, help="the Brian2 virtual environment")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale-point", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.scale_point:
+        a = json.loads(args.scale_point)
+        warm_up()
+        r = scale_point(a["n"], a["duration_ms"], a["routing"], a["seed"])
+        r["maxrss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        print(json.dumps(r))
+        return 0
+    if args.out is not None and not args.out.parent.is_dir():
+        raise SystemExit(f"--out {args.out}: directory {args.out.parent} does not exist")
+
+    q = args.quick
+    cuba_ms = 50.0 if q else 1000.0
+    repeats = 1 if q else 3
+    scale_ns = [500, 1000, 2000, 4000] if q else [1000, 4000, 16000, 64000]
+    scale_ms = 20.0 if q else 200.0
+    sat_rates = [0.05, 0.3, 1.0] if q else [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0]
+    sat_steps = 10 if q else 200
+    sat_cycles = 32  # 32 neurons per tile: spike probability 1 offers 1 packet / cycle / core
+    sat_cases = [("mosaic-8x8", 1)] if q else [("mosaic-8x8", 1), ("mosaic-8x8", 4), ("mesh-8x8", 1),
+                                               ("mesh-8x8", 4)]
+    results: dict = {"quick": q}
+
+    # Brian2's environment is prepared in the background while our side runs.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    venv_future = None if args.no_brian else pool.submit(ensure_brian_venv, args.venv, create=not q)
+
+    print("warming up (numba compile or cache load, excluded from every timing) ...", flush=True)
+    warm_up()
+
+    # ---- 1. CUBA, ours
+    n, p, dt_ms = 4000, 0.02, 0.1
+    steps = int(round(cuba_ms / dt_ms))
+    net, mem0 = cuba(n=n, p=p, dt_ms=dt_ms, seed=args.seed)
+    spec = cuba_spec(n, dt_ms)
+    ours = {}
+    for routing in ("cycle", "ideal"):
+        print(f"CUBA ours, routing={routing} ...", flush=True)
+        ours[routing] = run_ours(net, mem0, spec, None, steps, routing, repeats)
+
+    # ---- 1. CUBA, Brian2
+    brian, brian_reason = None, ""
+    if args.no_brian:
+        brian_reason = "skipped (--no-brian)"
+    else:
+        try:
+            py = venv_future.result()
+            print(f"CUBA Brian2 ({py}) ...", flush=True)
+            brian = run_brian(py, n=n, p=p, duration_ms=cuba_ms, seed=args.seed, repeats=repeats,
+                              timeout_s=40.0 if q else 900.0)
+        except BenchError as e:
+            brian_reason = str(e)
+            print(f"  Brian2 not run: {e}", flush=True)
+    pool.shutdown()
+
+    print(f"\n1. CUBA: {n} neurons (80% excitatory), p={p}, dt={dt_ms} ms, {cuba_ms:.0f} ms simulated; "
+          f"ours on {spec.name} x {spec.neurons_per_core} neurons/core, cores filled in order")
+    cols = ["brian2 cython", "ours cycle", "ours ideal"]
+    sides = [brian or {}, ours["cycle"], ours["ideal"]]
+    print(_row("", cols, ""))
+    for label, key, fmt in [("wall time (s)", "run_s", ".3f"), ("spikes", "spikes", "d"),
+                            ("mean rate (Hz)", "mean_rate_hz", ".2f"),
+                            ("synaptic events", "synaptic_events", "d"),
+                            ("synaptic events / s", "events_per_s", ".3g")]:
+        print(_row(label, [s.get(key, "-") for s in sides], fmt))
+    dyn = [_dynamics(s["counts_per_ms"], n) if s else {} for s in sides]
+    for label, key in [("rate 0-100 ms (Hz)", "rate_first_100ms_hz"),
+                       ("rate after 100 ms (Hz)", "rate_after_100ms_hz"),
+                       ("pop. count CV (1 ms)", "pop_cv_1ms")]:
+        print(_row(label, [d.get(key, "-") for d in dyn], ".2f"))
+    ratio = {r: (ours[r]["events_per_s"] / brian["events_per_s"]) if brian else None for r in ours}
+    if brian:
+        print(_row("events/s vs brian2", ["1.00", ratio["cycle"], ratio["ideal"]], ".2f"))
+        print(f"  timed runs (s): brian2 {brian['run_s_all']}, cycle {ours['cycle']['run_s_all']}, "
+              f"ideal {ours['ideal']['run_s_all']} (the fastest counts); brian2 build "
+              f"{brian['build_s']:.1f} s and compile {brian['compile_s']:.1f} s excluded")
+    else:
+        print(f"  Brian2: {brian_reason}")
+    print(f"  packets (cycle): {ours['cycle']['packets']}")
+    results["cuba"] = {"brian2": brian, "brian2_reason": brian_reason, "ours": ours, "ratio": ratio,
+                       "dynamics": dict(zip(cols, dyn))}
+
+    # ---- 2. scaling
+    print(f"\n2. Scaling: CUBA-like, mean in-degree {IN_DEGREE} (p = {IN_DEGREE}/n, so synapses and "
+          f"events grow linearly with n), {scale_ms:.0f} ms, neurons spread evenly over mosaic-16x16 "
+          f"(neurons/core raised to fit)", flush=True)
+    scale = {}
+    for routing in ("cycle", "ideal"):
+        pts = []
+        for n_s in scale_ns:
+            r = scale_point(n_s, scale_ms, routing, args.seed)
+            pts.append(r)
+            print(f"  {routing:<5s} n={n_s:>6d}  {r['run_s']:8.3f} s  spikes {r['spikes']:>8d}  "
+                  f"events {r['synaptic_events']:>10d}  {r['events_per_s']:.3g} ev/s  "
+                  f"rate {r['mean_rate_hz']:.2f} Hz", flush=True)
+        ok = all(r["synaptic_events"] > 0 for r in pts)
+        expo = fit_exponent([r["synaptic_events"] for r in pts], [r["run_s"] for r in pts]) if ok else None
+        scale[routing] = {"points": pts, "exponent": expo}
+        print(f"  {routing}: time ~ events^{expo:.3f} (log-log least squares)" if ok
+              else f"  {routing}: no events, no fit")
+    mem_n = scale_ns[-1]
+    try:
+        mem_pt = run_scale_point(mem_n, scale_ms, "cycle", args.seed, timeout_s=120.0 if q else 1800.0)
+        print(f"  peak resident memory of a child process running n={mem_n} (cycle): "
+              f"{mem_pt['maxrss_gib']:.3f} GiB (its run took {mem_pt['run_s']:.2f} s)")
+    except BenchError as e:
+        mem_pt = None
+        print(f"  {e}")
+    scale["memory_point"] = mem_pt
+    results["scaling"] = scale
+
+    # ---- 3. saturation
+    print("\n3. Saturation: uniform random traffic (each neuron sends to 1 or 4 random other cores), "
+          f"Bernoulli spikes, {sat_cycles} cycles per step, late packets deferred; loads in packets / "
+          "cycle / core", flush=True)
+    sat = {}
+    for preset, fan in sat_cases:
+        key = f"{preset}/fanout{fan}"
+        sat[key] = saturation(preset, sat_rates, sat_steps, step_cycles=sat_cycles, fanout_cores=fan,
+                              seed=args.seed, progress=True)
+        print(f"  -> {key}: max accepted {sat[key]['max_accepted']:.4f}, accepted < 95% of offered "
+              f"from {sat[key]['saturates_at_offered']}, stalled from {sat[key]['stalls_at_offered']}, "
+              f"accepted at the highest load / peak accepted = {sat[key]['accepted_at_max_load_vs_peak']:.2f} "
+              f"(near 1: saturates gracefully; near 0: collapses, the signature of routing deadlock)")
+    results["saturation"] = sat
+
+    if args.out is not None:
+        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(args.out)
+        print(f"\nwrote {args.out}")
+
+    # ---- targets
+    why = {} if brian else {"reason": brian_reason}
+    print(_target("brian2_ratio_cycle", ratio["cycle"], ">= 1.0",
+                  brian is not None and ratio["cycle"] >= 1.0, **why))
+    print(_target("brian2_ratio_ideal", ratio["ideal"], ">= 2.0",
+                  brian is not None and ratio["ideal"] >= 2.0, **why))
+    expo = scale["cycle"]["exponent"]
+    print(_target("scaling_exponent", expo, "0.9-1.1", expo is not None and 0.9 <= expo <= 1.1))
+    mem = mem_pt["maxrss_gib"] if mem_pt else None
+    print(_target(f"peak_mem_{mem_n // 1000}k_gib", mem, "< 2", mem is not None and mem < 2.0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
