@@ -192,6 +192,28 @@ def router_heatmap(spec: HardwareSpec, router_load: Sequence[float], path: str |
     return save(fig, path)
 
 
+def energy_breakdown(energies: dict[str, dict[str, float]], path: str | Path | None = None, *,
+                     unit: float = 1e-3, unit_label: str = "nJ",
+                     title: str = "energy per inference by category") -> Figure:
+    """Stacked bars, one per configuration {name: energy_pj dict}: synaptic, neuron,
+    spike-out, routing and static energy (``total`` is the bar's height)."""
+    if not energies:
+        raise PlotError("no energy figures to plot")
+    cats = ("synaptic", "neuron", "spike_out", "routing", "static")
+    fig, (ax,) = new_figure(1, 1.5 + 1.3 * len(energies), 4.2)
+    names = list(energies)
+    bottom = np.zeros(len(names))
+    for i, c in enumerate(cats):
+        vals = np.array([float(energies[n].get(c, 0.0)) * unit for n in names])
+        ax.bar(names, vals, bottom=bottom, label=c, color=f"C{i}")
+        bottom += vals
+    ax.set_ylabel(f"energy per inference ({unit_label})")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    ax.grid(True, axis="y", alpha=0.3)
+    return save(fig, path)
+
+
 # -- from sweep results ---------------------------------------------------------
 def _varying(rows: Sequence[dict[str, Any]], keys: Iterable[str]) -> list[str]:
     return [k for k in keys if len({str(r.get(k)) for r in rows}) > 1]

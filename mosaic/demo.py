@@ -1,0 +1,195 @@
+"""The end-to-end demo behind ``mosaic demo``: train, grow, map, simulate, plot.
+
+1. train a small spiking MLP (snnTorch ``Leaky``) on scikit-learn's digits (offline);
+2. grow its hidden layer with GradMax in a few steps (and, from the same trained root,
+   with random fan-out as the baseline), training after every step;
+3. measure every stage on the chip: accuracy and energy per inference from simulating
+   test samples on the preset (default ``mosaic-8x8``, greedy placement);
+4. map the final GradMax network with CP-SAT and with greedy, using spike rates measured
+   on the chip, and simulate both with the cycle-approximate network-on-chip;
+5. write the headline plots (growth paths, accuracy vs energy Pareto front, energy by
+   category for CP-SAT vs greedy, router load on the Mosaic layout, the placement) and a
+   ``summary.json`` into the output folder.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class DemoConfig:
+    """Sizes and budgets.  ``hidden0`` neurons grown by ``k`` per step, ``n_grow`` steps;
+    ``epochs0`` epochs of training before growth and ``epochs`` after each step; ``T`` time
+    steps per inference (rate-coded inputs); ``n_chip`` test samples simulated per stage;
+    ``time_limit`` CP-SAT seconds."""
+
+    preset: str = "mosaic-8x8"
+    hidden0: int = 32
+    k: int = 32
+    n_grow: int = 3
+    epochs0: int = 10
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 5e-3
+    T: int = 10
+    encoder: str = "rate"
+    n_chip: int = 100
+    time_limit: float = 20.0
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **changes: Any) -> "DemoConfig":
+        """A configuration that runs in well under a minute (for tests and a first look)."""
+        base = dict(hidden0=16, k=16, n_grow=1, epochs0=2, epochs=1, n_chip=20, time_limit=1.0)
+        return cls(**{**base, **changes})
+
+
+def _stage_on_chip(net, spec, x, y, cfg: DemoConfig, placement=None) -> dict[str, Any]:
+    """Accuracy, energy per inference (pJ by category) and packets of ``net`` on the chip."""
+    from models.readout import chip_run
+    res = chip_run(net, spec, placement, x, cfg.T, cfg.encoder, routing="cycle", seed=cfg.seed)
+    return {"chip_accuracy": res.accuracy(y), "energy_pj": res.energy_pj, "packets": res.packets}
+
+
+def _router_load(net, spec, placement, x, cfg: DemoConfig) -> tuple[np.ndarray, float, float]:
+    """Router load summed over the samples ``x``, mean and max step latency (cycles)."""
+    from models.export import layer_slices
+    from models.readout import chip_inputs
+    from .simulate import simulate
+    xs = chip_inputs(x, cfg.T, cfg.encoder, len(layer_slices(net)), cfg.seed)
+    load = None
+    lat = []
+    for b in range(len(xs)):
+        rep = simulate(net, spec, placement, xs[b], routing="cycle")
+        load = rep.router_load.astype(float) if load is None else load + rep.router_load
+        lat.append(rep.step_latency_cycles)
+    lat_a = np.concatenate(lat)
+    return load, float(lat_a.mean()), float(lat_a.max())
+
+
+def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bool = True,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the demo, write its plots and ``summary.json`` into ``out_dir``; returns the summary."""
+    import torch
+    from growth import grow_layer
+    from mapper import map_network, plot_placement
+    from models import encode, load_dataset, make_mlp
+    from models.export import to_network
+    from models.snn import evaluate, train
+    from . import plots
+    from .simulate import simulate
+    from .spec import HardwareSpec
+
+    cfg = cfg or DemoConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = HardwareSpec.preset(cfg.preset)
+    torch.manual_seed(cfg.seed)
+    t_start = time.perf_counter()
+    data = load_dataset("digits", seed=cfg.seed)
+    x_chip, y_chip = data.x_test[: cfg.n_chip], data.y_test[: cfg.n_chip]
+    log(f"[1/5] training a spiking MLP 64-{cfg.hidden0}-10 on digits "
+        f"({len(data.y_train)} train / {len(data.y_test)} test, T={cfg.T}, {cfg.encoder} code)")
+    root = make_mlp([data.n_features, cfg.hidden0, data.n_classes], "leaky", seed=cfg.seed)
+    train(root, data, T=cfg.T, encoder=cfg.encoder, epochs=cfg.epochs0, batch_size=cfg.batch_size, lr=cfg.lr,
+          seed=cfg.seed, progress=progress)
+
+    rng = torch.Generator().manual_seed(cfg.seed)
+    idx = torch.randperm(len(data.y_train), generator=rng)[:256]
+    xb = encode(torch.as_tensor(data.x_train[idx.numpy()]), cfg.T, cfg.encoder, seed=cfg.seed)
+    yb = torch.as_tensor(data.y_train[idx.numpy()])
+
+    def loss_fn(o, t):
+        return torch.nn.functional.cross_entropy(o, t)
+
+    arms: dict[str, dict[str, list]] = {}
+    models_final = {}
+    for method in ("gradmax", "random"):
+        log(f"[2/5] growing the hidden layer by {cfg.k} x {cfg.n_grow} with {method}, "
+            f"measuring every stage on {spec.name}")
+        model = copy.deepcopy(root)
+        stages: dict[str, list] = {"hidden": [], "accuracy": [], "chip_accuracy": [], "energy_nj": []}
+        for stage in range(cfg.n_grow + 1):
+            if stage:
+                grow_layer(model, 0, cfg.k, method=method, data=(xb, yb), loss_fn=loss_fn, fill=True,
+                           generator=torch.Generator().manual_seed(cfg.seed + stage))
+                train(model, data, T=cfg.T, encoder=cfg.encoder, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                      lr=cfg.lr, seed=cfg.seed + stage, progress=progress)
+            acc = evaluate(model, data, cfg.T, cfg.encoder, seed=cfg.seed)["accuracy"]
+            chip = _stage_on_chip(to_network(model), spec, x_chip, y_chip, cfg)
+            hidden = model[0].out_features
+            stages["hidden"].append(hidden)
+            stages["accuracy"].append(acc)
+            stages["chip_accuracy"].append(chip["chip_accuracy"])
+            stages["energy_nj"].append(chip["energy_pj"]["total"] / 1e3)
+            log(f"      {method:8s} hidden={hidden:3d}  accuracy {100 * acc:5.1f}% (snnTorch), "
+                f"{100 * chip['chip_accuracy']:5.1f}% on chip, {chip['energy_pj']['total'] / 1e3:8.1f} nJ/inference")
+        arms[method] = stages
+        models_final[method] = model
+
+    net = to_network(models_final["gradmax"])
+    log(f"[3/5] mapping the grown network ({net.n_neurons} neurons, {net.n_synapses} synapses) "
+        f"with CP-SAT ({cfg.time_limit:g} s) and greedy, using rates measured on the chip")
+    from models.export import layer_slices
+    from models.readout import chip_inputs
+    xs = chip_inputs(x_chip[:20], cfg.T, cfg.encoder, len(layer_slices(net)), cfg.seed)
+    rate_report = simulate(net, spec, None, np.concatenate(list(xs)), routing="ideal")
+    placements = {m: map_network(net, spec, m, rates=rate_report, time_limit=cfg.time_limit, seed=cfg.seed)
+                  for m in ("greedy", "cpsat")}
+    for m, p in placements.items():
+        log(f"      {m:6s} traffic cost {p.objective:10.1f}  lower bound {p.bound:8.1f}  "
+            f"cores {np.unique(p.core_of).size:2d}  {p.wall_s:5.1f} s")
+
+    log(f"[4/5] simulating {len(y_chip)} test digits on {spec.name} (cycle-approximate routing)")
+    mapped = {}
+    for m, p in placements.items():
+        res = _stage_on_chip(net, spec, x_chip, y_chip, cfg, placement=p)
+        load, lat_mean, lat_max = _router_load(net, spec, p, x_chip[:10], cfg)
+        mapped[m] = {**res, "router_load": load, "latency_mean_cycles": lat_mean, "latency_max_cycles": lat_max,
+                     "traffic_cost": p.objective, "bound": p.bound, "cores_used": int(np.unique(p.core_of).size)}
+        log(f"      {m:6s} accuracy {100 * res['chip_accuracy']:5.1f}%  energy {res['energy_pj']['total'] / 1e3:8.1f} "
+            f"nJ/inference (routing {res['energy_pj']['routing'] / 1e3:6.2f} nJ)  latency mean {lat_mean:5.1f} "
+            f"max {lat_max:4.0f} cycles")
+
+    log(f"[5/5] writing plots to {out}/")
+    written = []
+    written.append(out / "growth_accuracy.png")
+    plots.growth_paths({m: (a["hidden"], a["accuracy"]) for m, a in arms.items()}, written[-1],
+                       xlabel="hidden neurons", ylabel="test accuracy (snnTorch)")
+    e = [v for a in arms.values() for v in a["energy_nj"]]
+    acc = [v for a in arms.values() for v in a["chip_accuracy"]]
+    labels = [f"{m[0]}{h}" for m, a in arms.items() for h in a["hidden"]]
+    written.append(out / "pareto_accuracy_energy.png")
+    plots.pareto_front(e, acc, written[-1], labels=labels, energy_label=f"energy per inference on {spec.name} (nJ)")
+    written.append(out / "energy_cpsat_vs_greedy.png")
+    plots.energy_breakdown({m: v["energy_pj"] for m, v in mapped.items()}, written[-1],
+                           title=f"grown network on {spec.name}: CP-SAT vs greedy")
+    written.append(out / "router_load_cpsat.png")
+    plots.router_heatmap(spec, mapped["cpsat"]["router_load"], written[-1],
+                         title=f"router load, CP-SAT placement, {len(x_chip[:10])} digits on {spec.name}")
+    written.append(out / "placement_cpsat.png")
+    fig = plot_placement(net, spec, placements["cpsat"], rates=rate_report, path=written[-1])
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+    g, c = mapped["greedy"], mapped["cpsat"]
+    summary = {
+        "preset": spec.name, "config": cfg.__dict__, "growth": arms,
+        "final": {"neurons": net.n_neurons, "synapses": net.n_synapses,
+                  "accuracy_snntorch": arms["gradmax"]["accuracy"][-1]},
+        "mapping": {m: {k: v for k, v in d.items() if k != "router_load"} for m, d in mapped.items()},
+        "cpsat_over_greedy": {"traffic_cost": c["traffic_cost"] / g["traffic_cost"] if g["traffic_cost"] else None,
+                              "routing_energy": (c["energy_pj"]["routing"] / g["energy_pj"]["routing"]
+                                                 if g["energy_pj"]["routing"] else None),
+                              "total_energy": c["energy_pj"]["total"] / g["energy_pj"]["total"]},
+        "plots": [str(p) for p in written], "wall_s": time.perf_counter() - t_start,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
