@@ -114,6 +114,37 @@ def _uniform(v: np.ndarray) -> torch.Tensor:
     return torch.tensor(float(v[0]), dtype=torch.float64) if np.all(v == v[0]) else torch.as_tensor(v)
 
 
+def layer_weights(net: SpikingNetwork) -> list[np.ndarray]:
+    """Dense (n_l, n_{l-1}) weight matrix into every layer of a layered feed-forward
+    network (``n_{-1}`` = inputs); ``ExportError`` if a synapse skips or goes back a layer."""
+    sl = layer_slices(net)
+    w_in = net.w_in.tocsc()
+    if w_in[:, sl[0].stop:].nnz:
+        raise ExportError("input weights reach beyond layer 0; not a feed-forward MLP")
+    w = net.w.tocsc()
+    mats = [w_in[:, sl[0]].toarray().T]
+    for i, s in enumerate(sl):
+        lo, hi = (sl[i - 1].start, sl[i - 1].stop) if i else (0, 0)
+        rows = np.unique(w[:, s].tocoo().row)
+        bad = rows[(rows < lo) | (rows >= hi)]
+        if bad.size:
+            raise ExportError(f"neuron {bad[0]} (layer {int(net.layer[bad[0]])}) connects into layer {i}; "
+                              "only layer l -> l+1 connections are an MLP")
+        if i:
+            mats.append(w[sl[i - 1], s].toarray().T)
+    return mats
+
+
+def _labelled(net: SpikingNetwork, sizes) -> SpikingNetwork:
+    if sizes is None:
+        return net
+    if sum(sizes) != net.n_neurons or min(sizes) < 1:
+        raise ExportError(f"sizes {list(sizes)} do not add up to the network's {net.n_neurons} neurons")
+    net = net.copy()
+    net.layer = np.repeat(np.arange(len(sizes)), sizes)
+    return net
+
+
 def from_network(net: SpikingNetwork, sizes: list[int] | None = None, *,
                  dtype: torch.dtype = torch.float64) -> nn.Sequential:
     """The snnTorch MLP of a layered feed-forward network (inverse of ``to_network``).
@@ -122,39 +153,18 @@ def from_network(net: SpikingNetwork, sizes: list[int] | None = None, *,
     for connections that skip or go back a layer, refractory periods, or a bias on a
     layer with alpha > 0.  Parameters constant over a layer become scalars.
     """
-    if sizes is not None:
-        if sum(sizes) != net.n_neurons or min(sizes) < 1:
-            raise ExportError(f"sizes {list(sizes)} do not add up to the network's {net.n_neurons} neurons")
-        net = net.copy()
-        net.layer = np.repeat(np.arange(len(sizes)), sizes)
+    net = _labelled(net, sizes)
     sl = layer_slices(net)
     if np.any(net.refractory != 0):
         raise ExportError("refractory periods have no snnTorch Leaky/Synaptic counterpart")
-    w_in = net.w_in.tocsc()
-    if w_in[:, sl[0].stop:].nnz:
-        raise ExportError("input weights reach beyond layer 0; not a feed-forward MLP")
-    w = net.w.tocsr()
     mods: list[nn.Module] = []
-    for i, s in enumerate(sl):
-        if i == 0:
-            wt = w_in[:, s].toarray().T
-        else:
-            wt = w[sl[i - 1], s].toarray().T
-        k = s.stop - s.start
-        lo, hi = (sl[i - 1].start, sl[i - 1].stop) if i else (0, 0)
-        rows = np.unique(w[:, s].tocoo().row)
-        bad = rows[(rows < lo) | (rows >= hi)]
-        if bad.size:
-            raise ExportError(f"neuron {bad[0]} (layer {int(net.layer[bad[0]])}) connects into layer {i}; "
-                              "only layer l -> l+1 connections are an MLP")
-        bias = net.bias[s]
-        alpha = net.alpha[s]
-        lin = nn.Linear(wt.shape[1], k, bias=bool(np.any(bias != 0)) or not np.any(alpha > 0))
+    for i, (s, wt) in enumerate(zip(sl, layer_weights(net))):
+        bias, alpha = net.bias[s], net.alpha[s]
+        lin = nn.Linear(wt.shape[1], wt.shape[0], bias=bool(np.any(bias != 0)) or not np.any(alpha > 0))
         with torch.no_grad():
             lin.weight.copy_(torch.as_tensor(wt))
             if lin.bias is not None:
                 lin.bias.copy_(torch.as_tensor(bias))
-        lin = lin.to(dtype)
         last = i == len(sl) - 1
         beta, thr = _uniform(net.beta[s]), _uniform(net.threshold[s])
         if np.all(alpha == 0):
@@ -166,7 +176,7 @@ def from_network(net: SpikingNetwork, sizes: list[int] | None = None, *,
                                reset_mechanism=net.reset, output=last)
         else:
             raise ExportError(f"layer {i} mixes alpha = 0 and alpha > 0 neurons; snnTorch needs one kind per layer")
-        mods += [lin, act.to(dtype)]
+        mods += [lin.to(dtype), act.to(dtype)]
     return nn.Sequential(*mods)
 
 
