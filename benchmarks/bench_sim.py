@@ -132,6 +132,13 @@ def _per_ms(per_step: np.ndarray, dt_us: float) -> list[int]:
     return per_step[: m * k].reshape(m, k).sum(axis=1).astype(int).tolist()
 
 
+def _fastest(runs: list[dict]) -> dict:
+    """The run with the least ``run_s``, its events per second, and every run's time."""
+    best = dict(min(runs, key=lambda r: r["run_s"]))
+    best["run_s_all"] = [round(t, 4) for r in runs for t in r["run_s_all"]]
+    return best
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel on a tiny run: excluded from timings."""
     net, mem0 = cuba(n=64, p=0.3, seed=0)
@@ -305,30 +312,40 @@ def main(argv: list[str] | None = None) -> int:
     print("warming up (numba compile or cache load, excluded from every timing) ...", flush=True)
     warm_up()
 
-    # ---- 1. CUBA, ours
+    # ---- 1. CUBA: Brian2 and ours in alternating rounds (machine load drifts); the fastest
+    # run of each side counts.  Our first run also builds the routing tables (cached after).
     n, p, dt_ms = 4000, 0.02, 0.1
     steps = int(round(cuba_ms / dt_ms))
     net, mem0 = cuba(n=n, p=p, dt_ms=dt_ms, seed=args.seed)
     spec = cuba_spec(n, dt_ms)
-    ours = {}
-    for routing in ("cycle", "ideal"):
-        print(f"CUBA ours, routing={routing} ...", flush=True)
-        ours[routing] = run_ours(net, mem0, spec, None, steps, routing, repeats)
-
-    # ---- 1. CUBA, Brian2
-    brian, brian_reason = None, ""
+    net_e, mem_e = cuba(n=n, p=p, dt_ms=dt_ms, seed=args.seed, tau_syn_ms=5.0)
+    print("CUBA ours with alpha from taue = 5 ms (for the dynamics comparison) ...", flush=True)
+    alt_taue = run_ours(net_e, mem_e, spec, None, steps, "ideal")
+    py, brian_reason = None, ""
     if args.no_brian:
         brian_reason = "skipped (--no-brian)"
     else:
         try:
             py = venv_future.result()
-            print(f"CUBA Brian2 ({py}) ...", flush=True)
-            brian = run_brian(py, n=n, p=p, duration_ms=cuba_ms, seed=args.seed, repeats=repeats,
-                              timeout_s=40.0 if q else 900.0)
         except BenchError as e:
             brian_reason = str(e)
             print(f"  Brian2 not run: {e}", flush=True)
     pool.shutdown()
+    runs: dict[str, list[dict]] = {"brian2": [], "cycle": [], "ideal": []}
+    for rnd in range(repeats):
+        print(f"CUBA round {rnd + 1}/{repeats}: ours cycle, ours ideal"
+              + (", Brian2" if py else "") + " ...", flush=True)
+        for routing in ("cycle", "ideal"):
+            runs[routing].append(run_ours(net, mem0, spec, None, steps, routing))
+        if py is not None:
+            try:
+                runs["brian2"].append(run_brian(py, n=n, p=p, duration_ms=cuba_ms, seed=args.seed,
+                                                repeats=1, timeout_s=40.0 if q else 900.0))
+            except BenchError as e:
+                brian_reason, py = str(e), None
+                print(f"  Brian2 not run: {e}", flush=True)
+    ours = {r: _fastest(runs[r]) for r in ("cycle", "ideal")}
+    brian = _fastest(runs["brian2"]) if runs["brian2"] else None
 
     print(f"\n1. CUBA: {n} neurons (80% excitatory), p={p}, dt={dt_ms} ms, {cuba_ms:.0f} ms simulated; "
           f"ours on {spec.name} x {spec.neurons_per_core} neurons/core, cores filled in order")
@@ -354,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"  Brian2: {brian_reason}")
     print(f"  packets (cycle): {ours['cycle']['packets']}")
+    print(f"  alpha from taue = 5 ms instead of taui = 10 ms (charge-matched the same way): "
+          f"rate {alt_taue['mean_rate_hz']:.2f} Hz, pop. count CV "
+          f"{_dynamics(alt_taue['counts_per_ms'], n)['pop_cv_1ms']:.2f}")
     results["cuba"] = {"brian2": brian, "brian2_reason": brian_reason, "ours": ours, "ratio": ratio,
+                       "ours_alpha_taue": {k: v for k, v in alt_taue.items() if k != "counts_per_ms"},
                        "dynamics": dict(zip(cols, dyn))}
 
     # ---- 2. scaling
