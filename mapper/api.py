@@ -18,6 +18,7 @@ from .synapse import anneal_synapse
 METHODS = ("cpsat", "anneal", "greedy", "random")
 OBJECTIVES = ("traffic", "synapse")
 TINY_VARS = 64          # neurons x cores up to which "cpsat" solves the full model
+LNS_MAX_ARCS = 3000     # synapses touching a CP-SAT window, beyond which the window is subsampled
 
 
 # ---------------------------------------------------------------- request checking
@@ -118,13 +119,13 @@ def _anneal(p, start, cap, movable, time_s, seed, port_cap, progress) -> tuple[n
     return a.core_of.copy(), a.excess()
 
 
-def _lns(p, core_of, cap, pins, time_s, seed, port_cap, progress) -> tuple[np.ndarray, int]:
+def _lns(p, core_of, cap, pins, deadline, seed, port_cap) -> tuple[np.ndarray, int]:
     """CP-SAT on windows of two or three neighbouring used cores (plus one empty
     neighbour), hinted with the current placement; keeps only improvements."""
     rng = np.random.default_rng(seed)
     best = core_of.copy()
     best_cost = problem_cost(p, best)
-    t_end = time.perf_counter() + time_s
+    t_end = deadline
     used = np.unique(best)
     n_solves = 0
     while time.perf_counter() < t_end - 0.05 and used.size >= 1:
@@ -133,7 +134,9 @@ def _lns(p, core_of, cap, pins, time_s, seed, port_cap, progress) -> tuple[np.nd
         cores = [c0] + [c for c in near[:6] if c in set(used.tolist())][: int(rng.integers(1, 3))]
         empty = [c for c in near[:6] if c not in set(used.tolist())][:1]
         cand = np.array(cores + empty, np.int64)
-        free = np.flatnonzero(np.isin(best, cores) & (pins < 0))
+        free = rng.permutation(np.flatnonzero(np.isin(best, cores) & (pins < 0)))
+        arcs = np.cumsum(np.diff(p.pred_ptr)[free] + np.diff(p.tgt_ptr)[p.n_inputs + free])
+        free = np.sort(free[: max(1, int(np.searchsorted(arcs, LNS_MAX_ARCS)))])
         if free.size == 0:
             continue
         budget = min(2.0, t_end - time.perf_counter())
@@ -149,7 +152,7 @@ def _lns(p, core_of, cap, pins, time_s, seed, port_cap, progress) -> tuple[np.nd
     return best, excess
 
 
-def _optimise(p, net, spec, method, cap, pins, time_limit, seed, port_cap, progress) -> tuple[np.ndarray, str]:
+def _optimise(p, net, spec, method, cap, pins, deadline, seed, port_cap, progress) -> tuple[np.ndarray, str]:
     n = p.n_neurons
     movable = pins < 0
     n_allowed = int((cap > 0).sum())
@@ -159,17 +162,17 @@ def _optimise(p, net, spec, method, cap, pins, time_limit, seed, port_cap, progr
     if method == "cpsat" and n * n_allowed <= TINY_VARS and port_cap is None:
         allowed = np.flatnonzero(cap > 0)
         free = np.flatnonzero(movable)
-        res = solve_window(p, start, free, [allowed] * free.size, cap, time_limit, seed=seed)
+        res = solve_window(p, start, free, [allowed] * free.size, cap, deadline - time.perf_counter(), seed=seed)
         if res.feasible:
             exact = rate_scale(p.rates)[1]
             return res.core_of, ("optimal" if res.optimal and exact else "feasible")
-    t_anneal = time_limit * (0.6 if method == "cpsat" else 1.0)
+    t_anneal = max(deadline - time.perf_counter(), 0.05) * (0.6 if method == "cpsat" else 1.0)
     core_of, excess = _anneal(p, start, cap, movable, t_anneal, seed, port_cap, progress)
     if method == "cpsat":
-        core_of, excess = _lns(p, core_of, cap, pins, time_limit - t_anneal, seed, port_cap, progress)
+        core_of, excess = _lns(p, core_of, cap, pins, deadline, seed, port_cap)
     if excess:
         loads = port_loads(p, core_of)
-        raise MappingError(f"port_capacity: no placement found within {time_limit:g} s keeps every router link "
+        raise MappingError(f"port_capacity: no placement found in the time limit keeps every router link "
                            f"at <= {port_cap} distinct sources (best found: {int(loads.max())} on one link, "
                            f"{excess} over in total); raise port_capacity or use more cores")
     return core_of, "feasible"
@@ -248,7 +251,7 @@ def map_network(net: SpikingNetwork, spec: HardwareSpec, method: str = "cpsat", 
         start = greedy_fill(n, cap, pins)
         core_of = anneal_synapse(net, spec, start, cap, pins < 0, time_limit, seed)
     else:
-        core_of, status = _optimise(p, net, spec, method, cap, pins, time_limit, seed, port_cap, progress)
+        core_of, status = _optimise(p, net, spec, method, cap, pins, t0 + time_limit, seed, port_cap, progress)
     if port_cap is not None:
         loads = port_loads(p, core_of)
         if loads.max(initial=0) > port_cap:

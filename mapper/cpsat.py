@@ -69,22 +69,23 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
     for i, j in enumerate(free):
         lits = []
         for c in cand[i]:
-            v = m.NewBoolVar("")
+            v = m.new_bool_var("")
             x[int(j), int(c)] = v
             lits.append(v)
             by_core.setdefault(int(c), []).append(v)
             if hint:
-                m.AddHint(v, int(core_of[j] == c))
-        m.AddExactlyOne(lits)
+                m.add_hint(v, int(core_of[j] == c))
+        m.add_exactly_one(lits)
     for c, lits in by_core.items():
-        m.Add(sum(lits) <= int(cap[c] - fixed_load[c]))
+        m.add(sum(lits) <= int(cap[c] - fixed_load[c]))
     scale, _ = rate_scale(p.rates)
     w = np.round(p.rates * scale).astype(np.int64)
     # affected sources: free neurons and every source targeting one
     src = set((p.n_inputs + free).tolist())
     for j in free:
         src.update(p.pred_idx[p.pred_ptr[j]:p.pred_ptr[j + 1]].tolist())
-    terms = []
+    coef_vars: list = []
+    coefs: list[int] = []
     for s in sorted(src):
         if w[s] == 0:
             continue
@@ -96,8 +97,8 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
             for c in cand[is_free[t]]:
                 c = int(c)
                 if c not in y:
-                    y[c] = m.NewBoolVar("")
-                m.AddImplication(x[int(t), c], y[c])
+                    y[c] = m.new_bool_var("")
+                m.add_implication(x[int(t), c], y[c])
         if s >= p.n_inputs and is_free[s - p.n_inputs] >= 0:
             j = s - p.n_inputs
             roots = [(int(r), x[int(j), int(r)]) for r in cand[is_free[j]]]
@@ -106,8 +107,9 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
         for r, xr in roots:
             base = _base_tree(p, r, fixed_dests)
             base_cost = sum(1 for v in base if v >= p.n_cores)
-            if base_cost:
-                terms.append(w[s] * base_cost * (xr if xr is not None else 1))
+            if base_cost and xr is not None:
+                coef_vars.append(xr)
+                coefs.append(int(w[s] * base_cost))
             zs: dict[int, object] = {}
             for c, yc in y.items():
                 if c in base:
@@ -116,22 +118,23 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
                     if v < p.n_cores:
                         continue
                     if v not in zs:
-                        zs[v] = m.NewBoolVar("")
-                        terms.append(w[s] * zs[v])
+                        zs[v] = m.new_bool_var("")
+                        coef_vars.append(zs[v])
+                        coefs.append(int(w[s]))
                     if xr is None:
-                        m.AddImplication(yc, zs[v])
+                        m.add_implication(yc, zs[v])
                     else:
-                        m.AddBoolOr([yc.Not(), xr.Not(), zs[v]])
-    m.Minimize(sum(terms) if terms else 0)
+                        m.add_bool_or([~yc, ~xr, zs[v]])
+    m.minimize(cp_model.LinearExpr.weighted_sum(coef_vars, coefs) if coef_vars else 0)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(max(time_limit, 0.01))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = int(seed)
-    st = solver.Solve(m)
+    st = solver.solve(m)
     out = core_of.copy()
     ok = st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if ok:
         for (j, c), v in x.items():
-            if solver.BooleanValue(v):
+            if solver.boolean_value(v):
                 out[j] = c
-    return SolveResult(out, st == cp_model.OPTIMAL, ok, solver.WallTime())
+    return SolveResult(out, st == cp_model.OPTIMAL, ok, solver.wall_time)

@@ -226,6 +226,21 @@ def _move(j, b, n_in, core_of, roots, cnt, use, cost, rates, pred_ptr, pred_idx,
 
 
 @numba.njit(cache=True)
+def _affinity(j, c, n_in, core_of, pred_ptr, pred_idx, tgt_ptr, tgt_idx, io_core):
+    """Sources and targets of neuron j that sit on core c."""
+    n = 0
+    for q in range(pred_ptr[j], pred_ptr[j + 1]):
+        s = pred_idx[q]
+        if (io_core if s < n_in else core_of[s - n_in]) == c:
+            n += 1
+    s = n_in + j
+    for q in range(tgt_ptr[s], tgt_ptr[s + 1]):
+        if core_of[tgt_idx[q]] == c:
+            n += 1
+    return n
+
+
+@numba.njit(cache=True)
 def anneal_kernel(n_iter, temp, lam, seed, n_in, core_of, roots, cnt, use, cost, rates, pred_ptr, pred_idx,
                   tgt_ptr, tgt_idx, parent, parent_link, lload, port_cap, exc, members, slot, load, cap,
                   movable_list, movable, core_movable, near, p_core_swap, n_cores, n_nodes, io_core):
@@ -301,8 +316,19 @@ def anneal_kernel(n_iter, temp, lam, seed, n_in, core_of, roots, cnt, use, cost,
                 _move(j, a, n_in, core_of, roots, cnt, use, cost, rates, pred_ptr, pred_idx, parent, parent_link,
                       lload, port_cap, exc, members, slot, load, n_cores, n_nodes)
         else:
-            k = members[b, np.random.randint(load[b])]
-            if not movable[k]:
+            # partner: the best of a few neurons on b by (neighbours on a) - (neighbours on b)
+            k = -1
+            best_score = -1 << 40
+            for _t in range(4):
+                kk = members[b, np.random.randint(load[b])]
+                if not movable[kk]:
+                    continue
+                score = _affinity(kk, a, n_in, core_of, pred_ptr, pred_idx, tgt_ptr, tgt_idx, io_core) \
+                    - _affinity(kk, b, n_in, core_of, pred_ptr, pred_idx, tgt_ptr, tgt_idx, io_core)
+                if score > best_score:
+                    best_score = score
+                    k = kk
+            if k < 0:
                 continue
             d = _move(j, b, n_in, core_of, roots, cnt, use, cost, rates, pred_ptr, pred_idx, parent, parent_link,
                       lload, port_cap, exc, members, slot, load, n_cores, n_nodes)
