@@ -6,9 +6,9 @@ mirrored loop for loop by ``mosaic.reference`` (the oracle in the tests).
 Routing tables (one row per source: neurons, then spike inputs):
 - synapses of each source are permuted so that they are grouped by destination
   core (ascending), targets ascending inside a core (``perm``);
-- the source's tree edges ``edge_ptr[k] .. edge_ptr[k+1]`` are sorted by (tail
-  node, link index), so the edges leaving the source tile come first (up to
-  ``root_end[k]``) and the edges leaving a router are contiguous;
+- the source's tree edges ``edge_ptr[k] .. edge_ptr[k+1]`` are laid out
+  breadth-first from the source tile: the edges leaving the tile come first (up
+  to ``root_end[k]``) and the edges leaving any one router are contiguous;
 - per edge: ``edge_link`` (the link), and ``edge_a .. edge_b``: the child edges
   if the link ends at a router, or the synapse range onto that core if it ends
   at a tile.
@@ -66,10 +66,10 @@ def count_routes(parent, indptr, indices, core_of, src_core):
 
 
 @njit(cache=True)
-def fill_routes(parent, parent_link, depth, link_head, n_links, n_cores, indptr, indices, core_of,
-                src_core, perm, edge_ptr):
+def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, src_core, perm, edge_ptr):
     """Tree edges of every source (see module docstring) and per-source figures:
-    root edge end, local synapse range (-1 if none), remote cores, routers, max depth."""
+    root edge end, local synapse range (-1 if none), remote cores, routers, max depth.
+    Edges are laid out breadth-first from the source tile, so siblings are contiguous."""
     n_src = src_core.size
     n_nodes = parent.shape[1]
     n_edges = edge_ptr[-1]
@@ -83,17 +83,16 @@ def fill_routes(parent, parent_link, depth, link_head, n_links, n_cores, indptr,
     n_routers = np.zeros(n_src, np.int32)
     max_depth = np.zeros(n_src, np.int32)
     stamp = np.zeros(n_nodes, np.int64)
+    cstamp = np.zeros(n_nodes, np.int64)
+    first_child = np.zeros(n_nodes, np.int64)
+    next_sib = np.zeros(n_nodes, np.int64)
     dstart = np.zeros(n_nodes, np.int64)
     dend = np.zeros(n_nodes, np.int64)
     nfirst = np.zeros(n_nodes, np.int64)
     nlast = np.zeros(n_nodes, np.int64)
-    width = 1
-    for k in range(n_src):
-        width = max(width, edge_ptr[k + 1] - edge_ptr[k])
-    t_par = np.empty(width, np.int64)
-    t_child = np.empty(width, np.int64)
-    t_link = np.empty(width, np.int64)
-    remote = np.empty(parent.shape[1], np.int64)
+    queue = np.empty(n_nodes, np.int64)
+    child = np.empty(n_nodes, np.int64)
+    remote = np.empty(n_nodes, np.int64)
     for k in range(n_src):
         a, b = indptr[k], indptr[k + 1]
         e0 = edge_ptr[k]
@@ -120,37 +119,47 @@ def fill_routes(parent, parent_link, depth, link_head, n_links, n_cores, indptr,
         n_remote[k] = n_rem
         if n_rem == 0:
             continue
-        tag = n_src + k + 1
+        tag = k + 1
         stamp[s] = tag
-        cnt = 0
+        cstamp[s] = tag
+        first_child[s] = -1
         md = 0
         for r in range(n_rem):
-            d = remote[r]
-            md = max(md, depth[s, d])
-            v = d
+            v = remote[r]
+            md = max(md, depth[s, v])
             while stamp[v] != tag:
                 stamp[v] = tag
-                t_child[cnt] = v
-                t_par[cnt] = parent[s, v]
-                t_link[cnt] = parent_link[s, v]
-                cnt += 1
-                v = parent[s, v]
+                u = parent[s, v]
+                if cstamp[u] != tag:
+                    cstamp[u] = tag
+                    first_child[u] = -1
+                next_sib[v] = first_child[u]
+                first_child[u] = v
+                v = u
         max_depth[k] = md
-        order = np.argsort(t_par[:cnt] * n_links + t_link[:cnt])
-        for i in range(cnt):
-            u = t_par[order[i]]
-            if i == 0 or t_par[order[i - 1]] != u:
-                nfirst[u] = i
-            nlast[u] = i + 1
+        queue[0] = s
+        qh, qt, e = 0, 1, 0
         nr = 0
-        for i in range(cnt):
-            o = order[i]
-            v = t_child[o]
-            edge_link[e0 + i] = t_link[o]
+        while qh < qt:
+            u = queue[qh]
+            qh += 1
+            nfirst[u] = e
+            v = first_child[u]
+            while v >= 0:
+                edge_link[e0 + e] = parent_link[s, v]
+                child[e] = v
+                e += 1
+                if v >= n_cores:
+                    queue[qt] = v
+                    qt += 1
+                    nr += 1
+                v = next_sib[v]
+            nlast[u] = e
+        for i in range(e):
+            v = child[i]
             if v >= n_cores:
                 edge_a[e0 + i] = e0 + nfirst[v]
                 edge_b[e0 + i] = e0 + nlast[v]
-                nr += 1
             else:
                 edge_a[e0 + i] = dstart[v]
                 edge_b[e0 + i] = dend[v]
@@ -164,27 +173,27 @@ def fill_routes(parent, parent_link, depth, link_head, n_links, n_cores, indptr,
 def neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, out):
     """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``)."""
     for i in range(mem.size):
-        z = thr[i] - thr[i]
-        if ref_left[i] > 0:
+        p = prev[i]
+        if ref_left[i] > 0:                      # refractory: reset once, hold, input lost
             ref_left[i] -= 1
-            if prev[i]:
-                mem[i] = z if zero_reset else mem[i] - thr[i]
+            if p:
+                mem[i] = thr[i] - thr[i] if zero_reset else mem[i] - thr[i]
             syn[i] = alpha[i] * syn[i]
             out[i] = False
             prev[i] = False
             continue
-        s = alpha[i] * syn[i] + I[i]
+        a = alpha[i]
+        s = a * syn[i] + I[i]
         syn[i] = s
         mm = mem[i]
-        leaky = alpha[i] == 0
-        if zero_reset and prev[i] and leaky:
-            mm = z
+        if p and zero_reset and a == 0:          # Leaky "zero": reset before the update
+            mm = thr[i] - thr[i]
         m = beta[i] * mm + s + bias[i]
-        if prev[i]:
+        if p:
             if not zero_reset:
                 m = m - thr[i]
-            elif not leaky:
-                m = z
+            elif a != 0:                         # Synaptic "zero": the update is zeroed
+                m = thr[i] - thr[i]
         mem[i] = m
         spk = m > thr[i]
         out[i] = spk

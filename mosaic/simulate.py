@@ -258,8 +258,7 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
                          f"{indices.size} synapses (limit 2**31 each)")
     link_head = np.ascontiguousarray(topo.links[:, 1]).astype(np.int32)
     edge_link, edge_a, edge_b, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
-        kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, link_head, len(topo.links),
-                            spec.n_cores, indptr, indices, core_of, src_core, perm, edge_ptr)
+        kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices, core_of, src_core, perm, edge_ptr)
     t = {"edge_ptr": edge_ptr, "edge_link": edge_link, "edge_a": edge_a, "edge_b": edge_b,
          "root_end": root_end, "local_a": local_a, "local_b": local_b, "n_remote": n_remote,
          "n_routers": n_routers, "max_depth": max_depth, "link_head": link_head,
