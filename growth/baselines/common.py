@@ -163,8 +163,8 @@ class ContinualLearner(ABC):
     ``fit_task(t, task)`` trains on task t; ``logits(x, t)`` returns (N, n_classes) logits
     (``t`` is None when the task is not given); ``pollution_terms(x, t)`` returns the
     pollution numerators/denominator of the network used on task t's inputs ``x``;
-    ``chip_mlps(t)`` the plain ReLU MLPs (with the fraction of task-t inputs each one sees)
-    that run on the chip for task t, for the spiking version and its energy.
+    ``chip_mlps(x, t)`` the plain ReLU MLPs that run on the chip for inputs ``x`` of task t,
+    for the spiking version and its energy.
     """
 
     name: str = "learner"
@@ -187,8 +187,9 @@ class ContinualLearner(ABC):
     def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms: ...
 
     @abstractmethod
-    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor]]:
-        """[(ReLU MLP, boolean selector of the rows of ``x`` it processes)] for inputs ``x``."""
+    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
+        """[(ReLU MLP, boolean selector of the rows of ``x`` it processes, global class of
+        each output unit (-1: unused))] for inputs ``x``."""
 
     def predict(self, x: Tensor, t: int | None, classes: Tensor | None = None) -> Tensor:
         with torch.no_grad():

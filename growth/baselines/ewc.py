@@ -127,5 +127,5 @@ class EWC(ContinualLearner):
         lin = linears(self.model)
         return pollution_terms_mlp([m.weight for m in lin], [m.bias for m in lin], increments(self.snapshots), x)
 
-    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor]]:
-        return [(self.model, torch.ones(len(x), dtype=torch.bool))]
+    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
+        return [(self.model, torch.ones(len(x), dtype=torch.bool), torch.arange(linears(self.model)[-1].out_features))]

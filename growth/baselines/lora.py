@@ -98,5 +98,5 @@ class LoRACL(ContinualLearner):
         parts = [{0: self.core[l], **{j + 1: d[l] for j, d in enumerate(self.deltas)}} for l in range(len(lin))]
         return pollution_terms_mlp([m.weight for m in lin], [m.bias for m in lin], parts, x)
 
-    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor]]:
-        return [(self.model, torch.ones(len(x), dtype=torch.bool))]
+    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
+        return [(self.model, torch.ones(len(x), dtype=torch.bool), torch.arange(linears(self.model)[-1].out_features))]

@@ -153,6 +153,12 @@ class HardMoE(ContinualLearner):
             den += d_e
         return num, den
 
-    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor]]:
+    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
+        """The routed expert per input; an expert's units outside its classes count as unused."""
         route = torch.as_tensor(self.gater.route(x.numpy()))
-        return [(self.experts[e], route == e) for e in route.unique().tolist()]
+        out = []
+        for e in route.unique().tolist():
+            cls = torch.arange(self.sizes[-1])
+            cls[~torch.isin(cls, self.classes[e])] = -1
+            out.append((self.experts[e], route == e, cls))
+        return out

@@ -71,6 +71,7 @@ class SupSup(ContinualLearner):
         self.classes: list[Tensor] = []       # per task: sorted global classes (local label = position)
         self.n_classes = 0
         self.name = f"SupSup k={keep:g}"
+        self._mlps: dict[int, nn.Sequential] = {}
 
     def _forward(self, x: Tensor, masks: Sequence[Tensor]) -> Tensor:
         h = x
@@ -158,8 +159,10 @@ class SupSup(ContinualLearner):
             parts.append({j: w * self.masks[j][l].float() / count for j in range(len(self.masks))})
         return pollution_terms_mlp(used, [torch.zeros(w.shape[0]) for w in used], parts, x)
 
-    def masked_mlp(self, t: int) -> nn.Sequential:
-        """The plain MLP (bias-free) that runs task t: weights ``W * M_t``."""
+    def _masked_mlp(self, t: int) -> nn.Sequential:
+        """The plain MLP (zero biases) that runs task t: weights ``W * M_t`` (built once)."""
+        if t in self._mlps:
+            return self._mlps[t]
         layers: list[nn.Module] = []
         for l, (w, m) in enumerate(zip(self.weights, self.masks[t])):
             lin = nn.Linear(w.shape[1], w.shape[0], bias=True)
@@ -169,8 +172,15 @@ class SupSup(ContinualLearner):
             layers.append(lin)
             if l < len(self.weights) - 1:
                 layers.append(nn.ReLU())
-        return nn.Sequential(*layers)
+        self._mlps[t] = nn.Sequential(*layers)
+        return self._mlps[t]
 
-    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor]]:
+    def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
+        """The masked MLP of each row's (given or inferred) task; outputs map to that task's classes."""
         rows = self.task_of_rows(x, t)
-        return [(self.masked_mlp(task), rows == task) for task in rows.unique().tolist()]
+        out = []
+        for task in rows.unique().tolist():
+            cls = torch.full((self.weights[-1].shape[0],), -1, dtype=torch.long)
+            cls[:len(self.classes[task])] = self.classes[task]
+            out.append((self._masked_mlp(task), rows == task, cls))
+        return out
