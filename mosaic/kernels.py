@@ -14,8 +14,8 @@ Routing tables (one row per source: neurons, then spike inputs):
   at a tile.
 
 Network state of ``run_cycle``: one linked-list FIFO per link in a shared entry
-pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies,
-late flag), the sorted list of links with a non-empty FIFO.  Pools double when
+pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies),
+the sorted list of links with a non-empty FIFO.  Pools double when
 full, so the run never loses a packet for want of memory.
 """
 from __future__ import annotations
@@ -284,7 +284,7 @@ def noc_state(n_links: int, pool: int) -> tuple:
             np.full(n_links, -1, np.int64), np.zeros(n_links, np.int32), np.zeros(n_links, np.int32),
             np.zeros(n_links, np.bool_), np.zeros(n_links, np.int32),
             nxt, np.zeros(pool, np.int32), np.zeros(pool, np.int32), np.zeros(pool, np.int64),
-            np.zeros(pool, np.int32), np.zeros(pool, np.bool_), nxt.copy(), scal)
+            np.zeros(pool, np.int32), nxt.copy(), scal)
 
 
 @njit(cache=True)
@@ -307,24 +307,18 @@ def _grow_i64(a):
 
 
 @njit(cache=True)
-def _grow_bool(a):
-    b = np.zeros(2 * a.size, np.bool_)
-    b[:a.size] = a
-    return b
-
-
-@njit(cache=True)
 def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, refr, zero_reset,
               mem, syn, prev, ref_left, x_spk, x_cur, in_ptr, in_idx, in_w,
               syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edge_link, edge_a, edge_b,
               syn_tgt, syn_w, link_head,
               fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active, newly,
-              ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_late, pkt_next, scal,
+              ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, scal,
               counters, router_load, link_load, spikes, latency):
     """Steps t0..t1-1 with the cycle-approximate network-on-chip; returns the network state."""
     n = mem.size
     I = np.zeros_like(mem)
     inj = np.empty(n + x_spk.shape[1], np.int64)
+    born = np.empty(n + x_spk.shape[1], np.int64)
     ent_free, pkt_free, n_active, free_e, free_p = scal[0], scal[1], scal[2], scal[3], scal[4]
     for t in range(t0, t1):
         I[:] = 0
@@ -334,6 +328,7 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
         last = -1
         n_inj = _sources(t, n, spikes, x_spk, syn_ptr, inj)
         n_new = 0
+        n_born = 0
         for q in range(n_inj):
             k = inj[q]
             counters[_INJ] += 1
@@ -351,14 +346,14 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 size = pkt_next.size
                 pkt_next = _grow_i32(pkt_next, True)
                 pkt_rem = _grow_i32(pkt_rem, False)
-                pkt_late = _grow_bool(pkt_late)
                 pkt_free = size
                 free_p = size
             p = pkt_free
             pkt_free = pkt_next[p]
             free_p -= 1
             pkt_rem[p] = n_remote[k]
-            pkt_late[p] = False
+            born[n_born] = p
+            n_born += 1
             counters[_LIVE] += 1
             if free_e < root_end[k] - edge_ptr[k]:
                 size = ent_next.size
@@ -490,16 +485,15 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
             c = c + 1 if (moved and ready_left) else min_future
         if n_active > 0:
             last = S
-            for ai in range(n_active):
-                L = active[ai]
-                h = fifo_head[L]
-                while h >= 0:
-                    p = ent_pkt[h]
-                    if not pkt_late[p]:
-                        pkt_late[p] = True
-                        counters[_LATE] += 1
-                    nxt = ent_next[h]
-                    if drop:
+            for q in range(n_born):                 # late = born in this window, not delivered
+                if pkt_rem[born[q]] > 0:
+                    counters[_LATE] += 1
+            if drop:                                # remove every undelivered copy
+                for ai in range(n_active):
+                    L = active[ai]
+                    h = fifo_head[L]
+                    while h >= 0:
+                        p = ent_pkt[h]
                         if pkt_rem[p] > 0:
                             pkt_rem[p] = 0
                             counters[_DROP] += 1
@@ -507,22 +501,21 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                             pkt_next[p] = pkt_free
                             pkt_free = p
                             free_p += 1
+                        nxt = ent_next[h]
                         ent_next[h] = ent_free
                         ent_free = h
                         free_e += 1
-                    h = nxt
-                if drop:
+                        h = nxt
                     fifo_head[L] = -1
                     fifo_tail[L] = -1
                     fifo_len[L] = 0
                     is_active[L] = False
-            if drop:
                 n_active = 0
         latency[t] = max(last, 0)
         neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, spikes[t])
     scal[0], scal[1], scal[2], scal[3], scal[4] = ent_free, pkt_free, n_active, free_e, free_p
     return (fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active, newly,
-            ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_late, pkt_next, scal)
+            ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, scal)
 
 
 @njit(cache=True)
