@@ -1,6 +1,6 @@
 """Benchmark of ``mosaic.simulate`` (issue 3): Brian2 CUBA vs ours, scaling, saturation.
 
-    python benchmarks/bench_sim.py [--quick] [--out saturation.json] [--no-brian]
+    python benchmarks/bench_sim.py [--quick] [--out sim.json] [--plot saturation.png] [--no-brian]
 
 1. The classic Brian2 CUBA network (``benchmarks/brian2_cuba.py``, cython target, in its own
    virtual environment because Brian2 2.9.0 needs numpy < 2) against the same network in our
@@ -237,7 +237,7 @@ def saturation(preset: str, rates: list[float], steps: int, *, step_cycles: int,
         first = simulate(net, spec, core_of, inp[:half], routing="cycle", late="defer").packets
         wall = time.perf_counter() - t
         span2 = (steps - half) * cyc
-        r = {"spike_prob": lam, "offered": full["injected"] / ((steps - 1) * cyc),
+        r = {"case": f"{preset}/fanout{fanout_cores}", "spike_prob": lam, "offered": full["injected"] / ((steps - 1) * cyc),
              "accepted": full["delivered"] / ((steps - 1) * cyc),
              "offered_2nd_half": (full["injected"] - first["injected"]) / span2,
              "accepted_2nd_half": (full["delivered"] - first["delivered"]) / span2,
@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                     "environment already exists, 50 ms")
     ap.add_argument("--no-brian", action="store_true", help="skip the Brian2 comparison")
     ap.add_argument("--out", type=Path, help="write all measured figures (incl. saturation) to this JSON")
+    ap.add_argument("--plot", type=Path, help="draw accepted vs offered load (PNG) with mosaic.plots")
     ap.add_argument("--venv", type=Path, default=BRIAN_VENV, help="the Brian2 virtual environment")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale-point", help=argparse.SUPPRESS)
@@ -290,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         r["maxrss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
         print(json.dumps(r))
         return 0
-    if args.out is not None and not args.out.parent.is_dir():
-        raise SystemExit(f"--out {args.out}: directory {args.out.parent} does not exist")
+    for opt, path in (("--out", args.out), ("--plot", args.plot)):
+        if path is not None and not path.parent.is_dir():
+            raise SystemExit(f"{opt} {path}: directory {path.parent} does not exist")
 
     q = args.quick
     cuba_ms = 50.0 if q else 1000.0
@@ -421,6 +423,17 @@ def main(argv: list[str] | None = None) -> int:
               f"accepted at the highest load / peak accepted = {sat[key]['accepted_at_max_load_vs_peak']:.2f} "
               f"(near 1: saturates gracefully; near 0: collapses, the signature of routing deadlock)")
     results["saturation"] = sat
+    results["saturation_rows"] = [r for case in sat.values() for r in case["rows"]]
+    if args.plot is not None:
+        from mosaic import plots
+        fig = plots.saturation(results["saturation_rows"], None, group="case",
+                               offered="offered_2nd_half", accepted="accepted_2nd_half")
+        ax = fig.axes[0]
+        ax.set_xlabel("offered load (packets injected / cycle / core)")
+        ax.set_ylabel("accepted load (packets delivered / cycle / core)")
+        ax.set_title(f"uniform random traffic, steady state ({sat_cycles} cycles per step)")
+        plots.save(fig, args.plot)
+        print(f"  wrote {args.plot}")
 
     if args.out is not None:
         tmp = args.out.with_suffix(args.out.suffix + ".tmp")

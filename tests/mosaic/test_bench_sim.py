@@ -20,8 +20,8 @@ def _load():
 
 
 def test_quick_run_ends_with_targets(tmp_path):
-    out = tmp_path / "sim.json"
-    r = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)],
+    out, png = tmp_path / "sim.json", tmp_path / "saturation.png"
+    r = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out), "--plot", str(png)],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.strip().splitlines()
@@ -35,7 +35,9 @@ def test_quick_run_ends_with_targets(tmp_path):
     expo, mem = targets[2], targets[3]
     assert expo["value"] is not None and expo["met"] == (0.9 <= expo["value"] <= 1.1)
     assert 0 < mem["value"] < 24, "peak RSS of the child is a plausible size in GiB"
+    assert png.stat().st_size > 1000
     doc = json.loads(out.read_text())
+    assert len(doc["saturation_rows"]) == 3
     rows = doc["saturation"]["mosaic-8x8/fanout1"]["rows"]
     assert len(rows) == 3
     for row in rows:
