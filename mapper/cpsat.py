@@ -6,7 +6,8 @@ free target of source s), and per source, root option r and router v,
 ``z[s, r, v]`` (v joins s's tree because of the free targets).  For a source
 rooted at r, the fixed targets give a fixed base tree; every candidate core c
 adds the path from c up to that base tree: ``z[s, r, v] >= y[s, c] + x[s, r] - 1``
-on it.  Minimising ``sum rate(s) (base(s, r) x[s, r] + sum z)`` gives the exact
+on it (as a chain: the first router above c carries y(c), every router implies
+its parent).  Minimising ``sum rate(s) (base(s, r) x[s, r] + sum z)`` gives the exact
 tree objective of the free part, so a full model (every neuron free, every core
 a candidate) proves optimality on small instances.
 """
@@ -111,20 +112,28 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
                 coef_vars.append(xr)
                 coefs.append(int(w[s] * base_cost))
             zs: dict[int, object] = {}
+            chained: set[tuple[int, int]] = set()
             for c, yc in y.items():
                 if c in base:
                     continue
-                for v in _path_to(p, r, c, base):
-                    if v < p.n_cores:
-                        continue
+                path = [v for v in _path_to(p, r, c, base) if v >= p.n_cores]
+                if not path:
+                    continue                  # c hangs under a router already in the base tree
+                for v in path:
                     if v not in zs:
                         zs[v] = m.new_bool_var("")
                         coef_vars.append(zs[v])
                         coefs.append(int(w[s]))
-                    if xr is None:
-                        m.add_implication(yc, zs[v])
-                    else:
-                        m.add_bool_or([~yc, ~xr, zs[v]])
+                # the first router above c carries y(c); each router implies its parent
+                if xr is None:
+                    m.add_implication(yc, zs[path[0]])
+                else:
+                    m.add_bool_or([~yc, ~xr, zs[path[0]]])
+                for u, v in zip(path, path[1:]):
+                    if (u, v) in chained:
+                        break
+                    chained.add((u, v))
+                    m.add_implication(zs[u], zs[v])
     m.minimize(cp_model.LinearExpr.weighted_sum(coef_vars, coefs) if coef_vars else 0)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(max(time_limit, 0.01))
