@@ -274,7 +274,13 @@ class GrowthController:
                 except ValueError as e:          # MappingError: no room for the new neurons
                     cand.refused.append(f"mapping failed: {e}")
                     continue
-                cand.cost = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old)
+                kept = old >= 0
+                moved = np.any(cand.core_of[kept] != np.asarray(core_of)[old[kept]])
+                # Only layer li-1 (or the inputs) gains targets; a hint makes the delta O(changes).
+                hint = None if moved else (np.arange(starts[li - 1], starts[li]) if li > 0
+                                           else new_net.n_neurons + np.arange(n_inputs))
+                cand.cost = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old,
+                                       sources=hint)
                 cand.refused += [f"budget: {v}" for v in self._limits.violations(cand.cost)]
                 cand.added = self._added(base, cand.cost)
                 cand.value = cand.benefit / cand.added if cand.added > 0 else math.inf

@@ -51,14 +51,17 @@ class CostError(ValueError):
 
 # ---------------------------------------------------------------- kernels
 @njit(cache=True)
-def _dest_cores(indptr, indices, core_of, n_cores):
-    """CSR (indptr, cores) of each row's distinct destination cores, sorted."""
-    n = indptr.size - 1
+def _dest_cores(indptr, indices, rows, core_of, n_cores):
+    """CSR (indptr, cores) of the distinct destination cores of each row in ``rows``, sorted."""
     mark = np.zeros(n_cores, np.bool_)
-    out_ptr = np.zeros(n + 1, np.int64)
-    buf = np.empty(min(indices.size, n * n_cores), np.int64)
+    out_ptr = np.zeros(rows.size + 1, np.int64)
+    total = 0
+    for i in rows:
+        total += min(indptr[i + 1] - indptr[i], n_cores)
+    buf = np.empty(total, np.int64)
     k = 0
-    for i in range(n):
+    for r in range(rows.size):
+        i = rows[r]
         found = 0
         for p in range(indptr[i], indptr[i + 1]):
             c = core_of[indices[p]]
@@ -71,8 +74,31 @@ def _dest_cores(indptr, indices, core_of, n_cores):
                     buf[k] = c
                     k += 1
                     mark[c] = False
-        out_ptr[i + 1] = k
+        out_ptr[r + 1] = k
     return out_ptr, buf[:k].copy()
+
+
+@njit(cache=True)
+def _assemble(map_all, part_of, old_ptr, old_cores, part_ptr, part_cores):
+    """Destination CSR of every source: row ``part_of[i]`` of the partial CSR when
+    ``part_of[i] >= 0``, else the old source ``map_all[i]``'s row."""
+    n = map_all.size
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        if part_of[i] >= 0:
+            ln = part_ptr[part_of[i] + 1] - part_ptr[part_of[i]]
+        else:
+            ln = old_ptr[map_all[i] + 1] - old_ptr[map_all[i]]
+        ptr[i + 1] = ptr[i] + ln
+    cores = np.empty(ptr[n], np.int64)
+    for i in range(n):
+        if part_of[i] >= 0:
+            a, b = part_ptr[part_of[i]], part_ptr[part_of[i] + 1]
+            cores[ptr[i]:ptr[i + 1]] = part_cores[a:b]
+        else:
+            a, b = old_ptr[map_all[i]], old_ptr[map_all[i] + 1]
+            cores[ptr[i]:ptr[i + 1]] = old_cores[a:b]
+    return ptr, cores
 
 
 @njit(cache=True)
@@ -221,16 +247,37 @@ def _sources(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray):
     w = net.w.tocsr()
     w_in = net.w_in.tocsr()
     n, m = net.n_neurons, net.n_inputs
-    iptr = np.asarray(w.indptr, np.int64)
-    nptr, ncores = _dest_cores(iptr, np.asarray(w.indices, np.int64), core_of, spec.n_cores)
-    jptr = np.asarray(w_in.indptr, np.int64)
-    qptr, qcores = _dest_cores(jptr, np.asarray(w_in.indices, np.int64), core_of, spec.n_cores)
+    nptr, ncores = _dest_cores(w.indptr, w.indices, np.arange(n), core_of, spec.n_cores)
+    qptr, qcores = _dest_cores(w_in.indptr, w_in.indices, np.arange(m), core_of, spec.n_cores)
     dptr = np.concatenate([nptr, qptr[1:] + nptr[-1]])
     dcores = np.concatenate([ncores, qcores])
-    src_core = np.concatenate([core_of, np.full(m, spec.io_core, np.int64)])
-    fanout = np.concatenate([np.diff(iptr), np.diff(jptr)]).astype(np.float64)
+    src_core, fanout = _core_fanout(net, spec, core_of)
     sends = np.diff(dptr) > 0            # a source with synapses sends one packet per spike
     return src_core, fanout, dptr, dcores, sends, n, m
+
+
+def _core_fanout(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray):
+    src_core = np.concatenate([core_of, np.full(net.n_inputs, spec.io_core, np.int64)])
+    fanout = np.concatenate([np.diff(net.w.indptr), np.diff(net.w_in.indptr)]).astype(np.float64)
+    return src_core, fanout
+
+
+def _partial_sources(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, rows: np.ndarray,
+                     map_all: np.ndarray, c: dict):
+    """Like ``_sources``, computing destination cores only for ``rows`` (sources in the new
+    numbering) and copying every other source's from the base cache."""
+    n = net.n_neurons
+    rows = np.unique(np.concatenate([rows, np.flatnonzero(map_all < 0)])).astype(np.int64)
+    nr, ir = rows[rows < n], rows[rows >= n] - n
+    nptr, ncores = _dest_cores(net.w.indptr, net.w.indices, nr, core_of, spec.n_cores)
+    qptr, qcores = _dest_cores(net.w_in.indptr, net.w_in.indices, ir, core_of, spec.n_cores)
+    part_ptr = np.concatenate([nptr, qptr[1:] + nptr[-1]])
+    part_cores = np.concatenate([ncores, qcores])
+    part_of = np.full(map_all.size, -1, np.int64)
+    part_of[rows] = np.arange(rows.size)
+    dptr, dcores = _assemble(map_all, part_of, c["dptr"], c["dcores"], part_ptr, part_cores)
+    src_core, fanout = _core_fanout(net, spec, core_of)
+    return src_core, fanout, dptr, dcores, np.diff(dptr) > 0
 
 
 def _events(rate_all: np.ndarray, sends: np.ndarray, n: int, T: int, analog: bool) -> np.ndarray:
@@ -315,7 +362,7 @@ def estimate_cost(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
 
 
 def delta_cost(base: CostReport, net: SpikingNetwork, placement, rates, input_rates=None,
-               *, old_index=None) -> CostReport:
+               *, old_index=None, sources=None) -> CostReport:
     """The cost of a changed network (e.g. grown), re-walking only the trees that change.
 
     ``base`` is a report from ``estimate_cost`` (or ``delta_cost``) of the old
@@ -324,6 +371,12 @@ def delta_cost(base: CostReport, net: SpikingNetwork, placement, rates, input_ra
     for a new neuron; default: the first old ``n`` neurons keep their index and the
     rest are new.  Equal to ``estimate_cost`` of the new network (up to float
     rounding); the result can serve as the base of the next delta.
+
+    ``sources`` (optional) speeds it up: indices (neurons, then inputs as n_neurons + j)
+    of every source whose synapses changed or that synapses onto a new or moved neuron;
+    only their destination cores are recomputed (new and moved neurons are added
+    automatically).  Without it every source's destination cores are recomputed and
+    compared, O(synapses).  A wrong hint gives a wrong answer: it is a promise.
     """
     c = base._cache
     spec = base._spec
@@ -343,11 +396,20 @@ def delta_cost(base: CostReport, net: SpikingNetwork, placement, rates, input_ra
     if np.unique(kept).size != kept.size:
         raise CostError("old_index maps two new neurons to the same old neuron")
     topo = topology(spec)
-    src_core, fanout, dptr, dcores, sends, _, _ = _sources(net, spec, core_of)
+    map_all = np.concatenate([old_index, n0 + np.arange(m)])
+    if sources is None:
+        src_core, fanout, dptr, dcores, sends, _, _ = _sources(net, spec, core_of)
+    else:
+        sources = np.asarray(sources, np.int64).ravel()
+        if sources.size and (sources.min() < 0 or sources.max() >= n + m):
+            raise CostError(f"sources must index neurons and inputs, 0..{n + m - 1}")
+        kept_idx = np.flatnonzero(old_index >= 0)
+        moved = kept_idx[core_of[kept_idx] != c["core_of"][old_index[kept_idx]]]
+        src_core, fanout, dptr, dcores, sends = _partial_sources(
+            net, spec, core_of, np.concatenate([sources, moved]), map_all, c)
     rate_all = np.concatenate([_rates("rates", rates, n),
                                _rates("input_rates", 0.0 if input_rates is None else input_rates, m)])
     weight = _events(rate_all, sends, n, base.T, c["analog"])
-    map_all = np.concatenate([old_index, n0 + np.arange(m)])
     changed = _changed(map_all, dptr, dcores, c["dptr"], c["dcores"], src_core, c["src_core"])
     same = ~changed
     same_rate = np.zeros(n + m, bool)

@@ -102,6 +102,35 @@ def test_delta_equals_full_evaluation_after_growth(preset):
     assert back.energy_pj["total"] == pytest.approx(base.energy_pj["total"])
 
 
+@pytest.mark.parametrize("layer", [0, 1])
+def test_delta_with_sources_hint_equals_full(layer):
+    from growth.controller import grown_index, layered_network
+
+    spec = HardwareSpec.preset("mosaic-8x8")
+    sizes = [40, 30, 10]
+    rng = np.random.default_rng(layer)
+    net = layered_network(12, sizes)
+    core = rng.permutation(spec.n_slots)[: net.n_neurons] // spec.neurons_per_core
+    rates, ir = rng.random(net.n_neurons) * 0.3, rng.random(12)
+    base = estimate_cost(net, spec, core, rates, ir, T=8, analog_input=layer == 1)
+    grown = list(sizes)
+    grown[layer] += 5
+    big = layered_network(12, grown)
+    old = grown_index(sizes, layer, 5)
+    core2 = np.where(old >= 0, core[np.maximum(old, 0)], -1)
+    used = np.bincount(core, minlength=spec.n_cores)
+    core2[old < 0] = np.flatnonzero(used < spec.neurons_per_core)[-5:]
+    rates2 = np.where(old >= 0, rates[np.maximum(old, 0)], 0.2)
+    hint = big.n_neurons + np.arange(12) if layer == 0 else np.arange(0, 40)
+    fast = delta_cost(base, big, core2, rates2, ir, old_index=old, sources=hint)
+    full = estimate_cost(big, spec, core2, rates2, ir, T=8, analog_input=layer == 1)
+    assert fast.energy_pj["total"] == pytest.approx(full.energy_pj["total"], rel=1e-9)
+    np.testing.assert_allclose(fast.link_load, full.link_load, atol=1e-9)
+    assert fast.step_latency_cycles == pytest.approx(full.step_latency_cycles)
+    with pytest.raises(CostError, match="sources"):
+        delta_cost(base, big, core2, rates2, ir, old_index=old, sources=[10 ** 6])
+
+
 def test_budget_violations_name_the_limit():
     spec, net, core, rates, ir = _case("mosaic-4x4", 2)
     c = estimate_cost(net, spec, core, rates, ir, T=10)
