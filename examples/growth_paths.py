@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=10, help="paired trials (default 10)")
     ap.add_argument("--method", default="gradmax", choices=METHODS, help="growth initialisation")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--n-train", type=int, help="training samples (default: the data set's own)")
+    ap.add_argument("--n-test", type=int, help="test samples (default: the data set's own)")
     ap.add_argument("--out", default=".", help="folder for the PNG plots (must exist)")
     ap.add_argument("--json", metavar="FILE", help="write all results as JSON")
     ap.add_argument("--quick", action="store_true", help="2 trials on digits only")
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name, path in runs:
         cfg = PathConfig(dataset=name, data_path=path, trials=2 if args.quick else args.trials,
-                         method=args.method, epochs=args.epochs)
+                         method=args.method, epochs=args.epochs, n_train=args.n_train, n_test=args.n_test)
         rep = run_paths(cfg, progress=not args.no_progress)
         print(rep.table() + "\n")
         png = out / f"growth_paths_{name}.png"

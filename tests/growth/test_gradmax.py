@@ -58,7 +58,12 @@ def _fwd_snn(m, x):
     return run(m, x)[0].sum(0)
 
 
-CASES = [("relu", _ann, lambda x: x, _fwd_ann), ("leaky", _snn, lambda x: encode(x, T), _fwd_snn)]
+def _syn(seed=0):
+    return make_mlp([12, 7, 5, 3], kind="synaptic", threshold=0.3, seed=seed)
+
+
+CASES = [("relu", _ann, lambda x: x, _fwd_ann), ("leaky", _snn, lambda x: encode(x, T), _fwd_snn),
+         ("synaptic", _syn, lambda x: encode(x, T), _fwd_snn)]
 
 
 def _first_nonzero_sign(v):
