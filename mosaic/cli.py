@@ -140,13 +140,15 @@ def load_spec(args: argparse.Namespace) -> HardwareSpec:
     return spec
 
 
-def parse_sizes(text: str) -> list[int]:
+def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]:
+    """Comma-separated positive integers, e.g. "64,128,10"."""
     try:
-        sizes = [int(s) for s in text.replace("x", ",").split(",") if s.strip()]
+        sizes = [int(s) for s in text.split(",")]
     except ValueError:
-        raise CLIError(f"--sizes expects comma-separated integers like {DEFAULT_SIZES}, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise CLIError(f"--sizes needs the input count and at least one layer, all >= 1, got {text!r}")
+        raise CLIError(f"{flag} expects comma-separated integers like {DEFAULT_SIZES}, got {text!r}") from None
+    if len(sizes) < min_len or min(sizes) < 1:
+        what = "the input count and at least one layer" if min_len == 2 else "at least one value"
+        raise CLIError(f"{flag} needs {what}, all >= 1, got {text!r}")
     return sizes
 
 
@@ -352,6 +354,83 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- grow / score -------------------------------------------------------------------
+def add_growth_run_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training and measuring")
+    g.add_argument("--preset", default=DEFAULT_PRESET, help=f"hardware preset (default {DEFAULT_PRESET})")
+    g.add_argument("--dataset", default="digits", choices=["digits", "mnist1d"], help="data set (default digits)")
+    g.add_argument("--steps", type=int, default=600, help="Adam training steps (default 600)")
+    g.add_argument("--n-sim", type=int, default=40, help="test samples simulated on the chip per row (default 40)")
+    g.add_argument("--mapping", default="greedy", choices=["greedy", "anneal", "cpsat"],
+                   help="incremental placement method (default greedy)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    b = p.add_argument_group("budget (per inference; none = unlimited)")
+    b.add_argument("--energy-nj", type=float, default=None, help="energy budget in nJ")
+    b.add_argument("--latency-us", type=float, default=None, help="latency budget in us")
+    b.add_argument("--port-use", type=float, default=None, help="busiest port's share of the step budget (0-1]")
+    b.add_argument("--cores", type=int, default=None, help="cores holding neurons")
+    o = p.add_argument_group("output")
+    o.add_argument("--plot", default=None, metavar="PNG", help="accuracy and energy along the run")
+    o.add_argument("--out", default=None, metavar="JSON", help="write the rows as JSON")
+    add_common_args(p)
+
+
+def _growth_setup(args: argparse.Namespace):
+    import torch
+    from growth.score import RunConfig
+    from .cost import CostBudget
+    torch.set_num_threads(1)
+    spec = HardwareSpec.preset(args.preset)
+    budget = CostBudget(energy_pj=None if args.energy_nj is None else args.energy_nj * 1e3,
+                        latency_ns=None if args.latency_us is None else args.latency_us * 1e3,
+                        port_use=args.port_use, cores=args.cores)
+    cfg = RunConfig(steps=args.steps, n_sim=args.n_sim, mapping=args.mapping, seed=args.seed,
+                    progress=progress_on(args))
+    return spec, budget, cfg
+
+
+def _emit_score(score, args: argparse.Namespace, title: str) -> int:
+    if args.plot:
+        score.plot(args.plot)
+    if args.out:
+        score.to_json(args.out)
+    if args.json:
+        print(score.to_json())
+        return 0
+    print(title)
+    print(score.table())
+    if score.events:
+        print("growth events (step, layer, neurons added): " + ", ".join(map(str, score.events)))
+    print(f"{score.wall_s:.1f} s" + (f"; plot written to {args.plot}" if args.plot else "")
+          + (f"; rows written to {args.out}" if args.out else ""))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from growth.score import score_schedule_file
+    spec, budget, cfg = _growth_setup(args)
+    if not Path(args.schedule).is_file():
+        raise FileNotFoundError(f"schedule file {args.schedule!r} does not exist")
+    score = score_schedule_file(args.schedule, spec, dataset=args.dataset, budget=budget, config=cfg,
+                                method=args.method)
+    return _emit_score(score, args, f"mosaic score: {args.schedule} ({args.method}) on {spec.name}, "
+                                    f"{args.dataset}, {args.steps} training steps")
+
+
+def cmd_grow(args: argparse.Namespace) -> int:
+    from growth.controller import ControllerConfig
+    from growth.score import grow_with_controller
+    from models.datasets import load_dataset
+    spec, budget, cfg = _growth_setup(args)
+    initial = parse_sizes(args.initial, "--initial", 1)
+    ccfg = ControllerConfig(k_options=tuple(parse_sizes(args.k, "--k", 1)), max_neurons=args.max_neurons,
+                            check_every=args.check_every, mapping=args.mapping, T=cfg.T, seed=args.seed)
+    data = load_dataset(args.dataset, seed=args.seed)
+    score = grow_with_controller(spec, budget, data, initial, controller=ccfg, config=cfg)
+    return _emit_score(score, args, f"mosaic grow: hardware-aware growth from hidden sizes {initial} on "
+                                    f"{spec.name}, {args.dataset}, {args.steps} training steps")
+
+
 # -- sweep / plot -----------------------------------------------------------------
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import expand, load_config, open_store, run_sweep
@@ -483,6 +562,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot", default=None, metavar="PNG", help="draw the (best) placement on the chip here")
     add_common_args(p)
     p.set_defaults(func=cmd_map)
+
+    p = sub.add_parser("grow", help="grow a spiking network where and when the chip's budget allows",
+                       description="Train a spiking MLP and let the hardware-aware controller grow it "
+                                   "(GradMax) at validation-loss plateaus, choosing the layer and size whose "
+                                   "benefit per added energy/latency/port load is best within the budget; "
+                                   "prints accuracy, energy and latency per inference after every growth.")
+    p.add_argument("--initial", default="16", metavar="N1,N2,...", help="initial hidden sizes (default 16)")
+    p.add_argument("--k", default="8,16", metavar="K1,K2,...", help="neurons per growth step to consider")
+    p.add_argument("--max-neurons", type=int, default=None, help="cap on hidden neurons in total")
+    p.add_argument("--check-every", type=int, default=20, help="training steps between growth opportunities")
+    add_growth_run_args(p)
+    p.set_defaults(func=cmd_grow)
+
+    p = sub.add_parser("score", help="score a growth schedule on the chip (accuracy, energy, latency)",
+                       description="Train along a growth schedule (TOML/JSON: initial sizes and (step, layer, k) "
+                                   "events), map incrementally after every growth, and print accuracy, "
+                                   "energy and latency per inference, port use and budget violations per "
+                                   "segment.")
+    p.add_argument("schedule", help="schedule file (.toml or .json, see growth.schedules)")
+    p.add_argument("--method", default="gradmax", choices=["gradmax", "random"], help="growth initialisation")
+    add_growth_run_args(p)
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("sweep", help="run a parameter sweep on Dask into a SQLite store",
                        description="Run the grid of a sweep config (hardware x workloads x mapping x seeds) "

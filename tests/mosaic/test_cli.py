@@ -55,7 +55,7 @@ def assert_clean_error(proc, *words: str) -> None:
 
 def test_help_everywhere(cli):
     top = run("--help").stdout                 # the real console entry, once
-    for cmd in ("hw", "simulate", "map", "sweep", "plot"):
+    for cmd in ("hw", "simulate", "map", "grow", "score", "sweep", "plot", "demo"):
         assert cmd in top
         assert "usage: mosaic " + cmd in cli(cmd, "--help").stdout
     assert "usage: mosaic hw show" in cli("hw", "show", "--help").stdout
@@ -227,3 +227,33 @@ def test_sweep_killed_midway_resumes_without_loss(tmp_path, cli):
     assert doc["skipped_done"] == kept and doc["executed"] == 24 - kept
     rows = sqlite3.connect(db).execute("SELECT hash, status FROM runs").fetchall()
     assert len(rows) == 24 and len({h for h, _ in rows}) == 24 and {s for _, s in rows} == {"ok"}
+
+
+def test_demo_quick_writes_headline_plots(tmp_path, cli):
+    out = tmp_path / "results"
+    doc = json.loads(cli("demo", "--quick", "--out", str(out), "--json").stdout)
+    for name in ("growth_accuracy.png", "pareto_accuracy_energy.png", "energy_cpsat_vs_greedy.png",
+                 "router_load_cpsat.png", "placement_cpsat.png", "summary.json"):
+        assert (out / name).stat().st_size > 500, name
+    g = doc["growth"]["gradmax"]
+    assert g["hidden"] == [16, 32] and all(0 <= a <= 1 for a in g["accuracy"])
+    assert doc["mapping"]["cpsat"]["traffic_cost"] <= doc["mapping"]["greedy"]["traffic_cost"] + 1e-9
+    assert json.loads((out / "summary.json").read_text())["preset"] == "mosaic-8x8"
+    assert_clean_error(cli("demo", "--quick", "--preset", "nope", "--out", str(tmp_path / "x"), ok=False), "nope")
+
+
+def test_score_and_grow_small_runs(tmp_path, cli):
+    sched = tmp_path / "s.toml"
+    sched.write_text("initial = [8]\n[[event]]\nstep = 10\nlayer = 0\nk = 8\n")
+    doc = json.loads(cli("score", str(sched), "--steps", "20", "--n-sim", "2", "--json").stdout)
+    assert [r["step"] for r in doc["rows"]] == [10, 20]
+    assert doc["rows"][1]["sizes"][0] > doc["rows"][0]["sizes"][0]      # the schedule grew layer 0
+    assert all(r["energy_pj"] > 0 for r in doc["rows"])
+    doc = json.loads(cli("grow", "--initial", "8", "--k", "4", "--steps", "20", "--check-every", "10",
+                         "--n-sim", "2", "--energy-nj", "1e6", "--json").stdout)
+    assert doc["rows"] and doc["rows"][-1]["step"] == 20
+    assert_clean_error(cli("score", str(tmp_path / "none.toml"), ok=False), "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("initial = [8]\n[[event]]\nstep = 10\nlayer = 3\nk = 8\n")
+    assert cli("score", str(bad), "--steps", "20", ok=False).returncode == 2
+    assert_clean_error(cli("grow", "--initial", "8,x", ok=False), "--initial")
