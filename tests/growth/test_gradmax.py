@@ -200,3 +200,15 @@ def test_targets_mask_restricts_fan_out():
     tgt = torch.tensor([True, False, True, False, False])
     grow_layer(m, 0, 2, data=(x, y), loss_fn=_loss, targets=tgt)
     assert torch.all(m[2].weight[~tgt, 7:] == 0) and m[2].weight[tgt, 7:].abs().sum() > 0
+
+
+def test_loader_sums_growth_matrix_over_batches():
+    m = _ann()
+    x, y = _data(n=60)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=20)
+    total = capture_growth_matrix(m, 0, loader, _loss)
+    parts = sum(capture_growth_matrix(m, 0, (x[i:i + 20], y[i:i + 20]), _loss) for i in (0, 20, 40))
+    torch.testing.assert_close(total, parts)
+    assert all(p.grad is None for p in m.parameters())  # no side effects on .grad
+    first = capture_growth_matrix(m, 0, loader, _loss, max_batches=1)
+    torch.testing.assert_close(first, capture_growth_matrix(m, 0, (x[:20], y[:20]), _loss))

@@ -61,3 +61,24 @@ def test_schedules_of_a_trial_and_bad_config():
         PathConfig(root=(10, 10), target=(5, 100))
     with pytest.raises(GrowthError, match="cannot hold"):
         run_paths(PathConfig(epochs=1, batches_per_epoch=5, trials=1), progress=False)
+
+
+def _write_idx(path, arr):
+    code = {np.uint8: 0x08}[arr.dtype.type]
+    header = bytes([0, 0, code, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(header + arr.tobytes())
+
+
+def test_runs_on_mnist_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 300), ("t10k", 60)):
+        y = np.arange(n, dtype=np.uint8) % 10
+        x = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        x[np.arange(n), y, :] = 255  # a class-coded bright row makes the task learnable
+        _write_idx(tmp_path / f"{part}-images-idx3-ubyte", x)
+        _write_idx(tmp_path / f"{part}-labels-idx1-ubyte", y)
+    cfg = PathConfig(dataset="mnist", data_path=str(tmp_path), root=(2, 2), target=(4, 4), k=1,
+                     epochs=3, batch_size=32, trials=2)
+    rep = run_paths(cfg, progress=False)
+    assert len(rep.acc["target"]) == 2 and rep.eval_steps[-1] == 30
+    assert max(rep.acc["target"]) > 0.2  # above chance (0.1)
