@@ -9,9 +9,9 @@ Routing tables (one row per source: neurons, then spike inputs):
 - the source's tree edges ``edge_ptr[k] .. edge_ptr[k+1]`` are laid out
   breadth-first from the source tile: the edges leaving the tile come first (up
   to ``root_end[k]``) and the edges leaving any one router are contiguous;
-- per edge: ``edge_link`` (the link), and ``edge_a .. edge_b``: the child edges
+- per edge ``edges[e] = (link, a, b)``: the link, and ``a .. b`` the child edges
   if the link ends at a router, or the synapse range onto that core if it ends
-  at a tile.
+  at a tile (one row per edge: a forward touches one cache line).
 
 Network state of ``run_cycle``: one linked-list FIFO per link in a shared entry
 pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies),
@@ -73,9 +73,7 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
     n_src = src_core.size
     n_nodes = parent.shape[1]
     n_edges = edge_ptr[-1]
-    edge_link = np.empty(n_edges, np.int32)
-    edge_a = np.empty(n_edges, np.int32)
-    edge_b = np.empty(n_edges, np.int32)
+    edges = np.empty((n_edges, 3), np.int32)
     root_end = np.zeros(n_src, np.int64)
     local_a = np.full(n_src, -1, np.int64)
     local_b = np.full(n_src, -1, np.int64)
@@ -146,7 +144,7 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
             nfirst[u] = e
             v = first_child[u]
             while v >= 0:
-                edge_link[e0 + e] = parent_link[s, v]
+                edges[e0 + e, 0] = parent_link[s, v]
                 child[e] = v
                 e += 1
                 if v >= n_cores:
@@ -158,14 +156,14 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
         for i in range(e):
             v = child[i]
             if v >= n_cores:
-                edge_a[e0 + i] = e0 + nfirst[v]
-                edge_b[e0 + i] = e0 + nlast[v]
+                edges[e0 + i, 1] = e0 + nfirst[v]
+                edges[e0 + i, 2] = e0 + nlast[v]
             else:
-                edge_a[e0 + i] = dstart[v]
-                edge_b[e0 + i] = dend[v]
+                edges[e0 + i, 1] = dstart[v]
+                edges[e0 + i, 2] = dend[v]
         n_routers[k] = nr
         root_end[k] = e0 + nlast[s]
-    return edge_link, edge_a, edge_b, root_end, local_a, local_b, n_remote, n_routers, max_depth
+    return edges, root_end, local_a, local_b, n_remote, n_routers, max_depth
 
 
 # -- neurons -------------------------------------------------------------------------
@@ -232,7 +230,7 @@ def _sources(t, n, spikes, x_spk, syn_ptr, out):
 @njit(cache=True)
 def run_ideal(t0, t1, cph, n_cores, beta, alpha, thr, bias, refr, zero_reset, mem, syn, prev, ref_left,
               x_spk, x_cur, in_ptr, in_idx, in_w,
-              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edge_link, edge_a, edge_b,
+              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edges,
               syn_tgt, syn_w, link_head, n_routers, max_depth, src_count, counters, spikes, latency):
     """Steps t0..t1-1 without contention: every copy arrives after hops x cph cycles."""
     n = mem.size
@@ -260,14 +258,14 @@ def run_ideal(t0, t1, cph, n_cores, beta, alpha, thr, bias, refr, zero_reset, me
 
 
 @njit(cache=True)
-def ideal_loads(src_count, edge_ptr, edge_link, link_head, n_cores, router_load, link_load):
+def ideal_loads(src_count, edge_ptr, edges, link_head, n_cores, router_load, link_load):
     """Per-link and per-router loads of ideal routing from the packets each source sent."""
     for k in range(src_count.size):
         c = src_count[k]
         if c == 0:
             continue
         for e in range(edge_ptr[k], edge_ptr[k + 1]):
-            L = edge_link[e]
+            L = edges[e, 0]
             link_load[L] += c
             v = link_head[L]
             if v >= n_cores:
@@ -309,7 +307,7 @@ def _grow_i64(a):
 @njit(cache=True)
 def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, refr, zero_reset,
               mem, syn, prev, ref_left, x_spk, x_cur, in_ptr, in_idx, in_w,
-              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edge_link, edge_a, edge_b,
+              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edges,
               syn_tgt, syn_w, link_head,
               fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active, newly,
               ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, scal,
@@ -365,7 +363,7 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 ent_free = size
                 free_e += size
             for e in range(edge_ptr[k], root_end[k]):
-                L = edge_link[e]
+                L = edges[e, 0]
                 h = ent_free
                 ent_free = ent_next[h]
                 free_e -= 1
@@ -400,9 +398,10 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                     p = ent_pkt[h]
                     e = ent_edge[h]
                     if v < n_cores:
-                        for r in range(edge_a[e], edge_b[e]):
+                        ea, eb = edges[e, 1], edges[e, 2]
+                        for r in range(ea, eb):
                             I[syn_tgt[r]] += syn_w[r]
-                        counters[_SYN] += edge_b[e] - edge_a[e]
+                        counters[_SYN] += eb - ea
                         pkt_rem[p] -= 1
                         if pkt_rem[p] == 0:
                             counters[_DEL] += 1
@@ -413,15 +412,16 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                         last = c - w0
                     else:
                         ok = True
-                        for ce in range(edge_a[e], edge_b[e]):
-                            X = edge_link[ce]
+                        ea, eb = edges[e, 1], edges[e, 2]
+                        for ce in range(ea, eb):
+                            X = edges[ce, 0]
                             occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
                             if occ >= cap:
                                 ok = False
                                 break
                         if not ok:
                             break
-                        if free_e < edge_b[e] - edge_a[e]:
+                        if free_e < eb - ea:
                             size = ent_next.size
                             ent_next = _grow_i32(ent_next, True)
                             ent_pkt = _grow_i32(ent_pkt, False)
@@ -430,8 +430,8 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                             ent_next[2 * size - 1] = ent_free
                             ent_free = size
                             free_e += size
-                        for ce in range(edge_a[e], edge_b[e]):
-                            X = edge_link[ce]
+                        for ce in range(ea, eb):
+                            X = edges[ce, 0]
                             g = ent_free
                             ent_free = ent_next[g]
                             free_e -= 1

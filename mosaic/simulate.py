@@ -257,9 +257,9 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
         raise ValueError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
                          f"{indices.size} synapses (limit 2**31 each)")
     link_head = np.ascontiguousarray(topo.links[:, 1]).astype(np.int32)
-    edge_link, edge_a, edge_b, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
+    edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
         kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices, core_of, src_core, perm, edge_ptr)
-    t = {"edge_ptr": edge_ptr, "edge_link": edge_link, "edge_a": edge_a, "edge_b": edge_b,
+    t = {"edge_ptr": edge_ptr, "edges": edges,
          "root_end": root_end, "local_a": local_a, "local_b": local_b, "n_remote": n_remote,
          "n_routers": n_routers, "max_depth": max_depth, "link_head": link_head,
          "syn_tgt": indices[perm].astype(np.int32), "syn_w": m.data[perm].astype(np.float64),
@@ -299,7 +299,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     w_in = net.w_in
     w_in_arrays = (w_in.indptr.astype(np.int64), w_in.indices.astype(np.int64), w_in.data.astype(dt))
     route = (tab["syn_ptr"], tab["edge_ptr"], tab["root_end"], tab["local_a"], tab["local_b"], tab["n_remote"],
-             tab["edge_link"], tab["edge_a"], tab["edge_b"], tab["syn_tgt"], tab["syn_w"].astype(dt),
+             tab["edges"], tab["syn_tgt"], tab["syn_w"].astype(dt),
              tab["link_head"])
     counters = np.zeros(kernels.N_COUNTERS, np.int64)
     router_load = np.zeros(topo.n_routers, np.int64)
@@ -315,7 +315,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
                               mem, syn, prev, ref_left, x_spk, x_cur, *w_in_arrays, *route,
                               tab["n_routers"], tab["max_depth"], src_count, counters, spikes, latency)
             bar.update(t1 - t0)
-        kernels.ideal_loads(src_count, tab["edge_ptr"], tab["edge_link"], tab["link_head"],
+        kernels.ideal_loads(src_count, tab["edge_ptr"], tab["edges"], tab["link_head"],
                             spec.n_cores, router_load, link_load)
     else:
         state = kernels.noc_state(len(topo.links), 1024)
