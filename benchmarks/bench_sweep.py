@@ -1,0 +1,87 @@
+"""Sweep throughput on Dask and the cost of the SQLite result store.
+
+A sweep of 4 core counts (Mosaic grids 2x4, 4x4, 4x8, 8x8 of 32-neuron tiles) x 3 seeds of a
+250-neuron feed-forward network on the cycle-approximate simulator runs twice, on a
+LocalCluster of 1 and of 2 single-threaded worker processes (cluster start-up and each
+worker's first, compiling run are excluded: every worker is warmed up first).  Printed side
+by side: wall time per configuration, the speed-up, and the result store's time per run (the
+client's INSERT transaction) over the run's own time.  Both sweeps must store the same table.
+
+    python benchmarks/bench_sweep.py [--quick]
+
+Targets (issue 8): speed-up >= 1.7x with 2 workers on 2 cores; store overhead < 5% per run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from mosaic.cli import table
+from mosaic.store import ResultStore
+from mosaic.sweep import close_client, make_client, run_config, run_sweep
+
+GRIDS = ("2x4", "4x4", "4x8", "8x8")
+TIMING = ("wall_s", "map_wall_s", "sim_wall_s")
+
+
+def configs(steps: int) -> list[dict]:
+    return [{"preset": "mosaic-8x8", "grid": g, "generator": "random_feedforward", "sizes": [64, 100, 100, 50],
+             "p": 0.3, "rate": 0.3, "steps": steps, "routing": "cycle", "late": "defer", "method": "fill", "seed": s}
+            for g in GRIDS for s in (0, 1, 2)]
+
+
+def warm_up() -> float:
+    """Run one small config in this worker (loads the numba kernels); returns its seconds."""
+    t0 = time.perf_counter()
+    run_config({"preset": "mosaic-4x4", "grid": "2x2", "generator": "random_feedforward", "sizes": [8, 16, 8],
+                "rate": 0.5, "steps": 5, "method": "fill", "seed": 0})
+    return time.perf_counter() - t0
+
+
+def sweep_with(n_workers: int, cfgs: list[dict], db: Path) -> dict:
+    client = make_client(workers=n_workers)
+    try:
+        client.wait_for_workers(n_workers)
+        client.run(warm_up)
+        with ResultStore(db) as store:
+            stats = run_sweep(cfgs, store, client=client, progress=False)
+            rows = [{k: v for k, v in r.items() if k not in TIMING} for r in store.rows()]
+    finally:
+        close_client(client)
+    return {"stats": stats, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="shorter runs (400 steps instead of 4000)")
+    args = ap.parse_args(argv)
+    cfgs = configs(400 if args.quick else 4000)
+    print(f"sweep: {len(cfgs)} runs ({len(GRIDS)} core counts x 3 seeds), {cfgs[0]['steps']} steps each, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = {n: sweep_with(n, cfgs, Path(tmp) / f"w{n}.sqlite") for n in (1, 2)}
+    s1, s2 = res[1]["stats"], res[2]["stats"]
+    same = res[1]["rows"] == res[2]["rows"]
+    speedup = s1.wall_s / s2.wall_s
+    per_run = s1.run_s / s1.executed
+    store_per_run = s1.store_s / s1.executed
+    overhead = store_per_run / per_run
+    print(table([["1 worker", s1.executed, s1.failed, s1.wall_s, s1.wall_s / len(cfgs), s1.store_s / s1.executed * 1e3],
+                 ["2 workers", s2.executed, s2.failed, s2.wall_s, s2.wall_s / len(cfgs), s2.store_s / s2.executed * 1e3]],
+                ["cluster", "runs", "failed", "wall (s)", "wall per run (s)", "store per run (ms)"]))
+    print(f"speed-up 2 vs 1 worker: {speedup:.2f}x; mean run {per_run:.3f} s, store {store_per_run * 1e3:.2f} ms "
+          f"per run ({100 * overhead:.2f}%); identical tables: {same}")
+    if not same:
+        print("WARNING: the 1- and 2-worker sweeps stored different results")
+    for target, value, goal, met in (
+            ("sweep_speedup_2_workers", speedup, ">= 1.7", speedup >= 1.7),
+            ("sweep_store_overhead_per_run", overhead, "< 0.05", overhead < 0.05)):
+        print(json.dumps({"target": target, "value": round(float(value), 4), "goal": goal, "met": bool(met)}))
+
+
+if __name__ == "__main__":
+    main()
