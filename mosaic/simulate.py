@@ -238,7 +238,7 @@ def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, s
 
 
 def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> dict:
-    """Per-source multicast trees as flat arrays (see ``kernels.build_routes``).
+    """Per-source multicast trees as flat arrays (``kernels.count_routes``, ``fill_routes``).
 
     Sources are the neurons, then (for spike input) the inputs at ``spec.io_core``.
     Cached for the last few (network, placement, chip) combinations.
@@ -258,9 +258,9 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
                          f"{indices.size} synapses (limit 2**31 each)")
     link_head = np.ascontiguousarray(topo.links[:, 1]).astype(np.int32)
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
-        kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices, core_of, src_core, perm, edge_ptr)
-    t = {"edge_ptr": edge_ptr, "edges": edges,
-         "root_end": root_end, "local_a": local_a, "local_b": local_b, "n_remote": n_remote,
+        kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
+                            core_of, src_core, perm, edge_ptr)
+    t = {"edge_ptr": edge_ptr, "edges": edges, "root_end": root_end, "local_a": local_a, "local_b": local_b, "n_remote": n_remote,
          "n_routers": n_routers, "max_depth": max_depth, "link_head": link_head,
          "syn_tgt": indices[perm].astype(np.int32), "syn_w": m.data[perm].astype(np.float64),
          "syn_ptr": indptr}
@@ -299,8 +299,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     w_in = net.w_in
     w_in_arrays = (w_in.indptr.astype(np.int64), w_in.indices.astype(np.int64), w_in.data.astype(dt))
     route = (tab["syn_ptr"], tab["edge_ptr"], tab["root_end"], tab["local_a"], tab["local_b"], tab["n_remote"],
-             tab["edges"], tab["syn_tgt"], tab["syn_w"].astype(dt),
-             tab["link_head"])
+             tab["edges"], tab["syn_tgt"], tab["syn_w"].astype(dt), tab["link_head"])
     counters = np.zeros(kernels.N_COUNTERS, np.int64)
     router_load = np.zeros(topo.n_routers, np.int64)
     link_load = np.zeros(len(topo.links), np.int64)
