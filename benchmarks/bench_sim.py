@@ -27,12 +27,14 @@ import sys
 import time
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
 from mosaic import HardwareSpec, SpikingNetwork
 from mosaic.simulate import simulate
 from mosaic.generators import cuba
+from mosaic.topology import topology
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIAN_SCRIPT = Path(__file__).resolve().parent / "brian2_cuba.py"
@@ -212,6 +214,24 @@ def traffic_net(spec: HardwareSpec, fanout_cores: int, seed: int) -> tuple[Spiki
     return SpikingNetwork(w_in, w, 0.0, 1.0, reset="zero"), core_of
 
 
+def dependency_cycle(spec: HardwareSpec) -> int | None:
+    """Length of a cycle in the channel dependency graph of ``spec``'s routing trees (link a
+    -> link b when some tree forwards from a into b), or None if it is acyclic.  With
+    bounded FIFOs and back-pressure, an acyclic graph cannot deadlock (Dally and Seitz,
+    IEEE Trans. Computers C-36:547, 1987); a cycle means it can."""
+    topo = topology(spec)
+    g = nx.DiGraph()
+    for s in range(topo.n_cores):
+        par, plink = topo.parent[s], topo.parent_link[s]
+        inner = np.flatnonzero(par >= 0)
+        inner = inner[par[par[inner]] >= 0]  # v whose parent u is not the root: (par u -> u) -> (u -> v)
+        g.add_edges_from(zip(plink[par[inner]].tolist(), plink[inner].tolist()))
+    try:
+        return len(nx.find_cycle(g))
+    except nx.NetworkXNoCycle:
+        return None
+
+
 def saturation(preset: str, rates: list[float], steps: int, *, step_cycles: int, fanout_cores: int,
                seed: int, progress: bool) -> dict:
     """Accepted vs offered load on ``preset`` with ``step_cycles`` cycles per step (so that
@@ -254,7 +274,7 @@ def saturation(preset: str, rates: list[float], steps: int, *, step_cycles: int,
     off = np.array([r["offered_2nd_half"] for r in rows])
     sat = off[acc < 0.95 * off]
     return {"spec": spec.name, "step_cycles": step_cycles, "steps": steps, "fanout_cores": fanout_cores,
-            "buffer_depth": spec.buffer_depth, "n_neurons": net.n_neurons, "rows": rows,
+            "buffer_depth": spec.buffer_depth, "dependency_cycle": dependency_cycle(spec), "n_neurons": net.n_neurons, "rows": rows,
             "max_accepted": float(acc.max()), "saturates_at_offered": float(sat.min()) if sat.size else None,
             "accepted_at_max_load_vs_peak": float(acc[np.argmax(off)] / acc.max()) if acc.max() > 0 else 0.0,
             "stalls_at_offered": min((r["offered_2nd_half"] for r in rows if r["stalled"]), default=None)}
@@ -414,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
           f"Bernoulli spikes, {sat_cycles} cycles per step, late packets deferred; loads in packets / "
           "cycle / core", flush=True)
     sat = {}
+    for preset in dict.fromkeys(p for p, _ in sat_cases):
+        cyc = dependency_cycle(HardwareSpec.preset(preset))
+        print(f"  {preset}: channel dependency graph of its routing trees is "
+              + ("acyclic (deadlock-free)" if cyc is None else
+                 f"cyclic (a cycle of {cyc} links): bounded FIFOs can deadlock"), flush=True)
     for preset, fan in sat_cases:
         key = f"{preset}/fanout{fan}"
         sat[key] = saturation(preset, sat_rates, sat_steps, step_cycles=sat_cycles, fanout_cores=fan,

@@ -71,3 +71,11 @@ def test_spread_placement_uses_every_core_evenly():
     core_of = b.spread(5000, spec)
     load = np.bincount(core_of, minlength=spec.n_cores)
     assert load.max() - load.min() <= 1 and load.max() <= spec.neurons_per_core
+
+
+def test_dependency_cycle_separates_xy_mesh_from_mosaic_trees():
+    b = _load()
+    from mosaic import HardwareSpec
+    assert b.dependency_cycle(HardwareSpec.preset("mesh-8x8")) is None, "XY routing is deadlock-free"
+    cyc = b.dependency_cycle(HardwareSpec.preset("mosaic-4x4"))
+    assert cyc is not None and cyc >= 4, "a dependency cycle needs at least four links"
