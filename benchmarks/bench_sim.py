@@ -9,10 +9,12 @@
    Compilation is excluded on both sides: Brian2 compiles in a ``run(0 ms)`` before the timed
    run; our numba kernels are compiled (or loaded from numba's cache) by a tiny warm-up run.
 2. Scaling: CUBA-like networks of 1k-64k neurons with the mean in-degree fixed at 80
-   (p = 80 / n, so work grows linearly with n), each in a fresh child process that reports
-   its wall time, synaptic events and peak resident memory (``ru_maxrss``).
-3. Saturation: uniform random traffic on mosaic-8x8 at rising injection rates; accepted vs
-   offered load in packets per cycle per core.
+   (p = 80 / n, so work grows linearly with n): synaptic events per second and the fitted
+   exponent of time vs events; the peak resident memory (``ru_maxrss``) of a fresh child
+   process running the largest network.
+3. Saturation: uniform random traffic on mosaic-8x8 (and mesh-8x8 for reference) at rising
+   injection rates; accepted vs offered load in packets per cycle per core, and whether the
+   routing trees can deadlock (a cycle in their channel dependency graph).
 
 Ends with one JSON line per target of the issue.
 """
@@ -110,19 +112,16 @@ def spread(n: int, spec: HardwareSpec) -> np.ndarray:
 
 
 def run_ours(net: SpikingNetwork, mem0: np.ndarray, spec: HardwareSpec, core_of: np.ndarray | None,
-             steps: int, routing: str, repeats: int = 1) -> dict:
-    """Simulate ``steps`` steps without input; figures of the fastest of ``repeats`` runs."""
+             steps: int, routing: str) -> dict:
+    """Simulate ``steps`` steps without input (the whole ``simulate`` call is timed)."""
     inp = np.zeros((steps, net.n_inputs), dtype=bool)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        rep = simulate(net, spec, core_of, inp, routing=routing, initial_mem=mem0)
-        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    rep = simulate(net, spec, core_of, inp, routing=routing, initial_mem=mem0)
+    wall = time.perf_counter() - t
     spikes = rep.spikes
     n_spk = int(spikes.sum())
     events = int(rep.counts["synaptic_ops"])
-    wall = min(times)
-    return {"run_s": wall, "run_s_all": [round(t, 4) for t in times], "spikes": n_spk,
+    return {"run_s": wall, "run_s_all": [round(wall, 4)], "spikes": n_spk,
             "mean_rate_hz": n_spk / (net.n_neurons * steps * spec.dt_us * 1e-6),
             "synaptic_events": events, "events_per_s": events / wall, "packets": dict(rep.packets),
             "counts_per_ms": _per_ms(spikes.sum(axis=1), spec.dt_us)}
@@ -197,8 +196,9 @@ def fit_exponent(x, y) -> float:
 def traffic_net(spec: HardwareSpec, fanout_cores: int, seed: int) -> tuple[SpikingNetwork, np.ndarray]:
     """One neuron per slot, each with synapses to one neuron on each of ``fanout_cores``
     distinct random other cores (weights too small to matter), and one input line per
-    neuron with a weight above threshold: an input spike makes its neuron fire, so the
-    Bernoulli input sets each neuron's injection rate.  Returns ``(net, core_of)``."""
+    neuron with weight 2 (threshold 1): an analog input of 1.0 (a current, so no packet
+    from the I/O core) makes its neuron fire, so a Bernoulli input sets each neuron's
+    injection rate.  Returns ``(net, core_of)``."""
     rng = np.random.default_rng(seed)
     n, per = spec.n_slots, spec.neurons_per_core
     core_of = np.arange(n) // per
@@ -257,7 +257,8 @@ def saturation(preset: str, rates: list[float], steps: int, *, step_cycles: int,
         first = simulate(net, spec, core_of, inp[:half], routing="cycle", late="defer").packets
         wall = time.perf_counter() - t
         span2 = (steps - half) * cyc
-        r = {"case": f"{preset}/fanout{fanout_cores}", "spike_prob": lam, "offered": full["injected"] / ((steps - 1) * cyc),
+        r = {"case": f"{preset}/fanout{fanout_cores}", "spike_prob": lam,
+             "offered": full["injected"] / ((steps - 1) * cyc),
              "accepted": full["delivered"] / ((steps - 1) * cyc),
              "offered_2nd_half": (full["injected"] - first["injected"]) / span2,
              "accepted_2nd_half": (full["delivered"] - first["delivered"]) / span2,
@@ -274,7 +275,8 @@ def saturation(preset: str, rates: list[float], steps: int, *, step_cycles: int,
     off = np.array([r["offered_2nd_half"] for r in rows])
     sat = off[acc < 0.95 * off]
     return {"spec": spec.name, "step_cycles": step_cycles, "steps": steps, "fanout_cores": fanout_cores,
-            "buffer_depth": spec.buffer_depth, "dependency_cycle": dependency_cycle(spec), "n_neurons": net.n_neurons, "rows": rows,
+            "buffer_depth": spec.buffer_depth, "dependency_cycle": dependency_cycle(spec),
+            "n_neurons": net.n_neurons, "rows": rows,
             "max_accepted": float(acc.max()), "saturates_at_offered": float(sat.min()) if sat.size else None,
             "accepted_at_max_load_vs_peak": float(acc[np.argmax(off)] / acc.max()) if acc.max() > 0 else 0.0,
             "stalls_at_offered": min((r["offered_2nd_half"] for r in rows if r["stalled"]), default=None)}
@@ -443,10 +445,11 @@ def main(argv: list[str] | None = None) -> int:
         key = f"{preset}/fanout{fan}"
         sat[key] = saturation(preset, sat_rates, sat_steps, step_cycles=sat_cycles, fanout_cores=fan,
                               seed=args.seed, progress=True)
-        print(f"  -> {key}: max accepted {sat[key]['max_accepted']:.4f}, accepted < 95% of offered "
-              f"from {sat[key]['saturates_at_offered']}, stalled from {sat[key]['stalls_at_offered']}, "
-              f"accepted at the highest load / peak accepted = {sat[key]['accepted_at_max_load_vs_peak']:.2f} "
-              f"(near 1: saturates gracefully; near 0: collapses, the signature of routing deadlock)")
+        c = sat[key]
+        print(f"  -> {key}: max accepted {c['max_accepted']:.4f}, accepted < 95% of offered from "
+              f"{c['saturates_at_offered']}, stalled from {c['stalls_at_offered']}, accepted at the "
+              f"highest load / peak accepted = {c['accepted_at_max_load_vs_peak']:.2f} (near 1: "
+              f"saturates gracefully; near 0: collapses, the signature of routing deadlock)")
     results["saturation"] = sat
     results["saturation_rows"] = [r for case in sat.values() for r in case["rows"]]
     if args.plot is not None:

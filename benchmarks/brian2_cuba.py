@@ -74,7 +74,8 @@ def main() -> None:
         net.run(args.duration_ms * ms)
         times.append(time.perf_counter() - t)
 
-    fanout = np.bincount(np.asarray(Ce.i[:]), minlength=args.n) + np.bincount(np.asarray(Ci.i[:]), minlength=args.n)
+    fanout = (np.bincount(np.asarray(Ce.i[:]), minlength=args.n)
+              + np.bincount(np.asarray(Ci.i[:]), minlength=args.n))
     idx = np.asarray(s_mon.i[:])
     spikes = int(idx.size)
     events = int(fanout[idx].sum())
