@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table([["1 worker", s1.executed, s1.failed, s1.wall_s, s1.wall_s / len(cfgs), s1.store_s / s1.executed * 1e3],
                  ["2 workers", s2.executed, s2.failed, s2.wall_s, s2.wall_s / len(cfgs), s2.store_s / s2.executed * 1e3]],
                 ["cluster", "runs", "failed", "wall (s)", "wall per run (s)", "store per run (ms)"]))
+    print(f"mean run time: {per_run:.3f} s with 1 worker, {s2.run_s / s2.executed:.3f} s with 2 (a rise means the "
+          f"workers compete with other processes for the cores); load average now {os.getloadavg()[0]:.1f}")
     print(f"speed-up 2 vs 1 worker: {speedup:.2f}x; mean run {per_run:.3f} s, store {store_per_run * 1e3:.2f} ms "
           f"per run ({100 * overhead:.2f}%); identical tables: {same}")
     if not same:

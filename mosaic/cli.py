@@ -499,7 +499,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fin = summary["final"]
     print(f"\nmosaic demo: grew to {fin['neurons']} neurons, test accuracy {100 * fin['accuracy_snntorch']:.1f}% "
           f"(snnTorch), {100 * summary['mapping']['cpsat']['chip_accuracy']:.1f}% on {summary['preset']}; "
-          f"CP-SAT vs greedy: traffic x{c['traffic_cost']:.2f}, total energy x{c['total_energy']:.3f}; "
+          f"CP-SAT vs greedy: traffic x{c['traffic_cost']:.2f}, routing energy x{c['routing_energy'] or 1:.2f}, "
+          f"total energy x{c['total_energy']:.3f}; "
           f"{summary['wall_s']:.0f} s. Plots and summary.json in {args.out}/")
     return 0
 

@@ -174,7 +174,7 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
     plots.pareto_front(e, acc, written[-1], labels=labels, energy_label=f"energy per inference on {spec.name} (nJ)")
     written.append(out / "energy_cpsat_vs_greedy.png")
     plots.energy_breakdown({m: v["energy_pj"] for m, v in mapped.items()}, written[-1],
-                           title=f"grown network on {spec.name}: CP-SAT vs greedy")
+                           title=f"energy per inference on {spec.name}: CP-SAT vs greedy placement")
     written.append(out / "router_load_cpsat.png")
     plots.router_heatmap(spec, mapped["cpsat"]["router_load"], written[-1],
                          title=f"router load, CP-SAT placement, {len(x_chip[:10])} digits on {spec.name}")

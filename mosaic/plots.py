@@ -195,22 +195,28 @@ def router_heatmap(spec: HardwareSpec, router_load: Sequence[float], path: str |
 def energy_breakdown(energies: dict[str, dict[str, float]], path: str | Path | None = None, *,
                      unit: float = 1e-3, unit_label: str = "nJ",
                      title: str = "energy per inference by category") -> Figure:
-    """Stacked bars, one per configuration {name: energy_pj dict}: synaptic, neuron,
-    spike-out, routing and static energy (``total`` is the bar's height)."""
+    """Two panels, one bar per configuration {name: energy_pj dict}: all categories stacked
+    (synaptic, neuron, spike-out, routing, static; the height is the total), and the routing
+    energy alone (usually a small share that the first panel cannot show)."""
     if not energies:
         raise PlotError("no energy figures to plot")
     cats = ("synaptic", "neuron", "spike_out", "routing", "static")
-    fig, (ax,) = new_figure(1, 1.5 + 1.3 * len(energies), 4.2)
+    fig, (ax, ax_r) = new_figure(2, max(3.5, 1.2 + 1.1 * len(energies)), 4.2)
     names = list(energies)
     bottom = np.zeros(len(names))
     for i, c in enumerate(cats):
         vals = np.array([float(energies[n].get(c, 0.0)) * unit for n in names])
         ax.bar(names, vals, bottom=bottom, label=c, color=f"C{i}")
         bottom += vals
-    ax.set_ylabel(f"energy per inference ({unit_label})")
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    ax.grid(True, axis="y", alpha=0.3)
+    ax_r.bar(names, [float(energies[n].get("routing", 0.0)) * unit for n in names], color="C3")
+    ax.set_ylabel(f"energy ({unit_label})")
+    ax_r.set_ylabel(f"routing energy ({unit_label})")
+    ax.set_title("all categories")
+    ax_r.set_title("routing only")
+    fig.suptitle(title)
+    ax.legend(fontsize="small", loc="lower right")
+    for a in (ax, ax_r):
+        a.grid(True, axis="y", alpha=0.3)
     return save(fig, path)
 
 

@@ -90,3 +90,16 @@ def test_plot_sweep_picks_plots(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
     with pytest.raises(PlotError, match="nothing to plot"):
         plot_sweep([{"status": "ok", "n_cores": 4, "rate": 0.1}], tmp_path / "none")
+
+
+def test_energy_breakdown_stacks_categories(tmp_path):
+    from mosaic.plots import energy_breakdown
+    e = {"greedy": {"synaptic": 600e3, "neuron": 30e3, "spike_out": 10e3, "routing": 9e3, "static": 5e3},
+         "cpsat": {"synaptic": 600e3, "neuron": 30e3, "spike_out": 10e3, "routing": 3e3, "static": 5e3}}
+    fig = energy_breakdown(e, tmp_path / "e.png")
+    ax, ax_r = fig.axes[:2]
+    assert len(ax.patches) == 5 * 2                       # 5 categories x 2 configurations
+    tops = [p.get_y() + p.get_height() for p in ax.patches[-2:]]   # the last category tops each stack
+    assert tops == pytest.approx([654.0, 648.0])           # totals in nJ, greedy then cpsat
+    assert [p.get_height() for p in ax_r.patches] == pytest.approx([9.0, 3.0])
+    assert (tmp_path / "e.png").is_file()
