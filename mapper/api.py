@@ -105,15 +105,28 @@ def _starts(p: Problem, net: SpikingNetwork, spec: HardwareSpec, cap, pins) -> l
     return out
 
 
-def _anneal(p, start, cap, movable, time_s, seed, port_cap, progress) -> tuple[np.ndarray, int]:
-    """Two phases: whole-core swaps (cluster layout), then single neurons and swaps."""
-    a = Annealer(p, start, cap, movable, port_cap)
+def _anneal(p, starts, cap, movable, time_s, seed, port_cap, progress, restarts: int = 3) -> tuple[np.ndarray, int]:
+    """Restarts from the best starts (``starts`` sorted best first), each in two
+    phases: whole-core swaps (the cluster layout), then single neurons and swaps;
+    the best result is annealed further at a low temperature and swept by best
+    insertion.  The runs differ a lot (a probe saw 0.66-0.89 x greedy), hence restarts."""
     pos = p.rates[p.rates > 0]
     mean = float(pos.mean()) if pos.size else 1.0
-    best = a.run(0.3 * time_s, seed=seed, t_start=20.0 * mean, t_end=0.5 * mean, p_core_swap=1.0,
-                 progress=progress)
+    end = time.perf_counter() + time_s
+    slot = 0.8 * time_s / restarts
+    best, best_key = None, None
+    for i in range(restarts):
+        start = starts[[0, 1, 0][i % 3] % len(starts)]
+        a = Annealer(p, start, cap, movable, port_cap)
+        cur = a.run(0.3 * slot, seed=seed + 7 * i, t_start=20.0 * mean, t_end=0.5 * mean, p_core_swap=1.0,
+                    progress=progress)
+        a = Annealer(p, cur, cap, movable, port_cap)
+        cur = a.run(0.7 * slot, seed=seed + 7 * i + 1, progress=progress)
+        key = (Annealer(p, cur, cap, movable, port_cap).excess(), problem_cost(p, cur))
+        if best_key is None or key < best_key:
+            best, best_key = cur, key
     a = Annealer(p, best, cap, movable, port_cap)
-    best = a.run(0.7 * time_s, seed=seed + 1, progress=progress)
+    best = a.run(max(end - time.perf_counter(), 0.01), seed=seed + 99, t_start=0.3 * mean, progress=progress)
     a = Annealer(p, best, cap, movable, port_cap)
     improve_moves(a, np.flatnonzero(movable), n_sweeps=1)
     return a.core_of.copy(), a.excess()
@@ -158,7 +171,8 @@ def _optimise(p, net, spec, method, cap, pins, deadline, seed, port_cap, progres
     n_allowed = int((cap > 0).sum())
     starts = _starts(p, net, spec, cap, pins)
     costs = [problem_cost(p, s) for s in starts]
-    start = starts[int(np.argmin(costs))]
+    starts = [starts[i] for i in np.argsort(costs, kind="stable")]
+    start = starts[0]
     if method == "cpsat" and n * n_allowed <= TINY_VARS and port_cap is None:
         allowed = np.flatnonzero(cap > 0)
         free = np.flatnonzero(movable)
@@ -166,8 +180,8 @@ def _optimise(p, net, spec, method, cap, pins, deadline, seed, port_cap, progres
         if res.feasible:
             exact = rate_scale(p.rates)[1]
             return res.core_of, ("optimal" if res.optimal and exact else "feasible")
-    t_anneal = max(deadline - time.perf_counter(), 0.05) * (0.6 if method == "cpsat" else 1.0)
-    core_of, excess = _anneal(p, start, cap, movable, t_anneal, seed, port_cap, progress)
+    t_anneal = max(deadline - time.perf_counter(), 0.05) * (0.8 if method == "cpsat" else 1.0)
+    core_of, excess = _anneal(p, starts, cap, movable, t_anneal, seed, port_cap, progress)
     if method == "cpsat":
         core_of, excess = _lns(p, core_of, cap, pins, deadline, seed, port_cap)
     if excess:

@@ -88,7 +88,8 @@ def spectral_start(p: Problem, cap: np.ndarray, pinned: np.ndarray, rows: int, c
         vals, vecs = eigsh(dinv @ a @ dinv, k=3, which="LA", v0=np.ones(free.size), tol=1e-6, maxiter=5000)
     except Exception:  # ARPACK non-convergence: no spectral start
         return None
-    xy = (vecs[:, np.argsort(vals)[::-1][1:3]] / np.sqrt(deg)[:, None])
+    xy = np.zeros((n, 2))
+    xy[free] = vecs[:, np.argsort(vals)[::-1][1:3]] / np.sqrt(deg)[:, None]
     core_of = pinned.copy()
     room = cap - np.bincount(pinned[pinned >= 0], minlength=cap.size)
     cores = np.flatnonzero(room > 0)

@@ -3,6 +3,7 @@ within a migration budget); new neurons are placed by CP-SAT, proven optimal
 given the others when the model is small enough, by best insertion otherwise."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,9 @@ def place_incremental(p: Problem, prev: np.ndarray, cap: np.ndarray, pinned: np.
                       time_limit: float, seed: int = 0, port_cap: int | None = None,
                       exact: bool = True) -> IncrementalResult:
     """``prev[i]`` = the core of an existing neuron, -1 for a new one; ``pinned[i] >= 0``
-    fixes a neuron absolutely (never moved, even within the migration budget)."""
+    fixes a neuron absolutely (never moved, even within the migration budget).
+    ``time_limit`` (s) bounds the CP-SAT proof and the migration search together."""
+    deadline = time.perf_counter() + time_limit
     core_of = np.where(pinned >= 0, pinned, prev).astype(np.int64)
     new = np.flatnonzero(core_of < 0)
     movable = np.zeros(p.n_neurons, np.bool_)
@@ -62,24 +65,36 @@ def place_incremental(p: Problem, prev: np.ndarray, cap: np.ndarray, pinned: np.
         load_fixed = np.bincount(np.delete(out, new), minlength=p.n_cores)
         room = np.flatnonzero((cap - load_fixed) > 0)
         if new.size * room.size <= EXACT_MAX_VARS and port_cap is None:
-            res = solve_window(p, out, new, [room] * new.size, cap, time_limit, seed=seed)
+            t_cp = (deadline - time.perf_counter()) * (0.5 if migration_budget > 0 else 1.0)
+            res = solve_window(p, out, new, [room] * new.size, cap, t_cp, seed=seed)
             if res.feasible and problem_cost(p, res.core_of) <= problem_cost(p, out) + 1e-9:
                 out = res.core_of
                 how = "cpsat"
             optimal = res.optimal
     moved = 0
     if migration_budget > 0:
+        # the old neurons most connected to the new ones may move, at most the budget of them
         old = np.flatnonzero((prev >= 0) & (pinned < 0))
-        b = Annealer(p, out, cap, np.ones(p.n_neurons, np.bool_), port_cap)
+        is_new = np.zeros(p.n_neurons, np.bool_)
+        is_new[new] = True
+        links = np.zeros(p.n_neurons, np.int64)
+        for j in old:
+            s = p.n_inputs + j
+            links[j] = int(is_new[p.tgt_idx[p.tgt_ptr[s]:p.tgt_ptr[s + 1]]].sum())
+            preds = p.pred_idx[p.pred_ptr[j]:p.pred_ptr[j + 1]]
+            preds = preds[preds >= p.n_inputs] - p.n_inputs
+            links[j] += int(is_new[preds].sum())
         rng = np.random.default_rng(seed)
-        for j in rng.permutation(old):
-            if moved >= migration_budget:
-                break
-            before = b.core_of[j]
-            improve_moves(b, np.array([j]))
-            if b.core_of[j] != before:
-                moved += 1
-                optimal = False
-        out = b.core_of.copy()
+        order = old[np.lexsort((rng.random(old.size), -links[old]))]
+        may_move = np.zeros(p.n_neurons, np.bool_)
+        may_move[order[:migration_budget]] = True
+        may_move[new] = True
+        b = Annealer(p, out, cap, may_move, port_cap)
+        pos = p.rates[p.rates > 0]
+        mean = float(pos.mean()) if pos.size else 1.0
+        cand = b.run(max(deadline - time.perf_counter(), 0.05), seed=seed, t_start=0.3 * mean)
+        if problem_cost(p, cand) < problem_cost(p, out) - 1e-9:
+            out = cand
+            optimal = False
         moved = int(np.count_nonzero(out[old] != prev[old]))
     return IncrementalResult(out, optimal, moved, int(new.size), how)

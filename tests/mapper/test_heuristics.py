@@ -75,3 +75,19 @@ def test_greedy_fills_in_chip_order_and_snake_is_a_permutation():
     order = snake_order(build_problem(net, spec), cap, 4, 4)
     assert sorted(order) == sorted(np.flatnonzero(cap))
     assert order[0] == spec.io_core
+
+
+def test_spectral_start_with_pins_places_everyone_within_capacity():
+    from mosaic.generators import small_world
+    from mapper.heuristics import spectral_start
+    spec = HardwareSpec.preset("mosaic-4x4")
+    net = small_world(200, k=6, n_inputs=4, input_fanout=4, seed=0)
+    p = build_problem(net, spec)
+    cap = np.full(16, 16)
+    pins = np.full(200, -1)
+    pins[[0, 50, 199]] = [3, 3, 9]
+    s = spectral_start(p, cap, pins, 4, 4)
+    assert (s >= 0).all() and (np.bincount(s, minlength=16) <= cap).all()
+    np.testing.assert_array_equal(s[[0, 50, 199]], [3, 3, 9])
+    g = greedy_fill(200, cap, pins)
+    assert problem_cost(p, s) < problem_cost(p, g)      # the sheet's geometry is recovered
