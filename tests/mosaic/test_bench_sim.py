@@ -79,3 +79,11 @@ def test_dependency_cycle_separates_xy_mesh_from_mosaic_trees():
     assert b.dependency_cycle(HardwareSpec.preset("mesh-8x8")) is None, "XY routing is deadlock-free"
     cyc = b.dependency_cycle(HardwareSpec.preset("mosaic-4x4"))
     assert cyc is not None and cyc >= 4, "a dependency cycle needs at least four links"
+
+
+def test_failed_venv_creation_is_a_clear_error(tmp_path):
+    b = _load()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(b.BenchError, match="creating the Brian2 environment failed"):
+        b.ensure_brian_venv(blocker / "venv", create=True)
