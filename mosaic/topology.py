@@ -11,21 +11,28 @@ routers between tiles exist (no border ring).  Each position links to its four
 grid neighbours.  "mesh": one router per core, at the core's (row, col); the tile
 links to its own router only; routers link to their four grid neighbours.
 
-Routing rule (deterministic, documented): every source core has one routing tree
-that reaches every tile, and a multicast packet follows the union of the tree's
+Routing rule (deterministic, documented, minimal and deadlock-free): every source
+core has one routing tree, and a multicast packet follows the union of the tree's
 paths to its destination cores, so a shared link or router is used once.
-- mosaic: the breadth-first shortest-path tree from the source tile, exploring
-  neighbours in increasing node number; a destination tile hangs under its
-  adjacent router of least depth (lowest node number on ties).
+- mosaic, "lane XY": on the position grid, even rows are horizontal lanes and even
+  columns vertical lanes (tiles block every odd row and odd column).  A packet leaves
+  its tile for the lane above (destinations in rows above) or below (all others),
+  runs along that lane in X to the vertical lane next to the destination column on
+  the source's side, turns there and runs in Y to the R1 router beside the
+  destination tile; a destination reachable straight from the lane (or through the
+  R1 shared with an adjacent tile) is entered directly.  Among equally short
+  entries a tile hangs under the router of lowest node number.  Packets only turn
+  from X to Y, never back, so the channel-dependency graph is acyclic: no deadlock
+  without virtual channels.  (Breadth-first shortest-path trees, our first rule,
+  deadlocked under saturation: a ring of full FIFOs around one tile.)
 - mesh: dimension-ordered XY routing: along the source's row to the destination
   column, then along that column.
-Both trees are shortest-path trees, so a unicast path traverses ``hop_matrix``
-routers: 0 on the same tile; on Mosaic 1 for adjacent tiles, 2d+1 in the same row
-or column at distance d >= 2, 2d-1 otherwise; on a mesh d+1.
+Both rules are shortest-path, so a unicast path traverses ``hop_matrix`` routers:
+0 on the same tile; on Mosaic 1 for adjacent tiles, 2d+1 in the same row or column
+at distance d >= 2, 2d-1 otherwise; on a mesh d+1.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -114,21 +121,41 @@ def _mesh_graph(rows: int, cols: int):
     return np.array(kind, np.int8), np.array(pos, np.int64), edges
 
 
-def _bfs_parents(n_cores: int, n_nodes: int, adj: list[list[int]]):
+def _lane_parents(rows: int, cols: int, index: dict):
+    """Mosaic "lane XY" routing trees (see the module doc); routers no route uses
+    keep parent -1."""
+    n_cores, n_nodes = rows * cols, len(index)
+    height, width = 2 * rows + 1, 2 * cols + 1
     parent = np.full((n_cores, n_nodes), -1, np.int32)
     depth = np.full((n_cores, n_nodes), -1, np.int32)
     for s in range(n_cores):
-        depth[s, s] = 0
-        queue = deque([s])
-        while queue:
-            u = queue.popleft()
-            if u < n_cores and u != s:
-                continue                                   # never route through a tile
-            for v in adj[u]:
-                if depth[s, v] < 0:
-                    depth[s, v] = depth[s, u] + (1 if v >= n_cores else 0)
-                    parent[s, v] = u
-                    queue.append(v)
+        ys, xs = 2 * (s // cols) + 1, 2 * (s % cols) + 1
+        par, dep = parent[s], depth[s]
+        dep[s] = 0
+
+        def link(v, u):
+            par[index[v]], dep[index[v]] = index[u] if u is not None else s, \
+                (dep[index[u]] if u is not None else 0) + 1
+
+        for lane in (ys - 1, ys + 1):                       # X phase on both lanes
+            link((lane, xs), None)
+            for x in range(xs + 1, width):
+                link((lane, x), (lane, x - 1))
+            for x in range(xs - 1, -1, -1):
+                link((lane, x), (lane, x + 1))
+        for x in range(0, width, 2):                        # Y phase on vertical lanes
+            for y in range(ys + 2, height):
+                link((y, x), (y - 1, x))
+            for y in range(ys - 2, -1, -1):
+                link((y, x), (y + 1, x))
+            link((ys, x), None if abs(x - xs) == 1 else (ys + 1, x))
+        for t in range(n_cores):
+            if t == s:
+                continue
+            yd, xd = 2 * (t // cols) + 1, 2 * (t % cols) + 1
+            entries = [(yd, xd - 1), (yd, xd + 1)] + [(y, xd) for y in (yd - 1, yd + 1) if abs(y - ys) == 1]
+            best = min((index[e] for e in entries), key=lambda u: (dep[u], u))
+            par[t], dep[t] = best, dep[best]
     return parent, depth
 
 
@@ -162,18 +189,7 @@ def _topology(topology: str, rows: int, cols: int) -> Topology:
     n_nodes = len(kind)
     links = np.array(sorted(edges), np.int32).reshape(-1, 2)
     if topology == "mosaic":
-        adj: list[list[int]] = [[] for _ in range(n_nodes)]
-        for u, v in links:
-            adj[u].append(int(v))
-        parent, depth = _bfs_parents(n_cores, n_nodes, adj)
-        # A destination tile hangs under its shallowest adjacent router.
-        for s in range(n_cores):
-            for t in range(n_cores):
-                if t == s:
-                    continue
-                nbrs = [u for u in adj[t]]
-                best = min(nbrs, key=lambda u: (depth[s, u], u))
-                parent[s, t], depth[s, t] = best, depth[s, best]
+        parent, depth = _lane_parents(rows, cols, {(int(y), int(x)): i for i, (y, x) in enumerate(pos)})
     else:
         parent, depth = _xy_parents(rows, cols)
     if (depth[:, :n_cores] < 0).any():

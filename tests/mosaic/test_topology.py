@@ -95,3 +95,26 @@ def test_routing_tables_are_read_only():
     t = topology(HardwareSpec.preset("mosaic-4x4"))
     with pytest.raises(ValueError):
         t.parent[0, 0] = 3
+
+
+@pytest.mark.parametrize("topo_name, rows, cols", [("mosaic", 4, 4), ("mosaic", 3, 5), ("mosaic", 1, 4),
+                                                   ("mosaic", 8, 8), ("mesh", 4, 6)])
+def test_routing_is_deadlock_free(topo_name, rows, cols):
+    """Dally & Seitz: no cycle in the channel-dependency graph (a link feeding the
+    next link of any route) means no deadlock without virtual channels."""
+    t = topology(HardwareSpec("t", rows, cols, 4, topology=topo_name))
+    g = nx.DiGraph()
+    for s in range(t.n_cores):
+        v = np.flatnonzero(t.parent[s] >= 0)
+        p = t.parent[s, v]
+        inner = p != s                       # the link into p is itself on the route
+        g.add_edges_from(zip(t.parent_link[s, p[inner]].tolist(), t.parent_link[s, v[inner]].tolist()))
+    assert nx.is_directed_acyclic_graph(g)
+
+
+def test_every_tile_reached_by_a_shortest_route():
+    t = topology(HardwareSpec.preset("mosaic-8x8"))
+    for s in (0, 27, 63):
+        for d in range(t.n_cores):
+            nodes = t.tree_nodes(s, [d])
+            assert np.count_nonzero(nodes >= t.n_cores) == mosaic_hops(8, 8)[s, d]
