@@ -11,7 +11,7 @@ def test_bench_quick_prints_json_targets():
                          text=True, timeout=300, check=True).stdout
     lines = [json.loads(s) for s in out.splitlines() if s.startswith("{")]
     names = {d["target"] for d in lines}
-    assert {"gap_le_300_neurons", "bound_valid", "incremental_optimal_s", "incremental_vs_full"} <= names
+    assert {"gap_le_300_neurons", "bound_valid", "incremental_optimal_s", "incremental_vs_full", "incremental_vs_full_same_reserve"} <= names
     for d in lines:
         assert set(d) == {"target", "value", "goal", "met"} and isinstance(d["met"], bool)
     assert next(d for d in lines if d["target"] == "bound_valid")["met"]
