@@ -215,14 +215,20 @@ def traffic_net(spec: HardwareSpec, fanout_cores: int, seed: int) -> tuple[Spiki
 
 
 def dependency_cycle(spec: HardwareSpec) -> int | None:
-    """Length of a cycle in the channel dependency graph of ``spec``'s routing trees (link a
-    -> link b when some tree forwards from a into b), or None if it is acyclic.  With
-    bounded FIFOs and back-pressure, an acyclic graph cannot deadlock (Dally and Seitz,
-    IEEE Trans. Computers C-36:547, 1987); a cycle means it can."""
+    """Length of a cycle in the channel dependency graph of ``spec``'s routing trees, or
+    None if it is acyclic (see ``tree_dependency_cycle``)."""
     topo = topology(spec)
+    return tree_dependency_cycle(topo.parent, topo.parent_link)
+
+
+def tree_dependency_cycle(parent: np.ndarray, parent_link: np.ndarray) -> int | None:
+    """Channel dependency graph of routing trees (``parent[s, v]``, ``parent_link[s, v]`` as
+    in ``mosaic.topology.Topology``): link a -> link b when some tree forwards from a into
+    b.  Returns the length of one cycle, or None if acyclic.  With bounded FIFOs and
+    back-pressure an acyclic graph cannot deadlock (Dally and Seitz, IEEE Trans. Computers
+    C-36:547, 1987); a cycle means it can."""
     g = nx.DiGraph()
-    for s in range(topo.n_cores):
-        par, plink = topo.parent[s], topo.parent_link[s]
+    for par, plink in zip(parent, parent_link):
         inner = np.flatnonzero(par >= 0)
         inner = inner[par[par[inner]] >= 0]  # v whose parent u is not the root: (par u -> u) -> (u -> v)
         g.add_edges_from(zip(plink[par[inner]].tolist(), plink[inner].tolist()))

@@ -73,12 +73,23 @@ def test_spread_placement_uses_every_core_evenly():
     assert load.max() - load.min() <= 1 and load.max() <= spec.neurons_per_core
 
 
-def test_dependency_cycle_separates_xy_mesh_from_mosaic_trees():
+def _ring_trees(sources):
+    """Four routers in a ring, link i = i -> i+1 (mod 4); each source's tree goes two hops on."""
+    parent = np.full((4, 4), -1)
+    plink = np.full((4, 4), -1)
+    for s in sources:
+        a, b = (s + 1) % 4, (s + 2) % 4
+        parent[s, a], plink[s, a] = s, s
+        parent[s, b], plink[s, b] = a, a
+    return parent, plink
+
+
+def test_dependency_cycle_found_on_a_ring_and_absent_for_xy():
     b = _load()
+    assert b.tree_dependency_cycle(*_ring_trees([0, 1, 2, 3])) == 4, "0->1->2->3->0 waits in a circle"
+    assert b.tree_dependency_cycle(*_ring_trees([0, 1])) is None
     from mosaic import HardwareSpec
     assert b.dependency_cycle(HardwareSpec.preset("mesh-8x8")) is None, "XY routing is deadlock-free"
-    cyc = b.dependency_cycle(HardwareSpec.preset("mosaic-4x4"))
-    assert cyc is not None and cyc >= 4, "a dependency cycle needs at least four links"
 
 
 def test_failed_venv_creation_is_a_clear_error(tmp_path):
