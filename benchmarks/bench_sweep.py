@@ -57,9 +57,9 @@ def sweep_with(n_workers: int, cfgs: list[dict], db: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="shorter runs (400 steps instead of 4000)")
+    ap.add_argument("--quick", action="store_true", help="shorter runs (200 steps instead of 4000)")
     args = ap.parse_args(argv)
-    cfgs = configs(400 if args.quick else 4000)
+    cfgs = configs(200 if args.quick else 4000)
     print(f"sweep: {len(cfgs)} runs ({len(GRIDS)} core counts x 3 seeds), {cfgs[0]['steps']} steps each, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -649,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mosaic: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:                     # output piped into `head` and the like
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except known_errors() as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mosaic: error: {msg}", file=sys.stderr)

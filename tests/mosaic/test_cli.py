@@ -156,6 +156,20 @@ def test_bad_input_is_one_clear_line(args, words, cli):
     assert_clean_error(cli(*args, ok=False), *words)
 
 
+def test_simulate_reads_nir(tmp_path, cli):
+    import nir
+    from models.nir_io import to_nir
+    from mosaic.generators import random_feedforward
+    nir.write(tmp_path / "n.nir", to_nir(random_feedforward([8, 16, 4], seed=0)))
+    doc = json.loads(cli("simulate", "--net", str(tmp_path / "n.nir"), "--preset", "mosaic-4x4", "--steps", "10",
+                         "--json").stdout)
+    assert doc["n_neurons"] == 20 and doc["T"] == 10
+    (tmp_path / "bad.nir").write_text("garbage")
+    assert_clean_error(cli("simulate", "--net", str(tmp_path / "bad.nir"), ok=False), "bad.nir")
+    (tmp_path / "n.txt").write_text("x")
+    assert_clean_error(cli("simulate", "--net", str(tmp_path / "n.txt"), ok=False), ".txt")
+
+
 def test_corrupt_files_are_clean_errors(tmp_path, cli):
     bad_net = tmp_path / "net.npz"
     bad_net.write_bytes(b"garbage")
