@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from mosaic import HardwareSpec, Placement, SpikingNetwork
+from mosaic.topology import topology
 
 from .bounds import per_source_bound
 from .cpsat import rate_scale, solve_window
@@ -318,7 +319,6 @@ def check_placement(net: SpikingNetwork, spec: HardwareSpec, placement, *, capac
     if port_capacity is not None:
         p = build_problem(net, spec)
         loads = port_loads(p, c)
-        from mosaic.topology import topology
         links = topology(spec).links
         for lk in np.flatnonzero(loads > port_capacity):
             out.append(f"router link {int(links[lk][0])}->{int(links[lk][1])} carries {int(loads[lk])} distinct "

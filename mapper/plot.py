@@ -48,8 +48,8 @@ def plot_placement(net: SpikingNetwork, spec: HardwareSpec, placement, rates=Non
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label="router load (packets/step)",
                  shrink=0.8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=lcmap(i % lcmap.N)) for i in range(n_layers)]
-    ax.legend(handles, [f"layer {i}" for i in range(n_layers)], loc="upper left", bbox_to_anchor=(1.25, 1.0),
-              fontsize=7, frameon=False)
+    ax.legend(handles, [f"layer {i}" for i in range(n_layers)], loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              ncol=min(n_layers, 5), fontsize=7, frameon=False)
     io_y, io_x = t.node_pos[spec.io_core]
     ax.annotate("I/O", (io_x - 0.8, io_y - 0.8), fontsize=6, color="crimson")
     ax.set_xlim(-0.2, 2 * spec.cols + 0.2)

@@ -6,7 +6,6 @@ import time
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 
 from mosaic import HardwareSpec, SpikingNetwork
 from mosaic.topology import hop_matrix
