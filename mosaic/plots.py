@@ -229,7 +229,8 @@ def plot_sweep(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path
     """Draw the plots a sweep's flat result rows support into ``out_dir``; returns the PNG paths.
 
     energy/latency vs cores when the core count varies; saturation when the offered load
-    varies; accuracy vs energy Pareto front when rows carry ``accuracy``.
+    varies; accuracy vs energy Pareto front when rows carry ``accuracy`` (growth runs), and
+    their accuracy along the growth path when they carry ``path_accuracy``.
     """
     ok = [r for r in rows if r.get("status", "ok") == "ok"]
     if not ok:
@@ -252,7 +253,21 @@ def plot_sweep(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path
     acc = [r for r in ok if r.get("accuracy") is not None]
     if acc:
         p = out / "pareto_accuracy_energy.png"
-        pareto_front([r["energy_total_pj"] * 1e-6 for r in acc], [r["accuracy"] for r in acc], p)
+        labels = [f"{r.get('schedule_name', '')} {r.get('growth_method', '')}".strip() or None for r in acc]
+        pareto_front([r["energy_total_pj"] * 1e-3 for r in acc], [r["accuracy"] for r in acc], p,
+                     labels=labels if any(labels) else None, energy_label="energy per inference (nJ)")
+        written.append(p)
+    paths: dict[str, list[list[float]]] = defaultdict(list)
+    for r in acc:
+        if isinstance(r.get("path_accuracy"), list) and len(r["path_accuracy"]) > 1:
+            paths[f"{r.get('schedule_name', '')} {r.get('growth_method', '')}".strip()].append(r["path_accuracy"])
+    if paths:
+        p = out / "growth_paths.png"
+        curves = {}
+        for name, runs in paths.items():
+            n = min(len(a) for a in runs)
+            curves[name] = (np.arange(n), np.mean([a[:n] for a in runs], axis=0))
+        growth_paths(curves, p, xlabel="growth events so far", ylabel="test accuracy (mean over seeds)")
         written.append(p)
     if not written:
         raise PlotError("nothing to plot: the sweep varies neither the core count (hardware.grid), "

@@ -23,9 +23,21 @@ n = 1024                          # small_world: neurons
 rate = [0.1, 0.3]                 # input spike probability per step
 
 [mapping]
-method = ["greedy", "cpsat"]      # "fill" (default), "greedy", "cpsat", "random"
+method = ["greedy", "cpsat"]      # "fill" (default), "greedy", "random", "anneal", "cpsat"
 time_limit = 10                   # CP-SAT seconds
+
+[growth]                          # optional: growth runs instead of generated workloads
+schedule = ["a.toml", "b.toml"]   # growth.schedules files, relative to this config
+growth_method = ["gradmax", "random"]
+dataset = "digits"                # or "mnist1d"
+train_steps = 300                 # Adam steps per run
+n_sim = 20                        # test samples simulated on the chip
 ```
+
+A growth run trains a spiking MLP along its schedule (``growth.score.score_schedule``: incremental
+mapping after every growth step, "fill" mapping meaning greedy) and stores the final accuracy,
+energy and latency per inference; the schedule's content (not its path) is part of the config,
+so editing a schedule file makes new runs.
 
 Each run is a flat config dict; its sha256 over canonical JSON (``store.config_hash``)
 is the primary key in the result store.  Runs execute on a Dask ``LocalCluster``
@@ -57,7 +69,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
                  "step_cycles"),
     "workload": ("generator", "sizes", "n", "k", "p", "rate"),
     "mapping": ("method", "time_limit"),
+    "growth": ("schedule", "growth_method", "dataset", "train_steps", "n_sim"),
 }
+WORKLOAD_KEYS = ("generator", "sizes", "n", "k", "p", "rate", "steps", "routing", "late")  # unused by growth runs
 DEFAULTS: dict[str, Any] = {"seeds": [0], "steps": 50, "routing": "cycle", "late": "defer",
                             "preset": "mosaic-8x8", "generator": "random_feedforward", "rate": 0.2,
                             "method": "fill", "time_limit": 10.0}
@@ -79,10 +93,25 @@ def load_config(path: str | Path) -> dict[str, Any]:
         doc = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise SweepError(f"{p}: malformed TOML: {e}") from None
-    return parse_config(doc, where=str(p))
+    return parse_config(doc, where=str(p), base_dir=p.parent)
 
 
-def parse_config(doc: dict[str, Any], where: str = "sweep config") -> dict[str, Any]:
+def _load_schedule(value: Any, base_dir: Path, where: str) -> dict[str, Any]:
+    """A schedule file (path relative to the config) as {"name": stem, initial, event, ...}."""
+    from growth.errors import ScheduleError
+    from growth.schedules import Schedule
+    if not isinstance(value, str):
+        raise SweepError(f"{where}: growth.schedule values are schedule file paths, got {value!r}")
+    path = Path(value) if Path(value).is_absolute() else base_dir / value
+    if not path.is_file():
+        raise SweepError(f"{where}: growth schedule file {str(path)!r} does not exist")
+    try:
+        return {"name": path.stem, **Schedule.load(path).to_dict()}
+    except ScheduleError as e:
+        raise SweepError(f"{where}: {e}") from None
+
+
+def parse_config(doc: dict[str, Any], where: str = "sweep config", base_dir: str | Path = ".") -> dict[str, Any]:
     """{section: {key: value or list}} -> {key: list of values} with defaults filled in."""
     axes: dict[str, list[Any]] = {}
     for section, table in doc.items():
@@ -108,6 +137,10 @@ def parse_config(doc: dict[str, Any], where: str = "sweep config") -> dict[str, 
         axes["n"] = [1024]
     for grid in axes.get("grid", []):
         _parse_grid(grid, where)
+    if "schedule" in axes:
+        axes["schedule"] = [_load_schedule(v, Path(base_dir), where) for v in axes["schedule"]]
+    elif any(k in axes for k in SECTIONS["growth"]):
+        raise SweepError(f"{where}: [growth] needs schedule = [...] (schedule files)")
     return axes
 
 
@@ -143,9 +176,13 @@ def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     for values in itertools.product(*(axes[k] for k in keys), axes["seeds"]):
         cfg = dict(zip(keys, values[:-1]))
         cfg["seed"] = values[-1]
-        mine = GENERATOR_KEYS[cfg["generator"]]
-        for key in {k for own in GENERATOR_KEYS.values() for k in own} - set(mine):
-            cfg.pop(key, None)
+        if "schedule" in cfg:                  # a growth run: the network comes from training
+            for key in WORKLOAD_KEYS:
+                cfg.pop(key, None)
+        else:
+            mine = GENERATOR_KEYS[cfg["generator"]]
+            for key in {k for own in GENERATOR_KEYS.values() for k in own} - set(mine):
+                cfg.pop(key, None)
         runs.setdefault(config_hash(cfg), cfg)
     return list(runs.values())
 
@@ -208,8 +245,37 @@ def report_metrics(report: Any, steps: int) -> dict[str, Any]:
     return out
 
 
+def run_growth(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A growth run: train along the config's schedule, map and measure on the chip."""
+    import torch
+    from growth.schedules import Schedule
+    from growth.score import RunConfig, score_schedule
+    from models.datasets import load_dataset
+    torch.set_num_threads(1)
+    spec = build_spec(cfg)
+    seed = int(cfg.get("seed", 0))
+    sched = Schedule.from_dict({k: v for k, v in cfg["schedule"].items() if k != "name"})
+    method = cfg.get("method", DEFAULTS["method"])
+    rc = RunConfig(steps=int(cfg.get("train_steps", 300)), n_sim=int(cfg.get("n_sim", 20)),
+                   mapping="greedy" if method == "fill" else method,
+                   time_limit=float(cfg.get("time_limit", DEFAULTS["time_limit"])), seed=seed)
+    data = load_dataset(cfg.get("dataset", "digits"), seed=seed)
+    t0 = time.perf_counter()
+    score = score_schedule(sched, spec, None, data, config=rc, method=cfg.get("growth_method", "gradmax"))
+    final = score.final
+    return {"n_cores": spec.n_cores, "rows": spec.rows, "cols": spec.cols, "neurons_per_core": spec.neurons_per_core,
+            "bandwidth": spec.bandwidth, "buffer_depth": spec.buffer_depth, "schedule_name": cfg["schedule"]["name"],
+            "sizes": final["sizes"], "n_neurons": int(sum(final["sizes"])), "accuracy": float(final["accuracy"]),
+            "energy_total_pj": float(final["energy_pj"]), "latency_mean_ns": float(final["latency_ns"]),
+            "port_use": float(final["port_use"]), "cores_used": int(final["cores"]),
+            "growth_events": len(score.events), "path_accuracy": [float(r["accuracy"]) for r in score.rows],
+            "path_energy_pj": [float(r["energy_pj"]) for r in score.rows], "train_wall_s": time.perf_counter() - t0}
+
+
 def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
+    if "schedule" in cfg:
+        return run_growth(cfg)
     from .simulate import simulate
     spec = build_spec(cfg)
     net = build_network(cfg)

@@ -131,3 +131,31 @@ def test_bench_sweep_quick_prints_target_lines():
     assert [d["target"] for d in lines] == ["sweep_speedup_2_workers", "sweep_store_overhead_per_run"]
     assert all(isinstance(d["met"], bool) and d["value"] > 0 for d in lines)
     assert "identical tables: True" in proc.stdout
+
+
+def test_growth_schedule_axis(tmp_path):
+    """Schedules are an axis; their content is hashed; results carry accuracy for the Pareto plot."""
+    from mosaic.plots import plot_sweep
+    (tmp_path / "a.toml").write_text("initial = [8]\n[[event]]\nstep = 10\nlayer = 0\nk = 8\n")
+    (tmp_path / "b.toml").write_text("initial = [12]\n")
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('[sweep]\nseeds = [0]\n[hardware]\npreset = "mosaic-4x4"\n'
+                   '[growth]\nschedule = ["a.toml", "b.toml"]\ntrain_steps = 20\nn_sim = 2\n')
+    from mosaic.sweep import load_config
+    configs = expand(load_config(cfg))
+    assert [c["schedule"]["name"] for c in configs] == ["a", "b"]
+    assert all("sizes" not in c and "rate" not in c for c in configs)
+    with open_store(tmp_path / "g.sqlite", resume=False) as s:
+        stats = run_sweep(configs, s, workers=0, progress=False)
+        assert (stats.executed, stats.failed) == (2, 0), stats.errors
+        rows = {r["schedule_name"]: r for r in s.rows()}
+    assert rows["a"]["sizes"][0] == 16 and rows["b"]["sizes"][0] == 12     # a grew 8 -> 16
+    assert rows["a"]["growth_events"] == 1 and len(rows["a"]["path_accuracy"]) == 2
+    assert all(0 <= r["accuracy"] <= 1 and r["energy_total_pj"] > 0 for r in rows.values())
+    names = sorted(p.name for p in plot_sweep(list(rows.values()), tmp_path / "plots"))
+    assert names == ["growth_paths.png", "pareto_accuracy_energy.png"]
+    (tmp_path / "a.toml").write_text("initial = [8]\n[[event]]\nstep = 10\nlayer = 0\nk = 4\n")
+    assert config_hash(expand(load_config(cfg))[0]) != config_hash(configs[0])   # edited schedule: new run
+    cfg.write_text('[growth]\nschedule = ["missing.toml"]\n')
+    with pytest.raises(SweepError, match="missing.toml"):
+        load_config(cfg)
