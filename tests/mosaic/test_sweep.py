@@ -159,3 +159,18 @@ def test_growth_schedule_axis(tmp_path):
     cfg.write_text('[growth]\nschedule = ["missing.toml"]\n')
     with pytest.raises(SweepError, match="missing.toml"):
         load_config(cfg)
+
+
+def test_cli_sweep_on_an_existing_scheduler(tmp_path, client, capsys):
+    """`mosaic sweep --scheduler ADDRESS` uses a running Dask cluster (here the module's LocalCluster)."""
+    import json
+    from mosaic.cli import main
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[sweep]\nseeds = [0, 1]\nsteps = 5\n[hardware]\npreset = "mosaic-4x4"\ngrid = "2x2"\n'
+                   '[workload]\nsizes = [[8, 16]]\n')
+    capsys.readouterr()
+    rc = main(["sweep", str(cfg), "--db", str(tmp_path / "r.sqlite"), "--scheduler", client.scheduler.address,
+               "--json", "--no-progress"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and (doc["executed"], doc["failed"]) == (2, 0)
+    assert client.status == "running"                   # the CLI closed only its own client
