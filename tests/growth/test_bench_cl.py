@@ -1,0 +1,17 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_cl_quick_prints_its_target_line():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cl.py"), "--quick"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    assert [d["target"] for d in lines] == ["hw_aware_growth_on_pareto_front"]
+    assert isinstance(lines[0]["met"], bool) and lines[0]["goal"]
+    for method in ("EWC", "LoRA-CL", "SupSup GG", "SupSup GNu", "MoE k-means", "DEN", "GradMax-CL"):
+        assert out.stdout.count(method) >= 2, method   # one row per task sequence
