@@ -40,9 +40,9 @@ ROOT, TARGET, K = (10, 10), (50, 50), 10
 FIXED = ("gradmax-round-robin", "gradmax-layer-by-layer")
 
 
-def _record(dataset, preset, seed, strategy, score) -> dict:
+def _record(dataset, preset, seed, strategy, score, n_classes: int) -> dict:
     f = score.final
-    return {"dataset": dataset, "preset": preset, "seed": seed, "strategy": strategy,
+    return {"dataset": dataset, "preset": preset, "seed": seed, "strategy": strategy, "n_classes": n_classes,
             "sizes": f["sizes"][:-1], "accuracy": f["accuracy"], "energy_pj": f["energy_pj"],
             "model_energy_pj": f["model_energy_pj"], "latency_ns": f["latency_ns"],
             "port_use": f["port_use"], "cores": f["cores"], "budget": score.budget,
@@ -72,7 +72,7 @@ def run_experiment(datasets=("digits", "mnist1d"), presets=("mosaic-4x4", "mosai
             for name, (sched, method) in schedules.items():
                 t0 = time.perf_counter()
                 for spec, score in zip(specs, score_schedules(sched, specs, None, data, config=cfg, method=method)):
-                    records.append(_record(dname, spec.name, seed, name, score))
+                    records.append(_record(dname, spec.name, seed, name, score, data.n_classes))
                 log(f"{dname} seed {seed} {name}: {time.perf_counter() - t0:.0f} s")
             for spec in specs:
                 fixed_e = [r["energy_pj"] for r in records if r["dataset"] == dname and r["seed"] == seed
@@ -80,12 +80,12 @@ def run_experiment(datasets=("digits", "mnist1d"), presets=("mosaic-4x4", "mosai
                 budget = CostBudget(energy_pj=budget_fraction * float(np.mean(fixed_e)), port_use=1.0,
                                     cores=spec.n_cores)
                 ccfg = ControllerConfig(k_options=(K,), max_sizes=TARGET, check_every=5,
-                                        plateau=PlateauRule(window=2, eps=0.15), margin=0.9, T=cfg.T,
+                                        plateau=PlateauRule(window=2, eps=0.25), margin=0.9, T=cfg.T,
                                         mapping=cfg.mapping, time_limit=cfg.time_limit, seed=seed)
                 t0 = time.perf_counter()
                 score = grow_with_controller(spec, budget, data, ROOT, controller=ccfg, config=cfg,
                                              grow_until=0.8)
-                rec = _record(dname, spec.name, seed, "controller", score)
+                rec = _record(dname, spec.name, seed, "controller", score, data.n_classes)
                 rec["log"] = score.log
                 records.append(rec)
                 log(f"{dname} seed {seed} controller on {spec.name}: {time.perf_counter() - t0:.0f} s, "
