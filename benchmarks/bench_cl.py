@@ -27,10 +27,11 @@ import torch
 
 from growth.baselines import EWC, HardMoE, LoRACL, SupSup, TrainConfig, off_diagonal_mean, pollution_matrix
 from growth.baselines.chip import chip_figures
-from growth.baselines.common import accuracy, linears, run_sequence
+from growth.baselines.common import accuracy, linears, mlp, pollution_terms_mlp, run_sequence
 from growth.cl import CLConfig, TaskHeads, run_gradmax_cl
 from growth.den import DEN, DENConfig, run_den
 from growth.metrics import summarize
+from growth.score import pareto_front
 from models.datasets import load_dataset, permuted_tasks, split_tasks
 from mosaic import HardwareSpec
 
@@ -78,10 +79,9 @@ class DENChip:
     def mlp(self, t: int):
         if t in self._mlps:
             return self._mlps[t]
-        from growth.baselines.common import mlp as make
         vis = self._vis(t)
         sizes = [self.den.W[0].shape[1], *[int(v.sum()) for v in vis], len(self.heads.classes[t])]
-        m = make(sizes)
+        m = mlp(sizes)
         lins = linears(m)
         with torch.no_grad():
             prev = torch.ones(self.den.W[0].shape[1], dtype=torch.bool)
@@ -100,7 +100,6 @@ class DENChip:
         return [(self.mlp(t), torch.ones(len(x), dtype=torch.bool), cls)]
 
     def pollution_terms(self, x, t):
-        from growth.baselines.common import pollution_terms_mlp
         vis = self._vis(t)
         born = [torch.from_numpy(b) for b in self.den.born]
         m = self.mlp(t)
@@ -256,7 +255,6 @@ def main(argv=None) -> int:
     for name, agg in results.items():
         labels = [k for k, v in agg.items() if not np.isnan(v["energy_nj"][0])]
         pts = [(agg[k]["acc"][0], agg[k]["energy_nj"][0]) for k in labels]
-        from growth.score import pareto_front
         fronts[name] = [labels[i] for i in pareto_front(pts)]
         print(f"accuracy-energy Pareto front, {name}: {', '.join(fronts[name])}")
     print(json.dumps({"target": "hw_aware_growth_on_pareto_front", "value": None, "goal": "on front",
