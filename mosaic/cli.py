@@ -509,7 +509,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mosaic", description="Grow spiking networks, map them onto a Mosaic-style multi-core chip, "
-                                   "simulate the routing, sweep the hardware.")
+                                   "simulate the routing, sweep the hardware.",
+        epilog="Start here: `mosaic demo --out results` (end to end, a few minutes) or `mosaic simulate`. "
+               "`mosaic COMMAND --help` for each command's options.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
