@@ -338,7 +338,7 @@ def score_schedules(schedule: Schedule, specs: Sequence[HardwareSpec], budget: C
         r.core_of = r._place(None)
     scores = [ScheduleScore(r.spec.name, r.budget.to_dict()) for r in runs]
     steps_at = _segments(schedule.events, cfg.steps)
-    bounds = [0] + steps_at + [cfg.steps]
+    bounds = sorted({0, *steps_at, cfg.steps})
     bar = tqdm(total=cfg.steps, desc="score schedule", disable=not cfg.progress, leave=False)
     for a, b in zip(bounds, bounds[1:]):
         if a in steps_at:

@@ -45,6 +45,8 @@ def test_rows_per_growth_step_and_violations_reported(data):
     ok = score_schedule(sched, SPEC, CostBudget(energy_pj=1e12), data, config=CFG)
     assert ok.violations == []
     assert "violations" in score.table() and "energy" in score.table()
+    at0 = score_schedule(Schedule((6, 5), [GrowthEvent(0, 0, 2)]), SPEC, None, data, config=CFG)
+    assert [r["sizes"][:2] for r in at0.rows] == [[8, 5]] and at0.events == [(0, 0, 2)]
     with pytest.raises(GrowthError, match="past the run"):
         score_schedule(Schedule((6, 5), [GrowthEvent(50, 0, 2)]), SPEC, None, data, config=CFG)
 
