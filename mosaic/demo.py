@@ -7,9 +7,10 @@
    test samples on the preset (default ``mosaic-8x8``, greedy placement);
 4. map the final GradMax network with CP-SAT and with greedy, using spike rates measured
    on the chip, and simulate both with the cycle-approximate network-on-chip;
-5. write the headline plots (growth paths, accuracy vs energy Pareto front, energy by
-   category for CP-SAT vs greedy, router load on the Mosaic layout, the placement) and a
-   ``summary.json`` into the output folder.
+5. simulate the same network on a fixed number of neuron slots split into 4 to 64 tiles;
+6. write the headline plots (growth paths, accuracy vs energy Pareto front, energy by
+   category for CP-SAT vs greedy, router load on the Mosaic layout, energy and latency vs
+   core count, the placement) and a ``summary.json`` into the output folder.
 """
 from __future__ import annotations
 
@@ -59,20 +60,23 @@ def _stage_on_chip(net, spec, x, y, cfg: DemoConfig, placement=None) -> dict[str
     return {"chip_accuracy": res.accuracy(y), "energy_pj": res.energy_pj, "packets": res.packets}
 
 
-def _router_load(net, spec, placement, x, cfg: DemoConfig) -> tuple[np.ndarray, float, float]:
-    """Router load summed over the samples ``x``, mean and max step latency (cycles)."""
+def _chip_traffic(net, spec, placement, x, cfg: DemoConfig) -> dict[str, Any]:
+    """Simulate the samples ``x`` one by one: router load summed over them, mean and max step
+    latency (cycles), mean energy per inference (pJ by category)."""
     from models.export import layer_slices
     from models.readout import chip_inputs
     from .simulate import simulate
     xs = chip_inputs(x, cfg.T, cfg.encoder, len(layer_slices(net)), cfg.seed)
-    load = None
-    lat = []
+    load, lat, energy = None, [], {}
     for b in range(len(xs)):
         rep = simulate(net, spec, placement, xs[b], routing="cycle")
         load = rep.router_load.astype(float) if load is None else load + rep.router_load
         lat.append(rep.step_latency_cycles)
+        for k, v in rep.energy_pj.items():
+            energy[k] = energy.get(k, 0.0) + float(v) / len(xs)
     lat_a = np.concatenate(lat)
-    return load, float(lat_a.mean()), float(lat_a.max())
+    return {"router_load": load, "latency_mean_cycles": float(lat_a.mean()),
+            "latency_max_cycles": float(lat_a.max()), "energy_pj": energy}
 
 
 def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bool = True,
@@ -153,12 +157,28 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
     mapped = {}
     for m, p in placements.items():
         res = _stage_on_chip(net, spec, x_chip, y_chip, cfg, placement=p)
-        load, lat_mean, lat_max = _router_load(net, spec, p, x_chip[:10], cfg)
-        mapped[m] = {**res, "router_load": load, "latency_mean_cycles": lat_mean, "latency_max_cycles": lat_max,
-                     "traffic_cost": p.objective, "bound": p.bound, "cores_used": int(np.unique(p.core_of).size)}
+        tr = _chip_traffic(net, spec, p, x_chip[:10], cfg)
+        lat_mean, lat_max = tr["latency_mean_cycles"], tr["latency_max_cycles"]
+        mapped[m] = {**res, "router_load": tr["router_load"], "latency_mean_cycles": lat_mean,
+                     "latency_max_cycles": lat_max, "traffic_cost": p.objective, "bound": p.bound,
+                     "cores_used": int(np.unique(p.core_of).size)}
         log(f"      {m:6s} accuracy {100 * res['chip_accuracy']:5.1f}%  energy {res['energy_pj']['total'] / 1e3:8.1f} "
             f"nJ/inference (routing {res['energy_pj']['routing'] / 1e3:6.2f} nJ)  latency mean {lat_mean:5.1f} "
             f"max {lat_max:4.0f} cycles")
+
+    slots = 1 << int(np.ceil(np.log2(net.n_neurons)))
+    log(f"      the same network on {slots} neuron slots split into 4 to 64 tiles (greedy and CP-SAT)")
+    per_cores = []
+    for rows_, cols_ in ((2, 2), (2, 4), (4, 4), (4, 8), (8, 8)):
+        if slots % (rows_ * cols_) or slots // (rows_ * cols_) < 1:
+            continue
+        s_g = spec.replace(rows=rows_, cols=cols_, neurons_per_core=slots // (rows_ * cols_))
+        for m in ("greedy", "cpsat"):
+            p_g = map_network(net, s_g, m, rates=rate_report, time_limit=max(1.0, cfg.time_limit / 4), seed=cfg.seed)
+            tr = _chip_traffic(net, s_g, p_g, x_chip[:10], cfg)
+            per_cores.append({"n_cores": s_g.n_cores, "method": m, "energy_total_pj": tr["energy_pj"]["total"],
+                              "energy_routing_pj": tr["energy_pj"]["routing"],
+                              "latency_mean_cycles": tr["latency_mean_cycles"]})
 
     log(f"[5/5] writing plots to {out}/")
     written = []
@@ -178,6 +198,8 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
     written.append(out / "router_load_cpsat.png")
     plots.router_heatmap(spec, mapped["cpsat"]["router_load"], written[-1],
                          title=f"router load, CP-SAT placement, {len(x_chip[:10])} digits on {spec.name}")
+    written.append(out / "energy_latency_vs_cores.png")
+    plots.energy_latency_vs_cores(per_cores, written[-1], group="method", energy_label="energy per inference (uJ)")
     written.append(out / "placement_cpsat.png")
     fig = plot_placement(net, spec, placements["cpsat"], rates=rate_report, path=written[-1])
     import matplotlib.pyplot as plt
@@ -189,6 +211,7 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
         "final": {"neurons": net.n_neurons, "synapses": net.n_synapses,
                   "accuracy_snntorch": arms["gradmax"]["accuracy"][-1]},
         "mapping": {m: {k: v for k, v in d.items() if k != "router_load"} for m, d in mapped.items()},
+        "core_count": per_cores,
         "cpsat_over_greedy": {"traffic_cost": c["traffic_cost"] / g["traffic_cost"] if g["traffic_cost"] else None,
                               "routing_energy": (c["energy_pj"]["routing"] / g["energy_pj"]["routing"]
                                                  if g["energy_pj"]["routing"] else None),

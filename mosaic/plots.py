@@ -67,12 +67,12 @@ def _require(rows: Sequence[dict[str, Any]], *cols: str) -> None:
 
 def energy_latency_vs_cores(rows: Sequence[dict[str, Any]], path: str | Path | None = None, *,
                             group: str | None = None, energy: str = "energy_total_pj",
-                            latency: str = "latency_mean_cycles") -> Figure:
+                            latency: str = "latency_mean_cycles", energy_label: str = "energy per run (uJ)") -> Figure:
     """Two panels: total energy (uJ) and mean step latency (cycles) vs number of cores,
     one line per ``group`` value, mean over seeds with +-1 std error bars."""
     _require(rows, "n_cores", energy, latency)
     fig, (ax_e, ax_l) = new_figure(2)
-    for ax, col, scale, label in ((ax_e, energy, 1e-6, "energy per run (uJ)"),
+    for ax, col, scale, label in ((ax_e, energy, 1e-6, energy_label),
                                   (ax_l, latency, 1.0, "step latency, mean (cycles)")):
         for g, (xs, ys, sd) in _grouped(rows, "n_cores", col, group).items():
             ax.errorbar(xs, ys * scale, yerr=sd * scale, marker="o", capsize=3,

@@ -247,6 +247,7 @@ def test_demo_quick_writes_headline_plots(tmp_path, cli):
     out = tmp_path / "results"
     doc = json.loads(cli("demo", "--quick", "--out", str(out), "--json").stdout)
     for name in ("growth_accuracy.png", "pareto_accuracy_energy.png", "energy_cpsat_vs_greedy.png",
+                 "energy_latency_vs_cores.png",
                  "router_load_cpsat.png", "placement_cpsat.png", "summary.json"):
         assert (out / name).stat().st_size > 500, name
     g = doc["growth"]["gradmax"]
