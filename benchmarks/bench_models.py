@@ -30,11 +30,11 @@ from mosaic import HardwareSpec
 SPEC = "mosaic-8x8"
 
 
-def run_one(ds, sizes, *, T, encoder, epochs, lr, spec, seed=0, budget=None, bits=None):
+def run_one(ds, sizes, *, T, encoder, epochs, lr, spec, seed=0, budget=None, bits=None, standardize=False):
     """Train, evaluate in snnTorch and on the chip; one row of figures."""
     model = make_mlp(sizes, seed=seed)
     info = train(model, ds, T=T, encoder=encoder, epochs=epochs, lr=lr, seed=seed, progress=False,
-                 time_budget=budget)
+                 time_budget=budget, standardize=standardize)
     ev = evaluate(model, ds, T, encoder)
     chip = chip_run(to_network(model), spec, None, ds.x_test, T, encoder, routing="ideal")
     row = {"data": ds.name, "encoder": encoder, "T": T, "sizes": "-".join(map(str, sizes)),
@@ -76,8 +76,9 @@ def main(argv=None) -> list[dict]:
     t0 = time.process_time()
     m1 = load_dataset("mnist1d", **(dict(n_train=200, n_test=50) if q else {}))
     gen_s = time.process_time() - t0
-    rows.append(run_one(m1, [40, 256, 128, 10], T=25, encoder="direct", epochs=1 if q else 30, lr=2e-3,
-                        spec=spec, budget=110.0, bits=spec.weight_bits))
+    # MNIST-1D in [0, 1] has a large common offset: train standardised, folded into layer 0
+    rows.append(run_one(m1, [40, 256, 128, 10], T=25, encoder="direct", epochs=1 if q else 27, lr=2e-3,
+                        spec=spec, budget=110.0, bits=spec.weight_bits, standardize=True))
     print(f"== spiking MLPs on {SPEC} (routing ideal); digits splits {splits}; MNIST-1D generated in "
           f"{gen_s:.1f} CPU s ==")
     show(rows, ["data", "encoder", "T", "sizes", "epochs", "train_cpu_s", "train_wall_s", "snn_acc", "chip_acc",

@@ -225,7 +225,8 @@ def _loss(model: nn.Sequential, xb: torch.Tensor, yb: torch.Tensor, T: int, enco
     ce = lambda z, y: nn.functional.cross_entropy(z, y, label_smoothing=ls)  # noqa: E731
     if not is_spiking(model):
         return ce(model(xb), yb)
-    spk, mem = run(model, encode(xb, T, encoder, seed=seed))
+    xs = xb.unsqueeze(0).expand(T, *xb.shape) if encoder == "direct" else encode(xb, T, encoder, seed=seed)
+    spk, mem = run(model, xs)
     if loss == "count":  # cross-entropy on the output spike counts
         return ce(spk.sum(0), yb)
     if loss == "rate":  # snnTorch's ce_rate_loss: cross-entropy on the spikes of every step
@@ -238,7 +239,8 @@ LOSSES = ("count", "rate", "membrane")
 
 def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epochs: int = 20,
           lr: float = 2e-3, batch_size: int = 64, loss: str = "count", weight_decay: float = 0.0,
-          noise: float = 0.0, label_smoothing: float = 0.0, seed: int = 0, progress: bool = True,
+          noise: float = 0.0, label_smoothing: float = 0.0, standardize: bool = False, seed: int = 0,
+          progress: bool = True,
           time_budget: float | None = None) -> dict:
     """Train ``model`` on ``ds`` by backpropagation through time (Adam, surrogate gradient).
 
@@ -247,7 +249,11 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
     spike counts ("count", default), on every step's spikes ("rate") or on the summed output
     membrane ("membrane").  A ReLU twin is trained on ``x`` directly (T and encoder unused).
     ``noise``: std of Gaussian noise added to each training batch (clipped to [0, 1]);
-    ``label_smoothing`` of the cross-entropy.  ``time_budget`` (CPU seconds of this process, robust to a shared machine) stops after
+    ``label_smoothing`` of the cross-entropy.  ``standardize`` (direct input or ReLU only):
+    train on ``(x - mean) / std`` (per-feature mean, one std over all features), then fold
+    that affine map into the first Linear (``W/std``, ``b - W mean/std``), so the returned
+    model takes the raw [0, 1] input; this conditions data with a large common offset
+    (e.g. MNIST-1D) the way a normalisation layer would, at no cost on the chip.  ``time_budget`` (CPU seconds of this process, robust to a shared machine) stops after
     the epoch that exceeds it.  Returns a dict with ``epochs`` run, final ``loss``, ``wall_s``
     and ``cpu_s``.  Seeded: same seed, same model.
     """
@@ -266,6 +272,17 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
     dtype = linear_layers(model)[0].weight.dtype
     x = torch.as_tensor(ds.x_train, dtype=dtype)
     y = torch.as_tensor(ds.y_train)
+    first = linear_layers(model)[0]
+    if standardize:
+        if is_spiking(model) and encoder != "direct":
+            raise ModelError("train: standardize needs direct input (a spike code cannot be shifted)")
+        if first.bias is None:
+            raise ModelError("train: standardize folds into the first Linear's bias; build it with a bias")
+        mu, sd = x.mean(0), x.std().clamp_min(1e-6)
+        x = (x - mu) / sd
+        with torch.no_grad():  # start from the same function of the raw input
+            first.bias.add_(first.weight @ mu)
+            first.weight.mul_(sd)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     gen = torch.Generator().manual_seed(seed)
@@ -280,7 +297,8 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
             opt.zero_grad()
             xb = x[idx]
             if noise > 0:
-                xb = torch.clamp(xb + noise * torch.randn(xb.shape, generator=gen, dtype=xb.dtype), 0.0, 1.0)
+                xb = xb + noise * torch.randn(xb.shape, generator=gen, dtype=xb.dtype)
+                xb = xb if standardize else torch.clamp(xb, 0.0, 1.0)
             lo = _loss(model, xb, y[idx], T, encoder, seed * 100003 + ep * 1009 + b, loss, label_smoothing)
             lo.backward()
             opt.step()
@@ -291,6 +309,10 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
         if time_budget is not None and time.process_time() - c0 > time_budget:
             break
     bar.close()
+    if standardize:
+        with torch.no_grad():
+            first.weight.div_(sd)
+            first.bias.sub_(first.weight @ mu)
     model.eval()
     reset_state(model)
     return {"epochs": done, "loss": last, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}

@@ -96,3 +96,18 @@ def test_train_learns_and_is_seeded():
     assert evaluate(relu, ds)["accuracy"] > 0.8
     with pytest.raises(ModelError, match="features"):
         train(make_mlp([10, 4]), ds, epochs=1, progress=False)
+
+
+def test_standardize_folds_back_into_first_layer():
+    import copy
+
+    from models.datasets import load_dataset
+    from models.snn import train
+    ds = load_dataset("mnist1d", n_train=160, n_test=40)
+    m = make_mlp([40, 16, 10], seed=0)
+    before = copy.deepcopy(m)
+    train(m, ds, T=3, epochs=1, lr=1e-12, standardize=True, progress=False)  # no learning: fold o unfold = id
+    assert torch.allclose(m[0].weight, before[0].weight, atol=1e-6)
+    assert torch.allclose(m[0].bias, before[0].bias, atol=1e-5)
+    with pytest.raises(ModelError, match="direct"):
+        train(m, ds, T=3, encoder="rate", epochs=1, standardize=True, progress=False)
