@@ -80,7 +80,7 @@ def run_experiment(datasets=("digits", "mnist1d"), presets=("mosaic-4x4", "mosai
                 budget = CostBudget(energy_pj=budget_fraction * float(np.mean(fixed_e)), port_use=1.0,
                                     cores=spec.n_cores)
                 ccfg = ControllerConfig(k_options=(K,), max_sizes=TARGET, check_every=5,
-                                        plateau=PlateauRule(window=2, eps=0.25), margin=0.9, T=cfg.T,
+                                        plateau=PlateauRule(window=1, eps=0.25), margin=0.95, T=cfg.T,
                                         mapping=cfg.mapping, time_limit=cfg.time_limit, seed=seed)
                 t0 = time.perf_counter()
                 score = grow_with_controller(spec, budget, data, ROOT, controller=ccfg, config=cfg,
