@@ -240,8 +240,7 @@ LOSSES = ("count", "rate", "membrane")
 def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epochs: int = 20,
           lr: float = 2e-3, batch_size: int = 64, loss: str = "count", weight_decay: float = 0.0,
           noise: float = 0.0, label_smoothing: float = 0.0, standardize: bool = False, seed: int = 0,
-          progress: bool = True,
-          time_budget: float | None = None) -> dict:
+          progress: bool = True, time_budget: float | None = None) -> dict:
     """Train ``model`` on ``ds`` by backpropagation through time (Adam, surrogate gradient).
 
     The learning rate follows a cosine schedule from ``lr`` to 0 over ``epochs``.
@@ -253,7 +252,8 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
     train on ``(x - mean) / std`` (per-feature mean, one std over all features), then fold
     that affine map into the first Linear (``W/std``, ``b - W mean/std``), so the returned
     model takes the raw [0, 1] input; this conditions data with a large common offset
-    (e.g. MNIST-1D) the way a normalisation layer would, at no cost on the chip.  ``time_budget`` (CPU seconds of this process, robust to a shared machine) stops after
+    (e.g. MNIST-1D) the way a normalisation layer would, at no cost on the chip.
+    ``time_budget`` (CPU seconds of this process, robust to a shared machine) stops after
     the epoch that exceeds it.  Returns a dict with ``epochs`` run, final ``loss``, ``wall_s``
     and ``cpu_s``.  Seeded: same seed, same model.
     """
@@ -289,30 +289,32 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
     t0, c0, last, done = time.perf_counter(), time.process_time(), float("nan"), 0
     bar = tqdm(range(epochs), desc=f"train {ds.name}", disable=not progress, leave=False)
     model.train()
-    for ep in bar:
-        perm = torch.randperm(len(y), generator=gen)
-        tot = 0.0
-        for b, i in enumerate(range(0, len(y), batch_size)):
-            idx = perm[i:i + batch_size]
-            opt.zero_grad()
-            xb = x[idx]
-            if noise > 0:
-                xb = xb + noise * torch.randn(xb.shape, generator=gen, dtype=xb.dtype)
-                xb = xb if standardize else torch.clamp(xb, 0.0, 1.0)
-            lo = _loss(model, xb, y[idx], T, encoder, seed * 100003 + ep * 1009 + b, loss, label_smoothing)
-            lo.backward()
-            opt.step()
-            tot += lo.item() * len(idx)
-        sched.step()
-        last, done = tot / len(y), ep + 1
-        bar.set_postfix(loss=f"{last:.3f}")
-        if time_budget is not None and time.process_time() - c0 > time_budget:
-            break
-    bar.close()
-    if standardize:
-        with torch.no_grad():
-            first.weight.div_(sd)
-            first.bias.sub_(first.weight @ mu)
+    try:
+        for ep in bar:
+            perm = torch.randperm(len(y), generator=gen)
+            tot = 0.0
+            for b, i in enumerate(range(0, len(y), batch_size)):
+                idx = perm[i:i + batch_size]
+                opt.zero_grad()
+                xb = x[idx]
+                if noise > 0:
+                    xb = xb + noise * torch.randn(xb.shape, generator=gen, dtype=xb.dtype)
+                    xb = xb if standardize else torch.clamp(xb, 0.0, 1.0)
+                lo = _loss(model, xb, y[idx], T, encoder, seed * 100003 + ep * 1009 + b, loss, label_smoothing)
+                lo.backward()
+                opt.step()
+                tot += lo.item() * len(idx)
+            sched.step()
+            last, done = tot / len(y), ep + 1
+            bar.set_postfix(loss=f"{last:.3f}")
+            if time_budget is not None and time.process_time() - c0 > time_budget:
+                break
+    finally:
+        bar.close()
+        if standardize:  # back to a model of the raw input, also if interrupted
+            with torch.no_grad():
+                first.weight.div_(sd)
+                first.bias.sub_(first.weight @ mu)
     model.eval()
     reset_state(model)
     return {"epochs": done, "loss": last, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
