@@ -22,10 +22,20 @@ from pathlib import Path
 
 from mosaic.cli import table
 from mosaic.store import ResultStore
-from mosaic.sweep import close_client, make_client, run_config, run_sweep
+from mosaic.sweep import close_client, execute, make_client, run_config, run_sweep
 
 GRIDS = ("2x4", "4x4", "4x8", "8x8")
-TIMING = ("wall_s", "map_wall_s", "sim_wall_s")
+TIMING = ("wall_s", "map_wall_s", "sim_wall_s", "cpu_s")
+
+
+def execute_timed(cfg: dict) -> tuple:
+    """``mosaic.sweep.execute`` plus the run's CPU seconds (``cpu_s``) in its result: CPU time over
+    wall time is the share of a core the worker got (1.0 on an idle machine)."""
+    c0 = time.process_time()
+    status, result, error, wall = execute(cfg)
+    if result is not None:
+        result["cpu_s"] = time.process_time() - c0
+    return status, result, error, wall
 
 
 def configs(steps: int) -> list[dict]:
@@ -48,11 +58,13 @@ def sweep_with(n_workers: int, cfgs: list[dict], db: Path) -> dict:
         client.wait_for_workers(n_workers)
         client.run(warm_up)
         with ResultStore(db) as store:
-            stats = run_sweep(cfgs, store, client=client, progress=False)
-            rows = [{k: v for k, v in r.items() if k not in TIMING} for r in store.rows()]
+            stats = run_sweep(cfgs, store, client=client, progress=False, run=execute_timed)
+            all_rows = store.rows()
+            rows = [{k: v for k, v in r.items() if k not in TIMING} for r in all_rows]
     finally:
         close_client(client)
-    return {"stats": stats, "rows": rows}
+    cpu_share = sum(r["cpu_s"] for r in all_rows) / sum(r["wall_s"] for r in all_rows)
+    return {"stats": stats, "rows": rows, "cpu_share": cpu_share}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,8 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     print(table([["1 worker", s1.executed, s1.failed, s1.wall_s, s1.wall_s / len(cfgs), s1.store_s / s1.executed * 1e3],
                  ["2 workers", s2.executed, s2.failed, s2.wall_s, s2.wall_s / len(cfgs), s2.store_s / s2.executed * 1e3]],
                 ["cluster", "runs", "failed", "wall (s)", "wall per run (s)", "store per run (ms)"]))
-    print(f"mean run time: {per_run:.3f} s with 1 worker, {s2.run_s / s2.executed:.3f} s with 2 (a rise means the "
-          f"workers compete with other processes for the cores); load average now {os.getloadavg()[0]:.1f}")
+    print(f"mean run time: {per_run:.3f} s with 1 worker, {s2.run_s / s2.executed:.3f} s with 2; share of a core "
+          f"each worker got while running: {res[1]['cpu_share']:.2f} (1 worker), {res[2]['cpu_share']:.2f} (2 workers) "
+          f"- below 1.0 the workers compete with other processes; load average now {os.getloadavg()[0]:.1f}")
     print(f"speed-up 2 vs 1 worker: {speedup:.2f}x; mean run {per_run:.3f} s, store {store_per_run * 1e3:.2f} ms "
           f"per run ({100 * overhead:.2f}%); identical tables: {same}")
     if not same:
