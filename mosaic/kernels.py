@@ -169,35 +169,33 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
 # -- neurons -------------------------------------------------------------------------
 @njit(cache=True)
 def neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, out):
-    """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``)."""
+    """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``).
+
+    Branch-free: both the refractory and the normal update are computed and one is
+    selected, each with the same operations as the step it stands for."""
     for i in range(mem.size):
+        r = ref_left[i] > 0                      # refractory: reset once, hold, input lost
         p = prev[i]
-        if ref_left[i] > 0:                      # refractory: reset once, hold, input lost
-            ref_left[i] -= 1
-            if p:
-                mem[i] = thr[i] - thr[i] if zero_reset else mem[i] - thr[i]
-            syn[i] = alpha[i] * syn[i]
-            out[i] = False
-            prev[i] = False
-            continue
+        th = thr[i]
+        z = th - th
         a = alpha[i]
-        s = a * syn[i] + I[i]
-        syn[i] = s
-        mm = mem[i]
-        if p and zero_reset and a == 0:          # Leaky "zero": reset before the update
-            mm = thr[i] - thr[i]
+        m0 = mem[i]
+        s_ref = a * syn[i]
+        s = s_ref + I[i]
+        leaky = a == 0
+        mm = z if (p and zero_reset and leaky) else m0   # Leaky "zero": reset before the update
         m = beta[i] * mm + s + bias[i]
-        if p:
-            if not zero_reset:
-                m = m - thr[i]
-            elif a != 0:                         # Synaptic "zero": the update is zeroed
-                m = thr[i] - thr[i]
+        m_sub = m - th
+        m_p = (m if leaky else z) if zero_reset else m_sub   # Synaptic "zero": the update is zeroed
+        m = m_p if p else m
+        held = (z if zero_reset else m0 - th) if p else m0
+        m = held if r else m
+        spk = (m > th) and not r
+        syn[i] = s_ref if r else s
         mem[i] = m
-        spk = m > thr[i]
         out[i] = spk
         prev[i] = spk
-        if spk:
-            ref_left[i] = refr[i]
+        ref_left[i] = refr[i] if spk else (ref_left[i] - 1 if r else ref_left[i])
 
 
 @njit(cache=True)
