@@ -18,7 +18,7 @@ import numpy as np
 
 from .network import SpikingNetwork
 from .placement import Placement
-from .spec import HardwareSpec, SpecError
+from .spec import HardwareSpec
 
 DEFAULT_PRESET = "mosaic-8x8"
 DEFAULT_SIZES = "64,128,128,10"
@@ -631,15 +631,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def known_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input: reported as one line, never as a traceback."""
-    errors: list[type[BaseException]] = [ValueError, OSError, SpecError, CLIError]
-    try:
-        from mapper import MappingError
-        errors.append(MappingError)
-    except ImportError:
-        pass
-    return tuple(errors)
+# Every project exception (SpecError, PlacementError, MappingError, CostError, GrowthError,
+# ModelError, SweepError, StoreError, PlotError, CLIError, ...) subclasses ValueError; OSError
+# covers missing and unreadable files.  These are bad input: one line, never a traceback.
+BAD_INPUT = (ValueError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -655,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except known_errors() as e:
+    except BAD_INPUT as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mosaic: error: {msg}", file=sys.stderr)
         return 2
