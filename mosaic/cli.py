@@ -29,6 +29,13 @@ class CLIError(ValueError):
     """Bad command-line input (a flag value, a combination of flags)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``mosaic: error: ...``), exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"mosaic: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 # -- formatting ---------------------------------------------------------------
 def fmt_value(v: Any) -> str:
     """A number or string as a short readable cell."""
@@ -507,7 +514,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- parser ---------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mosaic", description="Grow spiking networks, map them onto a Mosaic-style multi-core chip, "
                                    "simulate the routing, sweep the hardware.",
         epilog="Start here: `mosaic demo --out results` (end to end, a few minutes) or `mosaic simulate`. "

@@ -150,6 +150,9 @@ def test_map_compare_and_outputs(tmp_path, cli):
     (("map", "--preset", "mosaic-4x4", "--sizes", "8,600"), ["600"]),
     (("map", "--time-limit", "-1"), ["time_limit"]),
     (("sweep", "missing.toml"), ["missing.toml"]),
+    (("simulate", "--steps", "abc"), ["--steps", "abc"]),
+    (("simulate", "--routing", "warp"), ["--routing", "warp"]),
+    (("hw",), ["hw", "required"]),
     (("plot", "missing.sqlite"), ["missing.sqlite"]),
 ])
 def test_bad_input_is_one_clear_line(args, words, cli):
