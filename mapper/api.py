@@ -264,7 +264,8 @@ def map_network(net: SpikingNetwork, spec: HardwareSpec, method: str = "cpsat", 
             core_of = greedy_fill(n, cap, keep) if method == "greedy" else random_fill(n, cap, keep, rng)
             extra.update(n_new=int((prev < 0).sum()), moved=0)
         else:
-            res = place_incremental(p, prev, cap, pins, int(migration_budget), time_limit, seed, port_cap,
+            res = place_incremental(p, prev, cap, pins, int(migration_budget),
+                                    max(time_limit - (time.perf_counter() - t0), 0.05), seed, port_cap,
                                     exact=method == "cpsat")
             core_of = res.core_of
             status = "optimal" if res.optimal_given_pins else "feasible"

@@ -13,6 +13,7 @@ a candidate) proves optimality on small instances.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,9 @@ def _path_to(p: Problem, r: int, c: int, base: set[int]) -> list[int]:
 def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[np.ndarray], cap: np.ndarray,
                  time_limit: float, seed: int = 0, hint: bool = True, workers: int = 1) -> SolveResult:
     """Re-place the ``free`` neurons (``cand[i]`` = candidate cores of ``free[i]``)
-    optimally given every other neuron's core; the result keeps the others."""
+    optimally given every other neuron's core; the result keeps the others.
+    ``time_limit`` (s) covers building the model and solving it."""
+    t_start = time.perf_counter()
     m = cp_model.CpModel()
     free = np.asarray(free, dtype=np.int64)
     is_free = np.full(p.n_neurons, -1, np.int64)
@@ -136,7 +139,7 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
                     m.add_implication(zs[u], zs[v])
     m.minimize(cp_model.LinearExpr.weighted_sum(coef_vars, coefs) if coef_vars else 0)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(max(time_limit, 0.01))
+    solver.parameters.max_time_in_seconds = float(max(time_limit - (time.perf_counter() - t_start), 0.01))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = int(seed)
     st = solver.solve(m)
