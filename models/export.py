@@ -183,7 +183,8 @@ def from_network(net: SpikingNetwork, sizes: list[int] | None = None, *,
 def quantize(model: nn.Sequential, bits: int) -> nn.Sequential:
     """A copy of ``model`` with every Linear's weight and bias rounded to ``bits``-bit signed
     fixed point: per layer, step = the smallest power of two with max|w| <= step*(2^(bits-1)-1)
-    (a shared exponent, so products and sums stay exact in float64)."""
+    (a shared exponent, so products and sums stay exact in float64).  Biases are rounded to
+    the same grid but not clipped (we assume a neuron's bias register is wider than a weight)."""
     import copy
 
     if int(bits) != bits or not 2 <= bits <= 24:
@@ -197,6 +198,6 @@ def quantize(model: nn.Sequential, bits: int) -> nn.Sequential:
                 continue
             step = 2.0 ** np.ceil(np.log2(m / top))
             lin.weight.copy_(torch.clamp(torch.round(lin.weight / step), -top, top) * step)
-            if lin.bias is not None:
-                lin.bias.copy_(torch.clamp(torch.round(lin.bias / step), -top, top) * step)
+            if lin.bias is not None:  # same grid, not clipped: bias registers are wider (assumption)
+                lin.bias.copy_(torch.round(lin.bias / step) * step)
     return q

@@ -68,3 +68,11 @@ def test_quantize_grid_and_error():
     assert m[0].weight.data_ptr() != q[0].weight.data_ptr()
     with pytest.raises(ExportError):
         quantize(m, 1)
+
+
+def test_quantize_keeps_large_bias():
+    m = make_mlp([4, 3, 2], seed=0)
+    with torch.no_grad():
+        m[0].bias.fill_(5.3)  # far beyond the largest weight
+    q = quantize(m, 8)
+    assert torch.allclose(q[0].bias, torch.full((3,), 5.3), atol=0.01)
