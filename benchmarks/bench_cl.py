@@ -28,7 +28,7 @@ import torch
 from growth.baselines import EWC, HardMoE, LoRACL, SupSup, TrainConfig, off_diagonal_mean, pollution_matrix
 from growth.baselines.chip import chip_figures
 from growth.baselines.common import accuracy, linears, mlp, pollution_terms_mlp, run_sequence
-from growth.cl import CLConfig, TaskHeads, run_gradmax_cl
+from growth.cl import CLConfig, CLResult, TaskHeads, run_gradmax_cl
 from growth.den import DEN, DENConfig, run_den
 from growth.metrics import summarize
 from growth.score import pareto_front
@@ -115,6 +115,29 @@ class DENChip:
         return pollution_terms_mlp([l.weight for l in lins], [l.bias for l in lins], parts, x)
 
 
+class GrowthChip:
+    """A growth.cl result (GradMax-CL, the CL controller) per task: task t runs
+    ``result.task_mlp(t)`` (hidden units born up to task t when growth froze the old weights,
+    head t) on the chip; pollution ownership by increments (``result.task_parts``)."""
+
+    def __init__(self, result: CLResult):
+        self.result, self._mlps = result, {}
+
+    def mlp(self, t: int):
+        if t not in self._mlps:
+            self._mlps[t] = self.result.task_mlp(t)
+        return self._mlps[t]
+
+    def chip_mlps(self, x, t):
+        h = self.result.heads
+        cls = torch.arange(h.offsets[t], h.offsets[t] + len(h.classes[t]))
+        return [(self.mlp(t), torch.ones(len(x), dtype=torch.bool), cls)]
+
+    def pollution_terms(self, x, t):
+        lins = linears(self.mlp(t))
+        return pollution_terms_mlp([l.weight for l in lins], [l.bias for l in lins], self.result.task_parts(t), x)
+
+
 def dense_params(sizes) -> int:
     return int(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))
 
@@ -177,9 +200,12 @@ def run_seed(name: str, seed: int, quick: bool, spec, chip: dict, lora_grid) -> 
                                     wall_s=time.perf_counter() - t0)
     t0 = time.perf_counter()
     gm = run_gradmax_cl(tasks, CLConfig(hidden=HIDDEN, epochs=epochs, lr=lr, seed=seed), progress=False)
+    view = GrowthChip(gm)
+    cf = chip_figures(view, tasks, spec, **chip)
     rows["GradMax-CL (growth.cl)"] = dict(metrics(np.array(gm.matrix)), params=dense_params([D, *gm.hidden, n_out]),
-                                          neurons=gm.neurons + n_out, pollution=float("nan"),
-                                          energy_nj=float("nan"), chip_acc=float("nan"),
+                                          neurons=gm.neurons + n_out,
+                                          pollution=off_diagonal_mean(pollution_matrix(view, tasks)),
+                                          energy_nj=cf.energy_pj / 1e3, chip_acc=cf.accuracy,
                                           wall_s=time.perf_counter() - t0)
     # LoRA sensitivity to (r, alpha)
     sweep = {}

@@ -14,7 +14,8 @@ exactly; with ``freeze=False`` everything keeps training.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -88,13 +89,24 @@ class CLConfig:
 @dataclass
 class CLResult:
     """Accuracy matrix R[i][j] (after task i, on task j), untrained baselines b, metrics and
-    the final hidden sizes."""
+    the final hidden sizes.  Runners of growth.cl also keep (out of ``to_dict``) the trained
+    ``model`` (all heads), ``snapshots[t]`` (every Linear's weight after task t),
+    ``sizes[t]`` (hidden sizes after task t), the task ``heads`` and ``isolated`` (True when
+    task t's outputs depend only on the hidden units that existed after task t and head t, as
+    with frozen GradMax-CL: see :meth:`task_mlp`)."""
 
     method: str
     matrix: list[list[float]]
     baseline: list[float]
     hidden: list[int]
     report: CLReport = field(init=False)
+    model: nn.Sequential | None = field(default=None, repr=False, compare=False)
+    snapshots: list[list[torch.Tensor]] | None = field(default=None, repr=False, compare=False)
+    sizes: list[list[int]] | None = field(default=None, repr=False, compare=False)
+    heads: TaskHeads | None = field(default=None, repr=False, compare=False)
+    isolated: bool = False
+
+    _NOT_JSON = ("model", "snapshots", "heads")
 
     def __post_init__(self) -> None:
         self.report = summarize(self.matrix, self.baseline)
@@ -104,9 +116,47 @@ class CLResult:
         return int(sum(self.hidden))
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._NOT_JSON}
+        d["report"] = self.report.to_dict()
         d["neurons"] = self.neurons
         return d
+
+    def task_mlp(self, t: int) -> nn.Sequential:
+        """The plain ReLU MLP that computes task t's head (input -> hidden -> head t logits):
+        hidden units that existed after task t when ``isolated``, else all of them."""
+        from growth.baselines.common import linears, mlp
+
+        if self.model is None:
+            raise GrowthError(f"{self.method}: this result holds no trained model (only growth.cl runners keep it)")
+        if not 0 <= t < len(self.sizes):
+            raise GrowthError(f"task {t} outside 0..{len(self.sizes) - 1}")
+        src = _linears(self.model)
+        keep = self.sizes[t] if self.isolated else self.hidden
+        rows = self.heads.rows(t)
+        out = mlp([src[0].in_features, *keep, rows.stop - rows.start])
+        n_prev = src[0].in_features
+        with torch.no_grad():
+            for l, lin in enumerate(linears(out)):
+                r = slice(0, keep[l]) if l < len(keep) else rows
+                lin.weight.copy_(src[l].weight[r, :n_prev])
+                lin.bias.copy_(src[l].bias[r] if src[l].bias is not None else torch.zeros_like(lin.bias))
+                if l < len(keep):
+                    n_prev = keep[l]
+        return out
+
+    def task_parts(self, t: int) -> list[dict[int, torch.Tensor]]:
+        """Weight ownership of :meth:`task_mlp` ``(t)`` by increments (task j owns its change
+        ``W_j - W_{j-1}``, task 0 also the initialisation; growth.baselines.pollution)."""
+        from growth.baselines.common import increments
+
+        mlp_ = self.task_mlp(t)
+        shapes = [lin.weight.shape for lin in _linears(mlp_)]
+        rows = self.heads.rows(t)
+        out = []
+        for l, part in enumerate(increments(self.snapshots)):
+            r = slice(0, shapes[l][0]) if l < len(shapes) - 1 else rows
+            out.append({j: w[r, :shapes[l][1]] for j, w in part.items()})
+        return out
 
 
 def _tensors(task):
@@ -162,7 +212,29 @@ def _train(model, logits, x, y, cfg: CLConfig, gen: torch.Generator, masks: dict
             h.remove()
 
 
-def _run(tasks, cfg: CLConfig, grow: bool, progress: bool, name: str) -> CLResult:
+def growth_targets(model: nn.Sequential, heads: TaskHeads, old: list[int], t: int, layer: int) -> torch.Tensor:
+    """Frozen growth during task t: the next-layer units a new neuron of hidden ``layer`` may
+    feed, as a bool mask: the next hidden layer's units born in task t (beyond ``old``, the
+    hidden sizes before task t), or head t for the top hidden layer."""
+    nxt = _linears(model)[layer + 1].out_features
+    targets = torch.zeros(nxt, dtype=torch.bool)
+    if layer == len(old) - 1:
+        targets[heads.rows(t)] = True
+    else:
+        targets[old[layer + 1]:] = True
+    return targets
+
+
+GrowHook = Callable[[nn.Sequential, TaskHeads, int, tuple[torch.Tensor, torch.Tensor], list[int], torch.Generator],
+                    None]
+"""``grow(model, heads, t, (x, y_local), old_sizes, generator)``: grows ``model`` in place
+before it learns task t >= 1 (``y_local``: labels as indices into head t)."""
+
+
+def run_tasks(tasks, cfg: CLConfig, name: str, grow: GrowHook | None = None, *, progress: bool = True) -> CLResult:
+    """The task-incremental harness: a ReLU MLP (``cfg.hidden``, one head per task) learns
+    ``tasks`` in order; before task t >= 1, ``grow`` (if any) may add hidden neurons; with
+    ``grow`` and ``cfg.freeze`` only the new neurons' fan-in and head t train on task t."""
     from models.snn import make_mlp
 
     heads = TaskHeads.from_tasks(tasks)
@@ -175,40 +247,43 @@ def _run(tasks, cfg: CLConfig, grow: bool, progress: bool, name: str) -> CLResul
         return model(x)[:, heads.rows(t)]
 
     baseline = task_accuracy(logits_fn, heads, tasks)
-    matrix = []
+    matrix, snapshots, sizes = [], [], []
     for t in tqdm(range(len(tasks)), desc=name, disable=not progress):
         x, y, _, _ = _tensors(tasks[t])
         yl = heads.local(t, y)
         old = hidden_sizes(model)
-        if grow and t > 0:
-            idx = torch.randperm(len(x), generator=gen)[:cfg.grow_batch]
-            data = (x[idx], yl[idx])
-            n_layers = len(old)
-            for l in reversed(range(n_layers)):
-                targets = None
-                if cfg.freeze:
-                    nxt = _linears(model)[l + 1].out_features
-                    targets = torch.zeros(nxt, dtype=torch.bool)
-                    if l == n_layers - 1:
-                        targets[heads.rows(t)] = True
-                    else:
-                        targets[old[l + 1]:] = True
-                grow_layer(model, l, cfg.k, data=data, loss_fn=nn.functional.cross_entropy,
-                           forward=lambda m, xb: m(xb)[:, heads.rows(t)], targets=targets, fill=True,
-                           generator=gen)
-        masks = _freeze_masks(model, old, heads, t) if (grow and cfg.freeze and t > 0) else None
+        if grow is not None and t > 0:
+            grow(model, heads, t, (x, yl), old, gen)
+        isolate = grow is not None and cfg.freeze
+        masks = _freeze_masks(model, old, heads, t) if (isolate and t > 0) else None
         _train(model, lambda xb: logits_fn(xb, t), x, yl, cfg, gen, masks)
         matrix.append(task_accuracy(logits_fn, heads, tasks))
-    return CLResult(name, matrix, baseline, hidden_sizes(model))
+        snapshots.append([lin.weight.detach().clone() for lin in _linears(model)])
+        sizes.append(hidden_sizes(model))
+    return CLResult(name, matrix, baseline, hidden_sizes(model), model=model, snapshots=snapshots, sizes=sizes,
+                    heads=heads, isolated=grow is not None and cfg.freeze)
+
+
+def _grow_k_per_layer(cfg: CLConfig) -> GrowHook:
+    def grow(model, heads, t, data, old, gen):
+        x, yl = data
+        idx = torch.randperm(len(x), generator=gen)[:cfg.grow_batch]
+        for l in reversed(range(len(old))):
+            targets = growth_targets(model, heads, old, t, l) if cfg.freeze else None
+            grow_layer(model, l, cfg.k, data=(x[idx], yl[idx]), loss_fn=nn.functional.cross_entropy,
+                       forward=lambda m, xb: m(xb)[:, heads.rows(t)], targets=targets, fill=True,
+                       generator=gen)
+    return grow
 
 
 def run_finetune(tasks, cfg: CLConfig | None = None, *, progress: bool = True) -> CLResult:
     """Plain fine-tuning: one fixed MLP trained on each task in turn."""
-    return _run(tasks, cfg or CLConfig(), False, progress, "finetune")
+    return run_tasks(tasks, cfg or CLConfig(), "finetune", progress=progress)
 
 
 def run_gradmax_cl(tasks, cfg: CLConfig | None = None, *, progress: bool = True) -> CLResult:
     """GradMax-CL: grow k neurons per hidden layer with GradMax on each new task (optionally
     freezing old weights), then train on it."""
     cfg = cfg or CLConfig()
-    return _run(tasks, cfg, True, progress, "gradmax-cl" + ("-freeze" if cfg.freeze else ""))
+    return run_tasks(tasks, cfg, "gradmax-cl" + ("-freeze" if cfg.freeze else ""), _grow_k_per_layer(cfg),
+                     progress=progress)

@@ -101,3 +101,18 @@ def test_bad_configs():
         DENConfig(loss_threshold=-1)
     with pytest.raises(GrowthError, match="hidden"):
         CLConfig(hidden=())
+
+
+def test_gradmax_cl_keeps_its_model_and_task_networks(tasks):
+    r = run_gradmax_cl(tasks, CLConfig(hidden=(8, 6), epochs=2, lr=1e-2, k=3), progress=False)
+    assert r.isolated and r.sizes == [[8, 6], [11, 9], [14, 12]] and len(r.snapshots) == 3
+    assert "model" not in r.to_dict() and r.to_dict()["neurons"] == 26
+    x = torch.from_numpy(tasks[0].x_test[:20])
+    for t in range(3):  # frozen growth: task t's head needs only the units born up to task t
+        sub = r.task_mlp(t)
+        assert [l.out_features for l in sub if isinstance(l, torch.nn.Linear)] == [*r.sizes[t], 2]
+        assert torch.allclose(sub(x), r.model(x)[:, r.heads.rows(t)], atol=1e-5)
+        parts = r.task_parts(t)
+        w = [l.weight for l in sub if isinstance(l, torch.nn.Linear)]
+        for l, part in enumerate(parts):  # the owners' shares add up to the weights used
+            assert torch.allclose(sum(part.values()), w[l], atol=1e-6)
