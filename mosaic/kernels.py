@@ -28,6 +28,7 @@ COUNTERS = ("injected", "delivered", "late", "dropped", "synaptic_ops", "router_
 N_COUNTERS = len(COUNTERS)
 _INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
 _NEVER = np.int64(2 ** 62)
+_FAST_USES = 8      # uncontended fast path: at most this many uses of a link per window
 
 
 def counter_dict(counters: np.ndarray) -> dict:
@@ -303,6 +304,91 @@ def _grow_i64(a):
 
 
 @njit(cache=True)
+def _uncontended(t, S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges, link_head, dep, ustamp, ucnt, ucyc):
+    """Whether the packets ``inj[:n_rem]`` of window ``t``, injected into an empty network,
+    run without contention: every copy is forwarded in cycle (depth - 1) x cph of the window,
+    no link is used twice in one cycle, and no link more often than ``ucyc.shape[1]`` <= its
+    buffer depth in the window.  Then no FIFO ever holds a packet that is not ready, no
+    occupancy check fails, and the cycle model follows this schedule exactly."""
+    K = ucyc.shape[1]
+    for q in range(n_rem):
+        k = inj[q]
+        e0 = edge_ptr[k]
+        for e in range(e0, root_end[k]):
+            dep[e - e0] = 1
+        for e in range(e0, edge_ptr[k + 1]):
+            d = dep[e - e0]
+            off = (d - 1) * cph
+            if off >= S:
+                return False
+            L = edges[e, 0]
+            if ustamp[L] != t:
+                ustamp[L] = t
+                ucnt[L] = 1
+                ucyc[L, 0] = off
+            else:
+                u = ucnt[L]
+                for j in range(u):
+                    if ucyc[L, j] == off:
+                        return False
+                if u >= K:
+                    return False
+                ucyc[L, u] = off
+                ucnt[L] = u + 1
+            if link_head[L] >= n_cores:
+                for ce in range(edges[e, 1], edges[e, 2]):
+                    dep[ce - e0] = d + 1
+    return True
+
+
+@njit(cache=True)
+def _deliver_uncontended(S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges, link_head, syn_tgt, syn_w,
+                         I, dep, dkey, dedge, counters, router_load, link_load):
+    """Apply an uncontended window (see ``_uncontended``): loads, counters, and the synapse
+    copies in the cycle model's order (cycle, then link index); returns the last delivery cycle."""
+    n_links = link_head.size
+    last = -1
+    nd = 0
+    for q in range(n_rem):
+        k = inj[q]
+        e0 = edge_ptr[k]
+        counters[_DEL] += 1
+        for e in range(e0, root_end[k]):
+            dep[e - e0] = 1
+        for e in range(e0, edge_ptr[k + 1]):
+            d = dep[e - e0]
+            L = edges[e, 0]
+            link_load[L] += 1
+            v = link_head[L]
+            if v >= n_cores:
+                router_load[v - n_cores] += 1
+                counters[_ROUT] += 1
+                for ce in range(edges[e, 1], edges[e, 2]):
+                    dep[ce - e0] = d + 1
+            else:
+                off = (d - 1) * cph
+                last = max(last, off)
+                if n_rem == 1:              # one packet: each neuron gets at most one copy
+                    ea, eb = edges[e, 1], edges[e, 2]
+                    for r in range(ea, eb):
+                        I[syn_tgt[r]] += syn_w[r]
+                    counters[_SYN] += eb - ea
+                else:
+                    dkey[nd] = off * n_links + L
+                    dedge[nd] = e
+                    nd += 1
+    if nd > 0:
+        order = np.argsort(dkey[:nd])
+        for i in range(nd):
+            e = dedge[order[i]]
+            ea, eb = edges[e, 1], edges[e, 2]
+            for r in range(ea, eb):
+                I[syn_tgt[r]] += syn_w[r]
+            counters[_SYN] += eb - ea
+    return last
+
+
+@njit(cache=True)
 def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, refr, zero_reset,
               mem, syn, prev, ref_left, x_spk, x_cur, in_ptr, in_idx, in_w,
               syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edges,
@@ -315,6 +401,16 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
     I = np.zeros_like(mem)
     inj = np.empty(n + x_spk.shape[1], np.int64)
     born = np.empty(n + x_spk.shape[1], np.int64)
+    n_links = fifo_head.size
+    max_e = 1
+    for k in range(edge_ptr.size - 1):
+        max_e = max(max_e, edge_ptr[k + 1] - edge_ptr[k])
+    dep = np.empty(max_e, np.int64)                 # fast path: depth of each tree edge
+    ustamp = np.full(n_links, -1, np.int64)         # fast path: window that last used a link,
+    ucnt = np.zeros(n_links, np.int64)              # how often, in which cycles
+    ucyc = np.empty((n_links, min(cap, _FAST_USES)), np.int64)
+    dkey = np.empty(64, np.int64)                   # fast path: deliveries (cycle, link), edge
+    dedge = np.empty(64, np.int64)
     ent_free, pkt_free, n_active, free_e, free_p = scal[0], scal[1], scal[2], scal[3], scal[4]
     for t in range(t0, t1):
         I[:] = 0
@@ -323,8 +419,7 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
         wend = w0 + S
         last = -1
         n_inj = _sources(t, n, spikes, x_spk, syn_ptr, inj)
-        n_new = 0
-        n_born = 0
+        n_rem = 0
         for q in range(n_inj):
             k = inj[q]
             counters[_INJ] += 1
@@ -337,7 +432,28 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 last = max(last, 0)
             if n_remote[k] == 0:
                 counters[_DEL] += 1
-                continue
+            else:
+                inj[n_rem] = k                  # remote packets, in injection order
+                n_rem += 1
+        if n_rem > 0 and n_active == 0:
+            if n_rem > 1:
+                n_del = 0
+                for q in range(n_rem):
+                    n_del += n_remote[inj[q]]
+                if dkey.size < n_del:
+                    dkey = np.empty(2 * n_del, np.int64)
+                    dedge = np.empty(2 * n_del, np.int64)
+            fast = _uncontended(t, S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges, link_head,
+                                dep, ustamp, ucnt, ucyc)
+            if fast:
+                last = max(last, _deliver_uncontended(S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges,
+                                                      link_head, syn_tgt, syn_w, I, dep, dkey, dedge,
+                                                      counters, router_load, link_load))
+                n_rem = 0
+        n_new = 0
+        n_born = 0
+        for q in range(n_rem):
+            k = inj[q]
             if free_p == 0:
                 size = pkt_next.size
                 pkt_next = _grow_i32(pkt_next, True)
