@@ -13,5 +13,8 @@ def test_bench_cl_quick_prints_its_target_line():
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
     assert [d["target"] for d in lines] == ["hw_aware_growth_on_pareto_front"]
     assert isinstance(lines[0]["met"], bool) and lines[0]["goal"]
-    for method in ("EWC", "LoRA-CL", "SupSup GG", "SupSup GNu", "MoE k-means", "DEN", "GradMax-CL"):
+    for method in ("EWC", "LoRA-CL", "SupSup GG", "SupSup GNu", "MoE k-means", "DEN", "GradMax-CL",
+                   "hw-aware controller (CL)"):
         assert out.stdout.count(method) >= 2, method   # one row per task sequence
+    assert isinstance(lines[0]["value"], float) and 0 <= lines[0]["value"] <= 1
+    assert set(lines[0]["fronts"]) == {"split-digits", "permuted-mnist1d"}
