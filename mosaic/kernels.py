@@ -297,6 +297,26 @@ def _grow_i32(a, fill_next):
 
 
 @njit(cache=True)
+def _grow_to(a, extra, fill_next):
+    """``a`` followed by ``extra`` new slots (chained as a free list ending at -1 if ``fill_next``)."""
+    n = a.size
+    b = np.empty(n + extra, np.int32)
+    b[:n] = a
+    if fill_next:
+        for i in range(n, n + extra):
+            b[i] = i + 1
+        b[n + extra - 1] = -1
+    return b
+
+
+@njit(cache=True)
+def _grow_to64(a, extra):
+    b = np.empty(a.size + extra, np.int64)
+    b[:a.size] = a
+    return b
+
+
+@njit(cache=True)
 def _grow_i64(a):
     b = np.empty(2 * a.size, np.int64)
     b[:a.size] = a
@@ -389,6 +409,95 @@ def _deliver_uncontended(S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges,
 
 
 @njit(cache=True)
+def _cycle(c, w0, cph, bw, cap, n_cores, n_active, active, is_active, newly, edges, link_head, syn_tgt, syn_w, I,
+           fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, ent_next, ent_pkt, ent_edge, ent_ready,
+           pkt_rem, pkt_next, ent_free, free_e, pkt_free, free_p, last, counters, router_load, link_load):
+    """One cycle of the network: serve the active ports in increasing link index (the entry
+    pool must hold every push of the cycle: ``free_e >= n_active x bw x max branching``)."""
+    moved = False
+    ready_left = False
+    min_future = _NEVER
+    n_new = 0
+    for ai in range(n_active):
+        L = active[ai]
+        v = link_head[L]
+        for _b in range(bw):
+            h = fifo_head[L]
+            if h < 0 or ent_ready[h] > c:
+                break
+            p = ent_pkt[h]
+            e = ent_edge[h]
+            if v < n_cores:
+                ea, eb = edges[e, 1], edges[e, 2]
+                for r in range(ea, eb):
+                    I[syn_tgt[r]] += syn_w[r]
+                counters[_SYN] += eb - ea
+                pkt_rem[p] -= 1
+                if pkt_rem[p] == 0:
+                    counters[_DEL] += 1
+                    counters[_LIVE] -= 1
+                    pkt_next[p] = pkt_free
+                    pkt_free = p
+                    free_p += 1
+                last = c - w0
+            else:
+                ok = True
+                ea, eb = edges[e, 1], edges[e, 2]
+                for ce in range(ea, eb):
+                    X = edges[ce, 0]
+                    occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
+                    if occ >= cap:
+                        ok = False
+                        break
+                if not ok:
+                    break
+                for ce in range(ea, eb):
+                    X = edges[ce, 0]
+                    g = ent_free
+                    ent_free = ent_next[g]
+                    free_e -= 1
+                    ent_pkt[g] = p
+                    ent_edge[g] = ce
+                    ent_ready[g] = c + cph
+                    ent_next[g] = -1
+                    if fifo_tail[X] >= 0:
+                        ent_next[fifo_tail[X]] = g
+                    else:
+                        fifo_head[X] = g
+                        if c + cph < min_future:
+                            min_future = c + cph
+                    fifo_tail[X] = g
+                    fifo_len[X] += 1
+                    if not is_active[X]:
+                        is_active[X] = True
+                        newly[n_new] = X
+                        n_new += 1
+                router_load[v - n_cores] += 1
+                counters[_ROUT] += 1
+            fifo_head[L] = ent_next[h]
+            if fifo_head[L] < 0:
+                fifo_tail[L] = -1
+            fifo_len[L] -= 1
+            if pop_cycle[L] != c:
+                pop_cycle[L] = c
+                pop_cnt[L] = 0
+            pop_cnt[L] += 1
+            ent_next[h] = ent_free
+            ent_free = h
+            free_e += 1
+            link_load[L] += 1
+            moved = True
+        h = fifo_head[L]
+        if h >= 0:
+            r = ent_ready[h]
+            if r <= c:
+                ready_left = True
+            elif r < min_future:
+                min_future = r
+    return (moved, ready_left, min_future, n_new, ent_free, free_e, pkt_free, free_p, last)
+
+
+@njit(cache=True)
 def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, refr, zero_reset,
               mem, syn, prev, ref_left, x_spk, x_cur, in_ptr, in_idx, in_w,
               syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edges,
@@ -405,6 +514,10 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
     max_e = 1
     for k in range(edge_ptr.size - 1):
         max_e = max(max_e, edge_ptr[k + 1] - edge_ptr[k])
+    max_fan = 1                                     # most branches leaving one router of a tree
+    for e in range(edges.shape[0]):
+        if link_head[edges[e, 0]] >= n_cores:
+            max_fan = max(max_fan, edges[e, 2] - edges[e, 1])
     dep = np.empty(max_e, np.int64)                 # fast path: depth of each tree edge
     ustamp = np.full(n_links, -1, np.int64)         # fast path: window that last used a link,
     ucnt = np.zeros(n_links, np.int64)              # how often, in which cycles
@@ -498,95 +611,22 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
         n_active = _merge_active(active, n_active, newly, n_new)
         c = w0
         while n_active > 0 and c < wend:
-            moved = False
-            ready_left = False
-            min_future = _NEVER
-            n_new = 0
-            for ai in range(n_active):
-                L = active[ai]
-                v = link_head[L]
-                for _b in range(bw):
-                    h = fifo_head[L]
-                    if h < 0 or ent_ready[h] > c:
-                        break
-                    p = ent_pkt[h]
-                    e = ent_edge[h]
-                    if v < n_cores:
-                        ea, eb = edges[e, 1], edges[e, 2]
-                        for r in range(ea, eb):
-                            I[syn_tgt[r]] += syn_w[r]
-                        counters[_SYN] += eb - ea
-                        pkt_rem[p] -= 1
-                        if pkt_rem[p] == 0:
-                            counters[_DEL] += 1
-                            counters[_LIVE] -= 1
-                            pkt_next[p] = pkt_free
-                            pkt_free = p
-                            free_p += 1
-                        last = c - w0
-                    else:
-                        ok = True
-                        ea, eb = edges[e, 1], edges[e, 2]
-                        for ce in range(ea, eb):
-                            X = edges[ce, 0]
-                            occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
-                            if occ >= cap:
-                                ok = False
-                                break
-                        if not ok:
-                            break
-                        if free_e < eb - ea:
-                            size = ent_next.size
-                            ent_next = _grow_i32(ent_next, True)
-                            ent_pkt = _grow_i32(ent_pkt, False)
-                            ent_edge = _grow_i32(ent_edge, False)
-                            ent_ready = _grow_i64(ent_ready)
-                            ent_next[2 * size - 1] = ent_free
-                            ent_free = size
-                            free_e += size
-                        for ce in range(ea, eb):
-                            X = edges[ce, 0]
-                            g = ent_free
-                            ent_free = ent_next[g]
-                            free_e -= 1
-                            ent_pkt[g] = p
-                            ent_edge[g] = ce
-                            ent_ready[g] = c + cph
-                            ent_next[g] = -1
-                            if fifo_tail[X] >= 0:
-                                ent_next[fifo_tail[X]] = g
-                            else:
-                                fifo_head[X] = g
-                                if c + cph < min_future:
-                                    min_future = c + cph
-                            fifo_tail[X] = g
-                            fifo_len[X] += 1
-                            if not is_active[X]:
-                                is_active[X] = True
-                                newly[n_new] = X
-                                n_new += 1
-                        router_load[v - n_cores] += 1
-                        counters[_ROUT] += 1
-                    fifo_head[L] = ent_next[h]
-                    if fifo_head[L] < 0:
-                        fifo_tail[L] = -1
-                    fifo_len[L] -= 1
-                    if pop_cycle[L] != c:
-                        pop_cycle[L] = c
-                        pop_cnt[L] = 0
-                    pop_cnt[L] += 1
-                    ent_next[h] = ent_free
-                    ent_free = h
-                    free_e += 1
-                    link_load[L] += 1
-                    moved = True
-                h = fifo_head[L]
-                if h >= 0:
-                    r = ent_ready[h]
-                    if r <= c:
-                        ready_left = True
-                    elif r < min_future:
-                        min_future = r
+            if free_e < n_active * bw * max_fan:
+                size = ent_next.size
+                while free_e + size < n_active * bw * max_fan:
+                    size *= 2
+                ent_next = _grow_to(ent_next, size, True)
+                ent_pkt = _grow_to(ent_pkt, size, False)
+                ent_edge = _grow_to(ent_edge, size, False)
+                ent_ready = _grow_to64(ent_ready, size)
+                ent_next[ent_next.size - 1] = ent_free     # new block first, then the old free list
+                ent_free = ent_next.size - size
+                free_e += size
+            moved, ready_left, min_future, n_new, ent_free, free_e, pkt_free, free_p, last = _cycle(
+                c, w0, cph, bw, cap, n_cores, n_active, active, is_active, newly, edges, link_head, syn_tgt,
+                syn_w, I, fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, ent_next, ent_pkt, ent_edge,
+                ent_ready, pkt_rem, pkt_next, ent_free, free_e, pkt_free, free_p, last, counters,
+                router_load, link_load)
             na = 0
             for ai in range(n_active):
                 L = active[ai]
