@@ -33,7 +33,7 @@ def main() -> None:
                          f"duration_ms={args.duration_ms} (> 0), repeats={args.repeats} (>= 1)")
 
     import brian2 as b2
-    from brian2 import mV, ms, second
+    from brian2 import mV, ms
 
     b2.prefs.codegen.target = "cython"
     b2.prefs.logging.console_log_level = "ERROR"

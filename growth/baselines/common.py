@@ -196,6 +196,22 @@ class ContinualLearner(ABC):
             return mask_logits(self.logits(x, t), classes).argmax(dim=1)
 
 
+class SingleMLPLearner(ContinualLearner):
+    """A learner whose every task runs through one plain MLP, ``self.model`` (EWC, LoRA-CL
+    after merging)."""
+
+    model: nn.Sequential
+
+    def logits(self, x: Tensor, t: int | None) -> Tensor:
+        return self.model(x)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def n_neurons(self) -> int:
+        return sum(m.out_features for m in linears(self.model))
+
+
 @dataclass
 class SequenceResult:
     """Accuracy matrix ``R[i, j]``: test accuracy on task j after training tasks 0..i;

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from .common import (BaselineError, ContinualLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
+from .common import (BaselineError, SingleMLPLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
                      increments, linears, mask_logits, mlp, pollution_terms_mlp, task_classes,
                      train_classifier)
 
@@ -67,7 +67,7 @@ def diagonal_fisher(model: nn.Module, x: Tensor, y: Tensor | None = None, *, cla
     return {k: v.mean(0) for k, v in sq.items()}
 
 
-class EWC(ContinualLearner):
+class EWC(SingleMLPLearner):
     """EWC on a single-head ReLU MLP of layer ``sizes``; ``lam=0`` is plain fine-tuning."""
 
     def __init__(self, sizes: Sequence[int], *, lam: float = 100.0, fisher: str = "empirical",
@@ -113,15 +113,6 @@ class EWC(ContinualLearner):
         else:
             self.anchors.append((fis, star))
         self.snapshots.append([m.weight.detach().clone() for m in linears(self.model)])
-
-    def logits(self, x: Tensor, t: int | None) -> Tensor:
-        return self.model(x)
-
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-    def n_neurons(self) -> int:
-        return sum(m.out_features for m in linears(self.model))
 
     def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
         lin = linears(self.model)

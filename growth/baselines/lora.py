@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .common import (BaselineError, ContinualLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
+from .common import (BaselineError, SingleMLPLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
                      linears, mlp, pollution_terms_mlp, task_classes, train_classifier)
 
 
@@ -46,7 +46,7 @@ class LoRALinear(nn.Module):
         return self.base.weight + self.delta()
 
 
-class LoRACL(ContinualLearner):
+class LoRACL(SingleMLPLearner):
     """Core MLP of layer ``sizes`` trained on task 0, then one merged rank-``rank`` adapter per task."""
 
     def __init__(self, sizes: Sequence[int], *, rank: int = 4, alpha: float = 4.0,
@@ -83,15 +83,6 @@ class LoRACL(ContinualLearner):
             self.deltas.append([a.delta().detach().clone() for a in adapters])
             for a in adapters:
                 a.base.weight.copy_(a.merged())
-
-    def logits(self, x: Tensor, t: int | None) -> Tensor:
-        return self.model(x)
-
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-    def n_neurons(self) -> int:
-        return sum(m.out_features for m in linears(self.model))
 
     def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
         lin = linears(self.model)
