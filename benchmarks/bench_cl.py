@@ -16,7 +16,7 @@ energy per inference (growth.controller_cl.bound_cost: same chip, T and mapper).
 Target: the hardware-aware growth controller on the accuracy-energy Pareto front (value: the
 fraction of the task sequences on whose front, mean accuracy vs mean chip energy, it lies).
 
-    python benchmarks/bench_cl.py [--quick] [--seeds N]
+    python benchmarks/bench_cl.py [--quick] [--seeds N] [--scenarios split-digits permuted-mnist1d]
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ from mosaic.cost import CostBudget
 HIDDEN = (32, 32)
 BUDGET_FRACTION = 0.7     # controller budget: this fraction of GradMax-CL's rate-bound energy per inference
 CONTROLLER = "hw-aware controller (CL)"
+SCENARIOS = ("split-digits", "permuted-mnist1d")
 
 
 def headed(tasks):
@@ -225,8 +226,12 @@ def run_seed(name: str, seed: int, quick: bool, spec, chip: dict, lora_grid) -> 
     gm_bound = bound_cost(D, gm_sizes, spec, incremental_placer(seed=seed)(gm_net, spec, None, np.ones(gm_net.n_neurons)),
                           chip["T"]).energy_pj["total"]
     budget = CostBudget(energy_pj=BUDGET_FRACTION * gm_bound)
-    hw = run_controller_cl(tasks, spec, budget, config=CLConfig(hidden=HIDDEN, epochs=epochs, lr=lr), seed=seed,
-                           controller=ControllerConfig(k_options=(1, 4, 8), T=chip["T"]), progress=False)
+    # up to `rounds` growth steps per new task, `between` epochs of training after each, then the
+    # rest of GradMax-CL's epochs: the same epochs per new task (task 0 trains only the rest)
+    rounds, between = (3, 1) if quick else (6, 2)
+    hw = run_controller_cl(tasks, spec, budget, config=CLConfig(hidden=HIDDEN, epochs=epochs - rounds * between, lr=lr),
+                           controller=ControllerConfig(k_options=(1, 4, 8), T=chip["T"]), rounds=rounds,
+                           train_between=between, seed=seed, progress=False)
     if budget.violations(hw.cost):
         raise RuntimeError(f"the controller broke its budget: {budget.violations(hw.cost)}")
     view = GrowthChip(hw)
@@ -281,6 +286,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 seed, tiny data, few epochs (< 1 min)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per scenario (default 3, quick 1)")
+    ap.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
+                    help="task sequences to run (default both)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     seeds = args.seeds or (1 if args.quick else 3)
@@ -288,7 +295,7 @@ def main(argv=None) -> int:
     chip = dict(T=8, per_task=2) if args.quick else dict(T=16, per_task=8)
     t_start = time.perf_counter()
     results = {}
-    for name in ("split-digits", "permuted-mnist1d"):
+    for name in args.scenarios:
         per_seed, sweeps = [], []
         for seed in range(seeds):
             grid = [(1, 4.0), (4, 4.0)] if args.quick else ([(r, a) for r in (1, 4, 16) for a in (1.0, 4.0, 16.0)]

@@ -212,6 +212,14 @@ def _train(model, logits, x, y, cfg: CLConfig, gen: torch.Generator, masks: dict
             h.remove()
 
 
+def train_task(model: nn.Sequential, heads: TaskHeads, t: int, x: torch.Tensor, y_local: torch.Tensor,
+               cfg: CLConfig, gen: torch.Generator, old: list[int] | None = None) -> None:
+    """Train ``model`` on task t (head t's logits, ``cfg.epochs`` of Adam); with ``old`` (the
+    hidden sizes before task t) only the newer neurons' fan-in and head t train."""
+    masks = _freeze_masks(model, old, heads, t) if old is not None else None
+    _train(model, lambda xb: model(xb)[:, heads.rows(t)], x, y_local, cfg, gen, masks)
+
+
 def growth_targets(model: nn.Sequential, heads: TaskHeads, old: list[int], t: int, layer: int) -> torch.Tensor:
     """Frozen growth during task t: the next-layer units a new neuron of hidden ``layer`` may
     feed, as a bool mask: the next hidden layer's units born in task t (beyond ``old``, the
@@ -254,9 +262,8 @@ def run_tasks(tasks, cfg: CLConfig, name: str, grow: GrowHook | None = None, *, 
         old = hidden_sizes(model)
         if grow is not None and t > 0:
             grow(model, heads, t, (x, yl), old, gen)
-        isolate = grow is not None and cfg.freeze
-        masks = _freeze_masks(model, old, heads, t) if (isolate and t > 0) else None
-        _train(model, lambda xb: logits_fn(xb, t), x, yl, cfg, gen, masks)
+        isolate = grow is not None and cfg.freeze and t > 0
+        train_task(model, heads, t, x, yl, cfg, gen, old if isolate else None)
         matrix.append(task_accuracy(logits_fn, heads, tasks))
         snapshots.append([lin.weight.detach().clone() for lin in _linears(model)])
         sizes.append(hidden_sizes(model))

@@ -21,7 +21,10 @@ up to ``rounds`` per task:
   is refused and the log says which limit (as is a layer whose deflated M is zero: GradMax
   has no new direction there);
 - the admissible candidate of largest benefit / added relative cost is grown
-  (``GrowthController.select``); no admissible candidate ends the task's growth.
+  (``GrowthController.select``); no admissible candidate ends the task's growth.  With
+  ``train_between`` > 0 the task trains that many epochs after each step, so the next
+  step's M reflects what the grown neurons learned; otherwise all steps see the untrained
+  network and M is deflated by the fan-outs already grown (see ``_benefits``).
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from growth.cl import CLConfig, CLResult, TaskHeads, growth_targets, run_tasks
+from growth.cl import CLConfig, CLResult, TaskHeads, growth_targets, run_tasks, train_task
 from growth.controller import ControllerConfig, GrowthController, incremental_placer, layered_network
 from growth.errors import GrowthError
 from growth.grow import capture_growth_matrix, grow_layer
@@ -60,12 +63,13 @@ def bound_cost(n_inputs: int, sizes, spec: HardwareSpec, core_of, T: int) -> Cos
     return estimate_cost(net, spec, core_of, np.ones(net.n_neurons), np.ones(n_inputs), T=T, analog_input=True)
 
 
-def _benefits(model: nn.Sequential, heads: TaskHeads, t: int, batch, old: list[int], freeze: bool) -> list[np.ndarray]:
+def _benefits(model: nn.Sequential, heads: TaskHeads, t: int, batch, old: list[int], freeze: bool,
+              fresh: list[int]) -> list[np.ndarray]:
     """GradMax singular values of M_l for every hidden layer l, rows restricted to
-    ``growth_targets`` when frozen, with the fan-out directions of layer l's neurons grown
-    for this task projected out: their fan-in starts at zero, so the gradient does not see
-    them, and a second neuron along the same fan-out would be a duplicate that never
-    separates from the first."""
+    ``growth_targets`` when frozen, with the fan-out directions of layer l's untrained new
+    neurons (index >= ``fresh[l]``) projected out: their fan-in is still zero, so the gradient
+    does not see them, and a second neuron along the same fan-out would be a duplicate that
+    never separates from the first."""
     lins = [m for m in model if isinstance(m, nn.Linear)]
     out = []
     for l in range(len(old)):
@@ -74,7 +78,7 @@ def _benefits(model: nn.Sequential, heads: TaskHeads, t: int, batch, old: list[i
         if freeze:
             m = m * growth_targets(model, heads, old, t, l).to(m.dtype)[:, None]
         scale = float(torch.linalg.matrix_norm(m, ord=2))   # before deflation: the noise floor's yardstick
-        grown = lins[l + 1].weight.detach()[:, old[l]:].to(m.dtype)
+        grown = lins[l + 1].weight.detach()[:, fresh[l]:].to(m.dtype)
         if grown.shape[1]:
             q = torch.linalg.qr(grown).Q
             m = m - q @ (q.T @ m)
@@ -84,16 +88,20 @@ def _benefits(model: nn.Sequential, heads: TaskHeads, t: int, batch, old: list[i
 
 
 def run_controller_cl(tasks, spec: HardwareSpec, budget: CostBudget, *, config: CLConfig | None = None,
-                      controller: ControllerConfig | None = None, rounds: int = 6, seed: int = 0,
+                      controller: ControllerConfig | None = None, rounds: int = 6, train_between: int = 0, seed: int = 0,
                       progress: bool = True) -> ControllerCLResult:
     """Learn ``tasks`` in order (``config``: network, training; ``seed`` overrides
     ``config.seed`` and ``controller.seed``), growing before each new task as the controller
     decides within ``budget`` on ``spec`` (module doc).  ``controller``: k options, neuron
-    caps, added-cost weights, margin, mapping, ``T`` (steps per inference of the cost)."""
+    caps, added-cost weights, margin, mapping, ``T`` (steps per inference of the cost).
+    ``train_between``: epochs of training on the new task after each growth step, so the next
+    step's GradMax matrix sees what the grown neurons learned (0: all steps on the untrained
+    network; these epochs come on top of ``config.epochs``)."""
     cfg = replace(config or CLConfig(), seed=seed)
     ccfg = replace(controller or ControllerConfig(k_options=(4, 8, 16)), seed=seed)
-    if rounds < 1:
-        raise GrowthError(f"rounds (growth steps per task) must be >= 1, got {rounds}")
+    if rounds < 1 or train_between < 0:
+        raise GrowthError(f"need rounds (growth steps per task) >= 1 and train_between >= 0 epochs, "
+                          f"got {rounds}, {train_between}")
     n_in = tasks[0].x_train.shape[1]
     heads = TaskHeads.from_tasks(tasks)
     n_tasks = len(tasks)
@@ -109,6 +117,7 @@ def run_controller_cl(tasks, spec: HardwareSpec, budget: CostBudget, *, config: 
 
     def grow(model, heads_, t, data, old, gen):
         x, yl = data
+        fresh = list(old)
         for r in range(rounds):
             sizes = [lin.out_features for lin in model if isinstance(lin, nn.Linear)]
             now = bound_cost(n_in, sizes, spec, state["core_of"], ccfg.T)
@@ -119,7 +128,7 @@ def run_controller_cl(tasks, spec: HardwareSpec, budget: CostBudget, *, config: 
             ctl = GrowthController(spec, limit, ccfg, placer=placer)
             idx = torch.randperm(len(x), generator=gen)[:cfg.grow_batch]
             batch = (x[idx], yl[idx])
-            sv = _benefits(model, heads_, t, batch, old, cfg.freeze)
+            sv = _benefits(model, heads_, t, batch, old, cfg.freeze, fresh)
             ones = np.ones(sum(sizes))
             base, cands = ctl.candidates(n_in, sizes, state["core_of"], ones, np.ones(n_in), sv)
             entry = {"task": t, "round": r, "sizes": sizes, "energy_bound_pj": base.energy_pj["total"],
@@ -134,6 +143,11 @@ def run_controller_cl(tasks, spec: HardwareSpec, budget: CostBudget, *, config: 
             grow_layer(model, best.layer, best.k, data=batch, loss_fn=nn.functional.cross_entropy,
                        forward=lambda m, xb: m(xb)[:, heads_.rows(t)], targets=targets, fill=True, generator=gen)
             state["core_of"] = best.core_of
+            if train_between:
+                train_task(model, heads_, t, x, yl, replace(cfg, epochs=train_between), gen,
+                           old if cfg.freeze else None)
+                fresh = sizes[:-1]
+                fresh[best.layer] += best.k
             entry.update(action="grow", layer=best.layer, k=best.k,
                          reason=f"best value {best.value:.4g} (benefit {best.benefit:.4g} / added cost "
                                 f"{best.added:.4g})")

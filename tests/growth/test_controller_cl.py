@@ -35,10 +35,11 @@ def _initial_energy(spec, tasks):
     return _bound(spec, 64, [*CFG.hidden, 6], core_of).energy_pj["total"]
 
 
-def test_controller_grows_within_the_budget(tasks, spec):
+@pytest.mark.parametrize("train_between", [0, 1])
+def test_controller_grows_within_the_budget(tasks, spec, train_between):
     budget = CostBudget(energy_pj=1.3 * _initial_energy(spec, tasks), cores=40)
     r = run_controller_cl(tasks, spec, budget, config=CFG, controller=ControllerConfig(k_options=(1, 4), T=T),
-                          progress=False)
+                          train_between=train_between, progress=False)
     m = np.array(r.matrix)
     assert m.shape == (3, 3) and np.all((m >= 0) & (m <= 1)) and len(r.baseline) == 3
     assert r.neurons > sum(CFG.hidden)                       # it did grow
