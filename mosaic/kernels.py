@@ -15,13 +15,16 @@ Routing tables (one row per source: neurons, then spike inputs):
 
 Network state of ``run_cycle``: one linked-list FIFO per link in a shared entry
 pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies),
-the sorted list of links with a non-empty FIFO.  Pools double when
-full, so the run never loses a packet for want of memory.
+a bitmap and flags of the links with a non-empty FIFO (served in increasing link
+index by walking the bitmap).  Pools grow when short, so the run never loses a
+packet for want of memory.  A window whose packets meet no contention is applied
+without cycles (``_uncontended``).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 COUNTERS = ("injected", "delivered", "late", "dropped", "synaptic_ops", "router_traversals",
             "input_packets", "in_flight")
@@ -273,13 +276,13 @@ def ideal_loads(src_count, edge_ptr, edges, link_head, n_cores, router_load, lin
 
 # -- cycle-approximate routing ------------------------------------------------------------
 def noc_state(n_links: int, pool: int) -> tuple:
-    """Empty network state for ``run_cycle`` (FIFOs, active-link list, entry and packet pools)."""
+    """Empty network state for ``run_cycle`` (FIFOs, active-link bitmap, entry and packet pools)."""
     nxt = np.arange(1, pool + 1, dtype=np.int32)
     nxt[-1] = -1
     scal = np.array([0, 0, 0, pool, pool], np.int64)   # entry free head, packet free head, n_active, free counts
     return (np.full(n_links, -1, np.int32), np.full(n_links, -1, np.int32), np.zeros(n_links, np.int32),
-            np.full(n_links, -1, np.int64), np.zeros(n_links, np.int32), np.zeros(n_links, np.int32),
-            np.zeros(n_links, np.bool_), np.zeros(n_links, np.int32),
+            np.full(n_links, -1, np.int64), np.zeros(n_links, np.int32), np.zeros((n_links + 63) // 64, np.uint64),
+            np.zeros(n_links, np.bool_),
             nxt, np.zeros(pool, np.int32), np.zeros(pool, np.int32), np.zeros(pool, np.int64),
             np.zeros(pool, np.int32), nxt.copy(), scal)
 
@@ -409,92 +412,102 @@ def _deliver_uncontended(S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges,
 
 
 @njit(cache=True)
-def _cycle(c, w0, cph, bw, cap, n_cores, n_active, active, is_active, newly, edges, link_head, syn_tgt, syn_w, I,
+def _cycle(c, w0, cph, bw, cap, n_cores, n_active, active, is_active, edges, link_head, syn_tgt, syn_w, I,
            fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, ent_next, ent_pkt, ent_edge, ent_ready,
            pkt_rem, pkt_next, ent_free, free_e, pkt_free, free_p, last, counters, router_load, link_load):
-    """One cycle of the network: serve the active ports in increasing link index (the entry
-    pool must hold every push of the cycle: ``free_e >= n_active x bw x max branching``)."""
+    """One cycle of the network: serve the active ports (bitmap ``active``, flags ``is_active``)
+    in increasing link index (the entry pool must hold every push of the cycle:
+    ``free_e >= n_active x bw x max branching``).  A port activated during the cycle holds
+    no ready packet (ready at ``c + cph``), so serving it in this cycle or not is the same."""
     moved = False
     ready_left = False
     min_future = _NEVER
-    n_new = 0
-    for ai in range(n_active):
-        L = active[ai]
-        v = link_head[L]
-        for _b in range(bw):
-            h = fifo_head[L]
-            if h < 0 or ent_ready[h] > c:
-                break
-            p = ent_pkt[h]
-            e = ent_edge[h]
-            if v < n_cores:
-                ea, eb = edges[e, 1], edges[e, 2]
-                for r in range(ea, eb):
-                    I[syn_tgt[r]] += syn_w[r]
-                counters[_SYN] += eb - ea
-                pkt_rem[p] -= 1
-                if pkt_rem[p] == 0:
-                    counters[_DEL] += 1
-                    counters[_LIVE] -= 1
-                    pkt_next[p] = pkt_free
-                    pkt_free = p
-                    free_p += 1
-                last = c - w0
-            else:
-                ok = True
-                ea, eb = edges[e, 1], edges[e, 2]
-                for ce in range(ea, eb):
-                    X = edges[ce, 0]
-                    occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
-                    if occ >= cap:
-                        ok = False
-                        break
-                if not ok:
+    one = np.uint64(1)
+    for wi in range(active.size):
+        word = active[wi]
+        while word != 0:
+            bit = trailing_zeros(word)
+            word &= word - one
+            L = wi * 64 + bit
+            v = link_head[L]
+            for _b in range(bw):
+                h = fifo_head[L]
+                if h < 0 or ent_ready[h] > c:
                     break
-                for ce in range(ea, eb):
-                    X = edges[ce, 0]
-                    g = ent_free
-                    ent_free = ent_next[g]
-                    free_e -= 1
-                    ent_pkt[g] = p
-                    ent_edge[g] = ce
-                    ent_ready[g] = c + cph
-                    ent_next[g] = -1
-                    if fifo_tail[X] >= 0:
-                        ent_next[fifo_tail[X]] = g
-                    else:
-                        fifo_head[X] = g
-                        if c + cph < min_future:
-                            min_future = c + cph
-                    fifo_tail[X] = g
-                    fifo_len[X] += 1
-                    if not is_active[X]:
-                        is_active[X] = True
-                        newly[n_new] = X
-                        n_new += 1
-                router_load[v - n_cores] += 1
-                counters[_ROUT] += 1
-            fifo_head[L] = ent_next[h]
-            if fifo_head[L] < 0:
-                fifo_tail[L] = -1
-            fifo_len[L] -= 1
-            if pop_cycle[L] != c:
-                pop_cycle[L] = c
-                pop_cnt[L] = 0
-            pop_cnt[L] += 1
-            ent_next[h] = ent_free
-            ent_free = h
-            free_e += 1
-            link_load[L] += 1
-            moved = True
-        h = fifo_head[L]
-        if h >= 0:
-            r = ent_ready[h]
-            if r <= c:
-                ready_left = True
-            elif r < min_future:
-                min_future = r
-    return (moved, ready_left, min_future, n_new, ent_free, free_e, pkt_free, free_p, last)
+                p = ent_pkt[h]
+                e = ent_edge[h]
+                if v < n_cores:
+                    ea, eb = edges[e, 1], edges[e, 2]
+                    for r in range(ea, eb):
+                        I[syn_tgt[r]] += syn_w[r]
+                    counters[_SYN] += eb - ea
+                    pkt_rem[p] -= 1
+                    if pkt_rem[p] == 0:
+                        counters[_DEL] += 1
+                        counters[_LIVE] -= 1
+                        pkt_next[p] = pkt_free
+                        pkt_free = p
+                        free_p += 1
+                    last = c - w0
+                else:
+                    ok = True
+                    ea, eb = edges[e, 1], edges[e, 2]
+                    for ce in range(ea, eb):
+                        X = edges[ce, 0]
+                        occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
+                        if occ >= cap:
+                            ok = False
+                            break
+                    if not ok:
+                        break
+                    for ce in range(ea, eb):
+                        X = edges[ce, 0]
+                        g = ent_free
+                        ent_free = ent_next[g]
+                        free_e -= 1
+                        ent_pkt[g] = p
+                        ent_edge[g] = ce
+                        ent_ready[g] = c + cph
+                        ent_next[g] = -1
+                        if fifo_tail[X] >= 0:
+                            ent_next[fifo_tail[X]] = g
+                        else:
+                            fifo_head[X] = g
+                            if c + cph < min_future:
+                                min_future = c + cph
+                        fifo_tail[X] = g
+                        fifo_len[X] += 1
+                        if not is_active[X]:
+                            is_active[X] = True
+                            active[X >> 6] |= one << np.uint64(X & 63)
+                            n_active += 1
+                    router_load[v - n_cores] += 1
+                    counters[_ROUT] += 1
+                fifo_head[L] = ent_next[h]
+                if fifo_head[L] < 0:
+                    fifo_tail[L] = -1
+                fifo_len[L] -= 1
+                if pop_cycle[L] != c:
+                    pop_cycle[L] = c
+                    pop_cnt[L] = 0
+                pop_cnt[L] += 1
+                ent_next[h] = ent_free
+                ent_free = h
+                free_e += 1
+                link_load[L] += 1
+                moved = True
+            h = fifo_head[L]
+            if h >= 0:
+                r = ent_ready[h]
+                if r <= c:
+                    ready_left = True
+                elif r < min_future:
+                    min_future = r
+            else:
+                is_active[L] = False
+                active[L >> 6] &= ~(one << np.uint64(L & 63))
+                n_active -= 1
+    return (moved, ready_left, min_future, n_active, ent_free, free_e, pkt_free, free_p, last)
 
 
 @njit(cache=True)
@@ -502,7 +515,7 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
               mem, syn, prev, ref_left, x_spk, x_cur, in_ptr, in_idx, in_w,
               syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edges,
               syn_tgt, syn_w, link_head,
-              fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active, newly,
+              fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active,
               ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, scal,
               counters, router_load, link_load, spikes, latency):
     """Steps t0..t1-1 with the cycle-approximate network-on-chip; returns the network state."""
@@ -563,7 +576,6 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                                                       link_head, syn_tgt, syn_w, I, dep, dkey, dedge,
                                                       counters, router_load, link_load))
                 n_rem = 0
-        n_new = 0
         n_born = 0
         for q in range(n_rem):
             k = inj[q]
@@ -606,9 +618,8 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 fifo_len[L] += 1
                 if not is_active[L]:
                     is_active[L] = True
-                    newly[n_new] = L
-                    n_new += 1
-        n_active = _merge_active(active, n_active, newly, n_new)
+                    active[L >> 6] |= np.uint64(1) << np.uint64(L & 63)
+                    n_active += 1
         c = w0
         while n_active > 0 and c < wend:
             if free_e < n_active * bw * max_fan:
@@ -622,20 +633,11 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 ent_next[ent_next.size - 1] = ent_free     # new block first, then the old free list
                 ent_free = ent_next.size - size
                 free_e += size
-            moved, ready_left, min_future, n_new, ent_free, free_e, pkt_free, free_p, last = _cycle(
-                c, w0, cph, bw, cap, n_cores, n_active, active, is_active, newly, edges, link_head, syn_tgt,
+            moved, ready_left, min_future, n_active, ent_free, free_e, pkt_free, free_p, last = _cycle(
+                c, w0, cph, bw, cap, n_cores, n_active, active, is_active, edges, link_head, syn_tgt,
                 syn_w, I, fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, ent_next, ent_pkt, ent_edge,
                 ent_ready, pkt_rem, pkt_next, ent_free, free_e, pkt_free, free_p, last, counters,
                 router_load, link_load)
-            na = 0
-            for ai in range(n_active):
-                L = active[ai]
-                if fifo_len[L] > 0:
-                    active[na] = L
-                    na += 1
-                else:
-                    is_active[L] = False
-            n_active = _merge_active(active, na, newly, n_new)
             c = c + 1 if (moved and ready_left) else min_future
         if n_active > 0:
             last = S
@@ -643,8 +645,9 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 if pkt_rem[born[q]] > 0:
                     counters[_LATE] += 1
             if drop:                                # remove every undelivered copy
-                for ai in range(n_active):
-                    L = active[ai]
+                for L in range(fifo_head.size):
+                    if not is_active[L]:
+                        continue
                     h = fifo_head[L]
                     while h >= 0:
                         p = ent_pkt[h]
@@ -664,38 +667,10 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                     fifo_tail[L] = -1
                     fifo_len[L] = 0
                     is_active[L] = False
+                active[:] = 0
                 n_active = 0
         latency[t] = max(last, 0)
         neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, spikes[t])
     scal[0], scal[1], scal[2], scal[3], scal[4] = ent_free, pkt_free, n_active, free_e, free_p
-    return (fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active, newly,
+    return (fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active,
             ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, scal)
-
-
-@njit(cache=True)
-def _merge_active(active, na, newly, n_new):
-    """Merge the sorted ``active[:na]`` with ``newly[:n_new]`` (sorted here) in place."""
-    if n_new == 0:
-        return na
-    if n_new > 32:
-        newly[:n_new].sort()
-    else:                                   # insertion sort: a few links per cycle
-        for a in range(1, n_new):
-            x = newly[a]
-            b = a - 1
-            while b >= 0 and newly[b] > x:
-                newly[b + 1] = newly[b]
-                b -= 1
-            newly[b + 1] = x
-    i = na - 1
-    j = n_new - 1
-    k = na + n_new - 1
-    while j >= 0:
-        if i >= 0 and active[i] > newly[j]:
-            active[k] = active[i]
-            i -= 1
-        else:
-            active[k] = newly[j]
-            j -= 1
-        k -= 1
-    return na + n_new
