@@ -310,7 +310,7 @@ def main(argv=None) -> int:
                     f"{chip['per_task']} chip samples per task", agg)
         moe = agg["MoE k-means"]
         print(f"MoE: {moe['experts'][0]:.1f} experts; task-free accuracy (no head mask) {moe['acc_task_free'][0]:.3f}")
-        print(f"LoRA-CL sensitivity (seed 0): rank r x alpha -> avg acc / BWT")
+        print("LoRA-CL sensitivity (seed 0): rank r x alpha -> avg acc / BWT")
         for (r, a), m in sweeps[0].items():
             print(f"  r={r:<3d} alpha={a:<5g} scale={a / r:<6.3g} acc {m['acc']:.3f}  BWT {m['bwt']:+.3f}")
     print(f"\nwall {time.perf_counter() - t_start:.0f} s")
