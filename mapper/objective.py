@@ -125,9 +125,12 @@ def tree_costs(roots, core_of, tgt_ptr, tgt_idx, parent, n_cores, n_nodes):
 
 
 @numba.njit(cache=True)
-def node_load(roots, core_of, tgt_ptr, tgt_idx, parent, weights, n_nodes):
-    """Sum of ``weights[s]`` over the sources whose tree contains each node."""
-    load = np.zeros(n_nodes)
+def tree_loads(roots, core_of, tgt_ptr, tgt_idx, parent, parent_link, weights, n_nodes, n_links):
+    """Walk every source's tree once: ``(node_load, link_sources)``, the sum of
+    ``weights[s]`` over the sources whose tree contains each node (the source's own
+    tile excluded) and the number of distinct sources using each directed link."""
+    node = np.zeros(n_nodes)
+    link = np.zeros(n_links, np.int64)
     mark = np.full(n_nodes, -1, np.int64)
     for s in range(roots.size):
         r = roots[s]
@@ -136,26 +139,10 @@ def node_load(roots, core_of, tgt_ptr, tgt_idx, parent, weights, n_nodes):
             v = core_of[tgt_idx[k]]
             while mark[v] != s:
                 mark[v] = s
-                load[v] += weights[s]
+                node[v] += weights[s]
+                link[parent_link[r, v]] += 1
                 v = parent[r, v]
-    return load
-
-
-@numba.njit(cache=True)
-def link_load(roots, core_of, tgt_ptr, tgt_idx, parent, parent_link, n_links, n_nodes):
-    """Distinct sources whose tree uses each directed link (int64 per link)."""
-    load = np.zeros(n_links, np.int64)
-    mark = np.full(n_nodes, -1, np.int64)
-    for s in range(roots.size):
-        r = roots[s]
-        mark[r] = s
-        for k in range(tgt_ptr[s], tgt_ptr[s + 1]):
-            v = core_of[tgt_idx[k]]
-            while mark[v] != s:
-                mark[v] = s
-                load[parent_link[r, v]] += 1
-                v = parent[r, v]
-    return load
+    return node, link
 
 
 def _core_array(core_of, n_neurons: int, n_cores: int) -> np.ndarray:
@@ -187,13 +174,14 @@ def router_load(net: SpikingNetwork, spec: HardwareSpec, core_of, rates=None) ->
     (tiles first; a tile's entry counts the packets it receives or injects)."""
     p = build_problem(net, spec, rates)
     c = _core_array(core_of, net.n_neurons, spec.n_cores)
-    return node_load(p.roots(c), c, p.tgt_ptr, p.tgt_idx, p.parent, p.rates, p.n_nodes)
+    return tree_loads(p.roots(c), c, p.tgt_ptr, p.tgt_idx, p.parent, p.parent_link, p.rates, p.n_nodes,
+                      p.n_links)[0]
 
 
 def port_loads(p: Problem, core_of: np.ndarray) -> np.ndarray:
     """Distinct sources using each directed link of the router graph."""
-    return link_load(p.roots(core_of), core_of, p.tgt_ptr, p.tgt_idx, p.parent, p.parent_link,
-                     p.n_links, p.n_nodes)
+    return tree_loads(p.roots(core_of), core_of, p.tgt_ptr, p.tgt_idx, p.parent, p.parent_link, p.rates,
+                      p.n_nodes, p.n_links)[1]
 
 
 def synapse_weight(h: np.ndarray) -> np.ndarray:
