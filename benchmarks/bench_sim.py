@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                     "environment already exists, 50 ms")
     ap.add_argument("--no-brian", action="store_true", help="skip the Brian2 comparison")
     ap.add_argument("--out", type=Path, help="write all measured figures (incl. saturation) to this JSON")
-    ap.add_argument("--plot", type=Path, help="draw accepted vs offered load (PNG) with mosaic.plots")
+    ap.add_argument("--plot", type=Path, help="draw accepted vs offered load (PNG) with mosaic_grow.plots")
     ap.add_argument("--venv", type=Path, default=BRIAN_VENV, help="the Brian2 virtual environment")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale-point", help=argparse.SUPPRESS)
@@ -459,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     results["saturation"] = sat
     results["saturation_rows"] = [r for case in sat.values() for r in case["rows"]]
     if args.plot is not None:
-        from mosaic import plots
+        from mosaic_grow import plots
         fig = plots.saturation(results["saturation_rows"], None, group="case",
                                offered="offered_2nd_half", accepted="accepted_2nd_half")
         ax = fig.axes[0]

@@ -20,16 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from mosaic.cli import table
-from mosaic.store import ResultStore
-from mosaic.sweep import close_client, execute, make_client, run_config, run_sweep
+from mosaic_grow.cli import table
+from mosaic_grow.store import ResultStore
+from mosaic_grow.sweep import close_client, execute, make_client, run_config, run_sweep
 
 GRIDS = ("2x4", "4x4", "4x8", "8x8")
 TIMING = ("wall_s", "map_wall_s", "sim_wall_s", "cpu_s")
 
 
 def execute_timed(cfg: dict) -> tuple:
-    """``mosaic.sweep.execute`` plus the run's CPU seconds (``cpu_s``) in its result: CPU time over
+    """``mosaic_grow.sweep.execute`` plus the run's CPU seconds (``cpu_s``) in its result: CPU time over
     wall time is the share of a core the worker got (1.0 on an idle machine)."""
     c0 = time.process_time()
     status, result, error, wall = execute(cfg)

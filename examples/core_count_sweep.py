@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mosaic.cli import table
-from mosaic.plots import energy_latency_vs_cores
-from mosaic.store import ResultStore
-from mosaic.sweep import run_sweep
+from mosaic_grow.cli import table
+from mosaic_grow.plots import energy_latency_vs_cores
+from mosaic_grow.store import ResultStore
+from mosaic_grow.sweep import run_sweep
 
 SLOTS = 512
 GRIDS = ((2, 2), (2, 4), (4, 4), (4, 8), (8, 8))

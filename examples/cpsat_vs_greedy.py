@@ -20,9 +20,9 @@ import numpy as np
 
 from mapper import map_network
 from mosaic import HardwareSpec
-from mosaic.cli import table
+from mosaic_grow.cli import table
 from mosaic.generators import random_feedforward, small_world
-from mosaic.plots import new_figure, router_heatmap, save
+from mosaic_grow.plots import new_figure, router_heatmap, save
 from mosaic.simulate import simulate
 
 METHODS = ("greedy", "random", "cpsat")

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from mosaic import HardwareSpec
-from mosaic.cli import table
+from mosaic_grow.cli import table
 from mosaic.generators import random_feedforward
-from mosaic.plots import energy_breakdown, router_heatmap, saturation
+from mosaic_grow.plots import energy_breakdown, router_heatmap, saturation
 from mosaic.simulate import simulate
-from mosaic.sweep import report_metrics
+from mosaic_grow.sweep import report_metrics
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,8 +34,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from growth.cl import CLConfig, CLResult, TaskHeads, growth_targets, run_tasks, train_task
-from growth.controller import ControllerConfig, GrowthController, incremental_placer, layered_network
+from growth.cl import (
+    CLConfig,
+    CLResult,
+    TaskHeads,
+    growth_targets,
+    run_tasks,
+    train_task,
+)
+from growth.controller import (
+    ControllerConfig,
+    GrowthController,
+    incremental_placer,
+    layered_network,
+)
 from growth.errors import GrowthError
 from growth.grow import capture_growth_matrix, grow_layer
 from mosaic.cost import CostBudget, CostReport, estimate_cost

@@ -1,7 +1,10 @@
 """Exceptions of the growth package."""
+from __future__ import annotations
+
+from mosaic.errors import MosaicGrowError
 
 
-class GrowthError(ValueError):
+class GrowthError(MosaicGrowError):
     """A growth request cannot be carried out as asked (bad layer, k, shapes or data)."""
 
 

@@ -116,7 +116,7 @@ class PathReport:
     def plot(self, path: str | Path | None = None):
         """Two panels: final accuracy per arm (paired trials joined by lines, mean marked) and
         mean test accuracy along training.  Writes a PNG when ``path`` is given."""
-        from mosaic.plots import new_figure, save
+        from mosaic.figures import new_figure, save
 
         fig, (ax1, ax2) = new_figure(2, 5.5, 4.2)
         acc = np.array([self.acc[a] for a in ARMS]) * 100

@@ -17,12 +17,12 @@ by the growth-path experiment: :func:`all_at_once`, :func:`round_robin`,
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 from growth.errors import ScheduleError
 

@@ -28,8 +28,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from growth.controller import (ControllerConfig, GrowthController, activity, grown_index,
-                               layer_benefits, layered_network)
+from growth.controller import (
+    ControllerConfig,
+    GrowthController,
+    activity,
+    grown_index,
+    layer_benefits,
+    layered_network,
+)
 from growth.errors import GrowthError
 from growth.schedules import GrowthEvent, Schedule
 from mosaic.cost import CostBudget, estimate_cost

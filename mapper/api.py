@@ -11,7 +11,14 @@ from mosaic.topology import topology
 from .bounds import per_source_bound
 from .cpsat import rate_scale, solve_window
 from .errors import MappingError
-from .heuristics import (Annealer, greedy_fill, improve_moves, layered_start, random_fill, spectral_start)
+from .heuristics import (
+    Annealer,
+    greedy_fill,
+    improve_moves,
+    layered_start,
+    random_fill,
+    spectral_start,
+)
 from .incremental import place_incremental
 from .objective import Problem, build_problem, port_loads, problem_cost, synapse_cost
 from .synapse import anneal_synapse

@@ -1,10 +1,11 @@
 """Offline data sets, snnTorch spiking MLPs, ANN<->SNN conversion, NIR import/export and
 spike-exact export to the Mosaic chip IR."""
 from .datasets import Dataset, DatasetError, load_dataset, permuted_tasks, split_tasks
+from .errors import ModelError
 from .export import ExportError, from_network, quantize, to_network
 from .nir_io import NIRError, from_nir, to_nir
 from .readout import ChipResult, chip_run, classify
-from .snn import ModelError, encode, evaluate, make_mlp, predict, run, train
+from .snn import encode, evaluate, make_mlp, predict, run, train
 
 __all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_tasks",
            "ModelError", "make_mlp", "encode", "run", "train", "evaluate", "predict",

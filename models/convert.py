@@ -16,7 +16,8 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from .snn import ModelError, check_model, is_spiking, linear_layers
+from .errors import ModelError
+from .snn import check_model, is_spiking, linear_layers
 
 
 @torch.no_grad()

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelError
+
 DATASETS = ("digits", "mnist1d", "mnist", "fashion")
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
@@ -26,7 +28,7 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dt
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
-class DatasetError(ValueError):
+class DatasetError(ModelError):
     """A data set cannot be loaded or split as asked."""
 
 

@@ -21,7 +21,8 @@ from torch import nn
 
 from mosaic import SpikingNetwork
 
-from .snn import ModelError, check_model, is_spiking, linear_layers
+from .errors import ModelError
+from .snn import check_model, is_spiking, linear_layers
 
 
 class ExportError(ModelError):

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from mosaic import SpikingNetwork
 
+from .errors import ModelError
 from .export import ExportError, _labelled, layer_slices, layer_weights
 
 SNNTORCH_DT = 1e-4  # s; snntorch.export_nir
@@ -31,7 +32,7 @@ _WEIGHTS = (nir.Affine, nir.Linear)
 _NEURONS = (nir.LIF, nir.CubaLIF, nir.IF)
 
 
-class NIRError(ValueError):
+class NIRError(ModelError):
     """A NIR graph that is not a supported layered network, or a network NIR cannot hold."""
 
 

@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 from mosaic import HardwareSpec, SpikingNetwork
 from mosaic.simulate import simulate
 
+from .errors import ModelError
 from .export import layer_slices
-from .snn import ModelError, encode_batches, predict
+from .snn import encode_batches, predict
 
 
 @dataclass
@@ -41,7 +42,7 @@ class ChipResult:
     def accuracy(self, y) -> float:
         y = np.asarray(y)
         if y.shape != self.predictions.shape:
-            raise ValueError(f"labels shape {y.shape} does not match {self.predictions.shape} predictions")
+            raise ModelError(f"labels shape {y.shape} does not match {self.predictions.shape} predictions")
         return float(np.mean(self.predictions == y))
 
 

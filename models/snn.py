@@ -16,12 +16,10 @@ import torch
 from snntorch import spikegen, surrogate
 from torch import nn
 
+from .errors import ModelError
+
 KINDS = ("leaky", "synaptic", "relu")
 ENCODERS = ("direct", "rate", "latency")
-
-
-class ModelError(ValueError):
-    """A model, encoder or training request that cannot be honoured."""
 
 
 def make_mlp(sizes: Sequence[int], kind: str = "leaky", *, beta: float = 0.9, alpha: float = 0.8,

@@ -1,10 +1,11 @@
 """Mosaic-style multi-core neuromorphic chip: hardware spec, topology, network IR,
 placement, cycle-approximate routing simulator and cost model."""
-from .network import SpikingNetwork
+from .errors import ChipError, MosaicGrowError
+from .network import NetworkError, SpikingNetwork
 from .placement import Placement, PlacementError
-from .simulate import RunReport, simulate
+from .simulate import RunReport, SimulationError, simulate
 from .spec import HardwareSpec, SpecError
 from .topology import hop_matrix, topology
 
-__all__ = ["HardwareSpec", "SpecError", "SpikingNetwork", "Placement", "PlacementError",
+__all__ = ["MosaicGrowError", "ChipError", "NetworkError", "SimulationError", "HardwareSpec", "SpecError", "SpikingNetwork", "Placement", "PlacementError",
            "hop_matrix", "topology", "simulate", "RunReport"]

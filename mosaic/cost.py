@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .errors import ChipError
 from .network import SpikingNetwork
 from .placement import as_core_of
 from .spec import HardwareSpec
@@ -45,7 +46,7 @@ from .topology import topology
 ENERGY_KEYS = ("synaptic", "neuron", "spike_out", "routing", "static", "total")
 
 
-class CostError(ValueError):
+class CostError(ChipError):
     """Bad input to the cost model (shapes, rates, budgets)."""
 
 

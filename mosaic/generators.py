@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .network import SpikingNetwork
+from .network import NetworkError, SpikingNetwork
 
 
 def _rand_weights(rng: np.random.Generator, shape, p: float, scale: float, quantum: float | None):
@@ -26,7 +26,7 @@ def random_feedforward(sizes: list[int], *, p: float = 0.5, weight_scale: float 
     synapses inside each layer.  Neurons carry their layer index in ``layer``.
     """
     if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes must list n_inputs and at least one layer, all >= 1, got {sizes}")
+        raise NetworkError(f"sizes must list n_inputs and at least one layer, all >= 1, got {sizes}")
     rng = np.random.default_rng(seed)
     hidden = sizes[1:]
     n = sum(hidden)
@@ -54,7 +54,7 @@ def small_world(n: int = 2048, *, k: int = 16, length: float = 0.05, p_long: flo
     ``layer`` is 0 for every neuron; ``extra`` positions are in ``net.layer``-free form,
     returned by ``sheet_positions(n)``."""
     if n < 2 or k < 1 or k >= n:
-        raise ValueError(f"small_world needs n >= 2 and 1 <= k < n, got n={n}, k={k}")
+        raise NetworkError(f"small_world needs n >= 2 and 1 <= k < n, got n={n}, k={k}")
     rng = np.random.default_rng(seed)
     xy = sheet_positions(n)
     rows, cols = [], []
@@ -111,7 +111,7 @@ def cuba(n: int = 4000, p: float = 0.02, dt_ms: float = 0.1, seed: int = 0, *,
     Input: one input line without synapses (the network is self-driven by ``bias``).
     """
     if n < 2 or not 0 < p <= 1 or dt_ms <= 0 or not 0 < exc_frac < 1 or tau_syn_ms <= 0:
-        raise ValueError(f"cuba needs n >= 2, 0 < p <= 1, dt_ms > 0, 0 < exc_frac < 1 and "
+        raise NetworkError(f"cuba needs n >= 2, 0 < p <= 1, dt_ms > 0, 0 < exc_frac < 1 and "
                          f"tau_syn_ms > 0; got n={n}, p={p}, dt_ms={dt_ms}, exc_frac={exc_frac}, "
                          f"tau_syn_ms={tau_syn_ms}")
     taum, taue, taui = 20.0, 5.0, 10.0          # ms (Brian2 examples/CUBA.py)

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .errors import ChipError
+
 RESETS = ("subtract", "zero")
+
+
+class NetworkError(ChipError):
+    """A spiking network is malformed (shapes, non-finite values, ranges); the message names the field."""
 
 
 def _per_neuron(name: str, value, n: int, dtype=np.float64) -> np.ndarray:
@@ -19,23 +25,23 @@ def _per_neuron(name: str, value, n: int, dtype=np.float64) -> np.ndarray:
     if a.ndim == 0:
         a = np.full(n, a, dtype=dtype)
     if a.shape != (n,):
-        raise ValueError(f"SpikingNetwork.{name}: expected a scalar or shape ({n},), got shape {a.shape}")
+        raise NetworkError(f"SpikingNetwork.{name}: expected a scalar or shape ({n},), got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         bad = int(np.flatnonzero(~np.isfinite(a))[0])
-        raise ValueError(f"SpikingNetwork.{name}: non-finite value {a[bad]} at neuron {bad}")
+        raise NetworkError(f"SpikingNetwork.{name}: non-finite value {a[bad]} at neuron {bad}")
     return a
 
 
 def _csr(name: str, w, shape: tuple[int, int] | None) -> sp.csr_matrix:
     m = sp.csr_matrix(w, dtype=np.float64)
     if shape is not None and m.shape != shape:
-        raise ValueError(f"SpikingNetwork.{name}: expected shape {shape}, got {m.shape}")
+        raise NetworkError(f"SpikingNetwork.{name}: expected shape {shape}, got {m.shape}")
     m.sum_duplicates()
     m.sort_indices()
     if not np.all(np.isfinite(m.data)):
         k = int(np.flatnonzero(~np.isfinite(m.data))[0])
         row = int(np.searchsorted(m.indptr, k, side="right") - 1)
-        raise ValueError(f"SpikingNetwork.{name}: non-finite weight {m.data[k]} at "
+        raise NetworkError(f"SpikingNetwork.{name}: non-finite weight {m.data[k]} at "
                          f"({row}, {int(m.indices[k])}); remove or replace NaN/inf weights")
     return m
 
@@ -62,12 +68,12 @@ class SpikingNetwork:
     def __post_init__(self) -> None:
         w = sp.csr_matrix(self.w) if not sp.issparse(self.w) else self.w
         if w.ndim != 2 or w.shape[0] != w.shape[1]:
-            raise ValueError(f"SpikingNetwork.w: must be square (n_neurons, n_neurons), got shape {w.shape}")
+            raise NetworkError(f"SpikingNetwork.w: must be square (n_neurons, n_neurons), got shape {w.shape}")
         n = w.shape[0]
         self.w = _csr("w", w, (n, n))
         w_in = sp.csr_matrix(self.w_in) if not sp.issparse(self.w_in) else self.w_in
         if w_in.ndim != 2 or w_in.shape[1] != n:
-            raise ValueError(f"SpikingNetwork.w_in: expected shape (n_inputs, {n}), got {w_in.shape}")
+            raise NetworkError(f"SpikingNetwork.w_in: expected shape (n_inputs, {n}), got {w_in.shape}")
         self.w_in = _csr("w_in", w_in, None)
         self.beta = _per_neuron("beta", self.beta, n)
         self.alpha = _per_neuron("alpha", self.alpha, n)
@@ -77,16 +83,16 @@ class SpikingNetwork:
             a = getattr(self, name)
             if np.any((a < 0) | (a > 1)):
                 bad = int(np.flatnonzero((a < 0) | (a > 1))[0])
-                raise ValueError(f"SpikingNetwork.{name}: must lie in [0, 1], got {a[bad]} at neuron {bad}")
+                raise NetworkError(f"SpikingNetwork.{name}: must lie in [0, 1], got {a[bad]} at neuron {bad}")
         if np.any(self.threshold <= 0):
             bad = int(np.flatnonzero(self.threshold <= 0)[0])
-            raise ValueError(f"SpikingNetwork.threshold: must be > 0, got {self.threshold[bad]} at neuron {bad}")
+            raise NetworkError(f"SpikingNetwork.threshold: must be > 0, got {self.threshold[bad]} at neuron {bad}")
         ref = np.asarray(self.refractory)
         if np.any(ref != np.round(ref)) or np.any(ref < 0):
-            raise ValueError("SpikingNetwork.refractory: must be non-negative whole steps")
+            raise NetworkError("SpikingNetwork.refractory: must be non-negative whole steps")
         self.refractory = _per_neuron("refractory", ref, n, dtype=np.int64)
         if self.reset not in RESETS:
-            raise ValueError(f"SpikingNetwork.reset: must be one of {RESETS}, got {self.reset!r}")
+            raise NetworkError(f"SpikingNetwork.reset: must be one of {RESETS}, got {self.reset!r}")
         if self.layer is not None:
             self.layer = _per_neuron("layer", self.layer, n, dtype=np.int64)
 
@@ -129,7 +135,7 @@ class SpikingNetwork:
         try:
             with np.load(path, allow_pickle=False) as z:
                 if str(z["format"]) != "mosaic-network-1":
-                    raise ValueError(f"unknown format {z['format']}")
+                    raise NetworkError(f"unknown format {z['format']}")
                 n = int(z["n"])
                 w_in = sp.csr_matrix((z["w_in_data"], z["w_in_indices"], z["w_in_indptr"]),
                                      shape=tuple(z["w_in_shape"]))
@@ -138,4 +144,4 @@ class SpikingNetwork:
                 return cls(w_in, w, z["beta"], z["threshold"], alpha=z["alpha"], bias=z["bias"],
                            refractory=z["refractory"], reset=str(z["reset"]), layer=layer)
         except (OSError, KeyError, ValueError, EOFError) as e:
-            raise ValueError(f"{path}: not a readable mosaic network file ({e})") from None
+            raise NetworkError(f"{path}: not a readable mosaic network file ({e})") from None

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ChipError
 from .network import SpikingNetwork
 from .spec import HardwareSpec
 
 
-class PlacementError(ValueError):
+class PlacementError(ChipError):
     """A placement does not fit the network or the chip."""
 
 

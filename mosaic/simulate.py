@@ -59,13 +59,13 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
 from . import kernels
+from .errors import ChipError
 from .network import SpikingNetwork
 from .placement import as_core_of
 from .spec import HardwareSpec
@@ -74,6 +74,10 @@ from .topology import topology
 ROUTINGS = ("cycle", "ideal")
 LATE_MODES = ("defer", "drop")
 ENERGY_KEYS = ("synaptic", "neuron", "spike_out", "routing", "static", "total")
+
+
+class SimulationError(ChipError):
+    """A simulation request is malformed (input shape or values, routing or late policy)."""
 
 
 @dataclass(eq=False)
@@ -145,46 +149,46 @@ def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, ro
             late: str, initial_mem, dtype) -> Prepared:
     """Check every argument of a run; raise ``ValueError`` (or ``PlacementError``) naming it."""
     if not isinstance(net, SpikingNetwork):
-        raise ValueError(f"net must be a SpikingNetwork, got {type(net).__name__}")
+        raise SimulationError(f"net must be a SpikingNetwork, got {type(net).__name__}")
     if not isinstance(spec, HardwareSpec):
-        raise ValueError(f"spec must be a HardwareSpec, got {type(spec).__name__}")
+        raise SimulationError(f"spec must be a HardwareSpec, got {type(spec).__name__}")
     if routing not in ROUTINGS:
-        raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
+        raise SimulationError(f"routing must be one of {ROUTINGS}, got {routing!r}")
     if late not in LATE_MODES:
-        raise ValueError(f"late must be one of {LATE_MODES}, got {late!r}")
+        raise SimulationError(f"late must be one of {LATE_MODES}, got {late!r}")
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
+        raise SimulationError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r}")
     core_of = as_core_of(placement, net, spec)
     if input_spikes is None:
-        raise ValueError(f"input_spikes is required: an array of shape (T, {net.n_inputs}), "
+        raise SimulationError(f"input_spikes is required: an array of shape (T, {net.n_inputs}), "
                          f"bool spikes or float currents")
     x = np.asarray(input_spikes)
     if x.ndim != 2 or x.shape[1] != net.n_inputs or x.shape[0] < 1:
-        raise ValueError(f"input_spikes: expected shape (T, {net.n_inputs}) with T >= 1 "
+        raise SimulationError(f"input_spikes: expected shape (T, {net.n_inputs}) with T >= 1 "
                          f"(time steps x network inputs), got shape {x.shape}")
     if x.dtype == np.bool_:
         spiking = True
     elif np.issubdtype(x.dtype, np.integer):
         if x.size and (x.min() < 0 or x.max() > 1):
-            raise ValueError("input_spikes: integer input must be 0/1 spikes; pass analog "
+            raise SimulationError("input_spikes: integer input must be 0/1 spikes; pass analog "
                              "currents as a float array")
         x, spiking = x.astype(np.bool_), True
     elif np.issubdtype(x.dtype, np.floating):
         if not np.all(np.isfinite(x)):
             t, i = np.argwhere(~np.isfinite(x))[0]
-            raise ValueError(f"input_spikes: non-finite value {x[t, i]} at step {t}, input {i}")
+            raise SimulationError(f"input_spikes: non-finite value {x[t, i]} at step {t}, input {i}")
         x, spiking = x.astype(dt), False
     else:
-        raise ValueError(f"input_spikes: expected bool spikes or float currents, got dtype {x.dtype}")
+        raise SimulationError(f"input_spikes: expected bool spikes or float currents, got dtype {x.dtype}")
     if initial_mem is None:
         mem0 = np.zeros(net.n_neurons, dt)
     else:
         mem0 = np.asarray(initial_mem, dtype=np.float64)
         if mem0.shape != (net.n_neurons,):
-            raise ValueError(f"initial_mem: expected shape ({net.n_neurons},), got {mem0.shape}")
+            raise SimulationError(f"initial_mem: expected shape ({net.n_neurons},), got {mem0.shape}")
         if not np.all(np.isfinite(mem0)):
-            raise ValueError(f"initial_mem: non-finite value at neuron {int(np.flatnonzero(~np.isfinite(mem0))[0])}")
+            raise SimulationError(f"initial_mem: non-finite value at neuron {int(np.flatnonzero(~np.isfinite(mem0))[0])}")
         mem0 = mem0.astype(dt)
     return Prepared(core_of, x, spiking, mem0, dt.type, int(x.shape[0]))
 
@@ -254,7 +258,7 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
     src_core = np.concatenate([core_of, np.full(net.n_inputs if spiking else 0, spec.io_core)]).astype(np.int64)
     perm, edge_ptr = kernels.count_routes(topo.parent, indptr, indices, core_of, src_core)
     if edge_ptr[-1] >= 2 ** 31 or indices.size >= 2 ** 31:
-        raise ValueError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
+        raise SimulationError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
                          f"{indices.size} synapses (limit 2**31 each)")
     link_head = np.ascontiguousarray(topo.links[:, 1]).astype(np.int32)
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \

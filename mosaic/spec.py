@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
+
+from .errors import ChipError
 
 TOPOLOGIES = ("mosaic", "mesh")
 
@@ -26,7 +29,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class SpecError(ValueError):
+class SpecError(ChipError):
     """A hardware spec is malformed, inconsistent or unknown."""
 
 

@@ -38,7 +38,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .spec import HardwareSpec
+from .spec import HardwareSpec, SpecError
 
 TILE, ROUTER_R0, ROUTER_R1, ROUTER_MESH = 0, 1, 2, 3
 
@@ -193,7 +193,7 @@ def _topology(topology: str, rows: int, cols: int) -> Topology:
     else:
         parent, depth = _xy_parents(rows, cols)
     if (depth[:, :n_cores] < 0).any():
-        raise ValueError(f"{topology} {rows}x{cols}: some tiles are unreachable")
+        raise SpecError(f"{topology} {rows}x{cols}: some tiles are unreachable")
     link_index = {(int(u), int(v)): i for i, (u, v) in enumerate(links)}
     parent_link = np.full_like(parent, -1)
     for s in range(n_cores):

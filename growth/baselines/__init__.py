@@ -1,7 +1,14 @@
 """Continual-learning baselines next to growth: EWC, LoRA-CL, SupSup, a hard mixture of
 experts with a k-means gater, and the pollution measure (our reconstruction)."""
-from .common import (BaselineError, ContinualLearner, SequenceResult, TrainConfig, accuracy, mlp,
-                     run_sequence)
+from .common import (
+                     BaselineError,
+                     ContinualLearner,
+                     SequenceResult,
+                     TrainConfig,
+                     accuracy,
+                     mlp,
+                     run_sequence,
+)
 from .ewc import EWC, diagonal_fisher
 from .lora import LoRACL, LoRALinear
 from .moe import HardMoE, KMeansGater

@@ -22,7 +22,14 @@ import snntorch as snn
 import torch
 from torch import Tensor, nn
 
-from .common import BaselineError, ContinualLearner, TaskLike, as_tensors, linears, task_classes
+from .common import (
+    BaselineError,
+    ContinualLearner,
+    TaskLike,
+    as_tensors,
+    linears,
+    task_classes,
+)
 
 
 def spiking_twin(model: nn.Sequential, x_calib: Tensor, *, percentile: float = 99.9) -> nn.Sequential:

@@ -19,8 +19,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from growth.errors import GrowthError
 
-class BaselineError(ValueError):
+
+class BaselineError(GrowthError):
     """Bad input to a continual-learning baseline (shapes, labels, hyper-parameters)."""
 
 

@@ -20,9 +20,21 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from .common import (BaselineError, SingleMLPLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
-                     increments, linears, mask_logits, mlp, pollution_terms_mlp, task_classes,
-                     train_classifier)
+from .common import (
+    BaselineError,
+    PollutionTerms,
+    SingleMLPLearner,
+    TaskLike,
+    TrainConfig,
+    as_tensors,
+    increments,
+    linears,
+    mask_logits,
+    mlp,
+    pollution_terms_mlp,
+    task_classes,
+    train_classifier,
+)
 
 FISHERS = ("empirical", "true")
 

@@ -12,8 +12,19 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .common import (BaselineError, SingleMLPLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
-                     linears, mlp, pollution_terms_mlp, task_classes, train_classifier)
+from .common import (
+    BaselineError,
+    PollutionTerms,
+    SingleMLPLearner,
+    TaskLike,
+    TrainConfig,
+    as_tensors,
+    linears,
+    mlp,
+    pollution_terms_mlp,
+    task_classes,
+    train_classifier,
+)
 
 
 class LoRALinear(nn.Module):

@@ -19,8 +19,21 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .common import (BaselineError, ContinualLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
-                     increments, linears, mask_logits, mlp, pollution_terms_mlp, task_classes, train_classifier)
+from .common import (
+    BaselineError,
+    ContinualLearner,
+    PollutionTerms,
+    TaskLike,
+    TrainConfig,
+    as_tensors,
+    increments,
+    linears,
+    mask_logits,
+    mlp,
+    pollution_terms_mlp,
+    task_classes,
+    train_classifier,
+)
 
 
 class KMeansGater:

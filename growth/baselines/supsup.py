@@ -22,8 +22,17 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .common import (BaselineError, ContinualLearner, PollutionTerms, TaskLike, TrainConfig, as_tensors,
-                     pollution_terms_mlp, task_classes, train_classifier)
+from .common import (
+    BaselineError,
+    ContinualLearner,
+    PollutionTerms,
+    TaskLike,
+    TrainConfig,
+    as_tensors,
+    pollution_terms_mlp,
+    task_classes,
+    train_classifier,
+)
 
 
 class _TopK(torch.autograd.Function):

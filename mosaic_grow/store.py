@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from .errors import AppError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     hash     TEXT PRIMARY KEY,
@@ -33,7 +35,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class StoreError(ValueError):
+class StoreError(AppError):
     """The result store cannot be opened or is not a sweep database."""
 
 

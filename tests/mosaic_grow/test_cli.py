@@ -11,7 +11,7 @@ from mosaic import HardwareSpec
 
 
 def run(*args: str, ok: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "mosaic.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "mosaic_grow.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
     if ok:
         assert proc.returncode == 0, proc.stderr
@@ -26,7 +26,7 @@ class Result:
 @pytest.fixture
 def cli(capsys):
     """Call `mosaic ...` in this process (same code path as the console script, no start-up cost)."""
-    from mosaic.cli import main
+    from mosaic_grow.cli import main
 
     def call(*args: str, ok: bool = True) -> Result:
         capsys.readouterr()
@@ -223,7 +223,7 @@ def test_sweep_killed_midway_resumes_without_loss(tmp_path, cli):
     cfg = tmp_path / "s.toml"
     cfg.write_text(SWEEP.replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4, 5]").replace("steps = 8", "steps = 40"))
     db = tmp_path / "k.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "mosaic.cli", "sweep", str(cfg), "--db", str(db),
+    proc = subprocess.Popen([sys.executable, "-m", "mosaic_grow.cli", "sweep", str(cfg), "--db", str(db),
                              "--workers", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     n = 0
     deadline = time.time() + 120

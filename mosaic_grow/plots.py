@@ -12,33 +12,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .spec import HardwareSpec
-from .topology import ROUTER_MESH, topology
-
-
-class PlotError(ValueError):
-    """Data cannot be plotted as asked (empty, mismatched lengths, missing columns)."""
-
-
-def new_figure(ncols: int = 1, width: float = 5.0, height: float = 4.0) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
-    return fig, axes
-
-
-def save(fig: Figure, path: str | Path | None, dpi: int = 120) -> Figure:
-    """Write ``fig`` as PNG to ``path`` (if given; the folder must exist) and return it."""
-    if path is not None:
-        p = Path(path)
-        if not p.parent.is_dir():
-            raise PlotError(f"cannot write {str(p)!r}: folder {str(p.parent)!r} does not exist")
-        fig.savefig(p, dpi=dpi)
-    return fig
+from mosaic.figures import PlotError, new_figure, save
+from mosaic.spec import HardwareSpec
+from mosaic.topology import ROUTER_MESH, topology
 
 
 def _grouped(rows: Sequence[dict[str, Any]], x: str, y: str, group: str | None):

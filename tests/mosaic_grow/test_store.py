@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from mosaic.store import ResultStore, StoreError, canonical_json, config_hash
+from mosaic_grow.store import ResultStore, StoreError, canonical_json, config_hash
 
 
 def test_hash_is_order_independent_and_value_sensitive():

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic.store import ResultStore, config_hash
-from mosaic.sweep import SweepError, expand, open_store, parse_config, run_config, run_sweep
+from mosaic_grow.store import ResultStore, config_hash
+from mosaic_grow.sweep import SweepError, expand, open_store, parse_config, run_config, run_sweep
 
 TIMING = ("wall_s", "map_wall_s", "sim_wall_s")
 
@@ -16,7 +16,7 @@ SMALL = {"sweep": {"seeds": [0, 1, 2], "steps": 10},
 @pytest.fixture(scope="module")
 def client():
     """One real 2-process LocalCluster shared by this module's tests."""
-    from mosaic.sweep import close_client, make_client
+    from mosaic_grow.sweep import close_client, make_client
     c = make_client(workers=2)
     yield c
     close_client(c)
@@ -135,13 +135,13 @@ def test_bench_sweep_quick_prints_target_lines():
 
 def test_growth_schedule_axis(tmp_path):
     """Schedules are an axis; their content is hashed; results carry accuracy for the Pareto plot."""
-    from mosaic.plots import plot_sweep
+    from mosaic_grow.plots import plot_sweep
     (tmp_path / "a.toml").write_text("initial = [8]\n[[event]]\nstep = 10\nlayer = 0\nk = 8\n")
     (tmp_path / "b.toml").write_text("initial = [12]\n")
     cfg = tmp_path / "g.toml"
     cfg.write_text('[sweep]\nseeds = [0]\n[hardware]\npreset = "mosaic-4x4"\n'
                    '[growth]\nschedule = ["a.toml", "b.toml"]\ntrain_steps = 20\nn_sim = 2\n')
-    from mosaic.sweep import load_config
+    from mosaic_grow.sweep import load_config
     configs = expand(load_config(cfg))
     assert [c["schedule"]["name"] for c in configs] == ["a", "b"]
     assert all("sizes" not in c and "rate" not in c for c in configs)
@@ -164,7 +164,7 @@ def test_growth_schedule_axis(tmp_path):
 def test_cli_sweep_on_an_existing_scheduler(tmp_path, client, capsys):
     """`mosaic sweep --scheduler ADDRESS` uses a running Dask cluster (here the module's LocalCluster)."""
     import json
-    from mosaic.cli import main
+    from mosaic_grow.cli import main
     cfg = tmp_path / "s.toml"
     cfg.write_text('[sweep]\nseeds = [0, 1]\nsteps = 5\n[hardware]\npreset = "mosaic-4x4"\ngrid = "2x2"\n'
                    '[workload]\nsizes = [[8, 16]]\n')

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mosaic import HardwareSpec, topology
-from mosaic.plots import (PlotError, energy_latency_vs_cores, growth_paths, pareto_front, pareto_mask,
+from mosaic_grow.plots import (PlotError, energy_latency_vs_cores, growth_paths, pareto_front, pareto_mask,
                           plot_sweep, router_heatmap, saturation)
 
 
@@ -93,7 +93,7 @@ def test_plot_sweep_picks_plots(tmp_path):
 
 
 def test_energy_breakdown_stacks_categories(tmp_path):
-    from mosaic.plots import energy_breakdown
+    from mosaic_grow.plots import energy_breakdown
     e = {"greedy": {"synaptic": 600e3, "neuron": 30e3, "spike_out": 10e3, "routing": 9e3, "static": 5e3},
          "cpsat": {"synaptic": 600e3, "neuron": 30e3, "spike_out": 10e3, "routing": 3e3, "static": 5e3}}
     fig = energy_breakdown(e, tmp_path / "e.png")

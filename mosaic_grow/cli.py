@@ -10,22 +10,25 @@ import argparse
 import json
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import tomllib
 
-from .network import SpikingNetwork
-from .placement import Placement
-from .spec import HardwareSpec
+from mosaic.errors import MosaicGrowError
+from mosaic.network import SpikingNetwork
+from mosaic.placement import Placement
+from mosaic.spec import HardwareSpec
+
+from .errors import AppError
 
 DEFAULT_PRESET = "mosaic-8x8"
 DEFAULT_SIZES = "64,128,128,10"
 PLACE_METHODS = ("fill", "greedy", "random", "anneal", "cpsat")
 
 
-class CLIError(ValueError):
+class CLIError(AppError):
     """Bad command-line input (a flag value, a combination of flags)."""
 
 
@@ -162,7 +165,7 @@ def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]
 def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> SpikingNetwork:
     """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network."""
     if path is None:
-        from .generators import random_feedforward
+        from mosaic.generators import random_feedforward
         return random_feedforward(parse_sizes(sizes), seed=seed)
     p = Path(path)
     if not p.is_file():
@@ -193,7 +196,7 @@ def progress_on(args: argparse.Namespace) -> bool:
 # -- hw -------------------------------------------------------------------------
 def spec_figures(spec: HardwareSpec) -> dict[str, Any]:
     """Derived figures of a spec: cores, slots, routers, links, hop statistics, step budget."""
-    from .topology import hop_matrix, topology
+    from mosaic.topology import hop_matrix, topology
     H = hop_matrix(spec)
     off = H[~np.eye(spec.n_cores, dtype=bool)] if spec.n_cores > 1 else np.zeros(1)
     topo = topology(spec)
@@ -287,7 +290,7 @@ def choose_placement(args: argparse.Namespace, net: SpikingNetwork, spec: Hardwa
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import simulate
+    from mosaic.simulate import simulate
     spec = load_spec(args)
     net = load_net(args.net, args.sizes, args.seed)
     placement = choose_placement(args, net, spec)
@@ -328,7 +331,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     net = load_net(args.net, args.sizes, args.seed)
     rates = None
     if args.measure_rates:
-        from .simulate import simulate
+        from mosaic.simulate import simulate
         x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
         rates = simulate(net, spec, None, x, routing="ideal", progress=progress_on(args))
     kw = dict(rates=rates, time_limit=args.time_limit, seed=args.seed)
@@ -384,8 +387,9 @@ def add_growth_run_args(p: argparse.ArgumentParser) -> None:
 
 def _growth_setup(args: argparse.Namespace):
     import torch
+
     from growth.score import RunConfig
-    from .cost import CostBudget
+    from mosaic.cost import CostBudget
     torch.set_num_threads(1)
     spec = HardwareSpec.preset(args.preset)
     budget = CostBudget(energy_pj=None if args.energy_nj is None else args.energy_nj * 1e3,
@@ -638,10 +642,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Every project exception (SpecError, PlacementError, MappingError, CostError, GrowthError,
-# ModelError, SweepError, StoreError, PlotError, CLIError, ...) subclasses ValueError; OSError
-# covers missing and unreadable files.  These are bad input: one line, never a traceback.
-BAD_INPUT = (ValueError, OSError)
+# The toolkit's own errors (bad input, impossible requests: every ``MosaicGrowError``) and
+# the operating system's (a missing or unreadable file, a full disk) are one line and exit 2.
+# Anything else is a bug: its traceback is shown and the exit status is 1.
+BAD_INPUT = (MosaicGrowError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:

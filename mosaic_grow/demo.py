@@ -65,7 +65,7 @@ def _chip_traffic(net, spec, placement, x, cfg: DemoConfig) -> dict[str, Any]:
     latency (cycles), mean energy per inference (pJ by category)."""
     from models.export import layer_slices
     from models.readout import chip_inputs
-    from .simulate import simulate
+    from mosaic.simulate import simulate
     xs = chip_inputs(x, cfg.T, cfg.encoder, len(layer_slices(net)), cfg.seed)
     load, lat, energy = None, [], {}
     for b in range(len(xs)):
@@ -83,14 +83,16 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo, write its plots and ``summary.json`` into ``out_dir``; returns the summary."""
     import torch
+
     from growth import grow_layer
     from mapper import map_network, plot_placement
     from models import encode, load_dataset, make_mlp
     from models.export import to_network
     from models.snn import evaluate, train
+    from mosaic.simulate import simulate
+    from mosaic.spec import HardwareSpec
+
     from . import plots
-    from .simulate import simulate
-    from .spec import HardwareSpec
 
     cfg = cfg or DemoConfig()
     torch.set_num_threads(1)          # small models train fastest so, and the machine is shared

@@ -53,14 +53,15 @@ import itertools
 import logging
 import os
 import time
-import tomllib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
+import tomllib
 
+from .errors import AppError
 from .store import ResultStore, config_hash
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -79,7 +80,7 @@ GENERATOR_KEYS = {"random_feedforward": ("sizes", "p"), "small_world": ("n", "k"
 LIST_VALUED = {"sizes"}           # a value of these keys is itself a list
 
 
-class SweepError(ValueError):
+class SweepError(AppError):
     """A sweep config or request is invalid."""
 
 
@@ -190,7 +191,7 @@ def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
 # -- one run ---------------------------------------------------------------------
 def build_spec(cfg: dict[str, Any]):
     """The HardwareSpec of a run config: the preset with the config's overrides."""
-    from .spec import HardwareSpec
+    from mosaic.spec import HardwareSpec
     spec = HardwareSpec.preset(cfg.get("preset", DEFAULTS["preset"]))
     changes = {k: cfg[k] for k in SECTIONS["hardware"] if k in cfg and k not in ("preset", "grid")}
     if "grid" in cfg:
@@ -200,7 +201,7 @@ def build_spec(cfg: dict[str, Any]):
 
 def build_network(cfg: dict[str, Any]):
     """The run's workload network, seeded by the run's seed."""
-    from . import generators
+    from mosaic import generators
     gen = cfg.get("generator", DEFAULTS["generator"])
     seed = int(cfg.get("seed", 0))
     if gen == "random_feedforward":
@@ -214,7 +215,7 @@ def build_network(cfg: dict[str, Any]):
 
 def place(net, spec, method: str, seed: int, time_limit: float):
     """A Placement by ``method``: "fill" (cores in order) or a mapper method."""
-    from .placement import Placement
+    from mosaic.placement import Placement
     if method == "fill":
         return Placement.fill(net, spec)
     from mapper import map_network
@@ -248,6 +249,7 @@ def report_metrics(report: Any, steps: int) -> dict[str, Any]:
 def run_growth(cfg: dict[str, Any]) -> dict[str, Any]:
     """A growth run: train along the config's schedule, map and measure on the chip."""
     import torch
+
     from growth.schedules import Schedule
     from growth.score import RunConfig, score_schedule
     from models.datasets import load_dataset
@@ -276,7 +278,7 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
     if "schedule" in cfg:
         return run_growth(cfg)
-    from .simulate import simulate
+    from mosaic.simulate import simulate
     spec = build_spec(cfg)
     net = build_network(cfg)
     seed = int(cfg.get("seed", 0))
