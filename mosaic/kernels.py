@@ -1,7 +1,9 @@
 """Numba kernels of the simulator: routing tables, neuron update, network-on-chip.
 
-Arrays in, arrays out; the semantics are documented in ``mosaic.simulate`` and
-mirrored loop for loop by ``mosaic.reference`` (the oracle in the tests).
+Typed NamedTuples of arrays in (``mosaic.simstate``: ``Chip``, ``NeuronParams``,
+``NeuronState``, ``Inputs``, ``Routes``, ``NocState``, ``Record``), arrays out; the
+semantics are documented in ``mosaic.simulate`` and mirrored loop for loop by
+``mosaic.reference`` (the oracle in the tests).
 
 Routing tables (one row per source: neurons, then spike inputs):
 - synapses of each source are permuted so that they are grouped by destination
@@ -13,7 +15,7 @@ Routing tables (one row per source: neurons, then spike inputs):
   if the link ends at a router, or the synapse range onto that core if it ends
   at a tile (one row per edge: a forward touches one cache line).
 
-Network state of ``run_cycle``: one linked-list FIFO per link in a shared entry
+Network state of ``run_cycle`` (``NocState``): one linked-list FIFO per link in a shared entry
 pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies),
 a bitmap and flags of the links with a non-empty FIFO (served in increasing link
 index by walking the bitmap).  Pools grow when short, so the run never loses a
@@ -26,16 +28,12 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-COUNTERS = ("injected", "delivered", "late", "dropped", "synaptic_ops", "router_traversals",
-            "input_packets", "in_flight")
-N_COUNTERS = len(COUNTERS)
+from .simstate import (N_COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_FREE_P, SCAL_N_ACTIVE, SCAL_PKT_FREE,
+                       NocState)
+
 _INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
 _NEVER = np.int64(2 ** 62)
 _FAST_USES = 8      # uncontended fast path: at most this many uses of a link per window
-
-
-def counter_dict(counters: np.ndarray) -> dict:
-    return {k: int(v) for k, v in zip(COUNTERS, counters)}
 
 
 # -- routing tables ----------------------------------------------------------------
@@ -172,11 +170,14 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
 
 # -- neurons -------------------------------------------------------------------------
 @njit(cache=True)
-def neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, out):
-    """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``).
+def neuron_update(I, prm, st, out):
+    """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``):
+    ``NeuronParams`` ``prm``, ``NeuronState`` ``st`` updated in place, spikes into ``out``.
 
     Branch-free: both the refractory and the normal update are computed and one is
     selected, each with the same operations as the step it stands for."""
+    mem, syn, prev, ref_left = st.mem, st.syn, st.prev, st.ref_left
+    beta, alpha, thr, bias, refr, zero_reset = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr, prm.zero_reset
     for i in range(mem.size):
         r = ref_left[i] > 0                      # refractory: reset once, hold, input lost
         p = prev[i]
@@ -203,7 +204,8 @@ def neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zer
 
 
 @njit(cache=True)
-def _analog_input(t, I, x_cur, in_ptr, in_idx, in_w, counters):
+def _analog_input(t, I, inp, counters):
+    x_cur, in_ptr, in_idx, in_w = inp.x_cur, inp.in_ptr, inp.in_idx, inp.in_w
     for j in range(x_cur.shape[1]):
         xv = x_cur[t, j]
         if xv != 0:
@@ -230,18 +232,20 @@ def _sources(t, n, spikes, x_spk, syn_ptr, out):
 
 # -- ideal routing ---------------------------------------------------------------------
 @njit(cache=True)
-def run_ideal(t0, t1, cph, n_cores, beta, alpha, thr, bias, refr, zero_reset, mem, syn, prev, ref_left,
-              x_spk, x_cur, in_ptr, in_idx, in_w,
-              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edges,
-              syn_tgt, syn_w, link_head, n_routers, max_depth, src_count, counters, spikes, latency):
-    """Steps t0..t1-1 without contention: every copy arrives after hops x cph cycles."""
-    n = mem.size
-    I = np.zeros_like(mem)
-    inj = np.empty(n + x_spk.shape[1], np.int64)
+def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
+    """Steps t0..t1-1 without contention: every copy arrives after hops x cph cycles.
+    ``Chip``, ``NeuronParams``, ``NeuronState``, ``Inputs``, ``Routes``; packets per
+    source into ``src_count``; the rest into the ``Record`` ``rec``."""
+    n = st.mem.size
+    cph = chip.cycles_per_hop
+    counters, spikes, latency = rec.counters, rec.spikes, rec.latency
+    syn_ptr, syn_tgt, syn_w, n_routers, max_depth = rt.syn_ptr, rt.syn_tgt, rt.syn_w, rt.n_routers, rt.max_depth
+    I = np.zeros_like(st.mem)
+    inj = np.empty(n + inp.x_spk.shape[1], np.int64)
     for t in range(t0, t1):
         I[:] = 0
-        _analog_input(t, I, x_cur, in_ptr, in_idx, in_w, counters)
-        n_inj = _sources(t, n, spikes, x_spk, syn_ptr, inj)
+        _analog_input(t, I, inp, counters)
+        n_inj = _sources(t, n, spikes, inp.x_spk, syn_ptr, inj)
         last = 0
         for q in range(n_inj):
             k = inj[q]
@@ -256,12 +260,14 @@ def run_ideal(t0, t1, cph, n_cores, beta, alpha, thr, bias, refr, zero_reset, me
             src_count[k] += 1
             last = max(last, max_depth[k] * cph)
         latency[t] = last
-        neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, spikes[t])
+        neuron_update(I, prm, st, spikes[t])
 
 
 @njit(cache=True)
-def ideal_loads(src_count, edge_ptr, edges, link_head, n_cores, router_load, link_load):
+def ideal_loads(src_count, rt, n_cores, rec):
     """Per-link and per-router loads of ideal routing from the packets each source sent."""
+    edge_ptr, edges, link_head = rt.edge_ptr, rt.edges, rt.link_head
+    router_load, link_load = rec.router_load, rec.link_load
     for k in range(src_count.size):
         c = src_count[k]
         if c == 0:
@@ -275,18 +281,6 @@ def ideal_loads(src_count, edge_ptr, edges, link_head, n_cores, router_load, lin
 
 
 # -- cycle-approximate routing ------------------------------------------------------------
-def noc_state(n_links: int, pool: int) -> tuple:
-    """Empty network state for ``run_cycle`` (FIFOs, active-link bitmap, entry and packet pools)."""
-    nxt = np.arange(1, pool + 1, dtype=np.int32)
-    nxt[-1] = -1
-    scal = np.array([0, 0, 0, pool, pool], np.int64)   # entry free head, packet free head, n_active, free counts
-    return (np.full(n_links, -1, np.int32), np.full(n_links, -1, np.int32), np.zeros(n_links, np.int32),
-            np.full(n_links, -1, np.int64), np.zeros(n_links, np.int32), np.zeros((n_links + 63) // 64, np.uint64),
-            np.zeros(n_links, np.bool_),
-            nxt, np.zeros(pool, np.int32), np.zeros(pool, np.int32), np.zeros(pool, np.int64),
-            np.zeros(pool, np.int32), nxt.copy(), scal)
-
-
 @njit(cache=True)
 def _grow_i32(a, fill_next):
     n = a.size
@@ -327,12 +321,21 @@ def _grow_i64(a):
 
 
 @njit(cache=True)
-def _uncontended(t, S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges, link_head, dep, ustamp, ucnt, ucyc):
+def _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next):
+    """``noc`` with (grown) entry and packet pools."""
+    return NocState(noc.fifo_head, noc.fifo_tail, noc.fifo_len, noc.pop_cycle, noc.pop_cnt, noc.active,
+                    noc.is_active, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, noc.scal)
+
+
+@njit(cache=True)
+def _uncontended(t, chip, inj, n_rem, rt, dep, ustamp, ucnt, ucyc):
     """Whether the packets ``inj[:n_rem]`` of window ``t``, injected into an empty network,
     run without contention: every copy is forwarded in cycle (depth - 1) x cph of the window,
     no link is used twice in one cycle, and no link more often than ``ucyc.shape[1]`` <= its
     buffer depth in the window.  Then no FIFO ever holds a packet that is not ready, no
     occupancy check fails, and the cycle model follows this schedule exactly."""
+    S, cph, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.n_cores
+    edge_ptr, root_end, edges, link_head = rt.edge_ptr, rt.root_end, rt.edges, rt.link_head
     K = ucyc.shape[1]
     for q in range(n_rem):
         k = inj[q]
@@ -365,10 +368,13 @@ def _uncontended(t, S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges, link
 
 
 @njit(cache=True)
-def _deliver_uncontended(S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges, link_head, syn_tgt, syn_w,
-                         I, dep, dkey, dedge, counters, router_load, link_load):
+def _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec):
     """Apply an uncontended window (see ``_uncontended``): loads, counters, and the synapse
     copies in the cycle model's order (cycle, then link index); returns the last delivery cycle."""
+    cph, n_cores = chip.cycles_per_hop, chip.n_cores
+    edge_ptr, root_end, edges, link_head = rt.edge_ptr, rt.root_end, rt.edges, rt.link_head
+    syn_tgt, syn_w = rt.syn_tgt, rt.syn_w
+    counters, router_load, link_load = rec.counters, rec.router_load, rec.link_load
     n_links = link_head.size
     last = -1
     nd = 0
@@ -412,13 +418,22 @@ def _deliver_uncontended(S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges,
 
 
 @njit(cache=True)
-def _cycle(c, w0, cph, bw, cap, n_cores, n_active, active, is_active, edges, link_head, syn_tgt, syn_w, I,
-           fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, ent_next, ent_pkt, ent_edge, ent_ready,
-           pkt_rem, pkt_next, ent_free, free_e, pkt_free, free_p, last, counters, router_load, link_load):
+def _cycle(c, w0, chip, rt, I, noc, last, rec):
     """One cycle of the network: serve the active ports (bitmap ``active``, flags ``is_active``)
     in increasing link index (the entry pool must hold every push of the cycle:
     ``free_e >= n_active x bw x max branching``).  A port activated during the cycle holds
-    no ready packet (ready at ``c + cph``), so serving it in this cycle or not is the same."""
+    no ready packet (ready at ``c + cph``), so serving it in this cycle or not is the same.
+    Updates ``noc`` (its pool scalars in ``noc.scal``) and ``rec`` in place; returns
+    (moved, ready_left, min_future, last)."""
+    cph, bw, cap, n_cores = chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
+    edges, link_head, syn_tgt, syn_w = rt.edges, rt.link_head, rt.syn_tgt, rt.syn_w
+    fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
+    pop_cycle, pop_cnt, active, is_active = noc.pop_cycle, noc.pop_cnt, noc.active, noc.is_active
+    ent_next, ent_pkt, ent_edge, ent_ready = noc.ent_next, noc.ent_pkt, noc.ent_edge, noc.ent_ready
+    pkt_rem, pkt_next, scal = noc.pkt_rem, noc.pkt_next, noc.scal
+    counters, router_load, link_load = rec.counters, rec.router_load, rec.link_load
+    ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
+    free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
     moved = False
     ready_left = False
     min_future = _NEVER
@@ -507,22 +522,29 @@ def _cycle(c, w0, cph, bw, cap, n_cores, n_active, active, is_active, edges, lin
                 is_active[L] = False
                 active[L >> 6] &= ~(one << np.uint64(L & 63))
                 n_active -= 1
-    return (moved, ready_left, min_future, n_active, ent_free, free_e, pkt_free, free_p, last)
+    scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
+    scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
+    return moved, ready_left, min_future, last
 
 
 @njit(cache=True)
-def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, refr, zero_reset,
-              mem, syn, prev, ref_left, x_spk, x_cur, in_ptr, in_idx, in_w,
-              syn_ptr, edge_ptr, root_end, local_a, local_b, n_remote, edges,
-              syn_tgt, syn_w, link_head,
-              fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active,
-              ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, scal,
-              counters, router_load, link_load, spikes, latency):
-    """Steps t0..t1-1 with the cycle-approximate network-on-chip; returns the network state."""
-    n = mem.size
-    I = np.zeros_like(mem)
-    inj = np.empty(n + x_spk.shape[1], np.int64)
-    born = np.empty(n + x_spk.shape[1], np.int64)
+def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
+    """Steps t0..t1-1 with the cycle-approximate network-on-chip (``Chip``,
+    ``NeuronParams``, ``NeuronState``, ``Inputs``, ``Routes``, ``NocState``, ``Record``);
+    returns the network state (its pools may have grown)."""
+    S, cph, bw, cap, drop, n_cores = (chip.step_cycles, chip.cycles_per_hop, chip.bandwidth,
+                                      chip.buffer_depth, chip.drop, chip.n_cores)
+    syn_ptr, edge_ptr, root_end, local_a, local_b = rt.syn_ptr, rt.edge_ptr, rt.root_end, rt.local_a, rt.local_b
+    n_remote, edges, syn_tgt, syn_w, link_head = rt.n_remote, rt.edges, rt.syn_tgt, rt.syn_w, rt.link_head
+    fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
+    active, is_active, scal = noc.active, noc.is_active, noc.scal
+    ent_next, ent_pkt, ent_edge, ent_ready = noc.ent_next, noc.ent_pkt, noc.ent_edge, noc.ent_ready
+    pkt_rem, pkt_next = noc.pkt_rem, noc.pkt_next
+    counters, spikes, latency = rec.counters, rec.spikes, rec.latency
+    n = st.mem.size
+    I = np.zeros_like(st.mem)
+    inj = np.empty(n + inp.x_spk.shape[1], np.int64)
+    born = np.empty(n + inp.x_spk.shape[1], np.int64)
     n_links = fifo_head.size
     max_e = 1
     for k in range(edge_ptr.size - 1):
@@ -537,14 +559,15 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
     ucyc = np.empty((n_links, min(cap, _FAST_USES)), np.int64)
     dkey = np.empty(64, np.int64)                   # fast path: deliveries (cycle, link), edge
     dedge = np.empty(64, np.int64)
-    ent_free, pkt_free, n_active, free_e, free_p = scal[0], scal[1], scal[2], scal[3], scal[4]
+    ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
+    free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
     for t in range(t0, t1):
         I[:] = 0
-        _analog_input(t, I, x_cur, in_ptr, in_idx, in_w, counters)
+        _analog_input(t, I, inp, counters)
         w0 = t * S
         wend = w0 + S
         last = -1
-        n_inj = _sources(t, n, spikes, x_spk, syn_ptr, inj)
+        n_inj = _sources(t, n, spikes, inp.x_spk, syn_ptr, inj)
         n_rem = 0
         for q in range(n_inj):
             k = inj[q]
@@ -569,14 +592,11 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 if dkey.size < n_del:
                     dkey = np.empty(2 * n_del, np.int64)
                     dedge = np.empty(2 * n_del, np.int64)
-            fast = _uncontended(t, S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges, link_head,
-                                dep, ustamp, ucnt, ucyc)
-            if fast:
-                last = max(last, _deliver_uncontended(S, cph, n_cores, inj, n_rem, edge_ptr, root_end, edges,
-                                                      link_head, syn_tgt, syn_w, I, dep, dkey, dedge,
-                                                      counters, router_load, link_load))
+            if _uncontended(t, chip, inj, n_rem, rt, dep, ustamp, ucnt, ucyc):
+                last = max(last, _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec))
                 n_rem = 0
         n_born = 0
+        grown = False
         for q in range(n_rem):
             k = inj[q]
             if free_p == 0:
@@ -585,6 +605,7 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 pkt_rem = _grow_i32(pkt_rem, False)
                 pkt_free = size
                 free_p = size
+                grown = True
             p = pkt_free
             pkt_free = pkt_next[p]
             free_p -= 1
@@ -601,6 +622,7 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 ent_next[2 * size - 1] = ent_free     # new block first, then the old free list
                 ent_free = size
                 free_e += size
+                grown = True
             for e in range(edge_ptr[k], root_end[k]):
                 L = edges[e, 0]
                 h = ent_free
@@ -633,11 +655,15 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 ent_next[ent_next.size - 1] = ent_free     # new block first, then the old free list
                 ent_free = ent_next.size - size
                 free_e += size
-            moved, ready_left, min_future, n_active, ent_free, free_e, pkt_free, free_p, last = _cycle(
-                c, w0, cph, bw, cap, n_cores, n_active, active, is_active, edges, link_head, syn_tgt,
-                syn_w, I, fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, ent_next, ent_pkt, ent_edge,
-                ent_ready, pkt_rem, pkt_next, ent_free, free_e, pkt_free, free_p, last, counters,
-                router_load, link_load)
+                grown = True
+            if grown:
+                noc = _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
+                grown = False
+            scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
+            scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
+            moved, ready_left, min_future, last = _cycle(c, w0, chip, rt, I, noc, last, rec)
+            ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
+            free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
             c = c + 1 if (moved and ready_left) else min_future
         if n_active > 0:
             last = S
@@ -670,7 +696,7 @@ def run_cycle(t0, t1, S, cph, bw, cap, drop, n_cores, beta, alpha, thr, bias, re
                 active[:] = 0
                 n_active = 0
         latency[t] = max(last, 0)
-        neuron_update(I, mem, syn, prev, ref_left, beta, alpha, thr, bias, refr, zero_reset, spikes[t])
-    scal[0], scal[1], scal[2], scal[3], scal[4] = ent_free, pkt_free, n_active, free_e, free_p
-    return (fifo_head, fifo_tail, fifo_len, pop_cycle, pop_cnt, active, is_active,
-            ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, scal)
+        neuron_update(I, prm, st, spikes[t])
+    scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
+    scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
+    return _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)

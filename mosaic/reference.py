@@ -3,7 +3,8 @@
 Same signature, same semantics (see ``mosaic.simulate``'s docstring), same
 ``RunReport``.  Written as plain loops: per step, per router cycle, per port, with
 one ``deque`` per link FIFO and multicast trees taken straight from the topology's
-``parent`` array.  Use it on small networks only.
+``parent`` array.  The neurons' parameters and start state are the kernels' own
+``NeuronParams`` and ``NeuronState`` (``mosaic.simstate``).  Use it on small networks only.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections import deque
 import numpy as np
 
 from .network import SpikingNetwork
+from .simstate import neuron_params, neuron_state
 from .simulate import RunReport, finish_report, prepare
 from .spec import HardwareSpec
 from .topology import topology
@@ -69,12 +71,9 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
     neurons = [source(int(core_of[i]), net.w, i) for i in range(n)]
     inputs = [source(spec.io_core, net.w_in, j) for j in range(net.n_inputs)] if prep.spiking_input else []
 
-    beta, alpha, thr, bias = (a.astype(dt) for a in (net.beta, net.alpha, net.threshold, net.bias))
-    refr = net.refractory
-    mem = prep.mem0.copy()
-    syn = np.zeros(n, dt)
-    prev = mem > thr
-    ref_left = np.zeros(n, np.int64)
+    prm = neuron_params(net, dt)
+    beta, alpha, thr, bias, refr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr
+    mem, syn, prev, ref_left = neuron_state(prep.mem0, prm)
     spikes = np.zeros((T, n), bool)
     latency = np.zeros(T, np.int64)
     c = {"injected": 0, "delivered": 0, "late": 0, "dropped": 0, "synaptic_ops": 0,
@@ -175,13 +174,13 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
         refractory = ref_left > 0
         s_new = alpha * syn + I
         m = beta * mem + s_new + bias
-        if net.reset == "subtract":
+        if not prm.zero_reset:
             m = np.where(prev, m - thr, m)
         else:
             leaky = alpha == 0
             m_leaky = beta * np.where(prev, np.zeros_like(mem), mem) + s_new + bias
             m = np.where(leaky, m_leaky, np.where(prev, np.zeros_like(m), m))
-        held = np.where(prev, mem - thr if net.reset == "subtract" else np.zeros_like(mem), mem)
+        held = np.where(prev, np.zeros_like(mem) if prm.zero_reset else mem - thr, mem)
         mem = np.where(refractory, held, m).astype(dt)
         syn = np.where(refractory, alpha * syn, s_new).astype(dt)
         spk = ~refractory & (mem > thr)

@@ -68,6 +68,7 @@ from . import kernels
 from .errors import ChipError
 from .network import SpikingNetwork
 from .placement import as_core_of
+from .simstate import Chip, Inputs, Routes, counter_dict, neuron_params, neuron_state, noc_state, record
 from .spec import HardwareSpec
 from .topology import topology
 
@@ -226,7 +227,7 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
 
 
 # -- routing tables (cached per network, placement and chip) ---------------------
-_TABLES: "OrderedDict[str, dict]" = OrderedDict()
+_TABLES: "OrderedDict[str, Routes]" = OrderedDict()
 _TABLES_MAX = 4
 
 
@@ -241,11 +242,11 @@ def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, s
     return h.hexdigest()
 
 
-def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> dict:
+def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> Routes:
     """Per-source multicast trees as flat arrays (``kernels.count_routes``, ``fill_routes``).
 
     Sources are the neurons, then (for spike input) the inputs at ``spec.io_core``.
-    Cached for the last few (network, placement, chip) combinations.
+    Cached for the last few (network, placement, chip) combinations; weights are float64.
     """
     key = _fingerprint(net, core_of, spec, spiking)
     if key in _TABLES:
@@ -259,19 +260,28 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
     perm, edge_ptr = kernels.count_routes(topo.parent, indptr, indices, core_of, src_core)
     if edge_ptr[-1] >= 2 ** 31 or indices.size >= 2 ** 31:
         raise SimulationError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
-                         f"{indices.size} synapses (limit 2**31 each)")
+                              f"{indices.size} synapses (limit 2**31 each)")
     link_head = np.ascontiguousarray(topo.links[:, 1]).astype(np.int32)
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
         kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
                             core_of, src_core, perm, edge_ptr)
-    t = {"edge_ptr": edge_ptr, "edges": edges, "root_end": root_end, "local_a": local_a, "local_b": local_b, "n_remote": n_remote,
-         "n_routers": n_routers, "max_depth": max_depth, "link_head": link_head,
-         "syn_tgt": indices[perm].astype(np.int32), "syn_w": m.data[perm].astype(np.float64),
-         "syn_ptr": indptr}
+    t = Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
+               n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
+               syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
+               max_depth=max_depth)
     _TABLES[key] = t
     while len(_TABLES) > _TABLES_MAX:
         _TABLES.popitem(last=False)
     return t
+
+
+def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
+    dt, T = prep.dtype, prep.T
+    w_in = net.w_in
+    x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
+    x_cur = np.zeros((T, 0), dt) if prep.spiking_input else prep.x
+    return Inputs(x_spk, x_cur, w_in.indptr.astype(np.int64), w_in.indices.astype(np.int64),
+                  w_in.data.astype(dt))
 
 
 def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spikes=None, *,
@@ -287,49 +297,31 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     t_start = time.perf_counter()
     prep = prepare(net, spec, placement, input_spikes, routing, late, initial_mem, dtype)
     tab = routing_tables(net, spec, prep.core_of, prep.spiking_input)
-    dt = prep.dtype
-    n, T = net.n_neurons, prep.T
+    rt = tab._replace(syn_w=tab.syn_w.astype(prep.dtype))
+    T = prep.T
     topo = topology(spec)
-    params = (net.beta.astype(dt), net.alpha.astype(dt), net.threshold.astype(dt), net.bias.astype(dt),
-              net.refractory.astype(np.int64))
-    mem = prep.mem0.copy()
-    syn = np.zeros(n, dt)
-    prev = mem > params[2]
-    ref_left = np.zeros(n, np.int64)
-    spikes = np.zeros((T, n), np.bool_)
-    latency = np.zeros(T, np.int64)
-    x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
-    x_cur = np.zeros((T, 0), dt) if prep.spiking_input else prep.x
-    w_in = net.w_in
-    w_in_arrays = (w_in.indptr.astype(np.int64), w_in.indices.astype(np.int64), w_in.data.astype(dt))
-    route = (tab["syn_ptr"], tab["edge_ptr"], tab["root_end"], tab["local_a"], tab["local_b"], tab["n_remote"],
-             tab["edges"], tab["syn_tgt"], tab["syn_w"].astype(dt), tab["link_head"])
-    counters = np.zeros(kernels.N_COUNTERS, np.int64)
-    router_load = np.zeros(topo.n_routers, np.int64)
-    link_load = np.zeros(len(topo.links), np.int64)
-    zero_reset = net.reset == "zero"
+    prm = neuron_params(net, prep.dtype)
+    st = neuron_state(prep.mem0, prm)
+    inp = _inputs(net, prep)
+    rec = record(T, net.n_neurons, topo.n_routers, len(topo.links))
+    chip = Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, late == "drop",
+                spec.n_cores)
     chunk = max(1, T // 100) if progress else T
     bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
     if routing == "ideal":
-        src_count = np.zeros(tab["edge_ptr"].size - 1, np.int64)
+        src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
-            kernels.run_ideal(t0, t1, spec.cycles_per_hop, spec.n_cores, *params, zero_reset,
-                              mem, syn, prev, ref_left, x_spk, x_cur, *w_in_arrays, *route,
-                              tab["n_routers"], tab["max_depth"], src_count, counters, spikes, latency)
+            kernels.run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec)
             bar.update(t1 - t0)
-        kernels.ideal_loads(src_count, tab["edge_ptr"], tab["edges"], tab["link_head"],
-                            spec.n_cores, router_load, link_load)
+        kernels.ideal_loads(src_count, rt, spec.n_cores, rec)
     else:
-        state = kernels.noc_state(len(topo.links), 1024)
+        noc = noc_state(len(topo.links), 1024)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
-            state = kernels.run_cycle(t0, t1, spec.step_cycles, spec.cycles_per_hop, spec.bandwidth,
-                                      spec.buffer_depth, late == "drop", spec.n_cores, *params, zero_reset,
-                                      mem, syn, prev, ref_left, x_spk, x_cur, *w_in_arrays, *route,
-                                      *state, counters, router_load, link_load, spikes, latency)
+            noc = kernels.run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec)
             bar.update(t1 - t0)
     bar.close()
-    return finish_report(net, spec, prep, spikes=spikes, counters=kernels.counter_dict(counters),
-                         router_load=router_load, link_load=link_load, step_latency=latency,
-                         final_mem=mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start)
+    return finish_report(net, spec, prep, spikes=rec.spikes, counters=counter_dict(rec.counters),
+                         router_load=rec.router_load, link_load=rec.link_load, step_latency=rec.latency,
+                         final_mem=st.mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start)

@@ -1,0 +1,143 @@
+"""The simulator's data as typed NamedTuples of arrays (Norse style: pure step functions over
+parameter and state tuples).  The numba kernels (``mosaic.kernels``) take and return them;
+the pure-Python reference (``mosaic.reference``) builds its neurons from the same
+``NeuronParams`` and ``NeuronState``.  The builders here are the only place these arrays
+are made, so both simulators start from identical structures.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .network import SpikingNetwork
+
+COUNTERS = ("injected", "delivered", "late", "dropped", "synaptic_ops", "router_traversals",
+            "input_packets", "in_flight")
+N_COUNTERS = len(COUNTERS)
+# slots of ``NocState.scal``: entry free-list head, packet free-list head, active links,
+# free entries, free packets
+SCAL_ENT_FREE, SCAL_PKT_FREE, SCAL_N_ACTIVE, SCAL_FREE_E, SCAL_FREE_P = range(5)
+
+
+class NeuronParams(NamedTuple):
+    """Per-neuron constants (snnTorch Leaky for ``alpha = 0``, Synaptic otherwise)."""
+
+    beta: np.ndarray        # (n,) membrane decay per step
+    alpha: np.ndarray       # (n,) synaptic decay per step
+    thr: np.ndarray         # (n,) threshold
+    bias: np.ndarray        # (n,) current added every step
+    refr: np.ndarray        # (n,) int64 refractory steps after a spike
+    zero_reset: bool        # reset "zero" (else "subtract")
+
+
+class NeuronState(NamedTuple):
+    """Per-neuron state, updated in place by the kernels."""
+
+    mem: np.ndarray         # (n,) membrane
+    syn: np.ndarray         # (n,) synaptic current
+    prev: np.ndarray        # (n,) bool: spiked at the previous step (reset flag)
+    ref_left: np.ndarray    # (n,) int64 refractory steps left
+
+
+class Inputs(NamedTuple):
+    """One run's input: spikes (packets from the I/O core) or analog currents (no packets)."""
+
+    x_spk: np.ndarray       # (T, n_inputs) bool, or (T, 0) for analog input
+    x_cur: np.ndarray       # (T, n_inputs) float currents, or (T, 0) for spike input
+    in_ptr: np.ndarray      # CSR of w_in (analog input): int64 row pointers,
+    in_idx: np.ndarray      # int64 targets,
+    in_w: np.ndarray        # weights
+
+
+class Chip(NamedTuple):
+    """Router settings of a run (cycles, packets)."""
+
+    step_cycles: int        # router cycles per step window
+    cycles_per_hop: int
+    bandwidth: int          # packets a port forwards per cycle
+    buffer_depth: int       # packets a router port's FIFO holds
+    drop: bool              # late="drop" (else "defer")
+    n_cores: int            # nodes below this are tiles, the rest routers
+
+
+class Routes(NamedTuple):
+    """Routing tables, one row per source (neurons, then spike inputs); layout in
+    ``mosaic.kernels``.  Built once per (network, placement, chip) by ``simulate``."""
+
+    syn_ptr: np.ndarray     # (n_src+1,) int64 synapse range of each source
+    edge_ptr: np.ndarray    # (n_src+1,) int64 tree-edge range of each source
+    root_end: np.ndarray    # (n_src,) int64 end of the edges leaving the source tile
+    local_a: np.ndarray     # (n_src,) int64 synapses onto the source's own core (-1: none)
+    local_b: np.ndarray
+    n_remote: np.ndarray    # (n_src,) int32 destination cores other than the source's
+    edges: np.ndarray       # (n_edges, 3) int32: link, child edge or synapse range
+    syn_tgt: np.ndarray     # (n_syn,) int32 target neuron of each (permuted) synapse
+    syn_w: np.ndarray       # (n_syn,) weight (run dtype)
+    link_head: np.ndarray   # (n_links,) int32 node each link enters
+    n_routers: np.ndarray   # (n_src,) int32 routers on the source's tree
+    max_depth: np.ndarray   # (n_src,) int32 routers on the deepest path
+
+
+class NocState(NamedTuple):
+    """Network-on-chip state of the cycle model: one linked-list FIFO per link in a
+    shared entry pool, a packet pool, the active-link bitmap.  The pools grow during a
+    run, so ``run_cycle`` returns the (possibly new) state."""
+
+    fifo_head: np.ndarray   # (n_links,) int32 first entry (-1: empty)
+    fifo_tail: np.ndarray   # (n_links,) int32
+    fifo_len: np.ndarray    # (n_links,) int32
+    pop_cycle: np.ndarray   # (n_links,) int64 last cycle a packet left the FIFO
+    pop_cnt: np.ndarray     # (n_links,) int32 packets that left in that cycle
+    active: np.ndarray      # ((n_links+63)//64,) uint64 bitmap of non-empty FIFOs
+    is_active: np.ndarray   # (n_links,) bool
+    ent_next: np.ndarray    # (pool,) int32 entry pool: next entry (FIFO or free list)
+    ent_pkt: np.ndarray     # (pool,) int32 packet
+    ent_edge: np.ndarray    # (pool,) int32 tree edge
+    ent_ready: np.ndarray   # (pool,) int64 cycle the entry is ready
+    pkt_rem: np.ndarray     # (pool,) int32 packet pool: undelivered copies
+    pkt_next: np.ndarray    # (pool,) int32 free list
+    scal: np.ndarray        # (5,) int64, slots SCAL_*
+
+
+class Record(NamedTuple):
+    """What a run records, written in place by the kernels."""
+
+    counters: np.ndarray    # (N_COUNTERS,) int64, names in COUNTERS
+    router_load: np.ndarray  # (n_routers,) int64 packets entering each router
+    link_load: np.ndarray   # (n_links,) int64 packets forwarded per link
+    spikes: np.ndarray      # (T, n) bool
+    latency: np.ndarray     # (T,) int64 cycles
+
+
+def neuron_params(net: SpikingNetwork, dtype) -> NeuronParams:
+    return NeuronParams(net.beta.astype(dtype), net.alpha.astype(dtype), net.threshold.astype(dtype),
+                        net.bias.astype(dtype), net.refractory.astype(np.int64), net.reset == "zero")
+
+
+def neuron_state(mem0: np.ndarray, params: NeuronParams) -> NeuronState:
+    """Start state: ``mem0`` (copied), no current; the reset flag of step 0 is
+    ``mem0 > threshold`` (as in snnTorch)."""
+    mem = mem0.copy()
+    return NeuronState(mem, np.zeros_like(mem), mem > params.thr, np.zeros(mem.size, np.int64))
+
+
+def noc_state(n_links: int, pool: int) -> NocState:
+    """Empty network state with pools of ``pool`` entries and packets."""
+    nxt = np.arange(1, pool + 1, dtype=np.int32)
+    nxt[-1] = -1
+    scal = np.array([0, 0, 0, pool, pool], np.int64)
+    return NocState(np.full(n_links, -1, np.int32), np.full(n_links, -1, np.int32), np.zeros(n_links, np.int32),
+                    np.full(n_links, -1, np.int64), np.zeros(n_links, np.int32),
+                    np.zeros((n_links + 63) // 64, np.uint64), np.zeros(n_links, np.bool_),
+                    nxt, np.zeros(pool, np.int32), np.zeros(pool, np.int32), np.zeros(pool, np.int64),
+                    np.zeros(pool, np.int32), nxt.copy(), scal)
+
+
+def record(T: int, n: int, n_routers: int, n_links: int) -> Record:
+    return Record(np.zeros(N_COUNTERS, np.int64), np.zeros(n_routers, np.int64), np.zeros(n_links, np.int64),
+                  np.zeros((T, n), np.bool_), np.zeros(T, np.int64))
+
+
+def counter_dict(counters: np.ndarray) -> dict:
+    return {k: int(v) for k, v in zip(COUNTERS, counters)}
