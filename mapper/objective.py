@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mosaic import HardwareSpec, SpikingNetwork
-from mosaic.topology import hop_matrix, topology
+from mosaic.topology import hop_matrix, topology, tree_walk
 
 from .errors import MappingError
 
@@ -105,43 +105,39 @@ def build_problem(net: SpikingNetwork, spec: HardwareSpec, rates=None) -> Proble
 
 @numba.njit(cache=True)
 def tree_costs(roots, core_of, tgt_ptr, tgt_idx, parent, n_cores, n_nodes):
-    """Routers of every source's multicast tree (int64 per source)."""
+    """Routers of every source's multicast tree (int64 per source; ``mosaic.topology.tree_walk``)."""
     n_src = roots.size
     out = np.zeros(n_src, np.int64)
+    dest = core_of[tgt_idx]
     mark = np.full(n_nodes, -1, np.int64)
+    nodes = np.empty(n_nodes, np.int64)
     for s in range(n_src):
         r = roots[s]
-        mark[r] = s
         c = 0
-        for k in range(tgt_ptr[s], tgt_ptr[s + 1]):
-            v = core_of[tgt_idx[k]]
-            while mark[v] != s:
-                mark[v] = s
-                if v >= n_cores:
-                    c += 1
-                v = parent[r, v]
+        for i in range(tree_walk(parent[r], r, dest[tgt_ptr[s]:tgt_ptr[s + 1]], s, mark, nodes)):
+            if nodes[i] >= n_cores:
+                c += 1
         out[s] = c
     return out
 
 
 @numba.njit(cache=True)
 def tree_loads(roots, core_of, tgt_ptr, tgt_idx, parent, parent_link, weights, n_nodes, n_links):
-    """Walk every source's tree once: ``(node_load, link_sources)``, the sum of
-    ``weights[s]`` over the sources whose tree contains each node (the source's own
-    tile excluded) and the number of distinct sources using each directed link."""
+    """Walk every source's tree once (``mosaic.topology.tree_walk``): ``(node_load,
+    link_sources)``, the sum of ``weights[s]`` over the sources whose tree contains each
+    node (the source's own tile excluded) and the number of distinct sources using each
+    directed link."""
     node = np.zeros(n_nodes)
     link = np.zeros(n_links, np.int64)
+    dest = core_of[tgt_idx]
     mark = np.full(n_nodes, -1, np.int64)
+    nodes = np.empty(n_nodes, np.int64)
     for s in range(roots.size):
         r = roots[s]
-        mark[r] = s
-        for k in range(tgt_ptr[s], tgt_ptr[s + 1]):
-            v = core_of[tgt_idx[k]]
-            while mark[v] != s:
-                mark[v] = s
-                node[v] += weights[s]
-                link[parent_link[r, v]] += 1
-                v = parent[r, v]
+        for i in range(tree_walk(parent[r], r, dest[tgt_ptr[s]:tgt_ptr[s + 1]], s, mark, nodes)):
+            v = nodes[i]
+            node[v] += weights[s]
+            link[parent_link[r, v]] += 1
     return node, link
 
 

@@ -41,7 +41,7 @@ from .errors import ChipError
 from .network import SpikingNetwork
 from .placement import as_core_of
 from .spec import HardwareSpec
-from .topology import topology
+from .topology import topology, tree_walk
 
 ENERGY_KEYS = ("synaptic", "neuron", "spike_out", "routing", "static", "total")
 
@@ -110,24 +110,20 @@ def _trees(sources, src_core, dptr, dcores, weight, parent, parent_link, depth,
     and deepest destination into ``routers``/``max_depth``.  A source whose only
     destination is its own core (or none) has no tree."""
     stamp = np.full(parent.shape[1], -1, np.int64)
+    nodes = np.empty(parent.shape[1], np.int64)
     for s in sources:
         c = src_core[s]
         w = weight[s]
         nr = 0
         md = 0
-        stamp[c] = s
         for p in range(dptr[s], dptr[s + 1]):
-            d = dcores[p]
-            if depth[c, d] > md:
-                md = depth[c, d]
-            v = d
-            while stamp[v] != s:
-                stamp[v] = s
-                link_load[parent_link[c, v]] += w
-                if v >= n_cores:
-                    router_load[v - n_cores] += w
-                    nr += 1
-                v = parent[c, v]
+            md = max(md, depth[c, dcores[p]])
+        for i in range(tree_walk(parent[c], c, dcores[dptr[s]:dptr[s + 1]], s, stamp, nodes)):
+            v = nodes[i]
+            link_load[parent_link[c, v]] += w
+            if v >= n_cores:
+                router_load[v - n_cores] += w
+                nr += 1
         routers[s] = nr
         max_depth[s] = md
 

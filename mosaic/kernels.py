@@ -30,6 +30,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .simstate import (N_COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_FREE_P, SCAL_N_ACTIVE, SCAL_PKT_FREE,
                        NocState)
+from .topology import tree_walk
 
 _INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
 _NEVER = np.int64(2 ** 62)
@@ -44,25 +45,17 @@ def count_routes(parent, indptr, indices, core_of, src_core):
     perm = np.empty(indices.size, np.int64)
     edge_ptr = np.zeros(n_src + 1, np.int64)
     stamp = np.zeros(parent.shape[1], np.int64)
+    nodes = np.empty(parent.shape[1], np.int64)
     for k in range(n_src):
         a, b = indptr[k], indptr[k + 1]
         cnt = 0
         if b > a:
             cores = core_of[indices[a:b]]
             order = np.argsort(cores, kind="mergesort")
-            s = src_core[k]
-            stamp[s] = k + 1
-            prev = -1
             for j in range(b - a):
                 perm[a + j] = a + order[j]
-                d = cores[order[j]]
-                if d != prev:
-                    prev = d
-                    v = d
-                    while stamp[v] != k + 1:
-                        stamp[v] = k + 1
-                        cnt += 1
-                        v = parent[s, v]
+            s = src_core[k]
+            cnt = tree_walk(parent[s], s, cores, k + 1, stamp, nodes)
         edge_ptr[k + 1] = edge_ptr[k] + cnt
     return perm, edge_ptr
 
@@ -93,6 +86,7 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
     queue = np.empty(n_nodes, np.int64)
     child = np.empty(n_nodes, np.int64)
     remote = np.empty(n_nodes, np.int64)
+    nodes = np.empty(n_nodes, np.int64)
     for k in range(n_src):
         a, b = indptr[k], indptr[k + 1]
         e0 = edge_ptr[k]
@@ -120,22 +114,19 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
         if n_rem == 0:
             continue
         tag = k + 1
-        stamp[s] = tag
         cstamp[s] = tag
         first_child[s] = -1
         md = 0
         for r in range(n_rem):
-            v = remote[r]
-            md = max(md, depth[s, v])
-            while stamp[v] != tag:
-                stamp[v] = tag
-                u = parent[s, v]
-                if cstamp[u] != tag:
-                    cstamp[u] = tag
-                    first_child[u] = -1
-                next_sib[v] = first_child[u]
-                first_child[u] = v
-                v = u
+            md = max(md, depth[s, remote[r]])
+        for i in range(tree_walk(parent[s], s, remote[:n_rem], tag, stamp, nodes)):
+            v = nodes[i]                            # children pushed in walk order
+            u = parent[s, v]
+            if cstamp[u] != tag:
+                cstamp[u] = tag
+                first_child[u] = -1
+            next_sib[v] = first_child[u]
+            first_child[u] = v
         max_depth[k] = md
         queue[0] = s
         qh, qt, e = 0, 1, 0

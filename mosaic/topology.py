@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 
 from .spec import HardwareSpec, SpecError
 
@@ -69,13 +70,10 @@ class Topology:
     def tree_nodes(self, src: int, dests) -> np.ndarray:
         """Sorted nodes (tiles and routers) of the multicast tree from core ``src``
         to the cores ``dests`` (the source tile included)."""
-        seen = {int(src)}
-        for d in np.atleast_1d(np.asarray(dests, dtype=np.int64)):
-            v = int(d)
-            while v not in seen:
-                seen.add(v)
-                v = int(self.parent[src, v])
-        return np.array(sorted(seen), dtype=np.int64)
+        d = np.atleast_1d(np.asarray(dests, dtype=np.int64))
+        out = np.empty(self.n_nodes, np.int64)
+        k = tree_walk(self.parent[src], int(src), d, 1, np.zeros(self.n_nodes, np.int64), out)
+        return np.sort(np.append(out[:k], int(src)))
 
     def tree_links(self, src: int, dests) -> np.ndarray:
         """Sorted link indices of the multicast tree from ``src`` to ``dests``."""
@@ -85,6 +83,27 @@ class Topology:
     def tree_routers(self, src: int, dests) -> int:
         """Routers a multicast packet from ``src`` to ``dests`` traverses (each once)."""
         return int(np.count_nonzero(self.tree_nodes(src, dests) >= self.n_cores))
+
+
+@njit(cache=True)
+def tree_walk(parent_row, root, dests, tag, stamp, out):
+    """The multicast routing-tree walk, the one every caller uses (simulator tables, cost
+    model, mapping objective): the nodes of the tree from core ``root`` to the cores
+    ``dests`` along ``parent_row = Topology.parent[root]``, written to ``out`` in walk
+    order (for each destination in turn, its path towards the root up to the first node
+    already on the tree; the root itself is not listed); returns how many.  ``stamp``
+    (n_nodes,) marks the tree's nodes with ``tag``: pass a fresh ``tag`` per tree instead
+    of clearing it.  Repeated destinations and the root among ``dests`` are harmless."""
+    stamp[root] = tag
+    n = 0
+    for d in dests:
+        v = d
+        while stamp[v] != tag:
+            stamp[v] = tag
+            out[n] = v
+            n += 1
+            v = parent_row[v]
+    return n
 
 
 def _mosaic_graph(rows: int, cols: int):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mosaic import HardwareSpec, hop_matrix, topology
-from mosaic.topology import ROUTER_R0, ROUTER_R1, TILE, mosaic_hops
+from mosaic.topology import ROUTER_R0, ROUTER_R1, TILE, mosaic_hops, tree_walk
 
 
 def off_diagonal_stats(h):
@@ -118,3 +118,26 @@ def test_every_tile_reached_by_a_shortest_route():
         for d in range(t.n_cores):
             nodes = t.tree_nodes(s, [d])
             assert np.count_nonzero(nodes >= t.n_cores) == mosaic_hops(8, 8)[s, d]
+
+
+@pytest.mark.parametrize("preset", ["mosaic-4x4", "mesh-8x8"])
+def test_tree_walk_is_the_union_of_the_unicast_paths(preset):
+    """Oracle for ``tree_walk`` (the one tree walk of the simulator, cost model and mapper):
+    the union of every destination's full path to the root, each walked to the end."""
+    t = topology(HardwareSpec.preset(preset))
+    rng = np.random.default_rng(0)
+    stamp = np.zeros(t.n_nodes, np.int64)
+    out = np.empty(t.n_nodes, np.int64)
+    for tag in range(1, 60):
+        s = int(rng.integers(t.n_cores))
+        dests = rng.integers(0, t.n_cores, int(rng.integers(1, 8)))
+        union = set()
+        for d in dests.tolist():
+            v = d
+            while v != s:
+                union.add(v)
+                v = int(t.parent[s, v])
+        k = tree_walk(t.parent[s], s, dests, tag, stamp, out)
+        assert sorted(out[:k].tolist()) == sorted(union)
+        assert k == len(union)                       # each node listed once
+        assert all(int(t.parent[s, v]) == s or int(t.parent[s, v]) in union for v in out[:k])
