@@ -37,13 +37,12 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .energy import energy_pj
 from .errors import ChipError
 from .network import SpikingNetwork
 from .placement import as_core_of
 from .spec import HardwareSpec
 from .topology import topology, tree_walk
-
-ENERGY_KEYS = ("synaptic", "neuron", "spike_out", "routing", "static", "total")
 
 
 class CostError(ChipError):
@@ -297,12 +296,6 @@ def _finish(spec: HardwareSpec, T: int, n: int, core_of, rate_all, fanout, event
     syn_ops = float(syn_events @ fanout)
     traversals = float(events @ routers)
     packets = float(events.sum())
-    e = {"synaptic": spec.e_synaptic_pj * syn_ops,
-         "neuron": spec.e_neuron_pj * n * T,
-         "spike_out": spec.e_spike_out_pj * spikes,
-         "routing": spec.e_router_pj * traversals,
-         "static": spec.e_static_pj * spec.n_cores * T}
-    e["total"] = sum(e.values())
     active = events > 0
     deepest = float(max_depth[active].max()) if active.any() else 0.0
     peak_link = float(link_load.max()) if link_load.size else 0.0
@@ -312,6 +305,7 @@ def _finish(spec: HardwareSpec, T: int, n: int, core_of, rate_all, fanout, event
     counts = {"synaptic_ops": syn_ops, "neuron_updates": float(n * T), "spikes": spikes,
               "router_traversals": traversals, "packets": packets,
               "input_spikes": float(rate_all[n:].sum()) * T if m else 0.0}
+    e = energy_pj(spec, counts, T)
     return CostReport(
         T=T, energy_pj=e, counts=counts, link_load=link_load, router_load=router_load,
         peak_link_load=peak_link, peak_router_load=peak_router,
@@ -465,8 +459,6 @@ def cost_reference(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
             if v >= topo.n_cores:
                 router_load[v - topo.n_cores] += sent
         trav += sent * topo.tree_routers(src, dests)
-    e = {"synaptic": spec.e_synaptic_pj * syn, "neuron": spec.e_neuron_pj * n * T,
-         "spike_out": spec.e_spike_out_pj * r.sum() * T, "routing": spec.e_router_pj * trav,
-         "static": spec.e_static_pj * spec.n_cores * T}
-    e["total"] = sum(e.values())
+    e = energy_pj(spec, {"synaptic_ops": syn, "neuron_updates": n * T, "spikes": r.sum() * T,
+                         "router_traversals": trav}, T)
     return {"energy_pj": e, "link_load": link_load, "router_load": router_load}

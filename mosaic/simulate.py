@@ -47,10 +47,10 @@ is checked.  ``router_load`` counts packets entering each router (a multicast
 packet once per router), ``link_load`` packets forwarded per link.
 ``step_latency_cycles[t]``: cycle of the last delivery of window ``t`` (0 if
 none), or ``step_cycles`` if the window ended with packets in the network.
-Energy in pJ: synaptic = ``e_synaptic_pj`` x synaptic ops (per delivered copy, the
-source's synapses onto that core); neuron = ``e_neuron_pj`` x neurons x T;
-spike_out = ``e_spike_out_pj`` x neuron spikes; routing = ``e_router_pj`` x router
-traversals; static = ``e_static_pj`` x cores x T.
+Energy in pJ from these counts (``mosaic.energy.energy_pj``): synaptic = ``e_synaptic_pj``
+x synaptic ops (per delivered copy, the source's synapses onto that core); neuron =
+``e_neuron_pj`` x neurons x T; spike_out = ``e_spike_out_pj`` x neuron spikes; routing =
+``e_router_pj`` x router traversals; static = ``e_static_pj`` x cores x T.
 """
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from . import kernels
+from .energy import energy_pj
 from .errors import ChipError
 from .network import SpikingNetwork
 from .placement import as_core_of
@@ -74,7 +75,6 @@ from .topology import topology
 
 ROUTINGS = ("cycle", "ideal")
 LATE_MODES = ("defer", "drop")
-ENERGY_KEYS = ("synaptic", "neuron", "spike_out", "routing", "static", "total")
 
 
 class SimulationError(ChipError):
@@ -208,12 +208,7 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
               "link_traversals": int(link_load.sum()),
               "input_spikes": int(prep.x.sum()) if prep.spiking_input else 0,
               "input_packets": int(counters["input_packets"])}
-    e = {"synaptic": spec.e_synaptic_pj * counts["synaptic_ops"],
-         "neuron": spec.e_neuron_pj * counts["neuron_updates"],
-         "spike_out": spec.e_spike_out_pj * n_spikes,
-         "routing": spec.e_router_pj * counts["router_traversals"],
-         "static": spec.e_static_pj * spec.n_cores * T}
-    e["total"] = sum(e.values())
+    e = energy_pj(spec, counts, T)
     lat = np.asarray(step_latency, dtype=np.int64)
     input_rates = (prep.x.mean(axis=0) if prep.spiking_input and net.n_inputs
                    else np.zeros(net.n_inputs))
