@@ -272,11 +272,11 @@ class _Run:
             seq = seq > 0
         energy, lat, peak, kinds = [], [], [], {}
         for i in range(seq.shape[1]):
-            rep = simulate(net, self.spec, self.core_of, seq[:, i, :])
-            energy.append(rep.energy_pj["total"])
-            lat.append(float(np.sum(rep.step_latency_cycles)) * self.spec.ns_per_cycle)
-            peak.append(float(rep.link_load.max()) / self.cfg.T if rep.link_load.size else 0.0)
-            for k, v in rep.energy_pj.items():
+            rep = simulate(net, self.spec, self.core_of, seq[:, i, :]).summary()
+            energy.append(rep["energy_pj"]["total"])
+            lat.append(rep["latency_total_ns"])
+            peak.append(rep["peak_link_load"] / self.cfg.T)
+            for k, v in rep["energy_pj"].items():
                 kinds[k] = kinds.get(k, 0.0) + v / seq.shape[1]
         port = float(np.max(peak))
         return {"energy_pj": float(np.mean(energy)), "latency_ns": float(np.mean(lat)),

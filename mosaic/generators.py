@@ -132,3 +132,14 @@ def cuba(n: int = 4000, p: float = 0.02, dt_ms: float = 0.1, seed: int = 0, *,
                          refractory=max(0, int(round(5.0 / dt_ms)) - 1), reset="zero")
     initial_mem = rng.random(n) * (vt - vr)
     return net, initial_mem
+
+
+def bernoulli_spikes(n_inputs: int, steps: int, rate: float, seed: int) -> np.ndarray:
+    """(steps, n_inputs) bool input spikes: each input spikes with probability ``rate`` per
+    step, independently, drawn from ``numpy.random.default_rng(seed)``."""
+    if steps < 1 or n_inputs < 0:
+        raise NetworkError(f"bernoulli_spikes needs steps >= 1 and n_inputs >= 0, got steps={steps}, "
+                           f"n_inputs={n_inputs}")
+    if not 0.0 <= rate <= 1.0:
+        raise NetworkError(f"rate is a spike probability per input per step, in [0, 1]; got {rate}")
+    return np.random.default_rng(seed).random((steps, n_inputs)) < rate

@@ -104,7 +104,9 @@ class RunReport:
     final_mem: np.ndarray            # (n_neurons,) membrane after the last step
 
     def summary(self) -> dict:
-        """The scalar figures as a plain JSON-serialisable dict."""
+        """The scalar figures as a plain JSON-serialisable dict: the one reduction of a run
+        (the sweeps' store rows and the growth scores read it).  Latency in cycles and ns
+        (``latency_total_ns``: the T steps back to back), loads in packets, energy in pJ."""
         lat = self.step_latency_cycles
         lat_ns = self.step_latency_ns
         n_spk = int(self.counts["spikes"])
@@ -119,7 +121,9 @@ class RunReport:
             "latency_max_cycles": int(lat.max()) if lat.size else 0,
             "latency_mean_ns": float(lat_ns.mean()) if lat_ns.size else 0.0,
             "latency_max_ns": float(lat_ns.max()) if lat_ns.size else 0.0,
+            "latency_total_ns": float(lat_ns.sum()),
             "peak_router_load": int(self.router_load.max()) if self.router_load.size else 0,
+            "router_load_mean": float(self.router_load.mean()) if self.router_load.size else 0.0,
             "peak_link_load": int(self.link_load.max()) if self.link_load.size else 0,
             "wall_s": float(self.wall_s),
         }

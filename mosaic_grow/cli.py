@@ -17,6 +17,7 @@ import numpy as np
 import tomllib
 
 from mosaic.errors import MosaicGrowError
+from mosaic.generators import bernoulli_spikes
 from mosaic.network import SpikingNetwork
 from mosaic.placement import Placement
 from mosaic.spec import HardwareSpec
@@ -186,7 +187,7 @@ def bernoulli_inputs(n_inputs: int, steps: int, rate: float, seed: int) -> np.nd
         raise CLIError(f"--steps must be >= 1, got {steps}")
     if not 0.0 <= rate <= 1.0:
         raise CLIError(f"--rate is a spike probability per input per step, in [0, 1]; got {rate}")
-    return np.random.default_rng(seed + 1).random((steps, n_inputs)) < rate
+    return bernoulli_spikes(n_inputs, steps, rate, seed + 1)
 
 
 def progress_on(args: argparse.Namespace) -> bool:

@@ -223,26 +223,21 @@ def place(net, spec, method: str, seed: int, time_limit: float):
 
 
 def report_metrics(report: Any, steps: int) -> dict[str, Any]:
-    """Flat scalar figures of a RunReport (packets, latency, load, energy) for the store."""
-    out: dict[str, Any] = {}
-    spikes = np.asarray(report.spikes)
-    out["spikes"] = int(spikes.sum())
-    out["spike_rate"] = float(spikes.mean()) if spikes.size else 0.0
-    for k, v in report.packets.items():
-        out[f"packets_{k}"] = int(v)
+    """Flat scalar figures of a RunReport (packets, latency, load, energy) for the store,
+    taken from ``RunReport.summary()`` under the store's column names."""
+    s = report.summary()
+    out: dict[str, Any] = {"spikes": s["spikes"], "spike_rate": s["mean_rate"]}
+    for k, v in s["packets"].items():
+        out[f"packets_{k}"] = v
     out["offered_per_step"] = out["packets_injected"] / steps
-    on_time = out["packets_injected"] - out["packets_late"]
-    out["accepted_per_step"] = on_time / steps
-    lat = np.asarray(report.step_latency_cycles, dtype=float)
-    out["latency_mean_cycles"] = float(lat.mean()) if lat.size else 0.0
-    out["latency_max_cycles"] = float(lat.max()) if lat.size else 0.0
-    lat_ns = np.asarray(report.step_latency_ns, dtype=float)
-    out["latency_mean_ns"] = float(lat_ns.mean()) if lat_ns.size else 0.0
-    rl = np.asarray(report.router_load, dtype=float)
-    out["router_load_max"] = float(rl.max()) if rl.size else 0.0
-    out["router_load_mean"] = float(rl.mean()) if rl.size else 0.0
-    for k, v in report.energy_pj.items():
-        out[f"energy_{k}_pj"] = float(v)
+    out["accepted_per_step"] = (out["packets_injected"] - out["packets_late"]) / steps
+    out["latency_mean_cycles"] = s["latency_mean_cycles"]
+    out["latency_max_cycles"] = float(s["latency_max_cycles"])
+    out["latency_mean_ns"] = s["latency_mean_ns"]
+    out["router_load_max"] = float(s["peak_router_load"])
+    out["router_load_mean"] = s["router_load_mean"]
+    for k, v in s["energy_pj"].items():
+        out[f"energy_{k}_pj"] = v
     return out
 
 
@@ -278,6 +273,7 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
     if "schedule" in cfg:
         return run_growth(cfg)
+    from mosaic.generators import bernoulli_spikes
     from mosaic.simulate import simulate
     spec = build_spec(cfg)
     net = build_network(cfg)
@@ -290,7 +286,7 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     rate = float(cfg.get("rate", DEFAULTS["rate"]))
     if not 0.0 <= rate <= 1.0:
         raise SweepError(f"workload.rate is a spike probability per input per step, in [0, 1]; got {rate}")
-    x = np.random.default_rng(seed + 1).random((steps, net.n_inputs)) < rate
+    x = bernoulli_spikes(net.n_inputs, steps, rate, seed + 1)
     t1 = time.perf_counter()
     report = simulate(net, spec, placement, x, routing=cfg.get("routing", "cycle"), late=cfg.get("late", "defer"))
     t_sim = time.perf_counter() - t1

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from mosaic.generators import cuba, random_feedforward, sheet_positions, small_world
+from mosaic.generators import bernoulli_spikes, cuba, random_feedforward, sheet_positions, small_world
+from mosaic.network import NetworkError
 
 
 # ---------------------------------------------------------------- random_feedforward
@@ -168,3 +169,16 @@ def test_cuba_dynamics_are_balanced_low_rate():
     free.w = free.w.multiply(0).tocsr()
     free_rate = simulate(free, spec, None, inp, routing="ideal", initial_mem=mem0).spikes[500:].mean() * 1e4
     assert 15.0 < free_rate < 21.0
+
+
+def test_bernoulli_spikes_rate_and_seed():
+    x = bernoulli_spikes(50, 400, 0.2, seed=3)
+    assert x.shape == (400, 50) and x.dtype == bool
+    assert abs(x.mean() - 0.2) < 0.01
+    assert np.array_equal(x, bernoulli_spikes(50, 400, 0.2, seed=3))
+    assert not np.array_equal(x, bernoulli_spikes(50, 400, 0.2, seed=4))
+    assert not bernoulli_spikes(5, 10, 0.0, seed=0).any() and bernoulli_spikes(5, 10, 1.0, seed=0).all()
+    for bad in ({"rate": 1.5}, {"rate": -0.1}, {"steps": 0}):
+        kw = {"n_inputs": 5, "steps": 10, "rate": 0.5, "seed": 0, **bad}
+        with pytest.raises(NetworkError, match="rate|steps"):
+            bernoulli_spikes(**kw)
