@@ -16,7 +16,8 @@
    injection rates; accepted vs offered load in packets per cycle per core, and whether the
    routing trees can deadlock (a cycle in their channel dependency graph).
 
-Ends with one JSON line per target of the issue.
+Ends with one JSON line per target (``benchmarks/targets.py``), also written to
+``benchmarks/results/bench_sim.json`` (``results/quick/`` for ``--quick``).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from mosaic import HardwareSpec, SpikingNetwork
 from mosaic.simulate import simulate
 from mosaic.generators import cuba
 from mosaic.topology import topology
+from targets import emit, target
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIAN_SCRIPT = Path(__file__).resolve().parent / "brian2_cuba.py"
@@ -289,11 +291,8 @@ def saturation(preset: str, rates: list[float], steps: int, *, step_cycles: int,
 
 
 # ---------------------------------------------------------------- main
-def _target(name: str, value, goal: str, met: bool, **extra) -> str:
-    d = {"target": name, "value": None if value is None else round(float(value), 4), "goal": goal,
-         "met": bool(met)}
-    d.update(extra)
-    return json.dumps(d)
+def _round(value):
+    return None if value is None else round(float(value), 4)
 
 
 def _row(label: str, vals: list, fmt: str) -> str:
@@ -477,14 +476,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- targets
     why = {} if brian else {"reason": brian_reason}
-    print(_target("brian2_ratio_cycle", ratio["cycle"], ">= 1.0",
-                  brian is not None and ratio["cycle"] >= 1.0, **why))
-    print(_target("brian2_ratio_ideal", ratio["ideal"], ">= 2.0",
-                  brian is not None and ratio["ideal"] >= 2.0, **why))
     expo = scale["cycle"]["exponent"]
-    print(_target("scaling_exponent", expo, "0.9-1.1", expo is not None and 0.9 <= expo <= 1.1))
     mem = mem_pt["maxrss_gib"] if mem_pt else None
-    print(_target(f"peak_mem_{mem_n // 1000}k_gib", mem, "< 2", mem is not None and mem < 2.0))
+    emit("bench_sim", [
+        target("brian2_ratio_cycle", _round(ratio["cycle"]), ">= 1.0",
+               brian is not None and ratio["cycle"] >= 1.0, **why),
+        target("brian2_ratio_ideal", _round(ratio["ideal"]), ">= 2.0",
+               brian is not None and ratio["ideal"] >= 2.0, **why),
+        target("scaling_exponent", _round(expo), "0.9-1.1", expo is not None and 0.9 <= expo <= 1.1),
+        target(f"peak_mem_{mem_n // 1000}k_gib", _round(mem), "< 2", mem is not None and mem < 2.0),
+    ], quick=q)
     return 0
 
 

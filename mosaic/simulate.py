@@ -12,7 +12,7 @@ are analog currents (``I[t] = x[t] @ w_in``, snnTorch's "direct" encoding): no
 packets, one synaptic op per nonzero value per outgoing synapse.
 
 Neurons (snnTorch ``Leaky`` for ``alpha = 0``, ``Synaptic`` for ``alpha > 0``, per
-neuron; see DESIGN.md): ``syn = alpha*syn + I``; ``mem = beta*mem + syn + bias``,
+neuron): ``syn = alpha*syn + I``; ``mem = beta*mem + syn + bias``,
 minus ``threshold`` if the neuron spiked at ``t - 1`` (reset "subtract");
 ``spk = mem > threshold``.  Reset "zero": Leaky zeroes ``mem`` before the update,
 Synaptic zeroes the updated ``mem`` (that step's input is lost, ``syn`` kept).  The
@@ -152,7 +152,7 @@ class Prepared:
 
 def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, routing: str,
             late: str, initial_mem, dtype) -> Prepared:
-    """Check every argument of a run; raise ``ValueError`` (or ``PlacementError``) naming it."""
+    """Check every argument of a run; raise ``SimulationError`` (or ``PlacementError``) naming it."""
     if not isinstance(net, SpikingNetwork):
         raise SimulationError(f"net must be a SpikingNetwork, got {type(net).__name__}")
     if not isinstance(spec, HardwareSpec):
