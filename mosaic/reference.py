@@ -3,8 +3,8 @@
 Same signature, same semantics (see ``mosaic.simulate``'s docstring), same
 ``RunReport``.  Written as plain loops: per step, per router cycle, per port, with
 one ``deque`` per link FIFO and multicast trees taken straight from the topology's
-``parent`` array.  The neurons' parameters and start state are the kernels' own
-``NeuronParams`` and ``NeuronState`` (``mosaic.simstate``).  Use it on small networks only.
+``parent`` array.  The neurons' parameters and start state and the recorded arrays are
+the kernels' own ``NeuronParams``, ``NeuronState`` and ``Record`` (``mosaic.simstate``).  Use it on small networks only.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections import deque
 import numpy as np
 
 from .network import SpikingNetwork
-from .simstate import neuron_params, neuron_state
+from .simstate import neuron_params, neuron_state, record
 from .simulate import RunReport, finish_report, prepare
 from .spec import HardwareSpec
 from .topology import topology
@@ -74,12 +74,10 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
     prm = neuron_params(net, dt)
     beta, alpha, thr, bias, refr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr
     mem, syn, prev, ref_left = neuron_state(prep.mem0, prm)
-    spikes = np.zeros((T, n), bool)
-    latency = np.zeros(T, np.int64)
+    rec = record(T, n, topo.n_routers, len(links))
+    spikes, latency, router_load, link_load = rec.spikes, rec.latency, rec.router_load, rec.link_load
     c = {"injected": 0, "delivered": 0, "late": 0, "dropped": 0, "synaptic_ops": 0,
          "router_traversals": 0, "input_packets": 0}
-    router_load = np.zeros(topo.n_routers, np.int64)
-    link_load = np.zeros(len(links), np.int64)
     queues: list[deque] = [deque() for _ in links]      # entries [packet, ready cycle]
     S, cph, bw, depth = spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth
 
