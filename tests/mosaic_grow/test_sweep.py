@@ -119,20 +119,6 @@ def test_in_process_mode_matches_dask(tmp_path, client):
         assert comparable(a) == comparable(b)
 
 
-def test_bench_sweep_quick_prints_target_lines():
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_sweep.py"
-    proc = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    assert [d["target"] for d in lines] == ["sweep_speedup_2_workers", "sweep_store_overhead_per_run"]
-    assert all(isinstance(d["met"], bool) and d["value"] > 0 for d in lines)
-    assert "identical tables: True" in proc.stdout
-
-
 def test_growth_schedule_axis(tmp_path):
     """Schedules are an axis; their content is hashed; results carry accuracy for the Pareto plot."""
     from mosaic_grow.plots import plot_sweep
