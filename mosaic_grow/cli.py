@@ -1,13 +1,15 @@
 """The ``mosaic`` command line: hardware presets, simulation, mapping, sweeps, plots, demo.
 
 Every subcommand has ``--help``; most take ``--json`` for machine-readable output.
-Bad input (unknown preset, unreadable file, impossible request) prints one line
-``mosaic: error: ...`` on stderr and exits with status 2; no traceback.
+Bad input (unknown preset, unreadable file, impossible request: the toolkit's own
+``MosaicGrowError`` and ``OSError``) prints one line ``mosaic: error: ...`` on stderr and
+exits with status 2; anything else is a bug and shows its traceback (exit status 1).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -428,8 +430,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_grow(args: argparse.Namespace) -> int:
     # lazy: growth and models load torch (seconds); only this command and `score` need them
     from growth.controller import ControllerConfig
-    from growth.score import grow_with_controller  # lazy: as above
-    from models.datasets import load_dataset  # lazy: as above
+    from growth.score import grow_with_controller
+    from models.datasets import load_dataset
     spec, budget, cfg = _growth_setup(args)
     initial = parse_sizes(args.initial, "--initial", 1)
     ccfg = ControllerConfig(k_options=tuple(parse_sizes(args.k, "--k", 1)), max_neurons=args.max_neurons,
@@ -687,7 +689,6 @@ def main(argv: list[str] | None = None) -> int:
         print("mosaic: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:                     # output piped into `head` and the like
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except BAD_INPUT as e:

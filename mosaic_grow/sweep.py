@@ -112,7 +112,7 @@ def _load_schedule(value: Any, base_dir: Path, where: str) -> dict[str, Any]:
     """A schedule file (path relative to the config) as {"name": stem, initial, event, ...}."""
     # lazy: growth loads torch (seconds); only growth sweeps need it, not the CLI or plain runs
     from growth.errors import ScheduleError
-    from growth.schedules import Schedule  # lazy: as above
+    from growth.schedules import Schedule
     if not isinstance(value, str):
         raise SweepError(f"{where}: growth.schedule values are schedule file paths, got {value!r}")
     path = Path(value) if Path(value).is_absolute() else base_dir / value
@@ -260,9 +260,9 @@ def run_growth(cfg: dict[str, Any]) -> dict[str, Any]:
     # lazy: growth and models load torch (seconds); Dask workers of plain sweeps never need it
     import torch
 
-    from growth.schedules import Schedule  # lazy: as above
-    from growth.score import RunConfig, score_schedule  # lazy: as above
-    from models.datasets import load_dataset  # lazy: as above
+    from growth.schedules import Schedule
+    from growth.score import RunConfig, score_schedule
+    from models.datasets import load_dataset
     torch.set_num_threads(1)
     spec = build_spec(cfg)
     seed = int(cfg.get("seed", 0))
