@@ -150,6 +150,10 @@ def parse_config(doc: dict[str, Any], where: str = "sweep config", base_dir: str
         axes["n"] = [1024]
     for grid in axes.get("grid", []):
         _parse_grid(grid, where)
+    axes["method"] = list(dict.fromkeys(PLACE_ALIASES.get(m, m) for m in axes["method"]))  # fill = greedy
+    for method in axes["method"]:
+        if method not in PLACE_METHODS:
+            raise SweepError(f"{where}: unknown mapping.method {method!r}; choose {', '.join(PLACE_METHODS)}")
     if "schedule" in axes:
         axes["schedule"] = [_load_schedule(v, Path(base_dir), where) for v in axes["schedule"]]
     elif any(k in axes for k in SECTIONS["growth"]):

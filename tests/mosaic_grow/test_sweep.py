@@ -41,6 +41,12 @@ def test_expand_is_the_product_without_duplicates():
     assert expand(axes) == runs                            # stable order
 
 
+def test_fill_is_greedy_one_run_under_either_name():
+    axes = parse_config({"mapping": {"method": ["fill", "greedy", "cpsat"]}})
+    assert axes["method"] == ["greedy", "cpsat"]
+    assert parse_config({})["method"] == ["greedy"]
+
+
 def test_scalar_sizes_is_one_value():
     runs = expand(parse_config({"workload": {"sizes": [8, 16, 4]}}))
     assert len(runs) == 1 and runs[0]["sizes"] == [8, 16, 4]
@@ -52,6 +58,7 @@ def test_scalar_sizes_is_one_value():
     ({"hardware": {"grid": ["4by4"]}}, ["4by4", "rows x cols"]),
     ({"workload": {"generator": "lattice"}}, ["lattice"]),
     ({"sweep": {"seeds": []}}, ["sweep.seeds", "empty"]),
+    ({"mapping": {"method": ["greedy", "psychic"]}}, ["mapping.method", "'psychic'", "cpsat"]),
 ])
 def test_bad_config_names_the_key(doc, words):
     with pytest.raises(SweepError) as e:
