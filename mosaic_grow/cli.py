@@ -254,30 +254,23 @@ def cmd_hw(args: argparse.Namespace) -> int:
 # -- simulate -------------------------------------------------------------------
 def report_summary_rows(report: Any, net: SpikingNetwork, spec: HardwareSpec,
                         placement: Placement) -> list[tuple[str, list[tuple[str, Any]]]]:
-    """The RunReport as titled (name, value) blocks for printing."""
-    spikes = np.asarray(report.spikes)
-    T = spikes.shape[0]
-    lat = np.asarray(report.step_latency_cycles, dtype=float)
+    """The RunReport (its ``summary()``, plus per-router figures) as titled (name, value) blocks."""
+    s = report.summary()
+    T, n_spikes, en = s["T"], s["spikes"], s["energy_pj"]
     rl = np.asarray(report.router_load, dtype=float)
-    pk, en = report.packets, report.energy_pj
     used = np.unique(placement.core_of).size
-    n_spikes = int(spikes.sum())
     return [
         ("workload", [("neurons", net.n_neurons), ("inputs", net.n_inputs), ("synapses", net.n_synapses),
                       ("layers", ",".join(map(str, net.layer_sizes()))), ("time steps", T)]),
         ("hardware", [("chip", f"{spec.name} ({spec.rows}x{spec.cols} {spec.topology})"),
                       ("cores used", f"{used} of {spec.n_cores}"), ("placement", placement.method)]),
         ("activity", [("spikes", n_spikes), ("spikes per neuron per step", n_spikes / max(1, T * net.n_neurons))]),
-        ("packets", [(k, int(v)) for k, v in pk.items()]),
-        ("latency per step", [("mean (cycles)", float(lat.mean()) if lat.size else 0.0),
-                              ("max (cycles)", float(lat.max()) if lat.size else 0.0),
-                              ("max (ns)", float(np.max(report.step_latency_ns)) if lat.size else 0.0),
-                              ("budget (cycles)", spec.step_cycles)]),
-        ("router load (packets)", [("max", float(rl.max()) if rl.size else 0.0),
-                                   ("mean", float(rl.mean()) if rl.size else 0.0),
+        ("packets", list(s["packets"].items())),
+        ("latency per step", [("mean (cycles)", s["latency_mean_cycles"]), ("max (cycles)", s["latency_max_cycles"]),
+                              ("max (ns)", s["latency_max_ns"]), ("budget (cycles)", spec.step_cycles)]),
+        ("router load (packets)", [("max", s["peak_router_load"]), ("mean", float(rl.mean()) if rl.size else 0.0),
                                    ("routers used", int(np.count_nonzero(rl)))]),
-        ("energy (pJ)", [(k, float(v)) for k, v in en.items()]
-         + [("per spike", float(en["total"]) / max(1, n_spikes))]),
+        ("energy (pJ)", list(en.items()) + [("per spike", en["total"] / max(1, n_spikes))]),
     ]
 
 
