@@ -37,8 +37,16 @@ from growth.controller import (
     layered_network,
 )
 from growth.errors import GrowthError
+from growth.grow import grow_layer, hidden_sizes
+from growth.regularizer import MosaicRegularizer
 from growth.schedules import GrowthEvent, Schedule
+from mapper import map_network
+from models.datasets import load_dataset
+from models.export import to_network
+from models.snn import encode, evaluate, make_mlp, run
+from models.training import fit, sampled_batches
 from mosaic.cost import CostBudget, estimate_cost
+from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
 
 
@@ -140,8 +148,6 @@ class _Run:
 
     def __init__(self, data, spec: HardwareSpec | None, budget: CostBudget | None,
                  initial: Sequence[int] | None, cfg: RunConfig, model: nn.Sequential | None = None) -> None:
-        from models.snn import make_mlp
-
         self.spec, self.cfg = spec, cfg
         self.budget = budget or CostBudget()
         rng = np.random.default_rng(cfg.seed)
@@ -162,8 +168,6 @@ class _Run:
 
     # -- structure
     def sizes(self) -> list[int]:
-        from growth.grow import hidden_sizes
-
         return hidden_sizes(self.model) + [self.n_out]
 
     def _place(self, previous):
@@ -174,8 +178,6 @@ class _Run:
     def place(self, net, spec, previous, rates) -> np.ndarray:
         """``mapper.map_network`` (incremental when ``previous`` is given); a floor on the
         rates keeps silent neurons' synapses in the mapper's objective."""
-        from mapper import map_network
-
         p = map_network(net, spec, method=self.cfg.mapping, rates=np.maximum(rates, 1e-3),
                         previous=previous, time_limit=self.cfg.time_limit, seed=self.cfg.seed)
         return np.asarray(p.core_of, np.int64)
@@ -183,42 +185,32 @@ class _Run:
     def _regularizer(self):
         if self.cfg.reg <= 0:
             return None
-        from growth.regularizer import MosaicRegularizer
 
         return MosaicRegularizer(self.model, self.spec, self.core_of, self.cfg.reg)
 
     # -- training
     def _seq(self, x, seed):
-        from models.snn import encode
-
         return encode(x, self.cfg.T, self.cfg.encoder, seed=seed)
 
     def train(self, n_steps: int, step0: int) -> None:
-        from models.snn import run
+        """``n_steps`` Adam steps on random training batches (the run's optimizer and
+        generator carry on across calls); loss: spike-count cross-entropy (+ regulariser)."""
+        def loss(idx, step):
+            spk, _ = run(self.model, self._seq(self.x_tr[idx], step0 + step.index))
+            lo = _loss_fn(spk.sum(0), self.y_tr[idx])
+            return lo if self.reg is None else lo + self.reg(self.model)
 
         self.model.train()
-        for s in range(n_steps):
-            idx = torch.randint(len(self.y_tr), (self.cfg.batch_size,), generator=self.gen)
-            spk, _ = run(self.model, self._seq(self.x_tr[idx], step0 + s))
-            loss = _loss_fn(spk.sum(0), self.y_tr[idx])
-            if self.reg is not None:
-                loss = loss + self.reg(self.model)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+        fit(self.opt, sampled_batches(len(self.y_tr), self.cfg.batch_size, n_steps, self.gen), loss)
         self.model.eval()
 
     @torch.no_grad()
     def val_loss(self) -> float:
-        from models.snn import run
-
         spk, _ = run(self.model, self._seq(self.x_val, 0))
         return float(_loss_fn(spk.sum(0), self.y_val))
 
     def grow(self, layer: int, k: int, method: str) -> int:
         """Grow ``layer`` by up to ``k`` (GradMax may add fewer), re-map; returns k added."""
-        from growth.grow import grow_layer
-
         before = self.sizes()
         idx = torch.randint(len(self.y_tr), (256,), generator=self.gen)
         batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
@@ -237,8 +229,6 @@ class _Run:
 
     # -- measuring
     def measure(self, step: int) -> dict:
-        from models.snn import evaluate
-
         cfg = self.cfg
         acc = evaluate(self.model, self.data, T=cfg.T, encoder=cfg.encoder)["accuracy"]
         xs = np.asarray(self.data.x_test[: max(cfg.n_sim, 64)], np.float32)
@@ -262,10 +252,6 @@ class _Run:
         return row
 
     def _simulate(self, xs: np.ndarray) -> dict:
-        from models.export import to_network
-        from models.snn import encode
-        from mosaic.simulate import simulate
-
         net = to_network(self.model)
         seq = encode(torch.as_tensor(xs), self.cfg.T, self.cfg.encoder, seed=0).numpy()
         if self.cfg.encoder != "direct":
@@ -286,7 +272,6 @@ class _Run:
 
 class _View:
     """A measured row seen through the attributes ``CostBudget.violations`` reads."""
-
     def __init__(self, row: dict) -> None:
         self.energy_pj = {"total": row["energy_pj"]}
         self.latency_ns = row["latency_ns"]
@@ -424,8 +409,6 @@ def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *
     """What ``mosaic score`` runs: load a schedule file (.toml/.json) and a preset name (or
     spec), score it on ``dataset`` ("digits" or "mnist1d"), optionally write the plot and a
     JSON of the rows.  Print ``score.table()`` for the table."""
-    from models.datasets import load_dataset
-
     schedule = Schedule.load(schedule_path)
     spec = preset if isinstance(preset, HardwareSpec) else HardwareSpec.preset(preset)
     cfg = config or RunConfig()
