@@ -42,11 +42,10 @@ from growth.regularizer import MosaicRegularizer
 from growth.schedules import GrowthEvent, Schedule
 from mapper import map_network
 from models.datasets import load_dataset
-from models.export import to_network
+from models.readout import measure_on_chip
 from models.snn import encode, evaluate, make_mlp, run
 from models.training import fit, sampled_batches
 from mosaic.cost import CostBudget, estimate_cost
-from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
 
 
@@ -252,22 +251,13 @@ class _Run:
         return row
 
     def _simulate(self, xs: np.ndarray) -> dict:
-        net = to_network(self.model)
-        seq = encode(torch.as_tensor(xs), self.cfg.T, self.cfg.encoder, seed=0).numpy()
-        if self.cfg.encoder != "direct":
-            seq = seq > 0
-        energy, lat, peak, kinds = [], [], [], {}
-        for i in range(seq.shape[1]):
-            rep = simulate(net, self.spec, self.core_of, seq[:, i, :])
-            energy.append(rep.energy_pj["total"])
-            lat.append(float(np.sum(rep.step_latency_cycles)) * self.spec.ns_per_cycle)
-            peak.append(float(rep.link_load.max()) / self.cfg.T if rep.link_load.size else 0.0)
-            for k, v in rep.energy_pj.items():
-                kinds[k] = kinds.get(k, 0.0) + v / seq.shape[1]
-        port = float(np.max(peak))
-        return {"energy_pj": float(np.mean(energy)), "latency_ns": float(np.mean(lat)),
+        """Simulated figures per inference (``models.readout.measure_on_chip``, cycle
+        routing, T + L - 1 steps); port load per input step."""
+        res = measure_on_chip(self.model, self.spec, self.core_of, xs, self.cfg.T, self.cfg.encoder, routing="cycle")
+        port = res.peak_link_load / self.cfg.T
+        return {"energy_pj": float(res.energy_pj["total"]), "latency_ns": res.latency_ns,
                 "peak_port_load": port, "port_use": port / (self.spec.bandwidth * self.spec.step_cycles),
-                "energy_by_kind": kinds}
+                "energy_by_kind": res.energy_pj}
 
 
 class _View:

@@ -4,10 +4,10 @@ from .datasets import Dataset, DatasetError, load_dataset, permuted_tasks, split
 from .errors import ModelError
 from .export import ExportError, from_network, quantize, to_network
 from .nir_io import NIRError, from_nir, to_nir
-from .readout import ChipResult, chip_run, classify
+from .readout import ChipResult, classify, measure_on_chip
 from .snn import encode, evaluate, make_mlp, predict, run, train
 
 __all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_tasks",
            "ModelError", "make_mlp", "encode", "run", "train", "evaluate", "predict",
            "ExportError", "to_network", "from_network", "quantize", "NIRError", "to_nir", "from_nir",
-           "ChipResult", "chip_run", "classify"]
+           "ChipResult", "measure_on_chip", "classify"]
