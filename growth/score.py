@@ -411,16 +411,6 @@ def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *
     return score
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points (accuracy, energy) no other point dominates (higher or equal
-    accuracy with lower or equal energy, one of them strictly)."""
-    out = []
-    for i, (a, e) in enumerate(points):
-        if not any((a2 >= a and e2 <= e) and (a2 > a or e2 < e) for j, (a2, e2) in enumerate(points) if j != i):
-            out.append(i)
-    return out
-
-
 __all__ = ["RunConfig", "ScheduleScore", "score_schedule", "score_schedules", "score_schedule_file",
            "score_network", "train_root",
-           "grow_with_controller", "pareto_front"]
+           "grow_with_controller"]

@@ -8,7 +8,7 @@ import pytest
 from growth.controller import ControllerConfig, PlateauRule
 from growth.errors import GrowthError
 from growth.schedules import GrowthEvent, Schedule
-from growth.score import (RunConfig, grow_with_controller, pareto_front, score_network, score_schedule,
+from growth.score import (RunConfig, grow_with_controller, score_network, score_schedule,
                           score_schedule_file, train_root)
 from models.datasets import load_dataset
 from mosaic import HardwareSpec
@@ -76,13 +76,6 @@ def test_controller_run_never_grows_past_a_tight_budget(data):
         if e["action"] == "grow":
             taken = [c for c in e["candidates"] if c["layer"] == e["layer"] and c["k"] == e["k"]]
             assert taken[0]["energy_pj"] <= base_e * 1.001
-
-
-def test_pareto_front():
-    pts = [(0.9, 100.0), (0.95, 200.0), (0.85, 150.0), (0.95, 250.0), (0.9, 100.0)]
-    assert pareto_front(pts) == [0, 1, 4]
-    assert pareto_front([]) == []
-    assert np.isfinite(pareto_front([(1.0, 1.0)])[0])
 
 
 @pytest.mark.slow
