@@ -46,6 +46,7 @@ from models.readout import measure_on_chip
 from models.snn import encode, evaluate, make_mlp, run
 from models.training import fit, sampled_batches
 from mosaic.cost import CostBudget, estimate_cost
+from mosaic.figures import new_figure, save
 from mosaic.spec import HardwareSpec
 
 
@@ -118,12 +119,11 @@ class ScheduleScore:
                          f"{r['port_use']:>8.4f} {r['cores']:>5}  {'; '.join(r['violations']) or '-'}")
         return "\n".join(lines)
 
-    def plot(self, path: str | Path) -> None:
-        """Accuracy and energy per inference along the run (PNG/PDF by suffix)."""
-        import matplotlib.pyplot as plt
-
+    def plot(self, path: str | Path | None = None):
+        """Accuracy and energy per inference along the run; writes a PNG when ``path`` is given
+        (``mosaic.figures.save``) and returns the figure."""
+        fig, (ax,) = new_figure(1, 6, 3.5)
         steps = [r["step"] for r in self.rows]
-        fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(steps, [100 * r["accuracy"] for r in self.rows], "o-", color="C0")
         ax.set_xlabel("training step")
         ax.set_ylabel("test accuracy (%)", color="C0")
@@ -133,9 +133,7 @@ class ScheduleScore:
         if self.budget.get("energy_pj"):
             ax2.axhline(self.budget["energy_pj"] / 1e3, color="C3", lw=0.8, ls=":")
         ax.set_title(f"growth on {self.spec}")
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        return save(fig, path)
 
 
 # ------------------------------------------------------------------ the run

@@ -57,6 +57,7 @@ def test_score_schedule_file_writes_table_plot_and_json(tmp_path):
     cfg = RunConfig(steps=8, batch_size=32, T=4, n_sim=1, mapping="greedy")
     score = score_schedule_file(path, "mosaic-4x4", config=cfg, plot=tmp_path / "p.png", out=tmp_path / "r.json")
     assert (tmp_path / "p.png").stat().st_size > 0
+    assert score.plot().axes[0].get_ylabel() == "test accuracy (%)"
     doc = json.loads((tmp_path / "r.json").read_text())
     assert len(doc["rows"]) == 2 and doc["spec"] == "mosaic-4x4"
     assert score.final["sizes"][:2] == [6, 7]
