@@ -11,9 +11,10 @@ baseline.  The network is placed by ``mapper.map_network`` at the start and incr
 
 A *row* describes one segment: the network after i growth events, trained until the next
 event (or the end), measured then.  Energy and latency come from the simulator
-(``mosaic.simulate`` on ``n_sim`` test samples of the exported network, energy mean per
-inference) and from the cost model (rates measured on the same samples); budgets are checked
-against the simulated figures, and every violation is reported in the row, never hidden.
+(``models.readout.measure_on_chip`` on ``n_sim`` test samples: T + L - 1 chip steps per
+inference, means over the samples) and from the cost model (rates measured on the same
+samples); budgets are checked against the simulated figures, and every violation is
+reported in the row, never hidden.
 """
 from __future__ import annotations
 
@@ -183,7 +184,6 @@ class _Run:
     def _regularizer(self):
         if self.cfg.reg <= 0:
             return None
-
         return MosaicRegularizer(self.model, self.spec, self.core_of, self.cfg.reg)
 
     # -- training
