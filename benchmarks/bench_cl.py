@@ -36,8 +36,7 @@ from growth.cl import CLConfig, CLResult, TaskHeads, run_gradmax_cl
 from growth.controller import ControllerConfig, incremental_placer, layered_network
 from growth.controller_cl import bound_cost, run_controller_cl
 from growth.den import DEN, DENConfig, run_den
-from growth.metrics import summarize
-from growth.score import pareto_front
+from growth.metrics import pareto_mask, summarize
 from models.datasets import load_dataset, permuted_tasks, split_tasks
 from mosaic import HardwareSpec
 from mosaic.cost import CostBudget
@@ -317,8 +316,8 @@ def main(argv=None) -> int:
     fronts = {}
     for name, agg in results.items():
         labels = [k for k, v in agg.items() if not np.isnan(v["energy_nj"][0])]
-        pts = [(agg[k]["acc"][0], agg[k]["energy_nj"][0]) for k in labels]
-        fronts[name] = [labels[i] for i in pareto_front(pts)]
+        on_front = pareto_mask([agg[k]["energy_nj"][0] for k in labels], [agg[k]["acc"][0] for k in labels])
+        fronts[name] = [k for k, on in zip(labels, on_front) if on]
         print(f"accuracy-energy Pareto front, {name}: {', '.join(fronts[name])}")
     on = [name for name, front in fronts.items() if CONTROLLER in front]
     print(json.dumps({"target": "hw_aware_growth_on_pareto_front", "value": len(on) / len(fronts),

@@ -23,7 +23,7 @@ import torch
 from models.convert import convert
 from models.datasets import load_dataset
 from models.export import quantize, to_network
-from models.readout import chip_run
+from models.readout import measure_on_chip
 from models.snn import evaluate, make_mlp, train
 from mosaic import HardwareSpec
 
@@ -36,7 +36,7 @@ def run_one(ds, sizes, *, T, encoder, epochs, lr, spec, seed=0, budget=None, bit
     info = train(model, ds, T=T, encoder=encoder, epochs=epochs, lr=lr, seed=seed, progress=False,
                  time_budget=budget, standardize=standardize)
     ev = evaluate(model, ds, T, encoder)
-    chip = chip_run(to_network(model), spec, None, ds.x_test, T, encoder, routing="ideal")
+    chip = measure_on_chip(to_network(model), spec, None, ds.x_test, T, encoder, routing="ideal")
     row = {"data": ds.name, "encoder": encoder, "T": T, "sizes": "-".join(map(str, sizes)),
            "epochs": info["epochs"], "train_cpu_s": info["cpu_s"], "train_wall_s": info["wall_s"],
            "snn_acc": ev["accuracy"], "chip_acc": chip.accuracy(ds.y_test),
@@ -46,7 +46,7 @@ def run_one(ds, sizes, *, T, encoder, epochs, lr, spec, seed=0, budget=None, bit
            "packets": chip.packets["injected"] / len(ds.y_test)}
     if bits:
         q = quantize(model, bits)
-        qchip = chip_run(to_network(q), spec, None, ds.x_test, T, encoder, routing="ideal")
+        qchip = measure_on_chip(to_network(q), spec, None, ds.x_test, T, encoder, routing="ideal")
         row[f"chip_acc_w{bits}"] = qchip.accuracy(ds.y_test)
     return row
 
@@ -93,7 +93,7 @@ def main(argv=None) -> list[dict]:
     for T in ([20] if q else [10, 20, 50]):
         snn_c = convert(ann, ds.x_train, percentile=99.9)
         ev = evaluate(snn_c, ds, T, "direct")
-        chip = chip_run(to_network(snn_c), spec, None, ds.x_test, T, "direct")
+        chip = measure_on_chip(to_network(snn_c), spec, None, ds.x_test, T, "direct")
         conv_rows.append({"T": T, "ann_acc": ann_acc, "snn_acc": ev["accuracy"], "chip_acc": chip.accuracy(ds.y_test),
                           "gap": ann_acc - chip.accuracy(ds.y_test), "spikes_chip": chip.spikes_per_sample,
                           "energy_nj": chip.energy_pj["total"] / 1e3})

@@ -1,13 +1,15 @@
-"""Offline data sets, snnTorch spiking MLPs, ANN<->SNN conversion, NIR import/export and
-spike-exact export to the Mosaic chip IR."""
+"""Offline data sets, snnTorch spiking MLPs, the one training loop (``fit``), ANN<->SNN
+conversion, NIR import/export, spike-exact export to the Mosaic chip IR and measurement on
+the simulated chip (``measure_on_chip``)."""
 from .datasets import Dataset, DatasetError, load_dataset, permuted_tasks, split_tasks
 from .errors import ModelError
 from .export import ExportError, from_network, quantize, to_network
 from .nir_io import NIRError, from_nir, to_nir
-from .readout import ChipResult, chip_run, classify
+from .readout import ChipResult, classify, measure_on_chip
 from .snn import encode, evaluate, make_mlp, predict, run, train
+from .training import FitResult, fit
 
 __all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_tasks",
            "ModelError", "make_mlp", "encode", "run", "train", "evaluate", "predict",
            "ExportError", "to_network", "from_network", "quantize", "NIRError", "to_nir", "from_nir",
-           "ChipResult", "chip_run", "classify"]
+           "ChipResult", "measure_on_chip", "classify", "fit", "FitResult"]

@@ -29,7 +29,7 @@ from growth import grow_layer
 from mapper import map_network, plot_placement
 from models import encode, load_dataset, make_mlp
 from models.export import layer_slices, to_network
-from models.readout import chip_inputs, chip_run
+from models.readout import chip_inputs, measure_on_chip
 from models.snn import evaluate, train
 from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
@@ -68,24 +68,16 @@ class DemoConfig:
 
 def _stage_on_chip(net, spec, x, y, cfg: DemoConfig, placement=None) -> dict[str, Any]:
     """Accuracy, energy per inference (pJ by category) and packets of ``net`` on the chip."""
-    res = chip_run(net, spec, placement, x, cfg.T, cfg.encoder, routing="cycle", seed=cfg.seed)
+    res = measure_on_chip(net, spec, placement, x, cfg.T, cfg.encoder, routing="cycle", seed=cfg.seed)
     return {"chip_accuracy": res.accuracy(y), "energy_pj": res.energy_pj, "packets": res.packets}
 
 
 def _chip_traffic(net, spec, placement, x, cfg: DemoConfig) -> dict[str, Any]:
     """Simulate the samples ``x`` one by one: router load summed over them, mean and max step
     latency (cycles), mean energy per inference (pJ by category)."""
-    xs = chip_inputs(x, cfg.T, cfg.encoder, len(layer_slices(net)), cfg.seed)
-    load, lat, energy = None, [], {}
-    for b in range(len(xs)):
-        rep = simulate(net, spec, placement, xs[b], routing="cycle")
-        load = rep.router_load.astype(float) if load is None else load + rep.router_load
-        lat.append(rep.step_latency_cycles)
-        for k, v in rep.energy_pj.items():
-            energy[k] = energy.get(k, 0.0) + float(v) / len(xs)
-    lat_a = np.concatenate(lat)
-    return {"router_load": load, "latency_mean_cycles": float(lat_a.mean()),
-            "latency_max_cycles": float(lat_a.max()), "energy_pj": energy}
+    res = measure_on_chip(net, spec, placement, x, cfg.T, cfg.encoder, routing="cycle", seed=cfg.seed)
+    return {"router_load": res.router_load.astype(float), "latency_mean_cycles": res.latency_mean_cycles,
+            "latency_max_cycles": float(res.latency_max_cycles), "energy_pj": res.energy_pj}
 
 
 def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bool = True,

@@ -7,7 +7,7 @@ import torch
 from mosaic import HardwareSpec
 from models.export import quantize, to_network
 from models.nir_io import NIRError, from_nir, to_nir, write
-from models.readout import chip_run
+from models.readout import measure_on_chip
 from models.snn import make_mlp
 
 
@@ -42,8 +42,8 @@ def test_spike_for_spike_after_nir(tmp_path):
     write(tmp_path / "m.nir", net)
     back = from_nir(tmp_path / "m.nir")
     spec = HardwareSpec.preset("mosaic-4x4")
-    a = chip_run(net, spec, None, ds.x_test, 8, "rate", record=True)
-    b = chip_run(back, spec, None, ds.x_test, 8, "rate", record=True)
+    a = measure_on_chip(net, spec, None, ds.x_test, 8, "rate", record=True)
+    b = measure_on_chip(back, spec, None, ds.x_test, 8, "rate", record=True)
     assert np.array_equal(a.predictions, b.predictions)
     assert all(np.array_equal(x, y) for sa, sb in zip(a.layer_spikes, b.layer_spikes) for x, y in zip(sa, sb))
     assert sum(s.sum() for sa in a.layer_spikes for s in sa) > 0
