@@ -1,7 +1,7 @@
 """Classification read-out on the simulated chip.
 
 An L-layer feed-forward network on the chip lags snnTorch's layer l (0-based) by l steps
-(every synapse delays one step, DESIGN.md).  ``chip_run`` therefore runs ``T + L - 1``
+(every synapse delays one step, docs/design.md).  ``chip_run`` therefore runs ``T + L - 1``
 steps with zero-padded input and reads the output layer's last ``T`` steps; the class is
 ``models.snn.predict`` of those spikes (most spikes, then earliest first spike, then the
 lowest index), the same rule the snnTorch evaluation uses.  A bias on a layer l >= 1

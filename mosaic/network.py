@@ -1,6 +1,6 @@
 """The spiking-network IR: per-neuron parameters and sparse weights, no torch.
 
-Neuron semantics (snnTorch ``Leaky``/``Synaptic``, see DESIGN.md): per step t,
+Neuron semantics (snnTorch ``Leaky``/``Synaptic``, see docs/design.md): per step t,
 ``syn = alpha*syn + I[t]``, ``mem = beta*mem + syn + bias - spk[t-1]*threshold``
 (reset "subtract"), ``spk[t] = mem > threshold``.  Every synapse delays one step.
 """

@@ -12,7 +12,7 @@ are analog currents (``I[t] = x[t] @ w_in``, snnTorch's "direct" encoding): no
 packets, one synaptic op per nonzero value per outgoing synapse.
 
 Neurons (snnTorch ``Leaky`` for ``alpha = 0``, ``Synaptic`` for ``alpha > 0``, per
-neuron; see DESIGN.md): ``syn = alpha*syn + I``; ``mem = beta*mem + syn + bias``,
+neuron; see docs/design.md): ``syn = alpha*syn + I``; ``mem = beta*mem + syn + bias``,
 minus ``threshold`` if the neuron spiked at ``t - 1`` (reset "subtract");
 ``spk = mem > threshold``.  Reset "zero": Leaky zeroes ``mem`` before the update,
 Synaptic zeroes the updated ``mem`` (that step's input is lost, ``syn`` kept).  The

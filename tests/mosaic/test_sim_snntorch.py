@@ -2,7 +2,7 @@
 
 A 2-layer feed-forward net of torch Linear layers (weights multiples of 2^-6, run in
 float64 so every sum is exact).  Input spikes integrate in their own step, every other
-synapse one step later, so our layer l lags snnTorch's by l - 1 steps (DESIGN.md).
+synapse one step later, so our layer l lags snnTorch's by l - 1 steps (docs/design.md).
 """
 import numpy as np
 import pytest
