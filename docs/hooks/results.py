@@ -8,6 +8,7 @@ hand, so a figure cannot go stale: rerun the benchmark and rebuild.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 from pathlib import Path
@@ -38,14 +39,10 @@ def _cell(value) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _first_line(script: Path) -> str:
-    """The first line of a benchmark script's docstring (what it measures)."""
-    text = script.read_text()
-    for quote in ('"""', "'''"):
-        if text.lstrip().startswith(quote):
-            body = text.lstrip()[3:]
-            return body.split("\n", 1)[0].strip()
-    return ""
+def _summary(script: Path) -> str:
+    """The first paragraph of a benchmark script's docstring (what it measures), on one line."""
+    doc = ast.get_docstring(ast.parse(script.read_text())) or ""
+    return " ".join(doc.split("\n\n", 1)[0].split())
 
 
 def render(benchmarks: Path = BENCHMARKS) -> str:
@@ -55,7 +52,7 @@ def render(benchmarks: Path = BENCHMARKS) -> str:
     for script in sorted(benchmarks.glob("bench_*.py")):
         name = script.stem
         out.append(f"## `{name}`\n")
-        summary = _first_line(script)
+        summary = _summary(script)
         if summary:
             out.append(f"{summary}\n")
         lines = load(name, benchmarks / "results")
