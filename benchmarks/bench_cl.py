@@ -21,7 +21,6 @@ fraction of the task sequences on whose front, mean accuracy vs mean chip energy
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -37,6 +36,7 @@ from growth.controller import ControllerConfig, incremental_placer, layered_netw
 from growth.controller_cl import bound_cost, run_controller_cl
 from growth.den import DEN, DENConfig, run_den
 from growth.metrics import pareto_mask, summarize
+from targets import emit, target
 from models.datasets import load_dataset, permuted_tasks, split_tasks
 from mosaic import HardwareSpec
 from mosaic.cost import CostBudget
@@ -320,9 +320,9 @@ def main(argv=None) -> int:
         fronts[name] = [k for k, on in zip(labels, on_front) if on]
         print(f"accuracy-energy Pareto front, {name}: {', '.join(fronts[name])}")
     on = [name for name, front in fronts.items() if CONTROLLER in front]
-    print(json.dumps({"target": "hw_aware_growth_on_pareto_front", "value": len(on) / len(fronts),
-                      "goal": "1.0 (on the front of every task sequence)", "met": len(on) == len(fronts),
-                      "fronts": fronts}))
+    emit("bench_cl", [target("hw_aware_growth_on_pareto_front", len(on) / len(fronts),
+                             "1.0 (on the front of every task sequence)", len(on) == len(fronts), fronts=fronts)],
+         quick=args.quick)
     return 0
 
 

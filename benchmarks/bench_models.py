@@ -14,7 +14,6 @@ means over three stratified splits (seeds 0, 1, 2: one 360-sample test set moves
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -26,6 +25,7 @@ from models.export import quantize, to_network
 from models.readout import measure_on_chip
 from models.snn import evaluate, make_mlp, train
 from mosaic import HardwareSpec
+from targets import emit, target
 
 SPEC = "mosaic-8x8"
 
@@ -112,13 +112,8 @@ def main(argv=None) -> list[dict]:
         ("chip_equals_snntorch_ideal", min(r["agree"] for r in rows), "== 1.0", lambda v: v == 1.0),
         ("conversion_gap_best_T", min(r["gap"] for r in conv_rows), "<= 0.01", lambda v: v <= 0.01),
     ]
-    out = []
-    for name, v, goal, ok in targets:
-        d = {"target": name, "value": round(float(v), 4), "goal": goal, "met": bool(ok(v))}
-        if q:
-            d["quick"] = True
-        out.append(d)
-        print(json.dumps(d))
+    out = [target(name, round(float(v), 4), goal, ok(v)) for name, v, goal, ok in targets]
+    emit("bench_models", out, quick=q)
     return out
 
 

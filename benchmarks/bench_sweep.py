@@ -14,7 +14,6 @@ Targets (issue 8): speed-up >= 1.7x with 2 workers on 2 cores; store overhead < 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from mosaic_grow.cli import table
 from mosaic_grow.store import ResultStore
 from mosaic_grow.sweep import close_client, execute, make_client, run_config, run_sweep
+from targets import emit, target
 
 GRIDS = ("2x4", "4x4", "4x8", "8x8")
 TIMING = ("wall_s", "map_wall_s", "sim_wall_s", "cpu_s")
@@ -92,10 +92,9 @@ def main(argv: list[str] | None = None) -> None:
           f"per run ({100 * overhead:.2f}%); identical tables: {same}")
     if not same:
         print("WARNING: the 1- and 2-worker sweeps stored different results")
-    for target, value, goal, met in (
-            ("sweep_speedup_2_workers", speedup, ">= 1.7", speedup >= 1.7),
-            ("sweep_store_overhead_per_run", overhead, "< 0.05", overhead < 0.05)):
-        print(json.dumps({"target": target, "value": round(float(value), 4), "goal": goal, "met": bool(met)}))
+    emit("bench_sweep", [target("sweep_speedup_2_workers", round(float(speedup), 4), ">= 1.7", speedup >= 1.7),
+                         target("sweep_store_overhead_per_run", round(float(overhead), 4), "< 0.05", overhead < 0.05)],
+         quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class CLConfig:
 
 @dataclass
 class CLResult:
-    """Accuracy matrix R[i][j] (after task i, on task j), untrained baselines b, metrics and
+    """Accuracy matrix ``R[i][j]`` (after task i, on task j), untrained baselines b, metrics and
     the final hidden sizes.  Runners of growth.cl also keep (out of ``to_dict``) the trained
     ``model`` (all heads), ``snapshots[t]`` (every Linear's weight after task t),
     ``sizes[t]`` (hidden sizes after task t), the task ``heads`` and ``isolated`` (True when
