@@ -29,7 +29,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from growth.baselines import EWC, HardMoE, LoRACL, SupSup, TrainConfig, off_diagonal_mean, pollution_matrix
+from growth.baselines import EWC, MNTDP, HardMoE, LoRACL, SupSup, TrainConfig, off_diagonal_mean, pollution_matrix
 from growth.baselines.chip import chip_figures
 from growth.baselines.common import accuracy, linears, mlp, pollution_terms_mlp, run_sequence
 from growth.cl import CLConfig, CLResult, TaskHeads, run_gradmax_cl
@@ -69,10 +69,8 @@ def scenario(name: str, seed: int, quick: bool):
 
 
 def moe_setup(name: str) -> dict:
-    """k-means gater: centres per task and distance threshold (input units), set by hand on
-    seed 0 so that a new task's centres are told apart from the old ones."""
-    return dict(threshold=1.0, clusters_per_task=2) if name == "split-digits" else \
-        dict(threshold=0.3, clusters_per_task=4)
+    """k-means gater: centres per task (its threshold follows the data, growth.baselines.moe)."""
+    return dict(clusters_per_task=2) if name == "split-digits" else dict(clusters_per_task=4)
 
 
 class DENChip:
@@ -175,6 +173,7 @@ def run_seed(name: str, seed: int, quick: bool, spec, chip: dict, lora_grid) -> 
         "LoRA-CL (r 4, a 4)": LoRACL(sizes, rank=4, alpha=4.0, train=cfg),
         "SupSup GG (k 0.5)": SupSup([D, *HIDDEN, per_task_out], keep=0.5, train=replace(cfg, lr=1e-2)),  # scores: 1e-2
         "MoE k-means": HardMoE(sizes, train=cfg, **moe_setup(name)),
+        "MNTDP-D": MNTDP(sizes, train=cfg),
     }
     rows = {}
     for label, L in learners.items():
