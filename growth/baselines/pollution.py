@@ -171,7 +171,7 @@ def protected_by_birth(weights: Sequence[Tensor], born: Sequence[Sequence[int]],
         if cur.shape != (w.shape[0],):
             raise BaselineError(f"protected_by_birth: layer {l} has {w.shape[0]} units but {len(cur)} birth tasks")
         owner = torch.maximum(cur[:, None], prev[None, :])
-        out.append({j: w * (owner == j) for j in range(t + 1)})
+        out.append({j: w * (owner == j) for j in sorted({*owner.unique().tolist(), t})})
         prev = cur
     return out
 
@@ -181,7 +181,7 @@ def _plain(model) -> tuple[list[Tensor], list[Tensor]]:
     return [m.weight.detach() for m in lins], [m.bias.detach() for m in lins]
 
 
-def _ewc_nets(learner: EWC, x: Tensor, i: int, tasks: Sequence[TaskLike], *, fisher_share: float = 0.5,
+def ewc_nets(learner: EWC, x: Tensor, i: int, tasks: Sequence[TaskLike], *, fisher_share: float = 0.5,
               fisher_samples: int = 512) -> list[tuple[Tensor, ProtectedNet]]:
     """EWC / fine-tuning: per neuron, the top ``fisher_share`` of incoming weights by task j's
     positive diagonal Fisher (our rule; see the module docstring)."""
@@ -200,7 +200,7 @@ def _ewc_nets(learner: EWC, x: Tensor, i: int, tasks: Sequence[TaskLike], *, fis
     return [(torch.ones(len(x), dtype=torch.bool), ProtectedNet(weights, biases, protected))]
 
 
-def _lora_nets(learner: LoRACL, x: Tensor, i: int, tasks: Sequence[TaskLike]) -> list[tuple[Tensor, ProtectedNet]]:
+def lora_nets(learner: LoRACL, x: Tensor, i: int, tasks: Sequence[TaskLike]) -> list[tuple[Tensor, ProtectedNet]]:
     """LoRA-CL: task 0 protects the core, task j >= 1 its merged adapter."""
     weights, biases = _plain(learner.model)
     protected = [{0: learner.core[l], **{j + 1: d[l] for j, d in enumerate(learner.deltas)}}
@@ -208,7 +208,7 @@ def _lora_nets(learner: LoRACL, x: Tensor, i: int, tasks: Sequence[TaskLike]) ->
     return [(torch.ones(len(x), dtype=torch.bool), ProtectedNet(weights, biases, protected))]
 
 
-def _supsup_nets(learner: SupSup, x: Tensor, i: int, tasks: Sequence[TaskLike]) -> list[tuple[Tensor, ProtectedNet]]:
+def supsup_nets(learner: SupSup, x: Tensor, i: int, tasks: Sequence[TaskLike]) -> list[tuple[Tensor, ProtectedNet]]:
     """SupSup: network ``W * M_i``; task j protects the edges its mask keeps."""
     if not 0 <= i < len(learner.masks):
         raise BaselineError(f"notes_pollution: SupSup has no mask for task {i}")
@@ -218,7 +218,7 @@ def _supsup_nets(learner: SupSup, x: Tensor, i: int, tasks: Sequence[TaskLike]) 
              ProtectedNet(used, [torch.zeros(u.shape[0]) for u in used], protected))]
 
 
-BUILT_IN: dict[type, Provider] = {EWC: _ewc_nets, LoRACL: _lora_nets, SupSup: _supsup_nets}
+BUILT_IN: dict[type, Provider] = {EWC: ewc_nets, LoRACL: lora_nets, SupSup: supsup_nets}
 
 
 def default_provider(learner) -> Provider:
@@ -283,3 +283,10 @@ def births_from_sizes(sizes: Sequence[Sequence[int]], width: Sequence[int]) -> l
                                 "need non-decreasing counts covering every unit")
         out.append(np.searchsorted(counts, np.arange(n), side="right").astype(np.int64))
     return out
+
+
+def birth_nets(model, born: Sequence[Sequence[int]], t: int, n_rows: int) -> list[tuple[Tensor, ProtectedNet]]:
+    """Provider output for a grown network (DEN, growth.cl) run on ``n_rows`` inputs of task t:
+    the plain ReLU MLP ``model`` with edges protected by birth (:func:`protected_by_birth`)."""
+    weights, biases = _plain(model)
+    return [(torch.ones(n_rows, dtype=torch.bool), ProtectedNet(weights, biases, protected_by_birth(weights, born, t)))]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from growth.baselines import (MNTDP, BaselineError, EWC, HardMoE, LoRACL, ProtectedNet, SupSup, TrainConfig,
-                              births_from_sizes, diagonal_is_one, notes_pollution, pollution_figures,
+                              birth_nets, births_from_sizes, diagonal_is_one, notes_pollution, pollution_figures,
                               protected_by_birth, run_sequence)
 from models.datasets import Dataset, load_dataset, split_tasks
 
@@ -91,13 +91,41 @@ def test_protected_by_birth_owns_edges_by_their_later_endpoint():
     w = [torch.ones(3, 2), torch.ones(2, 3)]
     parts = protected_by_birth(w, [[0, 1, 1]], t=1)
     assert parts[0][0].tolist() == [[1, 1], [0, 0], [0, 0]] and parts[0][1].tolist() == [[0, 0], [1, 1], [1, 1]]
-    assert parts[1][0].sum() == 0 and parts[1][1].sum() == 6      # the head is born with task 1
+    assert set(parts[1]) == {1} and parts[1][1].sum() == 6      # the head is born with task 1
     with pytest.raises(BaselineError, match="hidden layer"):
         protected_by_birth(w, [], t=1)
     born = births_from_sizes([[3, 2], [3, 2], [5, 4]], [5, 3])
     assert born[0].tolist() == [0, 0, 0, 2, 2] and born[1].tolist() == [0, 0, 2]
     with pytest.raises(BaselineError, match="covering every unit"):
         births_from_sizes([[3], [2]], [2])
+
+
+def test_grown_network_by_birth():
+    # task 1 added hidden unit 2.  Isolated (task 0 runs the old units only): no off-diagonal
+    # pollution, and task 1's old hidden neurons protect nothing for it (undefined).  Not
+    # isolated: the new unit drives task 0's head on task 0's data (the notes' argument).
+    from growth.baselines import mlp
+    full = mlp([2, 3, 2], seed=0)
+    with torch.no_grad():
+        full[0].weight.abs_()
+        full[0].bias.fill_(0.1)
+    old = mlp([2, 2, 2])
+    with torch.no_grad():
+        old[0].weight.copy_(full[0].weight[:2]), old[0].bias.copy_(full[0].bias[:2])
+        old[2].weight.copy_(full[2].weight[:, :2]), old[2].bias.copy_(full[2].bias)
+    tasks = [_task([[1.0, 0.5], [0.2, 0.9]]), _task([[0.3, 0.3]])]
+    isolated = {0: (old, [[0, 0]]), 1: (full, [[0, 0, 1]])}
+    P = notes_pollution(None, tasks, provider=lambda L, x, i, ts: birth_nets(*isolated[i], i, len(x)))
+    np.testing.assert_allclose(P.signed, np.eye(2))
+    assert P.undefined_signed[0] == 0 and P.undefined_signed[1] == pytest.approx(2 / 5)
+    P = notes_pollution(None, tasks, provider=lambda L, x, i, ts: birth_nets(full, [[0, 0, 1]], i, len(x)))
+    with torch.no_grad():
+        h = torch.relu(full[0](torch.from_numpy(tasks[0].x_test)))
+    w = full[2].weight.detach()
+    expect = ((h[:, 2:] @ w[:, 2:].abs().T) / (h[:, :2] @ w[:, :2].abs().T)).mean(0)   # per head neuron
+    # eq. 4: mean over the 2 layers; the hidden layer's old neurons get nothing from task 1
+    assert P.magnitude[0, 1] == pytest.approx(float(expect.mean()) / 2, rel=1e-5)
+    assert P.magnitude[0, 1] > 0
 
 
 def test_bad_input_is_rejected_clearly():
