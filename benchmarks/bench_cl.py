@@ -10,7 +10,8 @@ routing) the energy per inference and the chip's accuracy on a subset of test sa
 Protocol: task-incremental, one output head per task (labels relabelled to
 head offset + position in the task, exactly growth.cl.TaskHeads), task id given at test time,
 except "SupSup GNu" (task inferred by the one-shot method, per batch) and the MoE gater
-(routes without the task id; the head mask still applies).  DEN and GradMax-CL come from
+(routes without the task id; the head mask still applies).  MNTDP-D (growth.baselines.mntdp)
+needs the task id and places each task's path on the chip.  DEN and GradMax-CL come from
 growth.den / growth.cl with their own defaults (hidden 32-32, Adam 1e-3).
 The hardware-aware controller row is growth.controller_cl (GradMax-CL whose growth per task
 the controller decides) with a hard budget of 0.7 x GradMax-CL's final network's rate-bound

@@ -1,5 +1,5 @@
 """Pollution P^{i->j}: how much the weights protected for task j drive neurons' input on task
-i's data.  Two quantities live here.
+i's data.  Three quantities live here.
 
 **The research notes' definition (equations 2-4), literally** -- :func:`notes_pollution`:
 
@@ -18,7 +18,9 @@ weights of every expert task j trained; MNTDP, the modules on task j's path; uni
 task (DEN, growth; :func:`protected_by_birth`): the edges whose later endpoint was born at task
 j, a task's head being born with it.  EWC and fine-tuning protect no set: OUR rule takes, per
 neuron, the ``fisher_share`` of incoming weights with the largest diagonal Fisher of task j
-(positive only; at the final weights, on up to ``fisher_samples`` of task j's training inputs).
+(positive only; at the final weights, on up to ``fisher_samples`` of task j's training inputs),
+so the output units of other tasks' classes (zero Fisher) protect nothing for task j and are
+undefined terms of row j.
 
 The signed ratio is ill-posed where its denominator is near zero.  OUR epsilon rule: a term
 (x, l, n) is *undefined* when ``|sum_{W^i} w(x)| <= eps * sum_{all m} |w_{l,m,n} h_m(x)|`` (this
