@@ -120,7 +120,7 @@ class MNTDP(ContinualLearner):
         return out
 
     def _split(self, t: int, n: int) -> tuple[Tensor, Tensor]:
-        n_val = int(round(self.val_fraction * n))
+        n_val = round(self.val_fraction * n)
         if n_val < 1 or n - n_val < 1:
             raise BaselineError(f"MNTDP: task {t} has {n} training samples; val_fraction {self.val_fraction} "
                                 "must leave at least one for training and one for validation")

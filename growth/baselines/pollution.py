@@ -45,7 +45,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .common import BaselineError, ContinualLearner, TaskLike, as_tensors, check_tasks, linears
+from .common import (
+    BaselineError,
+    ContinualLearner,
+    TaskLike,
+    as_tensors,
+    check_tasks,
+    linears,
+)
 from .ewc import EWC, diagonal_fisher
 from .lora import LoRACL
 from .supsup import SupSup
@@ -266,9 +273,9 @@ def pollution_figures(learner, tasks: Sequence[TaskLike], **kw) -> dict:
     and by our magnitude variant (``pollution_abs``), the share of undefined terms of each form
     over all rows, and whether both diagonals are 1.  ``kw`` goes to :func:`notes_pollution`."""
     P = notes_pollution(learner, tasks, **kw)
-    return dict(pollution_notes=off_diagonal_mean(P.signed), pollution_abs=off_diagonal_mean(P.magnitude),
-                undefined_notes=float(P.undefined_signed.mean()), undefined_abs=float(P.undefined_magnitude.mean()),
-                diagonal_is_one=float(diagonal_is_one(P.signed) and diagonal_is_one(P.magnitude)))
+    return {"pollution_notes": off_diagonal_mean(P.signed), "pollution_abs": off_diagonal_mean(P.magnitude),
+            "undefined_notes": float(P.undefined_signed.mean()), "undefined_abs": float(P.undefined_magnitude.mean()),
+            "diagonal_is_one": float(diagonal_is_one(P.signed) and diagonal_is_one(P.magnitude))}
 
 
 def births_from_sizes(sizes: Sequence[Sequence[int]], width: Sequence[int]) -> list[np.ndarray]:

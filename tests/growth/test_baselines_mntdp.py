@@ -24,7 +24,7 @@ def duplicated(digits):
 
 
 def test_picks_the_path_of_a_duplicated_earlier_task(duplicated):
-    L, _, res = duplicated
+    L, _, _ = duplicated
     c = L.choices[2]
     assert c.source == 1 and c.probe[1] > c.probe[0]          # the probe finds A for A'
     assert c.new_modules == 0 and L.paths[2] == L.paths[1]    # A's whole path, a new head only

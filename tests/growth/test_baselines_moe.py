@@ -3,7 +3,13 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from growth.baselines import BaselineError, HardMoE, KMeansGater, TrainConfig, run_sequence
+from growth.baselines import (
+    BaselineError,
+    HardMoE,
+    KMeansGater,
+    TrainConfig,
+    run_sequence,
+)
 from models.datasets import Dataset
 
 

@@ -6,9 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from growth.baselines import (MNTDP, BaselineError, EWC, HardMoE, LoRACL, ProtectedNet, SupSup, TrainConfig,
-                              birth_nets, births_from_sizes, diagonal_is_one, notes_pollution, pollution_figures,
-                              protected_by_birth, run_sequence)
+from growth.baselines import (
+    EWC,
+    MNTDP,
+    BaselineError,
+    HardMoE,
+    LoRACL,
+    ProtectedNet,
+    SupSup,
+    TrainConfig,
+    birth_nets,
+    births_from_sizes,
+    diagonal_is_one,
+    notes_pollution,
+    pollution_figures,
+    protected_by_birth,
+    run_sequence,
+)
 from models.datasets import Dataset, load_dataset, split_tasks
 
 
