@@ -66,7 +66,8 @@ class PathChoice:
 
 
 class MNTDP(ContinualLearner):
-    """MNTDP-D on ReLU MLP modules of layer ``sizes`` (module docstring)."""
+    """MNTDP-D on ReLU MLP modules of layer ``sizes`` (module docstring); each head has as many
+    units as its task has classes, so ``sizes[-1]`` only has to be a valid size."""
 
     answers_unseen_tasks = False
 
