@@ -3,11 +3,11 @@ spike-exact export to the Mosaic chip IR."""
 from .datasets import Dataset, DatasetError, load_dataset, permuted_tasks, split_tasks
 from .errors import ModelError
 from .export import ExportError, from_network, quantize, to_network
-from .nir_io import NIRError, from_nir, to_nir
+from .nir_io import NIRError, NIRResetWarning, from_nir, to_nir, to_snntorch
 from .readout import ChipResult, chip_run, classify
 from .snn import encode, evaluate, make_mlp, predict, run, train
 
 __all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_tasks",
            "ModelError", "make_mlp", "encode", "run", "train", "evaluate", "predict",
-           "ExportError", "to_network", "from_network", "quantize", "NIRError", "to_nir", "from_nir",
+           "ExportError", "to_network", "from_network", "quantize", "NIRError", "NIRResetWarning", "to_nir", "from_nir", "to_snntorch",
            "ChipResult", "chip_run", "classify"]

@@ -1,0 +1,306 @@
+"""A graph of neuron populations and linear maps, compiled into the chip IR.
+
+The common ground of NIR import (``models.nir_io``) and snnTorch export
+(``models.export``): ``Source`` nodes (network inputs), ``Neurons`` (a population of
+chip neurons), ``Map`` (a linear node: dense weights, a convolution, pooling, a scale,
+a reshape; ``build(in_shape)`` gives its matrix) and ``Sink`` (an output).  Edges carry
+tensors; several edges into one node add up (fan-in sums).  ``compile_graph`` composes
+every chain of maps between two populations (or an input and a population) into one
+sparse weight block, so the chip sees only neuron-to-neuron synapses.
+
+Time: every neuron-to-neuron synapse on the chip delays one step, an input synapse none.
+A cycle must pass through a population (a recurrent edge then reads the previous step,
+as in snnTorch's ``RLeaky``); a cycle of maps alone is refused.  A population on a
+longest path of ``d`` populations from the input integrates ``d - 1`` steps after
+snnTorch's same-step evaluation; a skip edge between populations whose depths differ by
+more than one therefore arrives early on the chip (``early_edges`` lists them).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from mosaic import SpikingNetwork
+from mosaic.errors import MosaicGrowError
+
+from .errors import ModelError
+
+
+class GraphError(ModelError):
+    """A graph that does not compile: unknown node, shape mismatch, cycle without neurons."""
+
+
+@dataclass
+class Source:
+    """Network input of ``shape`` (flattened in C order onto consecutive input indices)."""
+    shape: tuple
+
+
+@dataclass
+class Sink:
+    """A network output; it must be fed by populations (the chip's outputs are spikes)."""
+
+
+@dataclass
+class Map:
+    """A linear node: ``build(in_shape) -> (matrix (in_size, out_size), bias (out_size,), out_shape)``."""
+    build: Callable
+    kind: str
+
+
+@dataclass
+class Neurons:
+    """A population (``mosaic.network`` semantics): input current ``gain * I``; ``bias`` is its
+    own drive per step; parameters are scalars or arrays of the population's size.
+    ``synaptic``: the input passes a synaptic filter, so a bias arriving on an edge is refused."""
+    beta: np.ndarray
+    alpha: np.ndarray
+    threshold: np.ndarray
+    bias: np.ndarray
+    gain: np.ndarray
+    synaptic: bool
+    layer: np.ndarray | None = None
+    kind: str = "neurons"
+
+
+@dataclass
+class Graph:
+    nodes: dict
+    edges: list = field(default_factory=list)
+
+
+def dense_map(weight, bias=None, kind: str = "Linear") -> Map:
+    """``y = W x + b`` with ``weight`` (out, in)."""
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim != 2:
+        raise GraphError(f"{kind} weight must be 2-D (out, in), got shape {w.shape}")
+    b = np.zeros(w.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
+    if b.shape != (w.shape[0],):
+        raise GraphError(f"{kind} bias has shape {b.shape}, expected ({w.shape[0]},)")
+    m = sp.csr_matrix(w.T)
+
+    def build(shape):
+        if int(np.prod(shape)) != w.shape[1]:
+            raise GraphError(f"weight takes {w.shape[1]} inputs, its input has shape {tuple(shape)}")
+        return m, b, (w.shape[0],)
+    return Map(build, kind)
+
+
+def identity_map(kind: str = "Identity", reshape: Callable | None = None) -> Map:
+    """A reshape (``reshape(shape) -> new shape``) or pass-through."""
+    def build(shape):
+        n = int(np.prod(shape))
+        return sp.identity(n, format="csr"), np.zeros(n), tuple(reshape(shape)) if reshape else tuple(shape)
+    return Map(build, kind)
+
+
+def natural_key(key: str):
+    """Sort key with embedded numbers compared as numbers ("2.lif" < "10.lif")."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(key))]
+
+
+def _order(g: Graph, preds: dict, succ: dict) -> tuple[list[str], set]:
+    """Topological order of the nodes after dropping the back edges of a depth-first walk from
+    the sources (ties in natural key order), and those back edges."""
+    sources = [k for k, n in g.nodes.items() if isinstance(n, Source)]
+    back, state = set(), {}
+    for s in sources:
+        stack = [(s, iter(sorted(succ[s], key=natural_key)))]
+        state[s] = 1
+        while stack:
+            k, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[k] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                back.add((k, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(sorted(succ[nxt], key=natural_key))))
+    lost = [k for k in g.nodes if k not in state]
+    if lost:
+        raise GraphError(f"nodes {sorted(lost, key=natural_key)} are not reachable from an Input node")
+    indeg = {k: sum(1 for p in preds[k] if (p, k) not in back) for k in g.nodes}
+    ready = sorted((k for k, d in indeg.items() if d == 0), key=natural_key)
+    order = []
+    while ready:
+        k = ready.pop(0)
+        order.append(k)
+        for s in succ[k]:
+            if (k, s) not in back:
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    ready.append(s)
+                    ready.sort(key=natural_key)
+    return order, back
+
+
+def _broadcast(key: str, name: str, v, n: int) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    if a.size == 1:
+        return np.full(n, float(a.reshape(-1)[0]))
+    if a.size != n:
+        raise GraphError(f"node {key!r}: {name} has shape {a.shape}, expected a scalar or {n} values")
+    return a.reshape(-1).copy()
+
+
+class _Compiler:
+    def __init__(self, g: Graph):
+        self.g = g
+        self.preds = {k: [] for k in g.nodes}
+        self.succ = {k: [] for k in g.nodes}
+        for a, b in g.edges:
+            if a not in g.nodes or b not in g.nodes:
+                raise GraphError(f"edge ({a!r}, {b!r}) names a node the graph does not have")
+            if b not in self.succ[a]:
+                self.succ[a].append(b)
+                self.preds[b].append(a)
+        if not any(isinstance(n, Source) for n in g.nodes.values()):
+            raise GraphError("the graph has no Input node")
+        self.order, self.back = _order(g, self.preds, self.succ)
+        self.shape: dict = {}
+        self.mats: dict = {}
+        self.expr: dict = {}
+
+    def shapes(self) -> None:
+        for k in self.order:
+            node = self.g.nodes[k]
+            fwd = [p for p in self.preds[k] if (p, k) not in self.back]
+            if isinstance(node, Source):
+                if self.preds[k]:
+                    raise GraphError(f"Input node {k!r} has incoming edges")
+                self.shape[k] = tuple(int(s) for s in node.shape)
+                continue
+            sizes = {p: int(np.prod(self.shape[p])) for p in fwd}
+            if len(set(sizes.values())) > 1:
+                raise GraphError(f"node {k!r} sums inputs of different sizes {sizes}")
+            in_shape = self.shape[fwd[0]]
+            if isinstance(node, Map):
+                try:
+                    self.mats[k] = node.build(in_shape)
+                except MosaicGrowError as e:
+                    raise GraphError(f"node {k!r} ({node.kind}): {e}") from None
+                self.shape[k] = self.mats[k][2]
+            else:
+                self.shape[k] = in_shape
+        for a, b in self.back:
+            na, nb = int(np.prod(self.shape[a])), int(np.prod(self.shape[b]))
+            if not isinstance(self.g.nodes[b], Map) and na != nb:
+                raise GraphError(f"recurrent edge ({a!r}, {b!r}) carries {na} values into a node of {nb}")
+
+    def contribution(self, p: str, stack: tuple = ()) -> tuple[dict, np.ndarray]:
+        """What node ``p`` sends: {population or input key: matrix (src_size, size)}, bias."""
+        node = self.g.nodes[p]
+        if not isinstance(node, Map):
+            n = int(np.prod(self.shape[p]))
+            return {p: sp.identity(n, format="csr")}, np.zeros(n)
+        if p in self.expr:
+            return self.expr[p]
+        if p in stack:
+            raise GraphError(f"the cycle {' -> '.join(stack[stack.index(p):] + (p,))} has no neuron node; "
+                             "a recurrent edge must pass through neurons (one step delay)")
+        m, b, _ = self.mats[p]
+        terms, b_in = self.gather(p, stack + (p,))
+        self.expr[p] = ({s: (a @ m).tocsr() for s, a in terms.items()}, b_in @ m + b)
+        return self.expr[p]
+
+    def gather(self, k: str, stack: tuple = ()) -> tuple[dict, np.ndarray]:
+        """The summed input of node ``k``."""
+        terms: dict = {}
+        b_in = 0.0
+        for p in self.preds[k]:
+            t, b = self.contribution(p, stack)
+            for s, a in t.items():
+                terms[s] = terms[s] + a if s in terms else a
+            b_in = b_in + b
+        return terms, np.asarray(b_in, dtype=np.float64)
+
+    def check_sinks(self) -> None:
+        for k, node in self.g.nodes.items():
+            if not isinstance(node, Sink):
+                continue
+            terms, b = self.gather(k)
+            ok = len(terms) == 1 and not np.any(b)
+            if ok:
+                (s, a), = terms.items()
+                ok = isinstance(self.g.nodes[s], Neurons) and a.shape[0] == a.shape[1] and \
+                    (a != sp.identity(a.shape[0])).nnz == 0
+            if not ok:
+                raise GraphError(f"output {k!r} must be fed by the spikes of one neuron node; its input is "
+                                 f"{sorted(terms, key=natural_key)} through weights (the chip has no "
+                                 "non-spiking read-out)")
+
+
+def compile_graph(g: Graph, reset: str, population_order: list[str] | None = None) -> SpikingNetwork:
+    """The ``SpikingNetwork`` of ``g``: populations in topological order (or
+    ``population_order``), inputs in Source order, layer labels per population (or theirs)."""
+    c = _Compiler(g)
+    c.shapes()
+    c.check_sinks()
+    pops = [k for k in c.order if isinstance(g.nodes[k], Neurons)]
+    if population_order is not None and sorted(population_order) == sorted(pops):
+        pops = list(population_order)
+    if not pops:
+        raise GraphError("the graph has no neuron node")
+    sources = [k for k, n in g.nodes.items() if isinstance(n, Source)]
+    size = {k: int(np.prod(c.shape[k])) for k in pops + sources}
+    off = dict(zip(pops, np.cumsum([0] + [size[k] for k in pops]).tolist()))
+    in_off = dict(zip(sources, np.cumsum([0] + [size[k] for k in sources]).tolist()))
+    n, n_in = sum(size[k] for k in pops), sum(size[k] for k in sources)
+    cols = {f: [] for f in ("beta", "alpha", "threshold", "bias", "layer")}
+    w_parts, w_in_parts = [], []
+    for i, k in enumerate(pops):
+        node, m = g.nodes[k], size[k]
+        terms, b_in = c.gather(k)
+        gain = _broadcast(k, "gain", node.gain, m)
+        b_in = np.broadcast_to(b_in, (m,))
+        if node.synaptic and np.any(b_in != 0):
+            raise GraphError(f"node {k!r}: a bias on an edge into a synaptic (current-based) population is "
+                             "filtered by its synapse on the other side but added to the membrane on the chip; "
+                             "drive the membrane instead (NIR: v_leak)")
+        for name in ("beta", "alpha", "threshold"):
+            cols[name].append(_broadcast(k, name, getattr(node, name), m))
+        cols["bias"].append(_broadcast(k, "bias", node.bias, m) + gain * b_in)
+        cols["layer"].append(np.full(m, i) if node.layer is None else _broadcast(k, "layer", node.layer, m))
+        for s, a in terms.items():
+            blk = (a @ sp.diags(gain)).tocoo()
+            parts, base = (w_in_parts, in_off[s]) if s in in_off else (w_parts, off[s])
+            parts.append((blk.row + base, blk.col + off[k], blk.data))
+
+    def assemble(parts, rows):
+        if not parts:
+            return sp.csr_matrix((rows, n))
+        r, cc, d = (np.concatenate(x) for x in zip(*parts))
+        return sp.csr_matrix((d, (r, cc)), shape=(rows, n))
+    w_in, w = assemble(w_in_parts, n_in), assemble(w_parts, n)
+    w_in.eliminate_zeros()
+    w.eliminate_zeros()
+    v = {f: np.concatenate(x) for f, x in cols.items()}
+    try:
+        return SpikingNetwork(w_in, w, v["beta"], v["threshold"], alpha=v["alpha"], bias=v["bias"],
+                              reset=reset, layer=np.round(v["layer"]).astype(np.int64))
+    except MosaicGrowError as e:
+        raise GraphError(str(e)) from None
+
+
+def early_edges(g: Graph) -> list[tuple[str, str]]:
+    """(source, population) pairs whose synapses reach the population earlier on the chip than in
+    snnTorch's same-step evaluation: a skip over populations.  Depth: longest path in
+    populations from the inputs (inputs 0), recurrent edges left out; the chip integrates a
+    population of depth ``d`` ``d - 1`` steps late, so a source of depth ``< d - 1`` is early."""
+    c = _Compiler(g)
+    c.shapes()
+    depth: dict = {}
+    for k in c.order:
+        own = 1 if isinstance(g.nodes[k], Neurons) else 0
+        depth[k] = own + max([depth[p] for p in c.preds[k] if (p, k) not in c.back], default=0)
+    early = []
+    for k in c.order:
+        if isinstance(g.nodes[k], Neurons):
+            early += [(s, k) for s in c.gather(k)[0] if s != k and depth[s] < depth[k] - 1]
+    return early
