@@ -9,5 +9,6 @@ from .snn import encode, evaluate, make_mlp, predict, run, train
 
 __all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_tasks",
            "ModelError", "make_mlp", "encode", "run", "train", "evaluate", "predict",
-           "ExportError", "to_network", "from_network", "quantize", "NIRError", "NIRResetWarning", "to_nir", "from_nir", "to_snntorch",
+           "ExportError", "to_network", "from_network", "quantize",
+           "NIRError", "NIRResetWarning", "to_nir", "from_nir", "to_snntorch",
            "ChipResult", "chip_run", "classify"]

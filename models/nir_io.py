@@ -139,6 +139,9 @@ def _neurons(key: str, node, dt: float) -> Neurons:
             alpha, beta = _from_meta(node, "alpha", 1.0 - dt / ts), _from_meta(node, "beta", 1.0 - dt / tm)
             gain = _snap(_arr(node, "w_in") * dt / ts) * _snap(_arr(node, "r") * dt / tm)
             bias = _from_meta(node, "bias", _arr(node, "v_leak") * dt / tm)
+    if all(np.asarray(getattr(node, f)).dtype == np.float32 for f in ("tau", "tau_mem", "tau_syn") if hasattr(node, f)) \
+            and not isinstance(node, nir.IF):  # a float32 model's decay factors are float32 numbers
+        beta, alpha = (np.float32(v).astype(np.float64) for v in (beta, alpha))
     for name, v in (("beta", beta), ("alpha", alpha)):
         if np.any((v < -1e-12) | (v > 1 + 1e-12)) or not np.all(np.isfinite(v)):
             raise NIRError(f"node {key!r}: {name} = 1 - dt/tau outside [0, 1] for dt = {dt}; "

@@ -121,6 +121,7 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sizes", default=DEFAULT_SIZES, metavar="N0,N1,...",
                    help=f"layer sizes of the demo network, inputs first (default {DEFAULT_SIZES})")
     g.add_argument("--seed", type=int, default=0, help="random seed (network, inputs, mapping; default 0)")
+    g.add_argument("--reset", choices=("subtract", "zero"), default=None, help="reset of a NIR file's neurons (default: the file's, else 'zero' with a warning; snnTorch exports need 'subtract')")
 
 
 def add_common_args(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -162,7 +163,7 @@ def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]
     return sizes
 
 
-def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> SpikingNetwork:
+def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0, reset: str | None = None) -> SpikingNetwork:
     """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network."""
     if path is None:
         from mosaic.generators import random_feedforward
@@ -175,7 +176,7 @@ def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> Spi
         return SpikingNetwork.load(p)
     if suffix in (".nir", ".h5", ".hdf5"):
         from models.nir_io import from_nir
-        return from_nir(p)
+        return from_nir(p, reset=reset)
     raise CLIError(f"network file {path!r}: unknown extension {suffix!r}; use .npz (SpikingNetwork.save) "
                    f"or a NIR graph (.nir, .h5)")
 
@@ -292,7 +293,7 @@ def choose_placement(args: argparse.Namespace, net: SpikingNetwork, spec: Hardwa
 def cmd_simulate(args: argparse.Namespace) -> int:
     from mosaic.simulate import simulate
     spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed)
+    net = load_net(args.net, args.sizes, args.seed, args.reset)
     placement = choose_placement(args, net, spec)
     x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
     t0 = time.perf_counter()
@@ -328,7 +329,7 @@ def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
 def cmd_map(args: argparse.Namespace) -> int:
     from mapper import compare_methods, map_network
     spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed)
+    net = load_net(args.net, args.sizes, args.seed, args.reset)
     rates = None
     if args.measure_rates:
         from mosaic.simulate import simulate

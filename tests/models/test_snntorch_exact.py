@@ -1,5 +1,7 @@
-"""to_network for the snnTorch models people write: Leaky/Synaptic/RLeaky/RSynaptic with or
-without output=True, Flatten, Conv2d, AvgPool2d; spike-exact on the chip (ideal routing)."""
+"""Spike-exact on the chip (ideal routing) against the simulators people use: to_network
+for the snnTorch models they write (Leaky/Synaptic/RLeaky/RSynaptic with or without
+output=True, Flatten, Conv2d, AvgPool2d), and files written by snnTorch's and Norse's own
+NIR exporters (feed-forward, recurrent, convolutional) read by from_nir."""
 import numpy as np
 import pytest
 import snntorch as snn
@@ -9,6 +11,7 @@ from torch import nn
 from mosaic import HardwareSpec
 from mosaic.simulate import simulate
 from models.export import ExportError, to_network
+from models.nir_io import NIRResetWarning, from_nir, write
 from models.unroll import conv_matrix, pool_matrix
 
 SPIKING = (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)
@@ -25,7 +28,11 @@ def dyadic_(model, seed, scale=24, step=64):
 
 @torch.no_grad()
 def snntorch_rasters(model, x):
-    """Spikes of every spiking layer, (T, n_l) each: the model stepped one sample at a time."""
+    """Spikes of every spiking layer, (T, n_l) each: the model stepped one sample at a time from rest."""
+    for m in model:
+        for state in ("mem", "syn", "spk"):  # a shape mismatch makes snnTorch start from zeros
+            if isinstance(m, SPIKING) and hasattr(m, state):
+                setattr(m, state, torch.zeros(0, dtype=torch.float64))
     out = []
     for t in range(x.shape[0]):
         h = torch.as_tensor(x[t][None], dtype=torch.float64)
@@ -49,8 +56,8 @@ def chip_rasters(net, x, spec="mosaic-8x8"):
     return [rep.spikes[l:l + len(x), net.layer == l] for l in range(L)]
 
 
-def assert_spike_exact(model, x, **kw):
-    net = to_network(model, **kw)
+def assert_spike_exact(model, x, net=None, **kw):
+    net = to_network(model, **kw) if net is None else net
     ref, chip = snntorch_rasters(model, x), chip_rasters(net, x)
     assert len(ref) == len(chip)
     for l, (a, b) in enumerate(zip(ref, chip)):
@@ -141,3 +148,83 @@ def test_refusals_name_the_layer():
     with pytest.raises(ExportError, match="inputs"):  # 3x3 kernel output is 2x2x2 = 8, the Linear wants 9
         to_network(nn.Sequential(nn.Conv2d(1, 2, 3), snn.Leaky(beta=0.9, init_hidden=True), nn.Flatten(),
                                  nn.Linear(9, 2), snn.Leaky(beta=0.9, init_hidden=True)), input_shape=(1, 4, 4))
+
+
+def _per_neuron(n, v):
+    return torch.full((n,), float(v))  # snnTorch's exporter needs per-neuron parameters to type its graph
+
+
+def _export(model, shape, tmp_path):
+    """snnTorch's export_to_nir, written to HDF5 and read back (a real file of theirs)."""
+    from snntorch.export_nir import export_to_nir
+    g = export_to_nir(model.float(), torch.zeros(1, *shape), ignore_dims=[0])
+    import nir
+    nir.write(str(tmp_path / "snntorch.nir"), g)
+    return tmp_path / "snntorch.nir"
+
+
+@pytest.mark.parametrize("arch", ["feedforward", "recurrent", "conv"])
+def test_files_written_by_snntorch_exporter(arch, tmp_path):
+    n = 6
+    if arch == "feedforward":
+        m = nn.Sequential(nn.Linear(5, n), snn.Leaky(beta=_per_neuron(n, 0.875), threshold=_per_neuron(n, 1),
+                                                     init_hidden=True),
+                          nn.Linear(n, 3), snn.Leaky(beta=_per_neuron(3, 0.5), threshold=_per_neuron(3, 1),
+                                                     init_hidden=True, output=True))
+        shape = (5,)
+    elif arch == "recurrent":  # the graph holds 1.lif -> 1.w_rec -> 1.lif
+        m = nn.Sequential(nn.Linear(5, n), snn.RLeaky(beta=_per_neuron(n, 0.875), threshold=_per_neuron(n, 1),
+                                                      linear_features=n, init_hidden=True),
+                          nn.Linear(n, 3, bias=False), snn.Leaky(beta=_per_neuron(3, 0.75), threshold=_per_neuron(3, 1),
+                                                                 init_hidden=True, output=True))
+        shape = (5,)
+    else:
+        m = nn.Sequential(nn.Conv2d(2, 3, 3), snn.Leaky(beta=torch.full((3, 6, 6), 0.75), threshold=torch.ones(3, 6, 6),
+                                                         init_hidden=True),
+                          nn.AvgPool2d(2), nn.Flatten(), nn.Linear(27, 4, bias=False),
+                          snn.Leaky(beta=_per_neuron(4, 0.5), threshold=_per_neuron(4, 1), init_hidden=True, output=True))
+        shape = (2, 8, 8)
+    dyadic_(m, 3, scale=40)
+    path = _export(m, shape, tmp_path)
+    with pytest.warns(NIRResetWarning):
+        from_nir(path)  # snnTorch does not record its reset
+    net = from_nir(path, reset="subtract")
+    if arch == "recurrent":
+        assert net.w[:n, :n].nnz > 0 and net.layer_sizes() == [n, 3]
+    x = (np.random.default_rng(4).random((24, *shape)) < 0.5).astype(np.float64)
+    assert_spike_exact(m.double(), x, net=net)
+    zero = from_nir(path, reset="zero")
+    assert not all(np.array_equal(a, b) for a, b in zip(chip_rasters(zero, x), chip_rasters(net, x)))
+
+
+def test_graphs_written_by_norse_exporter():
+    """Norse 1.1's exporter writes a LIFBox as LIF(tau = dt / tau_mem_inv, r = 1) with its default
+    dt = 1e-3 s, so its files read with dt = (1e-3)^2; Norse resets to v_reset at once, which
+    for LIF neurons is the chip's reset "zero"."""
+    norse = pytest.importorskip("norse.torch")
+    import nir
+    from norse.torch.utils.export_nir import to_nir as norse_to_nir
+    p = norse.LIFBoxParameters(tau_mem_inv=torch.tensor(500.0), v_th=torch.tensor(1.0))
+    lin1, lin2 = nn.Linear(5, 6), nn.Linear(6, 3, bias=False)
+    dyadic_(nn.Sequential(lin1, lin2), 5, scale=48, step=32)
+    lin1, lin2 = lin1.float(), lin2.float()
+    model = norse.SequentialState(lin1, norse.LIFBoxCell(p), lin2, norse.LIFBoxCell(p))
+    g = norse_to_nir(model, torch.zeros(1, 5))
+    g.nodes["input"] = nir.Input(input_type={"input": np.array([5])})  # Norse leaves it untyped
+    net = from_nir(g, dt=1e-6, reset="zero")  # its scalar parameters do not write to HDF5 (nir 1.0.8)
+    # float32 tau = 2e-6 is not exact: beta and the input gain come out within 1e-7 of Norse's 0.5
+    assert np.allclose(net.beta, 0.5, rtol=0, atol=1e-7)
+    assert np.allclose(net.w_in.toarray()[:, :6], 0.5 * lin1.weight.detach().numpy().T, rtol=1e-6, atol=0)
+    x = (np.random.default_rng(5).random((12, 5)) < 0.6).astype(np.float32)
+    cells = [model[1], model[3]]
+    states, ref = [None, None], [[], []]
+    with torch.no_grad():
+        for t in range(len(x)):
+            h = torch.as_tensor(x[t][None])
+            for i, (lin, cell) in enumerate(zip((lin1, lin2), cells)):
+                h, states[i] = cell(lin(h), states[i])
+                ref[i].append(h[0].numpy() > 0)
+    chip = chip_rasters(net, x.astype(np.float64))
+    assert sum(np.sum(r) for r in ref) > 0
+    for a, b in zip(ref, chip):
+        assert np.array_equal(np.array(a), b)
