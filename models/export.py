@@ -17,7 +17,6 @@ for layered feed-forward networks (an MLP of Leaky/Synaptic layers).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import snntorch as snn
 import torch
 from torch import nn
@@ -25,9 +24,9 @@ from torch import nn
 from mosaic import SpikingNetwork
 
 from .errors import ModelError
-from .graph import Graph, GraphError, Map, Neurons, Source, compile_graph, dense_map, identity_map
+from .graph import (Graph, GraphError, Map, Neurons, Source, compile_graph, conv_map, dense_map, flatten_map,
+                    pool_map, scale_map)
 from .snn import linear_layers
-from .unroll import conv_matrix, pool_matrix
 
 
 class ExportError(ModelError):
@@ -67,32 +66,17 @@ def _torch_map(i: int, mod: nn.Module) -> Map:
     if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
         if mod.padding_mode != "zeros":
             raise ExportError(f"{name}: padding_mode {mod.padding_mode!r}; only zero padding is supported")
-        w, b = _t(mod.weight), None if mod.bias is None else _t(mod.bias)
-
-        def build(shape):
-            m, out = conv_matrix(w, shape, mod.stride, mod.padding, mod.dilation, mod.groups)
-            bias = np.zeros(m.shape[1]) if b is None else np.repeat(b, int(np.prod(out[1:])))
-            return m, bias, out
-        return Map(build, name)
+        return conv_map(_t(mod.weight), None if mod.bias is None else _t(mod.bias), mod.stride, mod.padding,
+                        mod.dilation, mod.groups, name)
     if isinstance(mod, nn.AvgPool2d):
         if mod.ceil_mode or not mod.count_include_pad or mod.divisor_override is not None:
             raise ExportError(f"{name}: only ceil_mode=False, count_include_pad=True, no divisor_override")
-
-        def pool(shape):
-            m, out = pool_matrix(shape, mod.kernel_size, mod.stride, mod.padding, average=True)
-            return m, np.zeros(m.shape[1]), out
-        return Map(pool, name)
+        return pool_map(mod.kernel_size, mod.stride, mod.padding, True, name)
     if isinstance(mod, nn.Flatten):  # torch counts the batch dimension, the graph does not
-        s, e = mod.start_dim, mod.end_dim
-        s, e = (s - 1 if s > 0 else s), (e - 1 if e > 0 else e)
-        if s == -1 or mod.start_dim == 0:
+        if mod.start_dim == 0:
             raise ExportError(f"{name}: flattening the batch dimension is not a layer of one sample")
-
-        def reshape(shape):
-            nd = len(shape)
-            a, z = s % nd, e % nd
-            return tuple(shape[:a]) + (int(np.prod(shape[a:z + 1])),) + tuple(shape[z + 1:])
-        return identity_map(name, reshape)
+        return flatten_map(mod.start_dim - 1 if mod.start_dim > 0 else mod.start_dim,
+                           mod.end_dim - 1 if mod.end_dim > 0 else mod.end_dim, name)
     raise ExportError(f"{name} is not supported by to_network; supported: nn.Linear, nn.Conv1d, nn.Conv2d, "
                       "nn.AvgPool2d, nn.Flatten, snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic")
 
@@ -101,14 +85,7 @@ def _recurrent_map(i: int, act: nn.Module) -> Map:
     """The recurrent weights of an RLeaky/RSynaptic: all-to-all (its Linear/Conv2d) or one-to-one V."""
     if act.all_to_all:
         return _torch_map(i, act.recurrent)
-    v = _t(act.recurrent.V).reshape(-1)
-
-    def build(shape):
-        n = int(np.prod(shape))
-        if v.size not in (1, n):
-            raise ExportError(f"model[{i}]: V has {v.size} values for {n} neurons")
-        return sp.diags(np.broadcast_to(v, (n,))).tocsr(), np.zeros(n), tuple(shape)
-    return Map(build, f"model[{i}] (V)")
+    return scale_map(_t(act.recurrent.V), f"model[{i}] (V)")
 
 
 def model_graph(model: nn.Sequential, input_shape=None) -> tuple[Graph, str]:

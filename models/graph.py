@@ -28,6 +28,7 @@ from mosaic import SpikingNetwork
 from mosaic.errors import MosaicGrowError
 
 from .errors import ModelError
+from .unroll import conv_matrix, pool_matrix
 
 
 class GraphError(ModelError):
@@ -95,6 +96,49 @@ def identity_map(kind: str = "Identity", reshape: Callable | None = None) -> Map
     def build(shape):
         n = int(np.prod(shape))
         return sp.identity(n, format="csr"), np.zeros(n), tuple(reshape(shape)) if reshape else tuple(shape)
+    return Map(build, kind)
+
+
+def scale_map(scale, kind: str = "Scale") -> Map:
+    """``y = s * x`` elementwise (``s`` a scalar or one value per element): a diagonal."""
+    s = np.asarray(scale, dtype=np.float64).reshape(-1)
+
+    def build(shape):
+        n = int(np.prod(shape))
+        if s.size not in (1, n):
+            raise GraphError(f"{s.size} scale values for an input of {n}")
+        return sp.diags(np.broadcast_to(s, (n,))).tocsr(), np.zeros(n), tuple(shape)
+    return Map(build, kind)
+
+
+def flatten_map(start_dim: int, end_dim: int, kind: str = "Flatten") -> Map:
+    """Merge dimensions ``start_dim..end_dim`` of one sample's shape (no batch dimension)."""
+    def reshape(shape):
+        nd = len(shape)
+        a, z = int(start_dim) % nd, int(end_dim) % nd
+        return tuple(shape[:a]) + (int(np.prod(shape[a:z + 1])),) + tuple(shape[z + 1:])
+    return identity_map(kind, reshape)
+
+
+def conv_map(weight, bias, stride, padding, dilation, groups, kind: str) -> Map:
+    """A Conv1d/Conv2d (``models.unroll.conv_matrix``) with one bias per output channel (or none)."""
+    w = np.asarray(weight, dtype=np.float64)
+    b = None if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
+
+    def build(shape):
+        m, out = conv_matrix(w, shape, stride, padding, dilation, groups)
+        if b is not None and b.size not in (1, out[0]):
+            raise GraphError(f"bias has {b.size} values for {out[0]} output channels")
+        per = int(np.prod(out[1:]))
+        return m, np.zeros(m.shape[1]) if b is None else np.repeat(np.broadcast_to(b, (out[0],)), per), out
+    return Map(build, kind)
+
+
+def pool_map(kernel_size, stride, padding, average: bool, kind: str) -> Map:
+    """2-D sum or average pooling (``models.unroll.pool_matrix``)."""
+    def build(shape):
+        m, out = pool_matrix(shape, kernel_size, stride, padding, average=average)
+        return m, np.zeros(m.shape[1]), out
     return Map(build, kind)
 
 

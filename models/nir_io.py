@@ -38,14 +38,13 @@ from pathlib import Path
 
 import nir
 import numpy as np
-import scipy.sparse as sp
 
 from mosaic import SpikingNetwork
 
 from .errors import ModelError
 from .export import ExportError, _labelled
-from .graph import Graph, GraphError, Map, Neurons, Sink, Source, compile_graph, dense_map, early_edges, identity_map
-from .unroll import conv_matrix, pool_matrix
+from .graph import (Graph, GraphError, Neurons, Sink, Source, compile_graph, conv_map, dense_map, early_edges,
+                    flatten_map, identity_map, pool_map, scale_map)
 
 SNNTORCH_DT = 1e-4  # s; snntorch.export_nir
 _NEURONS = (nir.LIF, nir.CubaLIF, nir.IF)
@@ -151,43 +150,6 @@ def _neurons(key: str, node, dt: float) -> Neurons:
                    synaptic=isinstance(node, nir.CubaLIF), layer=meta.get("layer"), kind=type(node).__name__)
 
 
-def _flatten_shape(node):
-    def reshape(shape):
-        nd = len(shape)
-        s, e = int(node.start_dim) % nd, int(node.end_dim) % nd
-        return tuple(shape[:s]) + (int(np.prod(shape[s:e + 1])),) + tuple(shape[e + 1:])
-    return reshape
-
-
-def _conv(node, kind: str) -> Map:
-    w, b = _arr(node, "weight"), _arr(node, "bias").reshape(-1)
-
-    def build(shape):
-        m, out = conv_matrix(w, shape, node.stride, node.padding, node.dilation, node.groups)
-        if b.size not in (1, out[0]):
-            raise GraphError(f"bias has {b.size} values for {out[0]} output channels")
-        return m, np.repeat(np.broadcast_to(b, (out[0],)), int(np.prod(out[1:]))), out
-    return Map(build, kind)
-
-
-def _pool(node, kind: str) -> Map:
-    def build(shape):
-        m, out = pool_matrix(shape, node.kernel_size, node.stride, node.padding, average=kind == "AvgPool2d")
-        return m, np.zeros(m.shape[1]), out
-    return Map(build, kind)
-
-
-def _scale(node) -> Map:
-    s = _arr(node, "scale").reshape(-1)
-
-    def build(shape):
-        n = int(np.prod(shape))
-        if s.size not in (1, n):
-            raise GraphError(f"scale has {s.size} values for an input of {n}")
-        return sp.diags(np.broadcast_to(s, (n,))).tocsr(), np.zeros(n), tuple(shape)
-    return Map(build, "Scale")
-
-
 def _node(key: str, node, dt: float):
     """The ``models.graph`` node of one NIR node."""
     kind = type(node).__name__
@@ -205,13 +167,14 @@ def _node(key: str, node, dt: float):
     if isinstance(node, (nir.Affine, nir.Linear)):
         return dense_map(node.weight, node.bias if isinstance(node, nir.Affine) else None, kind)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        return _conv(node, kind)
+        return conv_map(_arr(node, "weight"), _arr(node, "bias"), node.stride, node.padding, node.dilation,
+                        node.groups, kind)
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-        return _pool(node, kind)
+        return pool_map(node.kernel_size, node.stride, node.padding, kind == "AvgPool2d", kind)
     if isinstance(node, nir.Scale):
-        return _scale(node)
+        return scale_map(_arr(node, "scale"))
     if isinstance(node, nir.Flatten):
-        return identity_map(kind, _flatten_shape(node))
+        return flatten_map(node.start_dim, node.end_dim)
     if isinstance(node, nir.Delay):
         raise NIRError(f"node {key!r} of type Delay: the simulator delays every synapse by exactly one step "
                        "and has no per-synapse delays; remove the Delay or fold it into the schedule")

@@ -11,7 +11,7 @@ from torch import nn
 from mosaic import HardwareSpec
 from mosaic.simulate import simulate
 from models.export import ExportError, to_network
-from models.nir_io import NIRResetWarning, from_nir, write
+from models.nir_io import NIRResetWarning, from_nir
 from models.unroll import conv_matrix, pool_matrix
 
 SPIKING = (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)
