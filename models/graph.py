@@ -72,6 +72,15 @@ class Neurons:
 class Graph:
     nodes: dict
     edges: list = field(default_factory=list)
+    cache: dict = field(default_factory=dict, repr=False)  # the shapes and matrices, built once
+
+
+def _prepared(g: Graph) -> "_Compiler":
+    if "compiler" not in g.cache:
+        c = _Compiler(g)
+        c.shapes()
+        g.cache["compiler"] = c
+    return g.cache["compiler"]
 
 
 def dense_map(weight, bias=None, kind: str = "Linear") -> Map:
@@ -283,8 +292,7 @@ class _Compiler:
 def compile_graph(g: Graph, reset: str, population_order: list[str] | None = None) -> SpikingNetwork:
     """The ``SpikingNetwork`` of ``g``: populations in topological order (or
     ``population_order``), inputs in Source order, layer labels per population (or theirs)."""
-    c = _Compiler(g)
-    c.shapes()
+    c = _prepared(g)
     c.check_sinks()
     pops = [k for k in c.order if isinstance(g.nodes[k], Neurons)]
     if population_order is not None and sorted(population_order) == sorted(pops):
@@ -337,8 +345,7 @@ def early_edges(g: Graph) -> list[tuple[str, str]]:
     snnTorch's same-step evaluation: a skip over populations.  Depth: longest path in
     populations from the inputs (inputs 0), recurrent edges left out; the chip integrates a
     population of depth ``d`` ``d - 1`` steps late, so a source of depth ``< d - 1`` is early."""
-    c = _Compiler(g)
-    c.shapes()
+    c = _prepared(g)
     depth: dict = {}
     for k in c.order:
         own = 1 if isinstance(g.nodes[k], Neurons) else 0
