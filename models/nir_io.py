@@ -25,11 +25,15 @@ Export (``to_nir``): a layered network (populations 0..L-1, inputs into 0, synap
 l -> l+1 and within a layer) becomes the chain snnTorch writes, ``input -> fc0 -> lif0 ->
 fc1 -> ...`` with a recurrent ``lif{l} -> rec{l} -> id{l} -> lif{l}`` loop where a layer
 has synapses inside it; snnTorch's output at step t is the chip's at step t + L - 1.  Any
-other network becomes one population (``lif0``, every synapse in its recurrent loop), run
-by snnTorch step for step with the chip; neurons of another kind (IF / LIF / CubaLIF) or
-layer run form further populations.  ``id{l}`` is an identity ``Flatten``: snnTorch's
-``import_from_nir`` folds a two-node loop ``lif <-> rec`` into a subgraph that feeds the
-input through ``rec``, a three-node loop it runs correctly.
+other network becomes one population per run of neurons of one kind (IF / LIF / CubaLIF;
+``lif0`` alone when all are alike), every synapse within it in its recurrent loop: snnTorch
+runs a one-kind network step for step with the chip; between populations of different
+kinds snnTorch passes spikes within the step where the chip takes one, so a mixed network
+round-trips through our ``from_nir`` exactly but is not step-exact in snnTorch.
+``id{l}`` is an identity ``Flatten``: snnTorch's ``import_from_nir`` folds a two-node loop
+``lif <-> rec`` into a subgraph that feeds the input through ``rec``, a three-node loop it
+runs correctly.  Run an export in snnTorch with ``to_snntorch`` (its importer, with the
+neurons set to the graph's reset).
 """
 from __future__ import annotations
 

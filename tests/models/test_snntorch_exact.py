@@ -228,3 +228,13 @@ def test_graphs_written_by_norse_exporter():
     assert sum(np.sum(r) for r in ref) > 0
     for a, b in zip(ref, chip):
         assert np.array_equal(np.array(a), b)
+
+
+def test_rsynaptic_recurrent_bias_is_refused():
+    m = nn.Sequential(nn.Linear(3, 4, bias=False),
+                      snn.RSynaptic(alpha=0.5, beta=0.5, linear_features=4, init_hidden=True, output=True))
+    with pytest.raises(ExportError, match=r"node '1'.*bias.*synaptic"):
+        to_network(m)
+    with torch.no_grad():
+        m[1].recurrent.bias.zero_()
+    assert to_network(m).w.nnz == 16
