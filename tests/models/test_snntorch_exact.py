@@ -165,11 +165,13 @@ def _export(model, shape, tmp_path):
 
 @pytest.mark.parametrize("arch", ["feedforward", "recurrent", "conv"])
 def test_files_written_by_snntorch_exporter(arch, tmp_path):
+    """Biases on the first layer only: a later layer's bias drives it on the chip from step 0,
+    before its input arrives (models.readout)."""
     n = 6
     if arch == "feedforward":
         m = nn.Sequential(nn.Linear(5, n), snn.Leaky(beta=_per_neuron(n, 0.875), threshold=_per_neuron(n, 1),
                                                      init_hidden=True),
-                          nn.Linear(n, 3), snn.Leaky(beta=_per_neuron(3, 0.5), threshold=_per_neuron(3, 1),
+                          nn.Linear(n, 3, bias=False), snn.Leaky(beta=_per_neuron(3, 0.5), threshold=_per_neuron(3, 1),
                                                      init_hidden=True, output=True))
         shape = (5,)
     elif arch == "recurrent":  # the graph holds 1.lif -> 1.w_rec -> 1.lif
