@@ -142,8 +142,8 @@ def _neurons(key: str, node, dt: float) -> Neurons:
             alpha, beta = _from_meta(node, "alpha", 1.0 - dt / ts), _from_meta(node, "beta", 1.0 - dt / tm)
             gain = _snap(_arr(node, "w_in") * dt / ts) * _snap(_arr(node, "r") * dt / tm)
             bias = _from_meta(node, "bias", _arr(node, "v_leak") * dt / tm)
-    if all(np.asarray(getattr(node, f)).dtype == np.float32 for f in ("tau", "tau_mem", "tau_syn") if hasattr(node, f)) \
-            and not isinstance(node, nir.IF):  # a float32 model's decay factors are float32 numbers
+    taus = [np.asarray(getattr(node, f)) for f in ("tau", "tau_mem", "tau_syn") if hasattr(node, f)]
+    if taus and all(t.dtype == np.float32 for t in taus):  # a float32 model's decay factors are float32 numbers
         beta, alpha = (np.float32(v).astype(np.float64) for v in (beta, alpha))
     for name, v in (("beta", beta), ("alpha", alpha)):
         if np.any((v < -1e-12) | (v > 1 + 1e-12)) or not np.all(np.isfinite(v)):
@@ -224,7 +224,8 @@ def from_nir(graph_or_path, *, dt: float | None = None, reset: str | None = None
     except GraphError as e:
         raise NIRError(f"from_nir: {e}") from None
     net.reset = _reset_of(meta, reset, "the NIR graph")
-    if early:
+    form = meta.get("form", b"")
+    if early and (form.decode() if isinstance(form, bytes) else str(form)) != "populations":  # chip timing
         warnings.warn(f"from_nir: {early[0][0]!r} -> {early[0][1]!r} skips populations: every synapse delays "
                       "one step on the chip, so it arrives earlier than in snnTorch's same-step evaluation",
                       stacklevel=2)

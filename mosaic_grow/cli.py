@@ -121,7 +121,9 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sizes", default=DEFAULT_SIZES, metavar="N0,N1,...",
                    help=f"layer sizes of the demo network, inputs first (default {DEFAULT_SIZES})")
     g.add_argument("--seed", type=int, default=0, help="random seed (network, inputs, mapping; default 0)")
-    g.add_argument("--reset", choices=("subtract", "zero"), default=None, help="reset of a NIR file's neurons (default: the file's, else 'zero' with a warning; snnTorch exports need 'subtract')")
+    g.add_argument("--reset", choices=("subtract", "zero"), default=None,
+                   help="reset of a NIR file's neurons (default: the file's, else 'zero' with a warning; snnTorch "
+                        "exports need 'subtract')")
 
 
 def add_common_args(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -163,7 +165,8 @@ def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]
     return sizes
 
 
-def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0, reset: str | None = None) -> SpikingNetwork:
+def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0,
+             reset: str | None = None) -> SpikingNetwork:
     """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network."""
     if path is None:
         from mosaic.generators import random_feedforward

@@ -135,7 +135,8 @@ def test_every_linear_node_round_trips_through_hdf5(tmp_path):
         "avgpool": ((3, 6, 6), {"a": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
                                                    padding=np.array([0, 0])),
                                 "f": nir.Flatten(input_type={"input": np.array([3, 3, 3])}, start_dim=0, end_dim=-1),
-                                "d": nir.Affine(weight=fc, bias=np.arange(5) / 4.0), "l": _lif(5)}, ["a", "f", "d", "l"]),
+                                "d": nir.Affine(weight=fc, bias=np.arange(5) / 4.0), "l": _lif(5)},
+                    ["a", "f", "d", "l"]),
     }
     for name, (shape, nodes, chain) in cases.items():
         keys = ["input"] + chain + ["output"]
@@ -150,7 +151,8 @@ def test_every_linear_node_round_trips_through_hdf5(tmp_path):
         x = rng.normal(size=shape)
         t = torch.tensor(x)[None]
         if name == "conv2d":
-            y = torch.nn.functional.conv2d(t, torch.tensor(w2), padding=1) + torch.tensor([0.5, 0, -0.25])[:, None, None]
+            y = torch.nn.functional.conv2d(t, torch.tensor(w2), padding=1)
+            y = y + torch.tensor([0.5, 0, -0.25])[:, None, None]
             y = 9 * torch.nn.functional.avg_pool2d(y, 3) * 0.5
         elif name == "conv1d":
             y = torch.nn.functional.conv1d(t, torch.tensor(w1), stride=2, padding=1)
@@ -194,7 +196,7 @@ def test_nested_subgraph_is_inlined():
 
 
 @pytest.mark.parametrize("kind", ["lif", "synaptic", "if"])
-def test_export_any_network_runs_spike_for_spike_in_snntorch(kind):
+def test_export_any_network_runs_spike_for_spike_in_snntorch(kind, tmp_path):
     """A recurrent network with no layers (every neuron may reach every other) and a layered
     one with recurrent layers: snnTorch runs our export as the chip does."""
     import scipy.sparse as sp
@@ -211,6 +213,8 @@ def test_export_any_network_runs_spike_for_spike_in_snntorch(kind):
         g = to_nir(net)
         assert g.metadata["form"] == "populations" and "rec0" in g.nodes
         _same(net, from_nir(g))
+        write(tmp_path / "any.nir", net)
+        _same(net, from_nir(tmp_path / "any.nir"))
         chip = _chip(net, x)
         assert 0 < chip.sum() < chip.size
         assert np.array_equal(_snntorch_run(to_snntorch(g), x), chip), reset
@@ -311,3 +315,22 @@ def test_cli_reset_flag(tmp_path):
     assert quiet.returncode == 0 and "NIRResetWarning" not in quiet.stderr and '"T": 5' in quiet.stdout
     bad = subprocess.run(cmd + ["--reset", "none"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--reset" in bad.stderr
+
+
+def test_mixed_kind_network_round_trips(tmp_path):
+    """IF, LIF and CubaLIF neurons in one unlayered recurrent network: one population per run of a
+    kind, synapses between them as weights, labels and parameters back exactly from HDF5."""
+    import scipy.sparse as sp
+    from mosaic import SpikingNetwork
+    n = 9
+    w = sp.random(n, n, density=0.5, random_state=4, format="csr")
+    w_in = sp.random(3, n, density=0.6, random_state=5, format="csr")
+    beta = np.array([1, 1, 1, 0.9, 0.8, 0.7, 0.9, 0.9, 0.9])
+    alpha = np.array([0, 0, 0, 0, 0, 0, 0.5, 0.6, 0.7])
+    net = SpikingNetwork(w_in, w, beta, np.linspace(0.5, 1.5, n), alpha=alpha, bias=np.linspace(-0.2, 0.2, n),
+                         reset="zero", layer=[0, 0, 1, 1, 2, 2, 2, 3, 3])
+    g = to_nir(net)
+    assert [type(g.nodes[f"lif{i}"]).__name__ for i in range(3)] == ["IF", "LIF", "CubaLIF"]
+    assert {"w0_1", "w1_2", "w2_0", "rec1"} <= set(g.nodes)
+    write(tmp_path / "mixed.nir", net)
+    _same(net, from_nir(tmp_path / "mixed.nir"))

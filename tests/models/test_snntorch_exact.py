@@ -184,7 +184,8 @@ def test_files_written_by_snntorch_exporter(arch, tmp_path):
         m = nn.Sequential(nn.Conv2d(2, 3, 3), snn.Leaky(beta=torch.full((3, 6, 6), 0.75), threshold=torch.ones(3, 6, 6),
                                                          init_hidden=True),
                           nn.AvgPool2d(2), nn.Flatten(), nn.Linear(27, 4, bias=False),
-                          snn.Leaky(beta=_per_neuron(4, 0.5), threshold=_per_neuron(4, 1), init_hidden=True, output=True))
+                          snn.Leaky(beta=_per_neuron(4, 0.5), threshold=_per_neuron(4, 1), init_hidden=True,
+                                    output=True))
         shape = (2, 8, 8)
     dyadic_(m, 3, scale=40)
     path = _export(m, shape, tmp_path)
