@@ -25,7 +25,7 @@ from mosaic import SpikingNetwork
 
 from .errors import ModelError
 from .graph import (Graph, GraphError, Map, Neurons, Source, compile_graph, conv_map, dense_map, flatten_map,
-                    pool_map, scale_map)
+                    identity_map, pool_map, scale_map)
 from .snn import linear_layers
 
 
@@ -61,6 +61,8 @@ def _neurons(i: int, act: nn.Module) -> Neurons:
 def _torch_map(i: int, mod: nn.Module) -> Map:
     """The linear node of a torch layer (Linear, Conv1d/2d, AvgPool2d, Flatten)."""
     name = f"model[{i}] ({type(mod).__name__})"
+    if isinstance(mod, (nn.Identity, nn.Dropout)):  # dropout as in evaluation: the identity
+        return identity_map(name)
     if isinstance(mod, nn.Linear):
         return dense_map(_t(mod.weight), None if mod.bias is None else _t(mod.bias), name)
     if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
@@ -78,7 +80,8 @@ def _torch_map(i: int, mod: nn.Module) -> Map:
         return flatten_map(mod.start_dim - 1 if mod.start_dim > 0 else mod.start_dim,
                            mod.end_dim - 1 if mod.end_dim > 0 else mod.end_dim, name)
     raise ExportError(f"{name} is not supported by to_network; supported: nn.Linear, nn.Conv1d, nn.Conv2d, "
-                      "nn.AvgPool2d, nn.Flatten, snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic")
+                      "nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity, snn.Leaky, snn.Synaptic, snn.RLeaky, "
+                      "snn.RSynaptic")
 
 
 def _recurrent_map(i: int, act: nn.Module) -> Map:
@@ -125,7 +128,8 @@ def model_graph(model: nn.Sequential, input_shape=None) -> tuple[Graph, str]:
 
 def to_network(model: nn.Sequential, input_shape=None) -> SpikingNetwork:
     """The chip IR of an snnTorch ``nn.Sequential``: Linear, Conv1d/Conv2d (unrolled), AvgPool2d,
-    Flatten and Leaky, Synaptic, RLeaky, RSynaptic layers (``output=True`` or not).  One layer
+    Flatten, Dropout/Identity (evaluation: the identity) and Leaky, Synaptic, RLeaky, RSynaptic
+    layers (``output=True`` or not; parameters scalar, per neuron or per channel).  One layer
     label per spiking layer; layer l integrates l steps after snnTorch (one step per synapse),
     recurrent weights read the previous step on both.  ``input_shape`` (one sample, e.g.
     (C, H, W)) is needed when the model does not start with a Linear."""

@@ -193,13 +193,18 @@ def _order(g: Graph, preds: dict, succ: dict) -> tuple[list[str], set]:
     return order, back
 
 
-def _broadcast(key: str, name: str, v, n: int) -> np.ndarray:
+def _broadcast(key: str, name: str, v, shape: tuple) -> np.ndarray:
+    """A parameter as one value per neuron: a scalar, the population's size flat, or any shape
+    that broadcasts to the population's (e.g. one value per channel, (C, 1, 1))."""
     a = np.asarray(v, dtype=np.float64)
-    if a.size == 1:
-        return np.full(n, float(a.reshape(-1)[0]))
-    if a.size != n:
-        raise GraphError(f"node {key!r}: {name} has shape {a.shape}, expected a scalar or {n} values")
-    return a.reshape(-1).copy()
+    n = int(np.prod(shape))
+    if a.size == n:
+        return a.reshape(-1).copy()
+    try:
+        return np.broadcast_to(a, shape).reshape(-1).copy()
+    except ValueError:
+        raise GraphError(f"node {key!r}: {name} has shape {a.shape}, expected a scalar, {n} values or a shape "
+                         f"broadcasting to {tuple(shape)}") from None
 
 
 class _Compiler:
@@ -307,18 +312,18 @@ def compile_graph(g: Graph, reset: str, population_order: list[str] | None = Non
     cols = {f: [] for f in ("beta", "alpha", "threshold", "bias", "layer")}
     w_parts, w_in_parts = [], []
     for i, k in enumerate(pops):
-        node, m = g.nodes[k], size[k]
+        node, m, shape = g.nodes[k], size[k], c.shape[k]
         terms, b_in = c.gather(k)
-        gain = _broadcast(k, "gain", node.gain, m)
+        gain = _broadcast(k, "gain", node.gain, shape)
         b_in = np.broadcast_to(b_in, (m,))
         if node.synaptic and np.any(b_in != 0):
             raise GraphError(f"node {k!r}: a bias on an edge into a synaptic (current-based) population is "
                              "filtered by its synapse on the other side but added to the membrane on the chip; "
                              "drive the membrane instead (NIR: v_leak)")
         for name in ("beta", "alpha", "threshold"):
-            cols[name].append(_broadcast(k, name, getattr(node, name), m))
-        cols["bias"].append(_broadcast(k, "bias", node.bias, m) + gain * b_in)
-        cols["layer"].append(np.full(m, i) if node.layer is None else _broadcast(k, "layer", node.layer, m))
+            cols[name].append(_broadcast(k, name, getattr(node, name), shape))
+        cols["bias"].append(_broadcast(k, "bias", node.bias, shape) + gain * b_in)
+        cols["layer"].append(np.full(m, i) if node.layer is None else _broadcast(k, "layer", node.layer, shape))
         for s, a in terms.items():
             blk = (a @ sp.diags(gain)).tocoo()
             parts, base = (w_in_parts, in_off[s]) if s in in_off else (w_parts, off[s])

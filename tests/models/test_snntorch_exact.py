@@ -103,13 +103,15 @@ def test_rleaky_rsynaptic_recurrent_weights(all_to_all):
 
 
 def test_conv_flatten_pool_net():
-    m = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), snn.Leaky(beta=0.75, init_hidden=True),
+    per_channel = torch.tensor([0.75, 0.5, 0.875]).reshape(3, 1, 1)
+    m = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), snn.Leaky(beta=per_channel, init_hidden=True), nn.Dropout(0.5),
                       nn.AvgPool2d(2), nn.Conv2d(3, 4, 2, stride=2, bias=False), snn.Leaky(beta=0.5, init_hidden=True),
                       nn.Flatten(), nn.Linear(4 * 2 * 2, 5, bias=False), snn.Leaky(beta=0.875, init_hidden=True))
-    dyadic_(m, 2, scale=40)
+    dyadic_(m, 2, scale=40).eval()
     x = (np.random.default_rng(2).random((20, 2, 8, 8)) < 0.5).astype(np.float64)
     net = assert_spike_exact(m, x, input_shape=(2, 8, 8))
     assert net.layer_sizes() == [3 * 8 * 8, 4 * 2 * 2, 5] and net.n_inputs == 2 * 8 * 8
+    assert np.array_equal(net.beta[:3 * 64], np.repeat([0.75, 0.5, 0.875], 64))
 
 
 def test_conv_unrolling_matches_torch():
