@@ -283,6 +283,22 @@ def _neuron_node(net: SpikingNetwork, s: slice, kind: int, dt: float):
                        v_threshold=thr, v_reset=zeros, w_in=tau_syn / dt, metadata=meta)
 
 
+MAX_DENSE_WEIGHTS = 2 ** 27  # 1 GiB of float64: NIR's Affine/Linear nodes are dense matrices
+
+
+def _check_dense_size(net: SpikingNetwork, pops: list[slice]) -> None:
+    """Refuse an export whose dense weight blocks (NIR has no sparse Linear) would not fit in memory."""
+    size = np.array([p.stop - p.start for p in pops], dtype=np.int64)
+    lab = np.repeat(np.arange(len(pops)), size)
+    w = net.w.tocoo()
+    pairs = set(zip(lab[w.row].tolist(), lab[w.col].tolist()))
+    total = net.n_inputs * int(size.sum()) + sum(int(size[a] * size[b]) for a, b in pairs)
+    if total > MAX_DENSE_WEIGHTS:
+        raise NIRError(f"to_nir: the graph would hold {total:,} dense weights for {net.n_synapses:,} synapses "
+                       f"(limit {MAX_DENSE_WEIGHTS:,}; NIR weight nodes are dense); export a smaller network or "
+                       "save it with SpikingNetwork.save")
+
+
 def _weights(w: np.ndarray, bias: np.ndarray | None):
     """Affine when a bias is carried, else Linear; ``w`` is (out, in)."""
     return nir.Affine(weight=w, bias=bias.copy()) if bias is not None and np.any(bias) else nir.Linear(weight=w)
@@ -311,6 +327,7 @@ def to_nir(net: SpikingNetwork, *, dt: float = SNNTORCH_DT, sizes: list[int] | N
     chain = _is_chain(net, pops)
     if not chain:
         pops = _runs(kinds[:, None])
+    _check_dense_size(net, pops)
     nodes: dict = {"input": nir.Input(input_type={"input": np.array([net.n_inputs])})}
     edges: list = []
     w_in, w = net.w_in.tocsc(), net.w.tocsr()

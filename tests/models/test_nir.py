@@ -334,3 +334,14 @@ def test_mixed_kind_network_round_trips(tmp_path):
     assert {"w0_1", "w1_2", "w2_0", "rec1"} <= set(g.nodes)
     write(tmp_path / "mixed.nir", net)
     _same(net, from_nir(tmp_path / "mixed.nir"))
+
+
+def test_too_large_for_dense_nir_is_a_clear_error(tmp_path):
+    import scipy.sparse as sp
+    from mosaic import SpikingNetwork
+    n = 12_000  # one population: 12000^2 = 1.44e8 dense recurrent weights > 2^27
+    net = SpikingNetwork(sp.random(2, n, density=1e-3, random_state=0, format="csr"),
+                         sp.random(n, n, density=1e-6, random_state=1, format="csr"), 0.9, 1.0)
+    with pytest.raises(NIRError, match="dense weights"):
+        write(tmp_path / "big.nir", net)
+    assert not (tmp_path / "big.nir").exists()
