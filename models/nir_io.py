@@ -24,7 +24,8 @@ and differs from snnTorch), so a graph without ``metadata['reset']`` warns
 Export (``to_nir``): a layered network (populations 0..L-1, inputs into 0, synapses
 l -> l+1 and within a layer) becomes the chain snnTorch writes, ``input -> fc0 -> lif0 ->
 fc1 -> ...`` with a recurrent ``lif{l} -> rec{l} -> id{l} -> lif{l}`` loop where a layer
-has synapses inside it; snnTorch's output at step t is the chip's at step t + L - 1.  Any
+has synapses inside it; snnTorch's output at step t is the chip's at step t + L - 1 (a bias
+on a layer l >= 1 drives it on the chip from step 0, l steps early, see ``models.readout``).  Any
 other network becomes one population per run of neurons of one kind (IF / LIF / CubaLIF;
 ``lif0`` alone when all are alike), every synapse within it in its recurrent loop: snnTorch
 runs a one-kind network step for step with the chip; between populations of different
@@ -37,11 +38,17 @@ neurons set to the graph's reset).
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import warnings
 from pathlib import Path
 
 import nir
 import numpy as np
+import snntorch as snn
+import torch
+from snntorch.import_nir import import_from_nir
 
 from mosaic import SpikingNetwork
 
@@ -377,14 +384,6 @@ def to_snntorch(graph_or_path, *, reset: str | None = None, dt: float | None = N
     module runs spike for spike with the chip (``to_nir``'s timing).  Returns the torch
     module; call it as ``out, state = m(x_t, state)`` step by step.
     """
-    import contextlib
-    import copy
-    import io
-
-    import snntorch as snn
-    import torch
-    from snntorch.import_nir import import_from_nir
-
     graph = _read(graph_or_path)
     meta = graph.metadata or {}
     dt = float(meta.get("dt", SNNTORCH_DT)) if dt is None else float(dt)
