@@ -251,6 +251,16 @@ class _Compiler:
             if not isinstance(self.g.nodes[b], Map) and na != nb:
                 raise GraphError(f"recurrent edge ({a!r}, {b!r}) carries {na} values into a node of {nb}")
 
+    def depths(self) -> dict[str, int]:
+        """Longest path in populations from the inputs (inputs 0), recurrent edges left out."""
+        if "depth" not in self.__dict__:
+            d: dict = {}
+            for k in self.order:
+                own = 1 if isinstance(self.g.nodes[k], Neurons) else 0
+                d[k] = own + max([d[p] for p in self.preds[k] if (p, k) not in self.back], default=0)
+            self.depth = d
+        return self.depth
+
     def contribution(self, p: str, stack: tuple = ()) -> tuple[dict, np.ndarray]:
         """What node ``p`` sends: {population or input key: matrix (src_size, size)}, bias."""
         node = self.g.nodes[p]
@@ -295,11 +305,13 @@ class _Compiler:
 
 
 def compile_graph(g: Graph, reset: str, population_order: list[str] | None = None) -> SpikingNetwork:
-    """The ``SpikingNetwork`` of ``g``: populations in topological order (or
-    ``population_order``), inputs in Source order, layer labels per population (or theirs)."""
+    """The ``SpikingNetwork`` of ``g``: populations by depth, then in topological order (or in
+    ``population_order``), inputs in Source order; layer label ``depth - 1`` (the steps the
+    population lags snnTorch on the chip; a chain's populations are 0..L-1), or their own."""
     c = _prepared(g)
     c.check_sinks()
-    pops = [k for k in c.order if isinstance(g.nodes[k], Neurons)]
+    depth = c.depths()
+    pops = sorted((k for k in c.order if isinstance(g.nodes[k], Neurons)), key=lambda k: depth[k])
     if population_order is not None and sorted(population_order) == sorted(pops):
         pops = list(population_order)
     if not pops:
@@ -311,7 +323,7 @@ def compile_graph(g: Graph, reset: str, population_order: list[str] | None = Non
     n, n_in = sum(size[k] for k in pops), sum(size[k] for k in sources)
     cols = {f: [] for f in ("beta", "alpha", "threshold", "bias", "layer")}
     w_parts, w_in_parts = [], []
-    for i, k in enumerate(pops):
+    for k in pops:
         node, m, shape = g.nodes[k], size[k], c.shape[k]
         terms, b_in = c.gather(k)
         gain = _broadcast(k, "gain", node.gain, shape)
@@ -323,7 +335,8 @@ def compile_graph(g: Graph, reset: str, population_order: list[str] | None = Non
         for name in ("beta", "alpha", "threshold"):
             cols[name].append(_broadcast(k, name, getattr(node, name), shape))
         cols["bias"].append(_broadcast(k, "bias", node.bias, shape) + gain * b_in)
-        cols["layer"].append(np.full(m, i) if node.layer is None else _broadcast(k, "layer", node.layer, shape))
+        own = node.layer is not None
+        cols["layer"].append(_broadcast(k, "layer", node.layer, shape) if own else np.full(m, depth[k] - 1))
         for s, a in terms.items():
             blk = (a @ sp.diags(gain)).tocoo()
             parts, base = (w_in_parts, in_off[s]) if s in in_off else (w_parts, off[s])
@@ -351,10 +364,7 @@ def early_edges(g: Graph) -> list[tuple[str, str]]:
     populations from the inputs (inputs 0), recurrent edges left out; the chip integrates a
     population of depth ``d`` ``d - 1`` steps late, so a source of depth ``< d - 1`` is early."""
     c = _prepared(g)
-    depth: dict = {}
-    for k in c.order:
-        own = 1 if isinstance(g.nodes[k], Neurons) else 0
-        depth[k] = own + max([depth[p] for p in c.preds[k] if (p, k) not in c.back], default=0)
+    depth = c.depths()
     early = []
     for k in c.order:
         if isinstance(g.nodes[k], Neurons):

@@ -210,9 +210,10 @@ def from_nir(graph_or_path, *, dt: float | None = None, reset: str | None = None
 
     ``dt`` (s) defaults to the graph's ``metadata['dt']``, else snnTorch's 1e-4; ``reset``
     ("subtract" or "zero") to ``metadata['reset']``, else "zero" with a
-    :class:`NIRResetWarning`.  Neurons: one layer label per neuron node in topological order
-    (or our recorded labels).  A skip connection that reaches a population earlier on the
-    chip than in snnTorch (``models.graph.early_edges``) warns.
+    :class:`NIRResetWarning`.  Layer labels: a neuron node's depth - 1 (longest path in neuron
+    nodes from the input; the steps it lags snnTorch on the chip), or our recorded labels.  A
+    skip connection that reaches a population earlier on the chip than in snnTorch
+    (``models.graph.early_edges``) warns.
     """
     graph = _read(graph_or_path)
     meta = graph.metadata or {}

@@ -345,3 +345,24 @@ def test_too_large_for_dense_nir_is_a_clear_error(tmp_path):
     with pytest.raises(NIRError, match="dense weights"):
         write(tmp_path / "big.nir", net)
     assert not (tmp_path / "big.nir").exists()
+
+
+def test_parallel_branches_share_a_layer_label():
+    """input -> a, input -> b, a + b -> c: a and b lag snnTorch by 0 steps, c by 1 (labels = depth - 1),
+    so the layered read-out (models.readout.chip_run) aligns every population."""
+    from models.export import layer_slices
+    rng = np.random.default_rng(10)
+    nodes = {"input": _inp([3]), "fa": nir.Linear(weight=rng.normal(size=(4, 3))), "a": _lif(4),
+             "fb": nir.Linear(weight=rng.normal(size=(2, 3))), "b": _lif(2),
+             "ac": nir.Linear(weight=rng.normal(size=(3, 4))),
+             "bc": nir.Linear(weight=rng.normal(size=(3, 2))), "c": _lif(3),
+             "output": nir.Output(output_type={"output": np.array([3])})}
+    edges = [("input", "fa"), ("fa", "a"), ("input", "fb"), ("fb", "b"), ("a", "ac"), ("ac", "c"), ("b", "bc"),
+             ("bc", "c"), ("c", "output")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = from_nir(_graph(nodes, edges))
+    assert net.layer.tolist() == [0] * 6 + [1] * 3
+    assert [s.stop - s.start for s in layer_slices(net)] == [6, 3]
+    assert np.allclose(net.w.toarray()[:4, 6:], nodes["ac"].weight.T)
+    assert np.allclose(net.w.toarray()[4:6, 6:], nodes["bc"].weight.T)
