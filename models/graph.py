@@ -304,10 +304,65 @@ class _Compiler:
                                  "non-spiking read-out)")
 
 
-def compile_graph(g: Graph, reset: str, population_order: list[str] | None = None) -> SpikingNetwork:
+RELAY_THRESHOLD = 0.25  # a relay (beta 0, weight 1) fires at t + 1 iff its source fired at t, either reset
+
+
+@dataclass
+class _Block:
+    """Consecutive chip neurons: a population or a relay stage; ``inputs`` {source key: matrix}."""
+    key: object
+    label: np.ndarray
+    params: dict
+    inputs: dict
+
+
+def _population_block(c: "_Compiler", k: str) -> _Block:
+    node, shape = c.g.nodes[k], c.shape[k]
+    m = int(np.prod(shape))
+    terms, b_in = c.gather(k)
+    gain = _broadcast(k, "gain", node.gain, shape)
+    b_in = np.broadcast_to(b_in, (m,))
+    if node.synaptic and np.any(b_in != 0):
+        raise GraphError(f"node {k!r}: a bias on an edge into a synaptic (current-based) population is "
+                         "filtered by its synapse on the other side but added to the membrane on the chip; "
+                         "drive the membrane instead (NIR: v_leak)")
+    params = {name: _broadcast(k, name, getattr(node, name), shape) for name in ("beta", "alpha", "threshold")}
+    params["bias"] = _broadcast(k, "bias", node.bias, shape) + gain * b_in
+    label = _broadcast(k, "layer", node.layer, shape) if node.layer is not None else np.full(m, c.depths()[k] - 1)
+    return _Block(k, label, params, {s: (a @ sp.diags(gain)).tocsr() for s, a in terms.items()})
+
+
+def _add_relays(blocks: list[_Block], depth: dict, sizes: dict) -> list[_Block]:
+    """Route every skip from a population of depth ``d_s`` into one of depth ``d > d_s + 1``
+    through ``d - d_s - 1`` relay stages (shared per source), so it arrives when snnTorch's does."""
+    need: dict = {}
+    for b in blocks:
+        for s in list(b.inputs):
+            gap = depth[b.key] - 1 - depth.get(s, depth[b.key])
+            if s in sizes and gap > 0:
+                need[s] = max(need.get(s, 0), gap)
+                b.inputs[("relay", s, gap)] = b.inputs.pop(s)
+    relays = []
+    for s, g in need.items():
+        n = sizes[s]
+        eye = sp.identity(n, format="csr")
+        for j in range(1, g + 1):
+            params = {"beta": np.zeros(n), "alpha": np.zeros(n), "threshold": np.full(n, RELAY_THRESHOLD),
+                      "bias": np.zeros(n)}
+            relays.append(_Block(("relay", s, j), np.full(n, depth[s] - 1 + j), params,
+                                 {s if j == 1 else ("relay", s, j - 1): eye}))
+    if not relays:
+        return blocks
+    return sorted(blocks + relays, key=lambda b: int(b.label[0]))
+
+
+def compile_graph(g: Graph, reset: str, population_order: list[str] | None = None, *,
+                  relays: bool = False) -> SpikingNetwork:
     """The ``SpikingNetwork`` of ``g``: populations by depth, then in topological order (or in
     ``population_order``), inputs in Source order; layer label ``depth - 1`` (the steps the
-    population lags snnTorch on the chip; a chain's populations are 0..L-1), or their own."""
+    population lags snnTorch on the chip; a chain's populations are 0..L-1), or their own.
+    ``relays``: delay skip connections between populations with relay neurons (beta 0,
+    threshold ``RELAY_THRESHOLD``, weight 1; ``_add_relays``), labelled by the depth they sit at."""
     c = _prepared(g)
     c.check_sinks()
     depth = c.depths()
@@ -316,44 +371,32 @@ def compile_graph(g: Graph, reset: str, population_order: list[str] | None = Non
         pops = list(population_order)
     if not pops:
         raise GraphError("the graph has no neuron node")
+    blocks = [_population_block(c, k) for k in pops]
+    if relays:
+        blocks = _add_relays(blocks, depth, {k: int(np.prod(c.shape[k])) for k in pops})
     sources = [k for k, n in g.nodes.items() if isinstance(n, Source)]
-    size = {k: int(np.prod(c.shape[k])) for k in pops + sources}
-    off = dict(zip(pops, np.cumsum([0] + [size[k] for k in pops]).tolist()))
-    in_off = dict(zip(sources, np.cumsum([0] + [size[k] for k in sources]).tolist()))
-    n, n_in = sum(size[k] for k in pops), sum(size[k] for k in sources)
-    cols = {f: [] for f in ("beta", "alpha", "threshold", "bias", "layer")}
+    in_off = dict(zip(sources, np.cumsum([0] + [int(np.prod(c.shape[k])) for k in sources]).tolist()))
+    off = dict(zip([b.key for b in blocks], np.cumsum([0] + [b.label.size for b in blocks]).tolist()))
+    n, n_in = int(sum(b.label.size for b in blocks)), int(sum(np.prod(c.shape[k]) for k in sources))
     w_parts, w_in_parts = [], []
-    for k in pops:
-        node, m, shape = g.nodes[k], size[k], c.shape[k]
-        terms, b_in = c.gather(k)
-        gain = _broadcast(k, "gain", node.gain, shape)
-        b_in = np.broadcast_to(b_in, (m,))
-        if node.synaptic and np.any(b_in != 0):
-            raise GraphError(f"node {k!r}: a bias on an edge into a synaptic (current-based) population is "
-                             "filtered by its synapse on the other side but added to the membrane on the chip; "
-                             "drive the membrane instead (NIR: v_leak)")
-        for name in ("beta", "alpha", "threshold"):
-            cols[name].append(_broadcast(k, name, getattr(node, name), shape))
-        cols["bias"].append(_broadcast(k, "bias", node.bias, shape) + gain * b_in)
-        own = node.layer is not None
-        cols["layer"].append(_broadcast(k, "layer", node.layer, shape) if own else np.full(m, depth[k] - 1))
-        for s, a in terms.items():
-            blk = (a @ sp.diags(gain)).tocoo()
+    for b in blocks:
+        for s, a in b.inputs.items():
+            blk = a.tocoo()
             parts, base = (w_in_parts, in_off[s]) if s in in_off else (w_parts, off[s])
-            parts.append((blk.row + base, blk.col + off[k], blk.data))
+            parts.append((blk.row + base, blk.col + off[b.key], blk.data))
 
     def assemble(parts, rows):
         if not parts:
             return sp.csr_matrix((rows, n))
         r, cc, d = (np.concatenate(x) for x in zip(*parts))
-        return sp.csr_matrix((d, (r, cc)), shape=(rows, n))
-    w_in, w = assemble(w_in_parts, n_in), assemble(w_parts, n)
-    w_in.eliminate_zeros()
-    w.eliminate_zeros()
-    v = {f: np.concatenate(x) for f, x in cols.items()}
+        m = sp.csr_matrix((d, (r, cc)), shape=(rows, n))
+        m.eliminate_zeros()
+        return m
+    v = {f: np.concatenate([b.params[f] for b in blocks]) for f in ("beta", "alpha", "threshold", "bias")}
     try:
-        return SpikingNetwork(w_in, w, v["beta"], v["threshold"], alpha=v["alpha"], bias=v["bias"],
-                              reset=reset, layer=np.round(v["layer"]).astype(np.int64))
+        return SpikingNetwork(assemble(w_in_parts, n_in), assemble(w_parts, n), v["beta"], v["threshold"],
+                              alpha=v["alpha"], bias=v["bias"], reset=reset,
+                              layer=np.round(np.concatenate([b.label for b in blocks])).astype(np.int64))
     except MosaicGrowError as e:
         raise GraphError(str(e)) from None
 

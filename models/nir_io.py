@@ -205,7 +205,8 @@ def _reset_of(meta: dict, reset: str | None, what: str) -> str:
     return "zero"
 
 
-def from_nir(graph_or_path, *, dt: float | None = None, reset: str | None = None) -> SpikingNetwork:
+def from_nir(graph_or_path, *, dt: float | None = None, reset: str | None = None,
+             relays: bool = False) -> SpikingNetwork:
     """The ``SpikingNetwork`` of a NIR graph or NIR HDF5 file (module docstring).
 
     ``dt`` (s) defaults to the graph's ``metadata['dt']``, else snnTorch's 1e-4; ``reset``
@@ -213,7 +214,8 @@ def from_nir(graph_or_path, *, dt: float | None = None, reset: str | None = None
     :class:`NIRResetWarning`.  Layer labels: a neuron node's depth - 1 (longest path in neuron
     nodes from the input; the steps it lags snnTorch on the chip), or our recorded labels.  A
     skip connection that reaches a population earlier on the chip than in snnTorch
-    (``models.graph.early_edges``) warns.
+    (``models.graph.early_edges``) warns, unless ``relays`` delays it with relay neurons
+    (``models.graph.compile_graph``; a skip from the input itself cannot be delayed so).
     """
     graph = _read(graph_or_path)
     meta = graph.metadata or {}
@@ -227,23 +229,20 @@ def from_nir(graph_or_path, *, dt: float | None = None, reset: str | None = None
     order = None if order is None else (order.decode() if isinstance(order, bytes) else str(order)).split(",")
     try:
         g = Graph({k: _node(k, n, dt) for k, n in nodes.items()}, edges)
-        net = compile_graph(g, "zero" if reset is None else reset, order)
-        early = early_edges(g)
+        net = compile_graph(g, "zero" if reset is None else reset, order, relays=relays)
+        early = [(a, b) for a, b in early_edges(g) if not relays or isinstance(g.nodes[a], Source)]
     except GraphError as e:
         raise NIRError(f"from_nir: {e}") from None
     net.reset = _reset_of(meta, reset, "the NIR graph")
     form = meta.get("form", b"")
     if early and (form.decode() if isinstance(form, bytes) else str(form)) != "populations":  # chip timing
         warnings.warn(f"from_nir: {early[0][0]!r} -> {early[0][1]!r} skips populations: every synapse delays "
-                      "one step on the chip, so it arrives earlier than in snnTorch's same-step evaluation",
-                      stacklevel=2)
+                      "one step on the chip, so it arrives earlier than in snnTorch's same-step evaluation"
+                      + ("" if relays else "; relays=True delays skips between populations"), stacklevel=2)
     return net
 
 
 # -- export --------------------------------------------------------------------------
-_KINDS = ("IF", "LIF", "CubaLIF")
-
-
 def _neuron_kinds(net: SpikingNetwork) -> np.ndarray:
     """0 (IF: alpha = 0, beta = 1), 1 (LIF: alpha = 0, beta < 1) or 2 (CubaLIF) per neuron."""
     kind = np.where(net.alpha > 0, 2, np.where(net.beta == 1, 0, 1))

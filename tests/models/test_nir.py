@@ -366,3 +366,32 @@ def test_parallel_branches_share_a_layer_label():
     assert [s.stop - s.start for s in layer_slices(net)] == [6, 3]
     assert np.allclose(net.w.toarray()[:4, 6:], nodes["ac"].weight.T)
     assert np.allclose(net.w.toarray()[4:6, 6:], nodes["bc"].weight.T)
+
+
+def test_relays_make_skip_connections_step_exact():
+    """input -> a -> b (recurrent) -> c with a skip a -> c: snnTorch gives c a's spikes of the same
+    step; with relays=True the chip delays that skip by one relay stage and c's spikes agree."""
+    rng = np.random.default_rng(11)
+    w = {k: rng.integers(-3, 10, s) / 8.0 for k, s in
+         {"fa": (4, 3), "fb": (5, 4), "rec": (5, 5), "fc": (3, 5), "sk": (3, 4)}.items()}
+    w["rec"] = rng.integers(-4, 4, (5, 5)) / 8.0
+    nodes = {"input": _inp([3]), "a": _lif(4), "b": _lif(5), "c": _lif(3), "id": nir.Flatten(
+        input_type={"input": np.array([5])}, start_dim=0, end_dim=0),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+        **{k: nir.Linear(weight=v) for k, v in w.items()}}
+    edges = [("input", "fa"), ("fa", "a"), ("a", "fb"), ("fb", "b"), ("b", "rec"), ("rec", "id"), ("id", "b"),
+             ("b", "fc"), ("fc", "c"), ("a", "sk"), ("sk", "c"), ("c", "output")]
+    g = _graph(nodes, edges)
+    x = rng.random((30, 3)) < 0.6
+    ref = _snntorch_run(to_snntorch(g), x)
+    with pytest.warns(UserWarning, match="relays=True"):
+        plain = from_nir(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = from_nir(g, relays=True)
+    assert net.n_neurons == plain.n_neurons + 4 and net.layer.tolist() == [0] * 4 + [1] * 9 + [2] * 3
+    relay = slice(9, 13)  # after b: a's relay stage, label 1
+    assert np.array_equal(net.w[:4, relay].toarray(), np.eye(4)) and np.allclose(net.threshold[relay], 0.25)
+    chip = _chip(net, x, steps=2)[2:, net.layer == 2]
+    assert 0 < ref.sum() and np.array_equal(chip, ref)
+    assert not np.array_equal(_chip(plain, x, steps=2)[2:, plain.layer == 2], ref)
