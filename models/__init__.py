@@ -1,8 +1,9 @@
-"""Offline data sets, snnTorch spiking MLPs, ANN<->SNN conversion, NIR import/export and
-spike-exact export to the Mosaic chip IR."""
+"""Offline data sets, snnTorch spiking MLPs, ANN<->SNN conversion, NIR import/export,
+spike-exact export to the Mosaic chip IR and NeuroBench metrics."""
 from .datasets import Dataset, DatasetError, load_dataset, permuted_tasks, split_tasks
 from .errors import ModelError
 from .export import ExportError, from_network, quantize, to_network
+from .neurobench import chip_metrics, model_metrics
 from .nir_io import NIRError, NIRResetWarning, from_nir, to_nir, to_snntorch
 from .readout import ChipResult, chip_run, classify
 from .snn import encode, evaluate, make_mlp, predict, run, train
@@ -11,4 +12,4 @@ __all__ = ["Dataset", "DatasetError", "load_dataset", "split_tasks", "permuted_t
            "ModelError", "make_mlp", "encode", "run", "train", "evaluate", "predict",
            "ExportError", "to_network", "from_network", "quantize",
            "NIRError", "NIRResetWarning", "to_nir", "from_nir", "to_snntorch",
-           "ChipResult", "chip_run", "classify"]
+           "ChipResult", "chip_run", "classify", "chip_metrics", "model_metrics"]

@@ -381,8 +381,9 @@ def to_snntorch(graph_or_path, *, reset: str | None = None, dt: float | None = N
     zero.  Here every neuron module is replaced by an ``snn.Leaky``/``snn.Synaptic`` with the
     node's beta, alpha and threshold in float64, the reset of ``reset`` or the graph's
     metadata (``NIRResetWarning`` if neither) and snnTorch's default delayed reset, so the
-    module runs spike for spike with the chip (``to_nir``'s timing).  Returns the torch
-    module; call it as ``out, state = m(x_t, state)`` step by step.
+    module runs spike for spike with the chip (``to_nir``'s timing).  Neurons inside nested
+    graphs keep the importer's.  Returns the torch module; call it as
+    ``out, state = m(x_t, state)`` step by step (float32).
     """
     graph = _read(graph_or_path)
     meta = graph.metadata or {}
