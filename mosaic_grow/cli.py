@@ -129,6 +129,9 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sizes", default=DEFAULT_SIZES, metavar="N0,N1,...",
                    help=f"layer sizes of the demo network, inputs first (default {DEFAULT_SIZES})")
     g.add_argument("--seed", type=int, default=0, help="random seed (network, inputs, mapping; default 0)")
+    g.add_argument("--reset", choices=("subtract", "zero"), default=None,
+                   help="reset of a NIR file's neurons (default: the file's, else 'zero' with a warning; snnTorch "
+                        "exports need 'subtract')")
 
 
 def add_common_args(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -170,7 +173,8 @@ def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]
     return sizes
 
 
-def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> SpikingNetwork:
+def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0,
+             reset: str | None = None) -> SpikingNetwork:
     """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network."""
     if path is None:
         return random_feedforward(parse_sizes(sizes), seed=seed)
@@ -182,7 +186,7 @@ def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> Spi
         return SpikingNetwork.load(p)
     if suffix in (".nir", ".h5", ".hdf5"):
         from models.nir_io import from_nir  # lazy: models loads torch (seconds); only NIR files need it
-        return from_nir(p)
+        return from_nir(p, reset=reset)
     raise CLIError(f"network file {path!r}: unknown extension {suffix!r}; use .npz (SpikingNetwork.save) "
                    f"or a NIR graph (.nir, .h5)")
 
@@ -287,7 +291,7 @@ def choose_placement(args: argparse.Namespace, net: SpikingNetwork, spec: Hardwa
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed)
+    net = load_net(args.net, args.sizes, args.seed, args.reset)
     placement = choose_placement(args, net, spec)
     x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
     t0 = time.perf_counter()
@@ -323,7 +327,7 @@ def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
 # -- map ----------------------------------------------------------------------------
 def cmd_map(args: argparse.Namespace) -> int:
     spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed)
+    net = load_net(args.net, args.sizes, args.seed, args.reset)
     rates = None
     if args.measure_rates:
         x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
