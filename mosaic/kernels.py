@@ -409,6 +409,18 @@ def _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec):
 
 
 @njit(cache=True)
+def max_branching(rt, n_cores):
+    """Most branches leaving one router of any tree (``_cycle`` pushes at most this many
+    entries per packet it forwards)."""
+    edges, link_head = rt.edges, rt.link_head
+    max_fan = 1
+    for e in range(edges.shape[0]):
+        if link_head[edges[e, 0]] >= n_cores:
+            max_fan = max(max_fan, edges[e, 2] - edges[e, 1])
+    return max_fan
+
+
+@njit(cache=True)
 def _cycle(c, w0, chip, rt, I, noc, last, rec):
     """One cycle of the network: serve the active ports (bitmap ``active``, flags ``is_active``)
     in increasing link index (the entry pool must hold every push of the cycle:
@@ -540,10 +552,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     max_e = 1
     for k in range(edge_ptr.size - 1):
         max_e = max(max_e, edge_ptr[k + 1] - edge_ptr[k])
-    max_fan = 1                                     # most branches leaving one router of a tree
-    for e in range(edges.shape[0]):
-        if link_head[edges[e, 0]] >= n_cores:
-            max_fan = max(max_fan, edges[e, 2] - edges[e, 1])
+    max_fan = max_branching(rt, n_cores)
     dep = np.empty(max_e, np.int64)                 # fast path: depth of each tree edge
     ustamp = np.full(n_links, -1, np.int64)         # fast path: window that last used a link,
     ucnt = np.zeros(n_links, np.int64)              # how often, in which cycles

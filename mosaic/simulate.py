@@ -251,11 +251,21 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
     if key in _TABLES:
         _TABLES.move_to_end(key)
         return _TABLES[key]
-    topo = topology(spec)
     m = sp.vstack([net.w, net.w_in], format="csr") if spiking else net.w
+    src_core = np.concatenate([core_of, np.full(net.n_inputs if spiking else 0, spec.io_core)]).astype(np.int64)
+    t = build_routes(spec, m, core_of, src_core)
+    _TABLES[key] = t
+    while len(_TABLES) > _TABLES_MAX:
+        _TABLES.popitem(last=False)
+    return t
+
+
+def build_routes(spec: HardwareSpec, m: sp.csr_matrix, core_of: np.ndarray, src_core: np.ndarray) -> Routes:
+    """Routing tables of the sources ``m``'s rows (row ``k`` sends from core ``src_core[k]`` to
+    the targets ``m.indices`` with weights ``m.data``; target ``i`` lives on core ``core_of[i]``)."""
+    topo = topology(spec)
     indptr = m.indptr.astype(np.int64)
     indices = m.indices.astype(np.int64)
-    src_core = np.concatenate([core_of, np.full(net.n_inputs if spiking else 0, spec.io_core)]).astype(np.int64)
     perm, edge_ptr = kernels.count_routes(topo.parent, indptr, indices, core_of, src_core)
     if edge_ptr[-1] >= 2 ** 31 or indices.size >= 2 ** 31:
         raise SimulationError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
@@ -264,14 +274,10 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
         kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
                             core_of, src_core, perm, edge_ptr)
-    t = Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
-               n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
-               syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
-               max_depth=max_depth)
-    _TABLES[key] = t
-    while len(_TABLES) > _TABLES_MAX:
-        _TABLES.popitem(last=False)
-    return t
+    return Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
+                  n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
+                  syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
+                  max_depth=max_depth)
 
 
 def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
