@@ -40,8 +40,8 @@ from tqdm import tqdm
 
 from .errors import ChipError
 from .kernels import _cycle, _grow_to, _grow_to64, _with_pools, max_branching
-from .simstate import (COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, Routes,
-                       noc_state, record)
+from .simstate import (COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
+                       record)
 from .simulate import build_routes
 from .spec import HardwareSpec
 from .topology import topology
@@ -330,10 +330,11 @@ def _chip(spec: HardwareSpec) -> Chip:
     return Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, False, spec.n_cores)
 
 
-def zero_load_latency(spec: HardwareSpec, dest: Destinations, rt: Routes) -> float:
+def zero_load_latency(spec: HardwareSpec, dest: Destinations, max_depth: np.ndarray) -> float:
     """Expected latency (cycles) with no contention: routers on the deepest path of each
-    row x ``cycles_per_hop``, weighted by how often the row is sent (sources equally)."""
-    return float(np.sum(dest.prob * rt.max_depth) / spec.n_cores * spec.cycles_per_hop)
+    row (``max_depth``) x ``cycles_per_hop``, weighted by how often the row is sent (every
+    source equally often)."""
+    return float(np.sum(dest.prob * max_depth) / spec.n_cores * spec.cycles_per_hop)
 
 
 def measure(spec: HardwareSpec, traffic: Traffic, *, born, done, hops, stopped: int, link_meas,
@@ -380,7 +381,7 @@ def simulate_traffic(spec: HardwareSpec, traffic: Traffic) -> NocRun:
                  and I.sum() == copies == counters["synaptic_ops"] and rec.link_load.sum() == links
                  and bool(np.all(done[sent] >= inj_cycle[sent])))
     return measure(spec, traffic, born=inj_cycle[sent], done=done[sent], hops=rt.max_depth[inj_row[sent]], stopped=stopped, link_meas=link_meas,
-                   conserved=conserved, cycles=cycles, zero_load=zero_load_latency(spec, dest, rt))
+                   conserved=conserved, cycles=cycles, zero_load=zero_load_latency(spec, dest, rt.max_depth))
 
 
 def latency_curve(spec: HardwareSpec, traffic: Traffic, rates, *, progress: bool = False) -> list[NocRun]:
