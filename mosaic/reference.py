@@ -105,7 +105,8 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
         return _Source(core, m.indices[lo:hi].astype(np.int64), m.data[lo:hi].astype(dt), core_of, topo)
 
     neurons = [source(int(core_of[i]), net.w, i) for i in range(n)]
-    inputs = [source(spec.io_core, net.w_in, j) for j in range(net.n_inputs)] if prep.spiking_input else []
+    entry = spec.input_cores(net.n_inputs)
+    inputs = [source(int(entry[j]), net.w_in, j) for j in range(net.n_inputs)] if prep.spiking_input else []
 
     prm = neuron_params(net, dt)
     beta, alpha, thr, bias, refr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr

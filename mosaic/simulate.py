@@ -3,8 +3,8 @@
 Time line.  Every time step ``t`` has one routing window of ``spec.step_cycles``
 router cycles, followed by the neuron update of step ``t``.  Injected at the start
 of window ``t``: one packet per spike the neurons emitted at step ``t - 1`` (in
-neuron order), then one packet per input spike of step ``t`` (in input order, at
-``spec.io_core``).  Every synapse copy delivered during window ``t`` adds to the
+neuron order), then one packet per input spike of step ``t`` (in input order, at the
+input's entry tile ``spec.input_cores``: ``spec.io_core`` unless ``spec.input_entry`` says otherwise).  Every synapse copy delivered during window ``t`` adds to the
 input current of update ``t``: a neuron spike therefore integrates one step after
 it was emitted, an input spike in its own step.  Spikes of the last step ``T - 1``
 would integrate at step ``T``, after the run, and are not injected.  Float inputs
@@ -237,14 +237,14 @@ def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, s
             h.update(np.ascontiguousarray(a).tobytes())
         h.update(repr(m.shape).encode())
     h.update(np.ascontiguousarray(core_of).tobytes())
-    h.update(repr((spec.topology, spec.rows, spec.cols, spec.io_core, spiking)).encode())
+    h.update(repr((spec.topology, spec.rows, spec.cols, spec.io_core, spec.input_entry, spiking)).encode())
     return h.hexdigest()
 
 
 def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> Routes:
     """Per-source multicast trees as flat arrays (``kernels.count_routes``, ``fill_routes``).
 
-    Sources are the neurons, then (for spike input) the inputs at ``spec.io_core``.
+    Sources are the neurons, then (for spike input) the inputs at ``spec.input_cores``.
     Cached for the last few (network, placement, chip) combinations; weights are float64.
     """
     key = _fingerprint(net, core_of, spec, spiking)
@@ -252,7 +252,7 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
         _TABLES.move_to_end(key)
         return _TABLES[key]
     m = sp.vstack([net.w, net.w_in], format="csr") if spiking else net.w
-    src_core = np.concatenate([core_of, np.full(net.n_inputs if spiking else 0, spec.io_core)]).astype(np.int64)
+    src_core = np.concatenate([core_of, spec.input_cores(net.n_inputs if spiking else 0)]).astype(np.int64)
     t = build_routes(spec, m, core_of, src_core)
     _TABLES[key] = t
     while len(_TABLES) > _TABLES_MAX:
@@ -295,7 +295,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     """Run ``net`` placed on ``spec`` for ``T = len(input_spikes)`` steps (numba kernels).
 
     ``placement``: a ``Placement``, a ``core_of`` array or ``None`` (fill cores in
-    order).  ``input_spikes``: (T, n_inputs) bool spikes (packets from ``spec.io_core``)
+    order).  ``input_spikes``: (T, n_inputs) bool spikes (packets from ``spec.input_cores``)
     or float currents (analog, no packets).  ``routing``: "cycle" (contention, cycle
     budget) or "ideal"; ``late``: "defer" or "drop".  Semantics: module docstring.
     """
