@@ -31,7 +31,7 @@ only the injection differs.  ``mosaic.reference.traffic_reference`` is the oracl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -155,6 +155,22 @@ def bisection_bound(spec: HardwareSpec) -> float:
         a = length * (across // 2)
         bounds.append((length + extra) * spec.bandwidth * n / (a * (n - a)))
     return float(min(bounds)) if bounds else math.inf
+
+
+def channel_load_bound(spec: HardwareSpec, traffic: Traffic) -> float:
+    """The routing's own throughput limit for the pattern (packets per tile per cycle):
+    ``bandwidth / max over links of the expected packets the link carries per unit of
+    offered load`` (the maximum channel load of the routing trees; Dally and Towles 2004,
+    ch. 3).  For uniform traffic on an R x R Mosaic, lane-XY routing loads every inner lane
+    with (R+1)/4 per unit load (a lane serves the two tile rows beside it, the two edge
+    lanes only one), so this limit is ``4 b / (R+1)``, below the bisection bound: no
+    minimal route can do better, since a packet's lane (above or below its tile) is fixed
+    by where its destination lies."""
+    dest = destinations(spec, traffic)
+    rt = build_routes(spec, dest.m, np.arange(spec.n_cores, dtype=np.int64), dest.src)
+    per_edge = np.repeat(dest.prob, np.diff(rt.edge_ptr))
+    load = np.bincount(rt.edges[:, 0], weights=per_edge, minlength=len(topology(spec).links))
+    return float(spec.bandwidth / load.max()) if load.max() > 0 else math.inf
 
 
 def destinations(spec: HardwareSpec, traffic: Traffic) -> Destinations:
@@ -405,3 +421,30 @@ def saturation_rate(spec: HardwareSpec, traffic: Traffic, *, lo: float = 0.0, hi
         else:
             lo = mid
     return float(0.5 * (lo + hi))
+
+
+CURVE_FRACTIONS = (0.05, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1)
+
+
+def characterise(specs, patterns, traffic: Traffic, *, fractions=CURVE_FRACTIONS, iters: int = 7,
+                 progress: bool = False) -> list[dict]:
+    """One latency-throughput curve per (spec, pattern), as plain JSON-ready dicts: offered
+    loads at ``fractions`` of the pattern's channel-load bound (capped at 1), the runs'
+    summaries, the saturation throughput (bisection, ``iters`` steps up to 1.2 x that bound),
+    the bisection bound (uniform traffic) and the zero-load latency, in packets per tile per
+    cycle and cycles."""
+    curves = []
+    jobs = [(spec, p) for spec in specs for p in patterns]
+    for spec, pattern in tqdm(jobs, desc="noc curves", unit="curve", disable=not progress):
+        tr = replace(traffic, pattern=pattern)
+        limit = channel_load_bound(spec, tr)
+        rates = sorted({round(min(1.0, f * limit), 6) for f in fractions})
+        runs = latency_curve(spec, tr, rates)
+        sat = saturation_rate(spec, tr, hi=min(1.0, 1.2 * limit), iters=iters)
+        curves.append({"spec": spec.name, "topology": spec.topology, "rows": spec.rows, "cols": spec.cols,
+                       "bandwidth": spec.bandwidth, "buffer_depth": spec.buffer_depth,
+                       "cycles_per_hop": spec.cycles_per_hop, "pattern": pattern, "traffic": asdict(tr),
+                       "bisection_bound": bisection_bound(spec), "channel_bound": limit, "saturation": sat,
+                       "zero_load_latency": runs[0].zero_load_latency,
+                       "conserved": all(r.conserved for r in runs), "runs": [r.summary() for r in runs]})
+    return curves

@@ -252,3 +252,46 @@ def plot_sweep(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path
         raise PlotError("nothing to plot: the sweep varies neither the core count (hardware.grid), "
                         "the input rate (workload.rate), nor reports accuracy")
     return written
+
+
+def noc_curves(curves: Sequence[dict[str, Any]], path: str | Path | None = None, *,
+               title: str | None = None) -> Figure:
+    """Latency-throughput curves of synthetic traffic (``mosaic.noc.characterise``): one panel
+    per topology, mean packet latency (cycles, log scale) vs offered load (packets per tile per
+    cycle), one line per pattern and router setting (bandwidth b, buffer depth d), the
+    saturation throughput marked (a ring on its line) and the bisection bound of each
+    bandwidth drawn as a vertical dashed line."""
+    if not curves:
+        raise PlotError("no noc curves to plot")
+    missing = [k for k in ("topology", "pattern", "runs", "saturation", "bisection_bound") if k not in curves[0]]
+    if missing:
+        raise PlotError(f"noc curves have no key(s) {missing}; pass the output of mosaic.noc.characterise")
+    topos = sorted({c["topology"] for c in curves})
+    fig, axes = new_figure(len(topos), 6.0, 4.8)
+    patterns = sorted({c["pattern"] for c in curves})
+    settings = sorted({(c["bandwidth"], c["buffer_depth"]) for c in curves})
+    colours = {p: f"C{i}" for i, p in enumerate(patterns)}
+    styles = {s: ("-", "--", ":", "-.")[i % 4] for i, s in enumerate(settings)}
+    for ax, topo in zip(axes, topos):
+        mine = [c for c in curves if c["topology"] == topo]
+        for c in mine:
+            x = np.array([r["offered"] for r in c["runs"]])
+            y = np.array([r["latency_mean"] for r in c["runs"]])
+            s = (c["bandwidth"], c["buffer_depth"])
+            label = c["pattern"] + (f" b{s[0]} d{s[1]}" if len(settings) > 1 else "")
+            ax.plot(x, y, styles[s], marker=".", color=colours[c["pattern"]], label=label)
+            sat = c["saturation"]
+            if sat is not None and x.size:
+                ax.plot([sat], [np.interp(sat, x, y)], "o", mfc="none", ms=9, color=colours[c["pattern"]])
+        for b, bound in sorted({(c["bandwidth"], c["bisection_bound"]) for c in mine}):
+            ax.axvline(bound, color="k", ls="--", lw=1)
+            ax.text(bound, 0.98, f" bisection bound b={b}: {bound:.3f}", rotation=90, va="top", ha="right",
+                    fontsize="x-small", transform=ax.get_xaxis_transform())
+        grid = f"{mine[0]['rows']}x{mine[0]['cols']}"
+        ax.set_title(f"{topo} {grid}" + (f": {title}" if title else ""))
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (packets per tile per cycle)")
+        ax.set_ylabel("mean packet latency (cycles)")
+        ax.grid(True, alpha=0.3, which="both")
+        ax.legend(fontsize="x-small", title="o = saturation", title_fontsize="x-small")
+    return save(fig, path)
