@@ -125,7 +125,7 @@ class NocRun:
     def saturated(self) -> bool:
         """Mean latency above 3x zero-load, accepted 5% below offered, or measured packets
         still queued when the drain phase ended."""
-        return (self.unfinished > 0 or self.latency_mean > LATENCY_FACTOR * max(self.zero_load_latency, 1.0)
+        return bool(self.unfinished > 0 or self.latency_mean > LATENCY_FACTOR * max(self.zero_load_latency, 1.0)
                 or self.accepted < ACCEPT_FACTOR * self.offered)
 
     def summary(self) -> dict:
@@ -363,7 +363,7 @@ def measure(spec: HardwareSpec, traffic: Traffic, *, born, done, hops, stopped: 
     lat = (done - born)[meas]
     arrived = np.count_nonzero((done >= m0) & (done < m1))
     per = spec.n_cores * traffic.measure
-    return NocRun(pattern=traffic.pattern, offered=float(traffic.rate), accepted=arrived / per,
+    return NocRun(pattern=traffic.pattern, offered=float(traffic.rate), accepted=float(arrived / per),
                   latency_mean=float(lat.mean()) if lat.size else 0.0,
                   latency_p99=float(np.percentile(lat, 99)) if lat.size else 0.0,
                   zero_load_latency=zero_load,
