@@ -4,7 +4,8 @@
 
 1. Latency-throughput curves (``mosaic.noc.characterise``): mosaic-8x8 and mesh-8x8 at
    bandwidth 1, buffer depth 8, every pattern (uniform, transpose, bit complement, hotspot,
-   nearest neighbour, multicast); uniform traffic also at depth 4 and 16 and bandwidth 2.
+   nearest neighbour, multicast); uniform traffic also at depth 4 and 16, bandwidth 2, and with
+   two virtual channels per port (2 x 4 and 2 x 8 packets).
    Each curve: offered loads up to 1.1 x the pattern's channel-load bound, the saturation
    throughput by bisection (mean latency > 3x zero-load or accepted < 95% of offered).
 2. Saturation vs the bisection bound for uniform traffic (``mosaic.noc.bisection_bound``:
@@ -29,7 +30,9 @@ from mosaic.noc import PATTERNS, Traffic, characterise, simulate_traffic
 from targets import emit, target
 
 PRESETS = ("mosaic-8x8", "mesh-8x8")
-VARIANTS = ((1, 4), (1, 16), (2, 8))        # (bandwidth, buffer depth) of the extra uniform curves
+# (bandwidth, buffer depth, virtual channels) of the extra uniform curves: buffer depth, bandwidth,
+# and virtual channels at the same storage per port (2 x 4) and at twice it (2 x 8, as 1 x 16)
+VARIANTS = ((1, 4, 1), (1, 16, 1), (2, 8, 1), (1, 4, 2), (1, 8, 2))
 ZERO_LOAD_RATE = 0.002
 
 
@@ -41,7 +44,7 @@ def curves(quick: bool) -> list[dict]:
     patterns = ("uniform", "transpose") if quick else PATTERNS
     out = characterise(base, patterns, tr, iters=4 if quick else 7, progress=True)
     if not quick:
-        extra = [s.replace(bandwidth=b, buffer_depth=d) for s in base for b, d in VARIANTS]
+        extra = [s.replace(bandwidth=b, buffer_depth=d, virtual_channels=v) for s in base for b, d, v in VARIANTS]
         out += characterise(extra, ("uniform",), tr, progress=True)
     return out
 
@@ -77,9 +80,10 @@ def main(argv=None) -> int:
     cs = curves(args.quick)
     zl = zero_load(args.quick)
     wall = time.perf_counter() - t0
-    base = {(c["topology"], c["pattern"]): c for c in cs if (c["bandwidth"], c["buffer_depth"]) == (1, 8)}
+    base = {(c["topology"], c["pattern"]): c for c in cs
+            if (c["bandwidth"], c["buffer_depth"], c["virtual_channels"]) == (1, 8, 1)}
     for c in cs:
-        print(f"  {c['spec']:<11} b{c['bandwidth']} d{c['buffer_depth']:<3} {c['pattern']:<10} "
+        print(f"  {c['spec']:<11} b{c['bandwidth']} d{c['buffer_depth']:<3} v{c['virtual_channels']} {c['pattern']:<10} "
               f"zero-load {c['zero_load_latency']:6.2f} cyc  saturation {c['saturation']:.4f}  "
               f"channel bound {c['channel_bound']:.4f}  bisection bound {c['bisection_bound']:.4f}")
     for p, z in zl.items():

@@ -421,14 +421,31 @@ def max_branching(rt, n_cores):
 
 
 @njit(cache=True)
+def vc_fifo(X, vcs, c, fifo_len, pop_cycle, pop_cnt):
+    """The FIFO a packet takes on link ``X``: of the link's ``vcs`` virtual channels (FIFOs
+    ``X*vcs .. X*vcs+vcs-1``), the one with the fewest packets (space freed in cycle ``c``
+    counts as taken), the lowest on a tie; ``X`` itself without virtual channels."""
+    if vcs == 1:
+        return X
+    best = X * vcs
+    occ_best = fifo_len[best] + (pop_cnt[best] if pop_cycle[best] == c else 0)
+    for F in range(X * vcs + 1, X * vcs + vcs):
+        occ = fifo_len[F] + (pop_cnt[F] if pop_cycle[F] == c else 0)
+        if occ < occ_best:
+            best, occ_best = F, occ
+    return best
+
+
+@njit(cache=True)
 def _cycle(c, w0, chip, rt, I, noc, last, rec):
-    """One cycle of the network: serve the active ports (bitmap ``active``, flags ``is_active``)
-    in increasing link index (the entry pool must hold every push of the cycle:
+    """One cycle of the network: serve the active FIFOs (bitmap ``active``, flags ``is_active``)
+    in increasing index (FIFO ``F`` belongs to link ``F // chip.vcs``; a link's FIFOs share
+    its ``bandwidth``, the lower virtual channel first) (the entry pool must hold every push of the cycle:
     ``free_e >= n_active x bw x max branching``).  A port activated during the cycle holds
     no ready packet (ready at ``c + cph``), so serving it in this cycle or not is the same.
     Updates ``noc`` (its pool scalars in ``noc.scal``) and ``rec`` in place; returns
     (moved, ready_left, min_future, last)."""
-    cph, bw, cap, n_cores = chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
+    cph, bw, cap, n_cores, vcs = chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores, chip.vcs
     edges, link_head, syn_tgt, syn_w = rt.edges, rt.link_head, rt.syn_tgt, rt.syn_w
     fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
     pop_cycle, pop_cnt, active, is_active = noc.pop_cycle, noc.pop_cnt, noc.active, noc.is_active
@@ -441,15 +458,19 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
     ready_left = False
     min_future = _NEVER
     one = np.uint64(1)
+    cur_link, cur_used = -1, 0                      # packets the link being served has sent
     for wi in range(active.size):
         word = active[wi]
         while word != 0:
             bit = trailing_zeros(word)
             word &= word - one
-            L = wi * 64 + bit
+            F = wi * 64 + bit
+            L = F // vcs
+            if L != cur_link:
+                cur_link, cur_used = L, 0
             v = link_head[L]
-            for _b in range(bw):
-                h = fifo_head[L]
+            for _b in range(bw - cur_used):
+                h = fifo_head[F]
                 if h < 0 or ent_ready[h] > c:
                     break
                 p = ent_pkt[h]
@@ -471,7 +492,7 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                     ok = True
                     ea, eb = edges[e, 1], edges[e, 2]
                     for ce in range(ea, eb):
-                        X = edges[ce, 0]
+                        X = vc_fifo(edges[ce, 0], vcs, c, fifo_len, pop_cycle, pop_cnt)
                         occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
                         if occ >= cap:
                             ok = False
@@ -479,7 +500,7 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                     if not ok:
                         break
                     for ce in range(ea, eb):
-                        X = edges[ce, 0]
+                        X = vc_fifo(edges[ce, 0], vcs, c, fifo_len, pop_cycle, pop_cnt)
                         g = ent_free
                         ent_free = ent_next[g]
                         free_e -= 1
@@ -501,20 +522,21 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                             n_active += 1
                     router_load[v - n_cores] += 1
                     counters[_ROUT] += 1
-                fifo_head[L] = ent_next[h]
-                if fifo_head[L] < 0:
-                    fifo_tail[L] = -1
-                fifo_len[L] -= 1
-                if pop_cycle[L] != c:
-                    pop_cycle[L] = c
-                    pop_cnt[L] = 0
-                pop_cnt[L] += 1
+                fifo_head[F] = ent_next[h]
+                if fifo_head[F] < 0:
+                    fifo_tail[F] = -1
+                fifo_len[F] -= 1
+                if pop_cycle[F] != c:
+                    pop_cycle[F] = c
+                    pop_cnt[F] = 0
+                pop_cnt[F] += 1
                 ent_next[h] = ent_free
                 ent_free = h
                 free_e += 1
                 link_load[L] += 1
+                cur_used += 1
                 moved = True
-            h = fifo_head[L]
+            h = fifo_head[F]
             if h >= 0:
                 r = ent_ready[h]
                 if r <= c:
@@ -522,8 +544,8 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                 elif r < min_future:
                     min_future = r
             else:
-                is_active[L] = False
-                active[L >> 6] &= ~(one << np.uint64(L & 63))
+                is_active[F] = False
+                active[F >> 6] &= ~(one << np.uint64(F & 63))
                 n_active -= 1
     scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
     scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
@@ -548,7 +570,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     I = np.zeros_like(st.mem)
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
     born = np.empty(n + inp.x_spk.shape[1], np.int64)
-    n_links = fifo_head.size
+    n_links = link_head.size
     max_e = 1
     for k in range(edge_ptr.size - 1):
         max_e = max(max_e, edge_ptr[k + 1] - edge_ptr[k])
@@ -624,7 +646,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 free_e += size
                 grown = True
             for e in range(edge_ptr[k], root_end[k]):
-                L = edges[e, 0]
+                L = vc_fifo(edges[e, 0], chip.vcs, w0, fifo_len, noc.pop_cycle, noc.pop_cnt)
                 h = ent_free
                 ent_free = ent_next[h]
                 free_e -= 1

@@ -39,7 +39,7 @@ from numba import njit
 from tqdm import tqdm
 
 from .errors import ChipError
-from .kernels import _cycle, _grow_to, _grow_to64, _with_pools, max_branching
+from .kernels import _cycle, _grow_to, _grow_to64, _with_pools, max_branching, vc_fifo
 from .simstate import (COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
                        record)
 from .simulate import build_routes
@@ -251,12 +251,12 @@ def _ensure_entries(noc, need):
 
 
 @njit(cache=True)
-def _inject(c, p, k, rt, noc):
+def _inject(c, p, k, chip, rt, noc):
     """Packet ``p`` of routing row ``k`` enters its tile's output FIFOs, ready in cycle ``c``."""
     fifo_head, fifo_tail, fifo_len, scal = noc.fifo_head, noc.fifo_tail, noc.fifo_len, noc.scal
     ent_next = noc.ent_next
     for e in range(rt.edge_ptr[k], rt.root_end[k]):
-        L = rt.edges[e, 0]
+        L = vc_fifo(rt.edges[e, 0], chip.vcs, c, fifo_len, noc.pop_cycle, noc.pop_cnt)
         h = scal[SCAL_ENT_FREE]
         scal[SCAL_ENT_FREE] = ent_next[h]
         scal[SCAL_FREE_E] -= 1
@@ -319,7 +319,7 @@ def run_traffic(chip, rt, noc, rec, I, inj_cycle, inj_row, warm, meas, stop, don
                 noc = _ensure_entries(noc, rt.root_end[k] - rt.edge_ptr[k])
                 noc.pkt_rem[q] = rt.n_remote[k]
                 counters[_LIVE] += 1
-                _inject(c, q, k, rt, noc)
+                _inject(c, q, k, chip, rt, noc)
             q += 1
         noc = _ensure_entries(noc, scal[SCAL_N_ACTIVE] * fan)
         scal = noc.scal
@@ -343,7 +343,8 @@ def run_traffic(chip, rt, noc, rec, I, inj_cycle, inj_row, warm, meas, stop, don
 
 
 def _chip(spec: HardwareSpec) -> Chip:
-    return Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, False, spec.n_cores)
+    return Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, False, spec.n_cores,
+                spec.virtual_channels)
 
 
 def zero_load_latency(spec: HardwareSpec, dest: Destinations, max_depth: np.ndarray) -> float:
@@ -381,7 +382,7 @@ def simulate_traffic(spec: HardwareSpec, traffic: Traffic) -> NocRun:
     stop = traffic.warmup + traffic.measure + traffic.drain
     inj_cycle, inj_row = schedule(dest, spec.n_cores, traffic.rate, stop, traffic.seed)
     topo = topology(spec)
-    noc = noc_state(len(topo.links), 1024)
+    noc = noc_state(len(topo.links) * spec.virtual_channels, 1024)
     n = inj_cycle.size
     noc = noc._replace(pkt_rem=np.zeros(max(n, 1), np.int32), pkt_next=np.full(max(n, 1), -1, np.int32))
     rec = record(0, 0, topo.n_routers, len(topo.links))
@@ -443,6 +444,7 @@ def characterise(specs, patterns, traffic: Traffic, *, fractions=CURVE_FRACTIONS
         sat = saturation_rate(spec, tr, hi=min(1.0, 1.2 * limit), iters=iters)
         curves.append({"spec": spec.name, "topology": spec.topology, "rows": spec.rows, "cols": spec.cols,
                        "bandwidth": spec.bandwidth, "buffer_depth": spec.buffer_depth,
+                       "virtual_channels": spec.virtual_channels,
                        "cycles_per_hop": spec.cycles_per_hop, "pattern": pattern, "traffic": asdict(tr),
                        "bisection_bound": bisection_bound(spec), "channel_bound": limit, "saturation": sat,
                        "zero_load_latency": runs[0].zero_load_latency,

@@ -53,36 +53,47 @@ class _Packet:
         self.late = False
 
 
+def vc_queue(queues: list, popped: list, X: int, vcs: int) -> int:
+    """The FIFO a packet takes on link ``X``: the emptiest of its ``vcs`` virtual channels
+    (packets that left this cycle still count), the lowest on a tie."""
+    fifos = range(X * vcs, X * vcs + vcs)
+    return min(fifos, key=lambda F: (len(queues[F]) + popped[F], F))
+
+
 def serve_cycle(cyc: int, queues: list, links: list, link_of: dict, spec: HardwareSpec, link_load,
                 arrive, enter) -> bool:
-    """One router cycle: every link FIFO non-empty at the cycle's start, in increasing link
-    index, forwards up to ``bandwidth`` ready head packets (entries ``[packet, ready cycle]``);
-    a packet at a tile calls ``arrive(packet, tile, cyc)``, at a router it needs room in
-    every next FIFO (``buffer_depth``, space freed this cycle not counted) and calls
+    """One router cycle: every FIFO non-empty at the cycle's start, in increasing index
+    (FIFO ``F`` of link ``F // virtual_channels``; a link's FIFOs share its ``bandwidth``),
+    forwards ready head packets (entries ``[packet, ready cycle]``); a packet at a tile
+    calls ``arrive(packet, tile, cyc)``, at a router it needs room in every next FIFO
+    (``vc_queue``; ``buffer_depth``, space freed this cycle not counted) and calls
     ``enter(packet, router)``.  Returns whether any FIFO held a packet."""
-    busy = [L for L in range(len(links)) if queues[L]]
+    busy = [F for F in range(len(queues)) if queues[F]]
     if not busy:
         return False
-    nc, cph = spec.n_cores, spec.cycles_per_hop
-    popped = [0] * len(links)
-    for L in busy:
-        q = queues[L]
+    nc, cph, vcs = spec.n_cores, spec.cycles_per_hop, spec.virtual_channels
+    popped = [0] * len(queues)
+    used = [0] * len(links)
+    for F in busy:
+        q = queues[F]
+        L = F // vcs
         v = links[L][1]
-        for _ in range(spec.bandwidth):
+        while used[L] < spec.bandwidth:
             if not q or q[0][1] > cyc:
                 break
             p = q[0][0]
             if v < nc:
                 arrive(p, v, cyc)
             else:
-                nxt = [link_of[(v, w)] for w in p.src.children[v]]
+                nxt = [vc_queue(queues, popped, link_of[(v, w)], vcs) for w in p.src.children[v]]
                 if any(len(queues[X]) + popped[X] >= spec.buffer_depth for X in nxt):
                     break
                 for X in nxt:
                     queues[X].append([p, cyc + cph])
                 enter(p, v)
             q.popleft()
-            popped[L] += 1
+            popped[F] += 1
+            used[L] += 1
             link_load[L] += 1
     return True
 
@@ -115,7 +126,9 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
     spikes, latency, router_load, link_load = rec.spikes, rec.latency, rec.router_load, rec.link_load
     c = {"injected": 0, "delivered": 0, "late": 0, "dropped": 0, "synaptic_ops": 0,
          "router_traversals": 0, "input_packets": 0}
-    queues: list[deque] = [deque() for _ in links]      # entries [packet, ready cycle]
+    vcs = spec.virtual_channels
+    queues: list[deque] = [deque() for _ in range(len(links) * vcs)]   # entries [packet, ready cycle]
+    no_pops = [0] * len(queues)
     S, cph = spec.step_cycles, spec.cycles_per_hop
 
     def deliver(I, src, core):
@@ -162,7 +175,7 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
                 continue
             p = _Packet(src)
             for w in src.children[src.core]:
-                queues[link_of[(src.core, w)]].append([p, w0])
+                queues[vc_queue(queues, no_pops, link_of[(src.core, w)], vcs)].append([p, w0])
         if routing == "cycle":
             def arrive(p, v, cyc):
                 nonlocal last
@@ -233,7 +246,9 @@ def traffic_reference(spec: HardwareSpec, traffic: Traffic) -> NocRun:
     inj_cycle, inj_row = schedule(dest, nc, traffic.rate, stop, traffic.seed)
     n = inj_cycle.size
     done = np.full(n, -1, np.int64)
-    queues: list[deque] = [deque() for _ in links]
+    vcs = spec.virtual_channels
+    queues: list[deque] = [deque() for _ in range(len(links) * vcs)]
+    no_pops = [0] * len(queues)
     link_load = np.zeros(len(links), np.int64)
     link_meas = np.zeros(len(links), np.int64)
     received = np.zeros(nc)
@@ -265,7 +280,7 @@ def traffic_reference(spec: HardwareSpec, traffic: Traffic) -> NocRun:
             else:
                 p = _Packet(src, q)
                 for w in src.children[src.core]:
-                    queues[link_of[(src.core, w)]].append([p, cyc])
+                    queues[vc_queue(queues, no_pops, link_of[(src.core, w)], vcs)].append([p, cyc])
             q += 1
         serve_cycle(cyc, queues, links, link_of, spec, link_load, arrive, lambda p, v: None)
         cyc += 1

@@ -26,8 +26,11 @@ routing tree (``mosaic.topology``) to its destination cores; synapses onto the
 source's own core are delivered at cycle 0 through no router (the packet still
 counts as injected).  Every directed link is an output port with a FIFO; FIFOs of
 ports leaving a router hold ``buffer_depth`` packets, a tile's own output ports are
-unbounded (a neuron never loses its spike).  In a cycle, ports are served in
-increasing link index; each forwards up to ``bandwidth`` packets from its FIFO head.
+unbounded (a neuron never loses its spike).  With ``virtual_channels = V > 1`` a port has
+V such FIFOs sharing its bandwidth, and a packet enters the one holding the fewest packets
+(the lowest on a tie), so a blocked head no longer stalls the whole port.  In a cycle,
+ports are served in increasing link index (a port's FIFOs in order); each forwards up to
+``bandwidth`` packets from its FIFO heads.
 A head packet is forwarded only when it is ready and every FIFO it goes to next (one
 per tree branch leaving the next router) has room, counting occupancy at the start
 of the cycle plus what earlier ports pushed this cycle (space freed in a cycle is
@@ -310,7 +313,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     inp = _inputs(net, prep)
     rec = record(T, net.n_neurons, topo.n_routers, len(topo.links))
     chip = Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, late == "drop",
-                spec.n_cores)
+                spec.n_cores, spec.virtual_channels)
     chunk = max(1, T // 100) if progress else T
     bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
     if routing == "ideal":
@@ -321,7 +324,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
             bar.update(t1 - t0)
         kernels.ideal_loads(src_count, rt, spec.n_cores, rec)
     else:
-        noc = noc_state(len(topo.links), 1024)
+        noc = noc_state(len(topo.links) * spec.virtual_channels, 1024)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
             noc = kernels.run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec)

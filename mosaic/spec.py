@@ -24,7 +24,7 @@ INPUT_ENTRIES = ("io_core", "edge_row", "every_tile")
 # TOML table -> field names; the file layout mirrors how designers think of a chip.
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core", "input_entry"),
-    "router": ("bandwidth", "buffer_depth", "cycles_per_hop", "clock_mhz", "step_cycles"),
+    "router": ("bandwidth", "buffer_depth", "virtual_channels", "cycles_per_hop", "clock_mhz", "step_cycles"),
     "timing": ("dt_us",),
     "energy": ("e_synaptic_pj", "e_neuron_pj", "e_spike_out_pj", "e_router_pj", "e_static_pj"),
     "core": ("weight_bits",),
@@ -40,7 +40,8 @@ class HardwareSpec:
     """A Mosaic-style chip: a grid of neuron tiles (cores) joined by routers.
 
     Units: bandwidth in packets per cycle per router output port, buffer_depth
-    in packets per port FIFO, clock in MHz, step_cycles = router cycles available
+    in packets per port FIFO, virtual_channels = FIFOs per port (each of buffer_depth
+    packets, sharing the port's bandwidth), clock in MHz, step_cycles = router cycles available
     per time step (the step's cycle budget), dt_us = one time step in
     microseconds, energies in pJ per event (e_static_pj per core per step).
 
@@ -59,6 +60,7 @@ class HardwareSpec:
     input_entry: str = "io_core"
     bandwidth: int = 1
     buffer_depth: int = 8
+    virtual_channels: int = 1
     cycles_per_hop: int = 1
     clock_mhz: float = 100.0
     step_cycles: int = 1000
@@ -72,7 +74,7 @@ class HardwareSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for f in ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth",
+        for f in ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth", "virtual_channels",
                   "cycles_per_hop", "step_cycles", "weight_bits"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

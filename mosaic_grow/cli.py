@@ -522,12 +522,13 @@ NOC_QUICK = {"warmup": 200, "measure": 600, "drain": 600}
 
 
 def noc_specs(args: argparse.Namespace) -> list[HardwareSpec]:
-    """The chip of --preset/--spec/--set in every --topologies x --bandwidths x --depths setting."""
+    """The chip of --preset/--spec/--set in every --topologies x --bandwidths x --depths x --vcs setting."""
     base = load_spec(args)
     topos = [t.strip() for t in args.topologies.split(",") if t.strip()]
-    return [base.replace(topology=t, bandwidth=b, buffer_depth=d, name=f"{t}-{base.rows}x{base.cols}-b{b}-d{d}")
+    return [base.replace(topology=t, bandwidth=b, buffer_depth=d, virtual_channels=v,
+                         name=f"{t}-{base.rows}x{base.cols}-b{b}-d{d}" + (f"-v{v}" if v > 1 else ""))
             for t in topos for b in parse_sizes(args.bandwidths, "--bandwidths", 1)
-            for d in parse_sizes(args.depths, "--depths", 1)]
+            for d in parse_sizes(args.depths, "--depths", 1) for v in parse_sizes(args.vcs, "--vcs", 1)]
 
 
 def cmd_noc(args: argparse.Namespace) -> int:
@@ -580,6 +581,8 @@ def add_noc_parser(sub) -> None:
                    help="topologies to compare on the spec's grid (default mosaic,mesh)")
     g.add_argument("--bandwidths", default="1", metavar="B,B", help="router bandwidths (packets/cycle; default 1)")
     g.add_argument("--depths", default="8", metavar="D,D", help="buffer depths (packets; default 8)")
+    g.add_argument("--vcs", default="1", metavar="V,V",
+                   help="virtual channels per router port, each of the buffer depth (default 1)")
     g.add_argument("--patterns", default="uniform,transpose,bitcomp,hotspot,neighbor,multicast",
                    metavar="P,P", help="traffic patterns (default all six)")
     g.add_argument("--hotspot-share", type=float, default=0.2, help="hotspot: share to the hot tile (default 0.2)")

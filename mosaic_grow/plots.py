@@ -258,7 +258,8 @@ def noc_curves(curves: Sequence[dict[str, Any]], path: str | Path | None = None,
                title: str | None = None) -> Figure:
     """Latency-throughput curves of synthetic traffic (``mosaic.noc.characterise``): one panel
     per topology, mean packet latency (cycles, log scale) vs offered load (packets per tile per
-    cycle), one line per pattern and router setting (bandwidth b, buffer depth d), the
+    cycle), one line per pattern and router setting (bandwidth b, buffer depth d, virtual
+    channels v), the
     saturation throughput marked (a ring on its line) and the bisection bound of each
     bandwidth drawn as a vertical dashed line."""
     if not curves:
@@ -269,7 +270,7 @@ def noc_curves(curves: Sequence[dict[str, Any]], path: str | Path | None = None,
     topos = sorted({c["topology"] for c in curves})
     fig, axes = new_figure(len(topos), 6.0, 4.8)
     patterns = sorted({c["pattern"] for c in curves})
-    settings = sorted({(c["bandwidth"], c["buffer_depth"]) for c in curves})
+    settings = sorted({(c["bandwidth"], c["buffer_depth"], c.get("virtual_channels", 1)) for c in curves})
     colours = {p: f"C{i}" for i, p in enumerate(patterns)}
     styles = {s: ("-", "--", ":", "-.")[i % 4] for i, s in enumerate(settings)}
     for ax, topo in zip(axes, topos):
@@ -277,8 +278,8 @@ def noc_curves(curves: Sequence[dict[str, Any]], path: str | Path | None = None,
         for c in mine:
             x = np.array([r["offered"] for r in c["runs"]])
             y = np.array([r["latency_mean"] for r in c["runs"]])
-            s = (c["bandwidth"], c["buffer_depth"])
-            label = c["pattern"] + (f" b{s[0]} d{s[1]}" if len(settings) > 1 else "")
+            s = (c["bandwidth"], c["buffer_depth"], c.get("virtual_channels", 1))
+            label = c["pattern"] + (f" b{s[0]} d{s[1]} v{s[2]}" if len(settings) > 1 else "")
             ax.plot(x, y, styles[s], marker=".", color=colours[c["pattern"]], label=label)
             sat = c["saturation"]
             if sat is not None and x.size:
