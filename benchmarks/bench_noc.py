@@ -11,8 +11,9 @@
 2. Saturation vs the bisection bound for uniform traffic (``mosaic.noc.bisection_bound``:
    4 (R+1) b / R^2 on an R x R Mosaic, 4 b / R on a mesh), with the routing's own limit
    (``channel_load_bound``) to tell the routing's share of a shortfall from the router's.
-3. Zero-load latency: uniform traffic at 0.002 packets per tile per cycle over 20,000
-   cycles; mean latency against the mean hops x cycles_per_hop over all tile pairs.
+3. Zero-load latency: uniform traffic at 0.002 packets per tile per cycle over 100,000
+   cycles; mean latency against mean hops x cycles_per_hop, of the packets sent and over all
+   tile pairs.
 4. Conservation: every run delivered every packet and every copy, and the loads add up.
 
 Ends with one JSON line per target (``benchmarks/targets.py``), also written to
@@ -50,12 +51,15 @@ def curves(quick: bool) -> list[dict]:
 
 
 def zero_load(quick: bool) -> dict:
-    """Uniform traffic near zero load on each preset: latency against hops x cycles_per_hop."""
+    """Uniform traffic near zero load on each preset: mean latency against the mean hops x
+    cycles_per_hop of the packets sent (``hop_error``) and over all tile pairs (``rel_error``;
+    it includes the sampling noise of the destinations, 0.4% at 100,000 cycles)."""
     out = {}
     for p in PRESETS:
         run = simulate_traffic(HardwareSpec.preset(p), Traffic(rate=ZERO_LOAD_RATE, warmup=200,
-                                                               measure=4000 if quick else 20000, drain=1000))
-        out[p] = {**run.summary(), "rel_error": abs(run.latency_mean / run.zero_load_latency - 1)}
+                                                               measure=10000 if quick else 100000, drain=1000))
+        out[p] = {**run.summary(), "hop_error": abs(run.latency_mean / run.hop_latency - 1),
+                  "rel_error": abs(run.latency_mean / run.zero_load_latency - 1)}
     return out
 
 
@@ -87,7 +91,8 @@ def main(argv=None) -> int:
               f"zero-load {c['zero_load_latency']:6.2f} cyc  saturation {c['saturation']:.4f}  "
               f"channel bound {c['channel_bound']:.4f}  bisection bound {c['bisection_bound']:.4f}")
     for p, z in zl.items():
-        print(f"  zero load {p}: latency {z['latency_mean']:.3f} vs hops x cph {z['zero_load_latency']:.3f} "
+        print(f"  zero load {p}: latency {z['latency_mean']:.3f} vs hops x cph {z['hop_latency']:.3f} of the "
+              f"packets sent ({100 * z['hop_error']:.2f}%), {z['zero_load_latency']:.3f} over all pairs "
               f"({100 * z['rel_error']:.2f}%)")
     print(f"  {len(cs)} curves, {sum(len(c['runs']) for c in cs)} runs plus saturation searches in {wall:.0f} s")
     if args.out:
@@ -99,13 +104,15 @@ def main(argv=None) -> int:
         plotted = len(base)
         print(f"  wrote {args.plot}")
     want = {(t, p) for t in ("mosaic", "mesh") for p in (("uniform", "transpose") if args.quick else PATTERNS)}
-    zl_ok = all(z["rel_error"] <= 0.02 for z in zl.values())
+    zl_ok = all(z["rel_error"] <= 0.02 and z["hop_error"] <= 0.02 for z in zl.values())
     conserved = all(c["conserved"] for c in cs) and all(z["conserved"] for z in zl.values())
     emit("bench_noc", [
         saturation_target("uniform_saturation_vs_bound_mosaic_8x8", base[("mosaic", "uniform")]),
         saturation_target("uniform_saturation_vs_bound_mesh_8x8", base[("mesh", "uniform")]),
-        target("zero_load_latency_matches_hops", zl_ok, "== true (within 2%)", zl_ok,
-               rel_error={p: round(z["rel_error"], 5) for p, z in zl.items()}),
+        target("zero_load_latency_matches_hops", zl_ok, "== true (mean latency within 2% of mean hops x "
+               "cycles_per_hop, of the packets sent and over all pairs)", zl_ok,
+               rel_error={p: round(z["rel_error"], 5) for p, z in zl.items()},
+               hop_error={p: round(z["hop_error"], 5) for p, z in zl.items()}),
         target("conservation_all_runs", conserved, "== true", conserved, curves=len(cs)),
         target("curves_per_pattern_and_topology", len(set(base) & want), f"== {len(want)} (one per pattern "
                "and topology in the plot)", set(base) >= want and (args.plot is None or plotted == len(want)),

@@ -437,6 +437,35 @@ def vc_fifo(X, vcs, c, fifo_len, pop_cycle, pop_cnt):
 
 
 @njit(cache=True)
+def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
+    """Packet ``p`` of source ``k`` enters the FIFOs of the links leaving its tile (one entry
+    per root edge, ready in cycle ``ready``; ``vc_fifo`` picks the FIFO), taking entries
+    from the free list ``ent_free`` of ``free_e`` entries; returns (ent_free, free_e,
+    n_active).  The caller makes sure the pool holds ``root_end[k] - edge_ptr[k]`` entries."""
+    fifo_head, fifo_tail, fifo_len, ent_next = noc.fifo_head, noc.fifo_tail, noc.fifo_len, noc.ent_next
+    for e in range(rt.edge_ptr[k], rt.root_end[k]):
+        L = vc_fifo(rt.edges[e, 0], vcs, ready, fifo_len, noc.pop_cycle, noc.pop_cnt)
+        h = ent_free
+        ent_free = ent_next[h]
+        free_e -= 1
+        noc.ent_pkt[h] = p
+        noc.ent_edge[h] = e
+        noc.ent_ready[h] = ready
+        ent_next[h] = -1
+        if fifo_tail[L] >= 0:
+            ent_next[fifo_tail[L]] = h
+        else:
+            fifo_head[L] = h
+        fifo_tail[L] = h
+        fifo_len[L] += 1
+        if not noc.is_active[L]:
+            noc.is_active[L] = True
+            noc.active[L >> 6] |= np.uint64(1) << np.uint64(L & 63)
+            n_active += 1
+    return ent_free, free_e, n_active
+
+
+@njit(cache=True)
 def _cycle(c, w0, chip, rt, I, noc, last, rec):
     """One cycle of the network: serve the active FIFOs (bitmap ``active``, flags ``is_active``)
     in increasing index (FIFO ``F`` belongs to link ``F // chip.vcs``; a link's FIFOs share
@@ -645,25 +674,10 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 ent_free = size
                 free_e += size
                 grown = True
-            for e in range(edge_ptr[k], root_end[k]):
-                L = vc_fifo(edges[e, 0], chip.vcs, w0, fifo_len, noc.pop_cycle, noc.pop_cnt)
-                h = ent_free
-                ent_free = ent_next[h]
-                free_e -= 1
-                ent_pkt[h] = p
-                ent_edge[h] = e
-                ent_ready[h] = w0
-                ent_next[h] = -1
-                if fifo_tail[L] >= 0:
-                    ent_next[fifo_tail[L]] = h
-                else:
-                    fifo_head[L] = h
-                fifo_tail[L] = h
-                fifo_len[L] += 1
-                if not is_active[L]:
-                    is_active[L] = True
-                    active[L >> 6] |= np.uint64(1) << np.uint64(L & 63)
-                    n_active += 1
+            if grown:
+                noc = _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
+                grown = False
+            ent_free, free_e, n_active = push_roots(k, p, w0, chip.vcs, rt, noc, ent_free, free_e, n_active)
         c = w0
         while n_active > 0 and c < wend:
             if free_e < n_active * bw * max_fan:

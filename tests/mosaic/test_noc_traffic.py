@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mosaic import HardwareSpec, hop_matrix, topology
-from mosaic.noc import (PATTERNS, NocError, Traffic, bisection_bound, destinations, saturation_rate,
-                        simulate_traffic)
+from mosaic.noc import (PATTERNS, NocError, Traffic, bisection_bound, channel_load_bound, destinations,
+                        saturation_rate, simulate_traffic)
 from mosaic.reference import traffic_reference
 from mosaic.topology import mosaic_hops
 
@@ -121,3 +121,14 @@ def test_bad_requests_for_a_chip_are_refused():
         simulate_traffic(HardwareSpec.preset("mosaic-4x4"), Traffic(pattern="multicast", fanout=16))
     with pytest.raises(NocError, match="hotspot_tile"):
         simulate_traffic(HardwareSpec.preset("mosaic-4x4"), Traffic(pattern="hotspot", hotspot_tile=99))
+
+
+def test_channel_load_bound_is_the_most_loaded_link():
+    mesh, mos = HardwareSpec.preset("mesh-8x8"), HardwareSpec.preset("mosaic-8x8")
+    assert channel_load_bound(mesh, Traffic(pattern="transpose")) == pytest.approx(1 / 7)
+    assert channel_load_bound(mesh, Traffic()) == pytest.approx(bisection_bound(mesh))
+    limit = channel_load_bound(mos, Traffic())
+    assert limit <= 4 / 9 < bisection_bound(mos)
+    run = simulate_traffic(mos, Traffic(rate=0.2, measure=10000))
+    assert run.link_load.max() == pytest.approx(0.2 / limit, rel=0.05)
+    assert channel_load_bound(mos.replace(bandwidth=2), Traffic()) == pytest.approx(2 * limit)
