@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     plotted = 0
     if args.plot is not None:
         from mosaic_grow import plots          # lazy: matplotlib only when a plot is asked for
-        plots.noc_curves([c for c in cs if (c["topology"], c["pattern"]) in base], args.plot)
+        plots.noc_curves(cs, args.plot)
         plotted = len(base)
         print(f"  wrote {args.plot}")
     want = {(t, p) for t in ("mosaic", "mesh") for p in (("uniform", "transpose") if args.quick else PATTERNS)}
