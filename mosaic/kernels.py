@@ -15,10 +15,12 @@ Routing tables (one row per source: neurons, then spike inputs):
   if the link ends at a router, or the synapse range onto that core if it ends
   at a tile (one row per edge: a forward touches one cache line).
 
-Network state of ``run_cycle`` (``NocState``): one linked-list FIFO per link in a shared entry
-pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies),
-a bitmap and flags of the links with a non-empty FIFO (served in increasing link
-index by walking the bitmap).  Pools grow when short, so the run never loses a
+Network state of ``run_cycle`` (``NocState``): one linked-list FIFO per link and virtual
+channel (FIFO ``F`` on link ``F // Chip.vcs``) in a shared entry pool (entries: packet, tree
+edge, ready cycle), a packet pool (undelivered copies), a bitmap and flags of the FIFOs
+that are non-empty (served in increasing index by walking the bitmap).  ``_cycle`` is the
+router model; ``run_cycle`` drives it from spikes, ``mosaic.noc.run_traffic`` from a
+synthetic injection process.  Pools grow when short, so the run never loses a
 packet for want of memory.  A window whose packets meet no contention is applied
 without cycles (``_uncontended``).
 """
