@@ -12,7 +12,7 @@ simulator counts (see ``mosaic.simulate``), in expectation over ``T`` steps:
   source core's routing tree (``mosaic.topology``) to the set of destination cores;
   each router on the tree is traversed once (``e_router_pj``), each link carries
   the packet once; synapses on the source's own core use no router.  Inputs enter
-  at ``spec.io_core``;
+  at their entry tiles ``spec.input_cores`` (``spec.io_core`` by default);
 - static: every core every step (``e_static_pj``).
 
 As in the simulator, a neuron spike integrates one step later, so spikes of the last
@@ -253,7 +253,7 @@ def _sources(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray):
 
 
 def _core_fanout(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray):
-    src_core = np.concatenate([core_of, np.full(net.n_inputs, spec.io_core, np.int64)])
+    src_core = np.concatenate([core_of, spec.input_cores(net.n_inputs)])
     fanout = np.concatenate([np.diff(net.w.indptr), np.diff(net.w_in.indptr)]).astype(np.float64)
     return src_core, fanout
 
@@ -446,7 +446,8 @@ def cost_reference(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
     router_load = np.zeros(topo.n_routers)
     syn = trav = 0.0
     rows = [(core_of[i], sp.csr_matrix(net.w).getrow(i).indices, r[i] * (T - 1), True) for i in range(n)]
-    rows += [(spec.io_core, sp.csr_matrix(net.w_in).getrow(j).indices, q[j] * T, not analog_input)
+    entry = spec.input_cores(m)
+    rows += [(int(entry[j]), sp.csr_matrix(net.w_in).getrow(j).indices, q[j] * T, not analog_input)
              for j in range(m)]
     for src, targets, sent, routed in rows:     # sent: spikes per inference
         syn += sent * len(targets)

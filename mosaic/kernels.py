@@ -15,10 +15,12 @@ Routing tables (one row per source: neurons, then spike inputs):
   if the link ends at a router, or the synapse range onto that core if it ends
   at a tile (one row per edge: a forward touches one cache line).
 
-Network state of ``run_cycle`` (``NocState``): one linked-list FIFO per link in a shared entry
-pool (entries: packet, tree edge, ready cycle), a packet pool (undelivered copies),
-a bitmap and flags of the links with a non-empty FIFO (served in increasing link
-index by walking the bitmap).  Pools grow when short, so the run never loses a
+Network state of ``run_cycle`` (``NocState``): one linked-list FIFO per link and virtual
+channel (FIFO ``F`` on link ``F // Chip.vcs``) in a shared entry pool (entries: packet, tree
+edge, ready cycle), a packet pool (undelivered copies), a bitmap and flags of the FIFOs
+that are non-empty (served in increasing index by walking the bitmap).  ``_cycle`` is the
+router model; ``run_cycle`` drives it from spikes, ``mosaic.noc.run_traffic`` from a
+synthetic injection process.  Pools grow when short, so the run never loses a
 packet for want of memory.  A window whose packets meet no contention is applied
 without cycles (``_uncontended``).
 """
@@ -409,14 +411,72 @@ def _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec):
 
 
 @njit(cache=True)
+def max_branching(rt, n_cores):
+    """Most branches leaving one router of any tree (``_cycle`` pushes at most this many
+    entries per packet it forwards)."""
+    edges, link_head = rt.edges, rt.link_head
+    max_fan = 1
+    for e in range(edges.shape[0]):
+        if link_head[edges[e, 0]] >= n_cores:
+            max_fan = max(max_fan, edges[e, 2] - edges[e, 1])
+    return max_fan
+
+
+@njit(cache=True)
+def vc_fifo(X, vcs, c, fifo_len, pop_cycle, pop_cnt):
+    """The FIFO a packet takes on link ``X``: of the link's ``vcs`` virtual channels (FIFOs
+    ``X*vcs .. X*vcs+vcs-1``), the one with the fewest packets (space freed in cycle ``c``
+    counts as taken), the lowest on a tie; ``X`` itself without virtual channels."""
+    if vcs == 1:
+        return X
+    best = X * vcs
+    occ_best = fifo_len[best] + (pop_cnt[best] if pop_cycle[best] == c else 0)
+    for F in range(X * vcs + 1, X * vcs + vcs):
+        occ = fifo_len[F] + (pop_cnt[F] if pop_cycle[F] == c else 0)
+        if occ < occ_best:
+            best, occ_best = F, occ
+    return best
+
+
+@njit(cache=True)
+def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
+    """Packet ``p`` of source ``k`` enters the FIFOs of the links leaving its tile (one entry
+    per root edge, ready in cycle ``ready``; ``vc_fifo`` picks the FIFO), taking entries
+    from the free list ``ent_free`` of ``free_e`` entries; returns (ent_free, free_e,
+    n_active).  The caller makes sure the pool holds ``root_end[k] - edge_ptr[k]`` entries."""
+    fifo_head, fifo_tail, fifo_len, ent_next = noc.fifo_head, noc.fifo_tail, noc.fifo_len, noc.ent_next
+    for e in range(rt.edge_ptr[k], rt.root_end[k]):
+        L = vc_fifo(rt.edges[e, 0], vcs, ready, fifo_len, noc.pop_cycle, noc.pop_cnt)
+        h = ent_free
+        ent_free = ent_next[h]
+        free_e -= 1
+        noc.ent_pkt[h] = p
+        noc.ent_edge[h] = e
+        noc.ent_ready[h] = ready
+        ent_next[h] = -1
+        if fifo_tail[L] >= 0:
+            ent_next[fifo_tail[L]] = h
+        else:
+            fifo_head[L] = h
+        fifo_tail[L] = h
+        fifo_len[L] += 1
+        if not noc.is_active[L]:
+            noc.is_active[L] = True
+            noc.active[L >> 6] |= np.uint64(1) << np.uint64(L & 63)
+            n_active += 1
+    return ent_free, free_e, n_active
+
+
+@njit(cache=True)
 def _cycle(c, w0, chip, rt, I, noc, last, rec):
-    """One cycle of the network: serve the active ports (bitmap ``active``, flags ``is_active``)
-    in increasing link index (the entry pool must hold every push of the cycle:
+    """One cycle of the network: serve the active FIFOs (bitmap ``active``, flags ``is_active``)
+    in increasing index (FIFO ``F`` belongs to link ``F // chip.vcs``; a link's FIFOs share
+    its ``bandwidth``, the lower virtual channel first) (the entry pool must hold every push of the cycle:
     ``free_e >= n_active x bw x max branching``).  A port activated during the cycle holds
     no ready packet (ready at ``c + cph``), so serving it in this cycle or not is the same.
     Updates ``noc`` (its pool scalars in ``noc.scal``) and ``rec`` in place; returns
     (moved, ready_left, min_future, last)."""
-    cph, bw, cap, n_cores = chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
+    cph, bw, cap, n_cores, vcs = chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores, chip.vcs
     edges, link_head, syn_tgt, syn_w = rt.edges, rt.link_head, rt.syn_tgt, rt.syn_w
     fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
     pop_cycle, pop_cnt, active, is_active = noc.pop_cycle, noc.pop_cnt, noc.active, noc.is_active
@@ -429,15 +489,19 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
     ready_left = False
     min_future = _NEVER
     one = np.uint64(1)
+    cur_link, cur_used = -1, 0                      # packets the link being served has sent
     for wi in range(active.size):
         word = active[wi]
         while word != 0:
             bit = trailing_zeros(word)
             word &= word - one
-            L = wi * 64 + bit
+            F = wi * 64 + bit
+            L = F // vcs
+            if L != cur_link:
+                cur_link, cur_used = L, 0
             v = link_head[L]
-            for _b in range(bw):
-                h = fifo_head[L]
+            for _b in range(bw - cur_used):
+                h = fifo_head[F]
                 if h < 0 or ent_ready[h] > c:
                     break
                 p = ent_pkt[h]
@@ -459,7 +523,7 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                     ok = True
                     ea, eb = edges[e, 1], edges[e, 2]
                     for ce in range(ea, eb):
-                        X = edges[ce, 0]
+                        X = vc_fifo(edges[ce, 0], vcs, c, fifo_len, pop_cycle, pop_cnt)
                         occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
                         if occ >= cap:
                             ok = False
@@ -467,7 +531,7 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                     if not ok:
                         break
                     for ce in range(ea, eb):
-                        X = edges[ce, 0]
+                        X = vc_fifo(edges[ce, 0], vcs, c, fifo_len, pop_cycle, pop_cnt)
                         g = ent_free
                         ent_free = ent_next[g]
                         free_e -= 1
@@ -489,20 +553,21 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                             n_active += 1
                     router_load[v - n_cores] += 1
                     counters[_ROUT] += 1
-                fifo_head[L] = ent_next[h]
-                if fifo_head[L] < 0:
-                    fifo_tail[L] = -1
-                fifo_len[L] -= 1
-                if pop_cycle[L] != c:
-                    pop_cycle[L] = c
-                    pop_cnt[L] = 0
-                pop_cnt[L] += 1
+                fifo_head[F] = ent_next[h]
+                if fifo_head[F] < 0:
+                    fifo_tail[F] = -1
+                fifo_len[F] -= 1
+                if pop_cycle[F] != c:
+                    pop_cycle[F] = c
+                    pop_cnt[F] = 0
+                pop_cnt[F] += 1
                 ent_next[h] = ent_free
                 ent_free = h
                 free_e += 1
                 link_load[L] += 1
+                cur_used += 1
                 moved = True
-            h = fifo_head[L]
+            h = fifo_head[F]
             if h >= 0:
                 r = ent_ready[h]
                 if r <= c:
@@ -510,8 +575,8 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
                 elif r < min_future:
                     min_future = r
             else:
-                is_active[L] = False
-                active[L >> 6] &= ~(one << np.uint64(L & 63))
+                is_active[F] = False
+                active[F >> 6] &= ~(one << np.uint64(F & 63))
                 n_active -= 1
     scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
     scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
@@ -536,14 +601,11 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     I = np.zeros_like(st.mem)
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
     born = np.empty(n + inp.x_spk.shape[1], np.int64)
-    n_links = fifo_head.size
+    n_links = link_head.size
     max_e = 1
     for k in range(edge_ptr.size - 1):
         max_e = max(max_e, edge_ptr[k + 1] - edge_ptr[k])
-    max_fan = 1                                     # most branches leaving one router of a tree
-    for e in range(edges.shape[0]):
-        if link_head[edges[e, 0]] >= n_cores:
-            max_fan = max(max_fan, edges[e, 2] - edges[e, 1])
+    max_fan = max_branching(rt, n_cores)
     dep = np.empty(max_e, np.int64)                 # fast path: depth of each tree edge
     ustamp = np.full(n_links, -1, np.int64)         # fast path: window that last used a link,
     ucnt = np.zeros(n_links, np.int64)              # how often, in which cycles
@@ -614,25 +676,10 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 ent_free = size
                 free_e += size
                 grown = True
-            for e in range(edge_ptr[k], root_end[k]):
-                L = edges[e, 0]
-                h = ent_free
-                ent_free = ent_next[h]
-                free_e -= 1
-                ent_pkt[h] = p
-                ent_edge[h] = e
-                ent_ready[h] = w0
-                ent_next[h] = -1
-                if fifo_tail[L] >= 0:
-                    ent_next[fifo_tail[L]] = h
-                else:
-                    fifo_head[L] = h
-                fifo_tail[L] = h
-                fifo_len[L] += 1
-                if not is_active[L]:
-                    is_active[L] = True
-                    active[L >> 6] |= np.uint64(1) << np.uint64(L & 63)
-                    n_active += 1
+            if grown:
+                noc = _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
+                grown = False
+            ent_free, free_e, n_active = push_roots(k, p, w0, chip.vcs, rt, noc, ent_free, free_e, n_active)
         c = w0
         while n_active > 0 and c < wend:
             if free_e < n_active * bw * max_fan:

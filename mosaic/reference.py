@@ -14,6 +14,7 @@ from collections import deque
 import numpy as np
 
 from .network import SpikingNetwork
+from .noc import NocRun, Traffic, destinations, measure, schedule, zero_load_latency
 from .simstate import neuron_params, neuron_state, record
 from .simulate import RunReport, finish_report, prepare
 from .spec import HardwareSpec
@@ -45,10 +46,56 @@ class _Source:
 
 
 class _Packet:
-    def __init__(self, src: _Source):
+    def __init__(self, src: _Source, idx: int = -1):
         self.src = src
+        self.idx = idx                  # synthetic traffic: the packet's index in the schedule
         self.remaining = len(src.remote)
         self.late = False
+
+
+def vc_queue(queues: list, popped: list, X: int, vcs: int) -> int:
+    """The FIFO a packet takes on link ``X``: the emptiest of its ``vcs`` virtual channels
+    (packets that left this cycle still count), the lowest on a tie."""
+    fifos = range(X * vcs, X * vcs + vcs)
+    return min(fifos, key=lambda F: (len(queues[F]) + popped[F], F))
+
+
+def serve_cycle(cyc: int, queues: list, links: list, link_of: dict, spec: HardwareSpec, link_load,
+                arrive, enter) -> bool:
+    """One router cycle: every FIFO non-empty at the cycle's start, in increasing index
+    (FIFO ``F`` of link ``F // virtual_channels``; a link's FIFOs share its ``bandwidth``),
+    forwards ready head packets (entries ``[packet, ready cycle]``); a packet at a tile
+    calls ``arrive(packet, tile, cyc)``, at a router it needs room in every next FIFO
+    (``vc_queue``; ``buffer_depth``, space freed this cycle not counted) and calls
+    ``enter(packet, router)``.  Returns whether any FIFO held a packet."""
+    busy = [F for F in range(len(queues)) if queues[F]]
+    if not busy:
+        return False
+    nc, cph, vcs = spec.n_cores, spec.cycles_per_hop, spec.virtual_channels
+    popped = [0] * len(queues)
+    used = [0] * len(links)
+    for F in busy:
+        q = queues[F]
+        L = F // vcs
+        v = links[L][1]
+        while used[L] < spec.bandwidth:
+            if not q or q[0][1] > cyc:
+                break
+            p = q[0][0]
+            if v < nc:
+                arrive(p, v, cyc)
+            else:
+                nxt = [vc_queue(queues, popped, link_of[(v, w)], vcs) for w in p.src.children[v]]
+                if any(len(queues[X]) + popped[X] >= spec.buffer_depth for X in nxt):
+                    break
+                for X in nxt:
+                    queues[X].append([p, cyc + cph])
+                enter(p, v)
+            q.popleft()
+            popped[F] += 1
+            used[L] += 1
+            link_load[L] += 1
+    return True
 
 
 def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spikes=None, *,
@@ -69,7 +116,8 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
         return _Source(core, m.indices[lo:hi].astype(np.int64), m.data[lo:hi].astype(dt), core_of, topo)
 
     neurons = [source(int(core_of[i]), net.w, i) for i in range(n)]
-    inputs = [source(spec.io_core, net.w_in, j) for j in range(net.n_inputs)] if prep.spiking_input else []
+    entry = spec.input_cores(net.n_inputs)
+    inputs = [source(int(entry[j]), net.w_in, j) for j in range(net.n_inputs)] if prep.spiking_input else []
 
     prm = neuron_params(net, dt)
     beta, alpha, thr, bias, refr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr
@@ -78,8 +126,10 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
     spikes, latency, router_load, link_load = rec.spikes, rec.latency, rec.router_load, rec.link_load
     c = {"injected": 0, "delivered": 0, "late": 0, "dropped": 0, "synaptic_ops": 0,
          "router_traversals": 0, "input_packets": 0}
-    queues: list[deque] = [deque() for _ in links]      # entries [packet, ready cycle]
-    S, cph, bw, depth = spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth
+    vcs = spec.virtual_channels
+    queues: list[deque] = [deque() for _ in range(len(links) * vcs)]   # entries [packet, ready cycle]
+    no_pops = [0] * len(queues)
+    S, cph = spec.step_cycles, spec.cycles_per_hop
 
     def deliver(I, src, core):
         tg, w = src.by_core[core]
@@ -125,37 +175,23 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
                 continue
             p = _Packet(src)
             for w in src.children[src.core]:
-                queues[link_of[(src.core, w)]].append([p, w0])
+                queues[vc_queue(queues, no_pops, link_of[(src.core, w)], vcs)].append([p, w0])
         if routing == "cycle":
+            def arrive(p, v, cyc):
+                nonlocal last
+                deliver(I, p.src, v)
+                p.remaining -= 1
+                if p.remaining == 0:
+                    c["delivered"] += 1
+                last = cyc - w0
+
+            def enter(p, v):
+                router_load[v - nc] += 1
+                c["router_traversals"] += 1
+
             for cyc in range(w0, w0 + S):
-                busy = [L for L in range(len(links)) if queues[L]]
-                if not busy:
+                if not serve_cycle(cyc, queues, links, link_of, spec, link_load, arrive, enter):
                     break
-                popped = [0] * len(links)
-                for L in busy:
-                    q = queues[L]
-                    v = links[L][1]
-                    for _ in range(bw):
-                        if not q or q[0][1] > cyc:
-                            break
-                        p = q[0][0]
-                        if v < nc:
-                            deliver(I, p.src, v)
-                            p.remaining -= 1
-                            if p.remaining == 0:
-                                c["delivered"] += 1
-                            last = cyc - w0
-                        else:
-                            nxt = [link_of[(v, w)] for w in p.src.children[v]]
-                            if any(len(queues[X]) + popped[X] >= depth for X in nxt):
-                                break
-                            for X in nxt:
-                                queues[X].append([p, cyc + cph])
-                            router_load[v - nc] += 1
-                            c["router_traversals"] += 1
-                        q.popleft()
-                        popped[L] += 1
-                        link_load[L] += 1
             live = {id(e[0]): e[0] for q in queues for e in q}
             if live:
                 last = S
@@ -190,3 +226,75 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
                          router_load=router_load, link_load=link_load, step_latency=latency,
                          final_mem=mem, routing=routing, late=late,
                          wall_s=time.perf_counter() - t_start)
+
+
+def traffic_reference(spec: HardwareSpec, traffic: Traffic) -> NocRun:
+    """Pure-Python version of ``mosaic.noc.simulate_traffic``: the same pattern rows and
+    injection schedule, one ``deque`` per link FIFO, ``serve_cycle`` each cycle, the same
+    phases and report.  Small chips and short runs only."""
+    dest = destinations(spec, traffic)
+    topo = topology(spec)
+    nc = spec.n_cores
+    links = [tuple(int(a) for a in l) for l in topo.links]
+    link_of = {l: i for i, l in enumerate(links)}
+    tiles = np.arange(nc)
+    m = dest.m
+    rows = [_Source(int(dest.src[k]), m.indices[m.indptr[k]:m.indptr[k + 1]].astype(np.int64),
+                    np.ones(m.indptr[k + 1] - m.indptr[k]), tiles, topo) for k in range(m.shape[0])]
+    m0, m1 = traffic.warmup, traffic.warmup + traffic.measure
+    stop = m1 + traffic.drain
+    inj_cycle, inj_row = schedule(dest, nc, traffic.rate, stop, traffic.seed)
+    n = inj_cycle.size
+    done = np.full(n, -1, np.int64)
+    vcs = spec.virtual_channels
+    queues: list[deque] = [deque() for _ in range(len(links) * vcs)]
+    no_pops = [0] * len(queues)
+    link_load = np.zeros(len(links), np.int64)
+    link_meas = np.zeros(len(links), np.int64)
+    received = np.zeros(nc)
+    outstanding = int(np.count_nonzero((inj_cycle >= m0) & (inj_cycle < m1)))
+
+    def finish(idx, cyc):
+        nonlocal outstanding
+        done[idx] = cyc
+        outstanding -= m0 <= inj_cycle[idx] < m1
+
+    def arrive(p, v, cyc):
+        received[v] += p.src.by_core[v][0].size
+        p.remaining -= 1
+        if p.remaining == 0:
+            finish(p.idx, cyc)
+
+    q, cyc, injecting, stopped = 0, 0, True, stop
+    while True:
+        if cyc == m0:
+            link_meas -= link_load
+        if cyc == m1:
+            link_meas += link_load
+        while injecting and q < n and inj_cycle[q] == cyc:
+            src = rows[inj_row[q]]
+            if src.core in src.by_core:
+                received[src.core] += src.by_core[src.core][0].size
+            if not src.remote:
+                finish(q, cyc)
+            else:
+                p = _Packet(src, q)
+                for w in src.children[src.core]:
+                    queues[vc_queue(queues, no_pops, link_of[(src.core, w)], vcs)].append([p, cyc])
+            q += 1
+        serve_cycle(cyc, queues, links, link_of, spec, link_load, arrive, lambda p, v: None)
+        cyc += 1
+        if injecting and cyc >= m1 and (outstanding == 0 or cyc >= stop):
+            injecting, stopped = False, cyc
+        if not injecting and not any(queues):
+            break
+    if cyc <= m1:
+        link_meas += link_load
+    sent = inj_cycle < stopped
+    hops = np.array([r.max_depth for r in rows], np.int64)
+    tree_links = np.array([sum(len(k) for k in r.children.values()) for r in rows], np.int64)
+    conserved = (bool(np.all(done[sent] >= inj_cycle[sent])) and received.sum() == m.indptr[inj_row[sent] + 1].sum()
+                 - m.indptr[inj_row[sent]].sum() and link_load.sum() == tree_links[inj_row[sent]].sum())
+    return measure(spec, traffic, born=inj_cycle[sent], done=done[sent], hops=hops[inj_row[sent]],
+                   stopped=stopped, link_meas=link_meas, conserved=conserved, cycles=cyc,
+                   zero_load=zero_load_latency(spec, dest, hops))

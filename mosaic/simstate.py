@@ -59,6 +59,7 @@ class Chip(NamedTuple):
     buffer_depth: int       # packets a router port's FIFO holds
     drop: bool              # late="drop" (else "defer")
     n_cores: int            # nodes below this are tiles, the rest routers
+    vcs: int = 1            # FIFOs (virtual channels) per link; FIFO F is on link F // vcs
 
 
 class Routes(NamedTuple):
@@ -80,17 +81,17 @@ class Routes(NamedTuple):
 
 
 class NocState(NamedTuple):
-    """Network-on-chip state of the cycle model: one linked-list FIFO per link in a
-    shared entry pool, a packet pool, the active-link bitmap.  The pools grow during a
+    """Network-on-chip state of the cycle model: one linked-list FIFO per link and virtual
+    channel (``Chip.vcs`` per link, FIFO ``F`` on link ``F // vcs``) in a shared entry pool, a packet pool, the active-link bitmap.  The pools grow during a
     run, so ``run_cycle`` returns the (possibly new) state."""
 
-    fifo_head: np.ndarray   # (n_links,) int32 first entry (-1: empty)
-    fifo_tail: np.ndarray   # (n_links,) int32
-    fifo_len: np.ndarray    # (n_links,) int32
-    pop_cycle: np.ndarray   # (n_links,) int64 last cycle a packet left the FIFO
-    pop_cnt: np.ndarray     # (n_links,) int32 packets that left in that cycle
-    active: np.ndarray      # ((n_links+63)//64,) uint64 bitmap of non-empty FIFOs
-    is_active: np.ndarray   # (n_links,) bool
+    fifo_head: np.ndarray   # (n_fifos,) int32 first entry (-1: empty)
+    fifo_tail: np.ndarray   # (n_fifos,) int32
+    fifo_len: np.ndarray    # (n_fifos,) int32
+    pop_cycle: np.ndarray   # (n_fifos,) int64 last cycle a packet left the FIFO
+    pop_cnt: np.ndarray     # (n_fifos,) int32 packets that left in that cycle
+    active: np.ndarray      # ((n_fifos+63)//64,) uint64 bitmap of non-empty FIFOs
+    is_active: np.ndarray   # (n_fifos,) bool
     ent_next: np.ndarray    # (pool,) int32 entry pool: next entry (FIFO or free list)
     ent_pkt: np.ndarray     # (pool,) int32 packet
     ent_edge: np.ndarray    # (pool,) int32 tree edge
@@ -123,7 +124,8 @@ def neuron_state(mem0: np.ndarray, params: NeuronParams) -> NeuronState:
 
 
 def noc_state(n_links: int, pool: int) -> NocState:
-    """Empty network state with pools of ``pool`` entries and packets."""
+    """Empty network state of ``n_links`` FIFOs (links x virtual channels) with pools of
+    ``pool`` entries and packets."""
     nxt = np.arange(1, pool + 1, dtype=np.int32)
     nxt[-1] = -1
     scal = np.array([0, 0, 0, pool, pool], np.int64)

@@ -3,8 +3,8 @@
 Time line.  Every time step ``t`` has one routing window of ``spec.step_cycles``
 router cycles, followed by the neuron update of step ``t``.  Injected at the start
 of window ``t``: one packet per spike the neurons emitted at step ``t - 1`` (in
-neuron order), then one packet per input spike of step ``t`` (in input order, at
-``spec.io_core``).  Every synapse copy delivered during window ``t`` adds to the
+neuron order), then one packet per input spike of step ``t`` (in input order, at the
+input's entry tile ``spec.input_cores``: ``spec.io_core`` unless ``spec.input_entry`` says otherwise).  Every synapse copy delivered during window ``t`` adds to the
 input current of update ``t``: a neuron spike therefore integrates one step after
 it was emitted, an input spike in its own step.  Spikes of the last step ``T - 1``
 would integrate at step ``T``, after the run, and are not injected.  Float inputs
@@ -26,8 +26,11 @@ routing tree (``mosaic.topology``) to its destination cores; synapses onto the
 source's own core are delivered at cycle 0 through no router (the packet still
 counts as injected).  Every directed link is an output port with a FIFO; FIFOs of
 ports leaving a router hold ``buffer_depth`` packets, a tile's own output ports are
-unbounded (a neuron never loses its spike).  In a cycle, ports are served in
-increasing link index; each forwards up to ``bandwidth`` packets from its FIFO head.
+unbounded (a neuron never loses its spike).  With ``virtual_channels = V > 1`` a port has
+V such FIFOs sharing its bandwidth, and a packet enters the one holding the fewest packets
+(the lowest on a tie), so a blocked head no longer stalls the whole port.  In a cycle,
+ports are served in increasing link index (a port's FIFOs in order); each forwards up to
+``bandwidth`` packets from its FIFO heads.
 A head packet is forwarded only when it is ready and every FIFO it goes to next (one
 per tree branch leaving the next router) has room, counting occupancy at the start
 of the cycle plus what earlier ports pushed this cycle (space freed in a cycle is
@@ -237,25 +240,35 @@ def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, s
             h.update(np.ascontiguousarray(a).tobytes())
         h.update(repr(m.shape).encode())
     h.update(np.ascontiguousarray(core_of).tobytes())
-    h.update(repr((spec.topology, spec.rows, spec.cols, spec.io_core, spiking)).encode())
+    h.update(repr((spec.topology, spec.rows, spec.cols, spec.io_core, spec.input_entry, spiking)).encode())
     return h.hexdigest()
 
 
 def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> Routes:
     """Per-source multicast trees as flat arrays (``kernels.count_routes``, ``fill_routes``).
 
-    Sources are the neurons, then (for spike input) the inputs at ``spec.io_core``.
+    Sources are the neurons, then (for spike input) the inputs at ``spec.input_cores``.
     Cached for the last few (network, placement, chip) combinations; weights are float64.
     """
     key = _fingerprint(net, core_of, spec, spiking)
     if key in _TABLES:
         _TABLES.move_to_end(key)
         return _TABLES[key]
-    topo = topology(spec)
     m = sp.vstack([net.w, net.w_in], format="csr") if spiking else net.w
+    src_core = np.concatenate([core_of, spec.input_cores(net.n_inputs if spiking else 0)]).astype(np.int64)
+    t = build_routes(spec, m, core_of, src_core)
+    _TABLES[key] = t
+    while len(_TABLES) > _TABLES_MAX:
+        _TABLES.popitem(last=False)
+    return t
+
+
+def build_routes(spec: HardwareSpec, m: sp.csr_matrix, core_of: np.ndarray, src_core: np.ndarray) -> Routes:
+    """Routing tables of the sources ``m``'s rows (row ``k`` sends from core ``src_core[k]`` to
+    the targets ``m.indices`` with weights ``m.data``; target ``i`` lives on core ``core_of[i]``)."""
+    topo = topology(spec)
     indptr = m.indptr.astype(np.int64)
     indices = m.indices.astype(np.int64)
-    src_core = np.concatenate([core_of, np.full(net.n_inputs if spiking else 0, spec.io_core)]).astype(np.int64)
     perm, edge_ptr = kernels.count_routes(topo.parent, indptr, indices, core_of, src_core)
     if edge_ptr[-1] >= 2 ** 31 or indices.size >= 2 ** 31:
         raise SimulationError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
@@ -264,14 +277,10 @@ def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray,
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
         kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
                             core_of, src_core, perm, edge_ptr)
-    t = Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
-               n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
-               syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
-               max_depth=max_depth)
-    _TABLES[key] = t
-    while len(_TABLES) > _TABLES_MAX:
-        _TABLES.popitem(last=False)
-    return t
+    return Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
+                  n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
+                  syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
+                  max_depth=max_depth)
 
 
 def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
@@ -289,7 +298,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     """Run ``net`` placed on ``spec`` for ``T = len(input_spikes)`` steps (numba kernels).
 
     ``placement``: a ``Placement``, a ``core_of`` array or ``None`` (fill cores in
-    order).  ``input_spikes``: (T, n_inputs) bool spikes (packets from ``spec.io_core``)
+    order).  ``input_spikes``: (T, n_inputs) bool spikes (packets from ``spec.input_cores``)
     or float currents (analog, no packets).  ``routing``: "cycle" (contention, cycle
     budget) or "ideal"; ``late``: "defer" or "drop".  Semantics: module docstring.
     """
@@ -304,7 +313,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     inp = _inputs(net, prep)
     rec = record(T, net.n_neurons, topo.n_routers, len(topo.links))
     chip = Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, late == "drop",
-                spec.n_cores)
+                spec.n_cores, spec.virtual_channels)
     chunk = max(1, T // 100) if progress else T
     bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
     if routing == "ideal":
@@ -315,7 +324,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
             bar.update(t1 - t0)
         kernels.ideal_loads(src_count, rt, spec.n_cores, rec)
     else:
-        noc = noc_state(len(topo.links), 1024)
+        noc = noc_state(len(topo.links) * spec.virtual_channels, 1024)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
             noc = kernels.run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec)

@@ -13,16 +13,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomllib
 
 from .errors import ChipError
 
 TOPOLOGIES = ("mosaic", "mesh")
+INPUT_ENTRIES = ("io_core", "edge_row", "every_tile")
 
 # TOML table -> field names; the file layout mirrors how designers think of a chip.
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core"),
-    "router": ("bandwidth", "buffer_depth", "cycles_per_hop", "clock_mhz", "step_cycles"),
+    "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core", "input_entry"),
+    "router": ("bandwidth", "buffer_depth", "virtual_channels", "cycles_per_hop", "clock_mhz", "step_cycles"),
     "timing": ("dt_us",),
     "energy": ("e_synaptic_pj", "e_neuron_pj", "e_spike_out_pj", "e_router_pj", "e_static_pj"),
     "core": ("weight_bits",),
@@ -38,9 +40,15 @@ class HardwareSpec:
     """A Mosaic-style chip: a grid of neuron tiles (cores) joined by routers.
 
     Units: bandwidth in packets per cycle per router output port, buffer_depth
-    in packets per port FIFO, clock in MHz, step_cycles = router cycles available
+    in packets per port FIFO, virtual_channels = FIFOs per port (each of buffer_depth
+    packets, sharing the port's bandwidth), clock in MHz, step_cycles = router cycles available
     per time step (the step's cycle budget), dt_us = one time step in
     microseconds, energies in pJ per event (e_static_pj per core per step).
+
+    ``input_entry``: where the input spikes enter the network (``input_cores``):
+    "io_core" (all of them at ``io_core``), "edge_row" (the tiles of ``io_core``'s row,
+    input ``j`` at column ``j mod cols``) or "every_tile" (input ``j`` at tile
+    ``j mod n_cores``), so the I/O bottleneck can be told apart from the network's.
     """
 
     name: str
@@ -49,8 +57,10 @@ class HardwareSpec:
     neurons_per_core: int
     topology: str = "mosaic"
     io_core: int = 0
+    input_entry: str = "io_core"
     bandwidth: int = 1
     buffer_depth: int = 8
+    virtual_channels: int = 1
     cycles_per_hop: int = 1
     clock_mhz: float = 100.0
     step_cycles: int = 1000
@@ -64,7 +74,7 @@ class HardwareSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for f in ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth",
+        for f in ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth", "virtual_channels",
                   "cycles_per_hop", "step_cycles", "weight_bits"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -83,6 +93,8 @@ class HardwareSpec:
             raise SpecError(f"{self.name}: a mosaic grid needs rows >= 2 or cols >= 2")
         if not 0 <= self.io_core < self.n_cores:
             raise SpecError(f"{self.name}: io_core {self.io_core} is outside 0..{self.n_cores - 1}")
+        if self.input_entry not in INPUT_ENTRIES:
+            raise SpecError(f"{self.name}: input_entry must be one of {INPUT_ENTRIES}, got {self.input_entry!r}")
 
     # -- derived figures -------------------------------------------------
     @property
@@ -101,6 +113,15 @@ class HardwareSpec:
     def core_rc(self, core: int) -> tuple[int, int]:
         """(row, col) of a core; cores are numbered row-major."""
         return divmod(int(core), self.cols)
+
+    def input_cores(self, n_inputs: int) -> np.ndarray:
+        """(n_inputs,) int64: the tile where each input's spikes enter (see ``input_entry``)."""
+        j = np.arange(n_inputs, dtype=np.int64)
+        if self.input_entry == "every_tile":
+            return j % self.n_cores
+        if self.input_entry == "edge_row":
+            return (self.io_core // self.cols) * self.cols + j % self.cols
+        return np.full(n_inputs, self.io_core, np.int64)
 
     def replace(self, **changes: Any) -> "HardwareSpec":
         """A copy with some fields changed (validated), e.g. ``spec.replace(bandwidth=2)``."""

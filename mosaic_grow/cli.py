@@ -511,6 +511,87 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- noc: synthetic traffic on the network-on-chip --------------------------------
+NOC_QUICK = {"warmup": 200, "measure": 600, "drain": 600}
+
+
+def noc_specs(args: argparse.Namespace) -> list[HardwareSpec]:
+    """The chip of --preset/--spec/--set in every --topologies x --bandwidths x --depths x --vcs setting."""
+    base = load_spec(args)
+    topos = [t.strip() for t in args.topologies.split(",") if t.strip()]
+    return [base.replace(topology=t, bandwidth=b, buffer_depth=d, virtual_channels=v,
+                         name=f"{t}-{base.rows}x{base.cols}-b{b}-d{d}" + (f"-v{v}" if v > 1 else ""))
+            for t in topos for b in parse_sizes(args.bandwidths, "--bandwidths", 1)
+            for d in parse_sizes(args.depths, "--depths", 1) for v in parse_sizes(args.vcs, "--vcs", 1)]
+
+
+def cmd_noc(args: argparse.Namespace) -> int:
+    from mosaic.noc import Traffic, characterise      # lazy: numba kernels load on first use
+    specs = noc_specs(args)
+    phases = NOC_QUICK if args.quick else {"warmup": args.warmup, "measure": args.measure, "drain": args.drain}
+    traffic = Traffic(rate=0.0, hotspot_share=args.hotspot_share, fanout=args.fanout, seed=args.seed, **phases)
+    patterns = [p.strip() for p in args.patterns.split(",") if p.strip()]
+    for p in patterns:                                # a bad name fails before any run
+        Traffic(pattern=p)
+    if args.plot and not Path(args.plot).parent.is_dir():
+        raise CLIError(f"--plot: folder {str(Path(args.plot).parent)!r} does not exist")
+    t0 = time.perf_counter()
+    curves = characterise(specs, patterns, traffic, iters=4 if args.quick else 7, progress=progress_on(args))
+    wall = time.perf_counter() - t0
+    if args.out:
+        Path(args.out).write_text(json.dumps(to_jsonable(curves)))
+    if args.plot:
+        from .plots import noc_curves
+        noc_curves(curves, args.plot)
+    if args.json:
+        emit_json({"curves": curves, "wall_s": wall})
+        return 0
+    rows = [[c["spec"], c["pattern"], c["zero_load_latency"], c["channel_bound"], c["saturation"],
+             c["bisection_bound"] if c["pattern"] == "uniform" else "",
+             c["saturation"] / c["bisection_bound"] if c["pattern"] == "uniform" else "",
+             "yes" if c["conserved"] else "NO"] for c in curves]
+    print(f"mosaic noc: synthetic traffic, {len(curves)} curves ({wall:.1f} s); loads in packets per tile "
+          f"per cycle, latency in cycles")
+    print(table(rows, ["chip", "pattern", "zero-load lat", "channel bound", "saturation", "bisection bound",
+                       "sat / bisection", "conserved"]))
+    extra = [f"curves written to {args.out}"] if args.out else []
+    extra += [f"plot written to {args.plot}"] if args.plot else []
+    if extra:
+        print("; ".join(extra))
+    return 0
+
+
+def add_noc_parser(sub) -> None:
+    p = sub.add_parser("noc", help="characterise the network-on-chip with synthetic traffic "
+                                   "(latency vs offered load, saturation vs the bisection bound)",
+                       description="Drive the chip's network-on-chip alone (no neurons) with Bernoulli "
+                                   "synthetic traffic at rising offered loads: latency-throughput curves "
+                                   "per pattern, topology and router setting, saturation throughput "
+                                   "(mean latency > 3x zero-load, or accepted < 95%% of offered) against "
+                                   "the bisection bound.")
+    add_spec_args(p)
+    g = p.add_argument_group("traffic")
+    g.add_argument("--topologies", default="mosaic,mesh", metavar="T,T",
+                   help="topologies to compare on the spec's grid (default mosaic,mesh)")
+    g.add_argument("--bandwidths", default="1", metavar="B,B", help="router bandwidths (packets/cycle; default 1)")
+    g.add_argument("--depths", default="8", metavar="D,D", help="buffer depths (packets; default 8)")
+    g.add_argument("--vcs", default="1", metavar="V,V",
+                   help="virtual channels per router port, each of the buffer depth (default 1)")
+    g.add_argument("--patterns", default="uniform,transpose,bitcomp,hotspot,neighbor,multicast",
+                   metavar="P,P", help="traffic patterns (default all six)")
+    g.add_argument("--hotspot-share", type=float, default=0.2, help="hotspot: share to the hot tile (default 0.2)")
+    g.add_argument("--fanout", type=int, default=4, help="multicast: destinations per packet (default 4)")
+    g.add_argument("--warmup", type=int, default=1000, help="warm-up cycles (default 1000)")
+    g.add_argument("--measure", type=int, default=2000, help="measurement cycles (default 2000)")
+    g.add_argument("--drain", type=int, default=4000, help="most drain cycles for measured packets (default 4000)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the injection process (default 0)")
+    g.add_argument("--quick", action="store_true", help="short phases and a coarse saturation search")
+    g.add_argument("--out", default=None, metavar="FILE", help="write the curves as JSON here")
+    g.add_argument("--plot", default=None, metavar="PNG", help="draw latency vs offered load here")
+    add_common_args(p)
+    p.set_defaults(func=cmd_noc)
+
+
 # -- parser ---------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The ``mosaic`` argument parser: one ``_add_<command>`` function per subcommand."""
@@ -529,6 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_plot(sub)
     _add_demo(sub)
+    add_noc_parser(sub)
     return parser
 
 

@@ -7,7 +7,7 @@ draws whatever a sweep's result rows support.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -241,3 +241,57 @@ def plot_sweep(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path
         raise PlotError("nothing to plot: the sweep varies neither the core count (hardware.grid), "
                         "the input rate (workload.rate), nor reports accuracy")
     return written
+
+
+def _setting(c: dict[str, Any]) -> tuple[int, int, int]:
+    return c["bandwidth"], c["buffer_depth"], c.get("virtual_channels", 1)
+
+
+def noc_curves(curves: Sequence[dict[str, Any]], path: str | Path | None = None, *,
+               title: str | None = None) -> Figure:
+    """Latency-throughput curves of synthetic traffic (``mosaic.noc.characterise``): mean
+    packet latency (cycles, log scale) vs offered load (packets per tile per cycle).  Per
+    topology one panel with a line per pattern (at the most common router setting) and, when
+    the curves hold several router settings (bandwidth b, buffer depth d, virtual channels
+    v), one with a line per setting for uniform traffic.  The saturation throughput is a
+    ring on its line, the bisection bound of each bandwidth a vertical dashed line."""
+    if not curves:
+        raise PlotError("no noc curves to plot")
+    missing = [k for k in ("topology", "pattern", "runs", "saturation", "bisection_bound") if k not in curves[0]]
+    if missing:
+        raise PlotError(f"noc curves have no key(s) {missing}; pass the output of mosaic.noc.characterise")
+    topos = sorted({c["topology"] for c in curves})
+    settings = sorted({_setting(c) for c in curves})
+    main = Counter(_setting(c) for c in curves).most_common(1)[0][0]
+    panels = [(t, "patterns") for t in topos] + ([(t, "settings") for t in topos] if len(settings) > 1 else [])
+    fig, axes = new_figure(len(panels), 5.5, 4.6)
+    patterns = sorted({c["pattern"] for c in curves})
+    for ax, (topo, kind) in zip(axes, panels):
+        mine = [c for c in curves if c["topology"] == topo]
+        if kind == "patterns":
+            mine = [c for c in mine if _setting(c) == main]
+            lines = [(c, f"C{patterns.index(c['pattern'])}", c["pattern"]) for c in mine]
+            what = "patterns, b{} d{} v{}".format(*main)
+        else:
+            pat = "uniform" if any(c["pattern"] == "uniform" for c in mine) else mine[0]["pattern"]
+            mine = [c for c in mine if c["pattern"] == pat]
+            lines = [(c, f"C{settings.index(_setting(c))}", "b{} d{} v{}".format(*_setting(c))) for c in mine]
+            what = f"{pat}, router settings"
+        for c, colour, label in lines:
+            x = np.array([r["offered"] for r in c["runs"]])
+            y = np.array([r["latency_mean"] for r in c["runs"]])
+            ax.plot(x, y, "-", marker=".", color=colour, label=label)
+            if c["saturation"] is not None and x.size:
+                ax.plot([c["saturation"]], [np.interp(c["saturation"], x, y)], "o", mfc="none", ms=9, color=colour)
+        for b, bound in sorted({(c["bandwidth"], c["bisection_bound"]) for c in mine}):
+            ax.axvline(bound, color="k", ls="--", lw=1)
+            ax.text(bound, 0.02, f" bisection bound b={b}: {bound:.3f}", rotation=90, va="bottom", ha="right",
+                    fontsize="x-small", transform=ax.get_xaxis_transform())
+        ax.set_title(f"{topo} {mine[0]['rows']}x{mine[0]['cols']}: {what}" + (f" ({title})" if title else ""),
+                     fontsize="medium")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (packets per tile per cycle)")
+        ax.set_ylabel("mean packet latency (cycles)")
+        ax.grid(True, alpha=0.3, which="both")
+        ax.legend(fontsize="x-small", title="o = saturation", title_fontsize="x-small")
+    return save(fig, path)
