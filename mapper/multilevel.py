@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .assign import assign_parts, expand, greedy_assign, qap_cost
-from .objective import Problem
+from .objective import Problem, problem_cost
 from .partition import Parts, bisect, coarse_flows, kway
 
 
@@ -45,7 +45,8 @@ def multilevel(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, time_li
     """One core per neuron from a partition and a part assignment, plus the coarse
     figures (parts, QAP cost, optimality).  ``solver="greedy"``: METIS k-way parts
     placed by ``greedy_assign`` (SNEAP-style); "cpsat": recursive bisection onto the
-    chip, then CP-SAT on the quadratic assignment of its parts (``assign_parts``)."""
+    chip, then CP-SAT on the quadratic assignment of its parts (``assign_parts``),
+    every CP-SAT answer judged by the neuron-level objective."""
     if solver == "greedy":
         parts = kway(p, cap, pins, seed)
         cp = coarse_problem(p, cap, pins, parts)
@@ -54,7 +55,8 @@ def multilevel(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, time_li
         parts, start = bisect(p, cap, pins, cols, seed)
         cp = coarse_problem(p, cap, pins, parts)
         where, optimal = assign_parts(cp.f, cp.f_io, cp.ok, p.hops, p.io_core, time_limit, seed, cp.fixed_cost,
-                                      progress, start=start)
+                                      progress, start=start,
+                                      true_cost=lambda w: problem_cost(p, expand(parts.part, w, cap, pins, p.hops)))
     core_of = expand(parts.part, where, cap, pins, p.hops)
     cost = qap_cost(cp.f, cp.f_io, where, p.hops, p.io_core) + float(cp.fixed_cost[np.arange(where.size), where].sum())
     return core_of, {"n_parts": parts.n_parts, "coarse_cost": cost, "coarse_optimal": bool(optimal)}

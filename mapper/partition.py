@@ -8,8 +8,11 @@ recursive bisection onto the chip needs.  KaHIP would serve as well; one partiti
 
 Graph: one vertex per free neuron.  A source's multicast packet is paid once
 per destination core, so what must stay together are the targets of a source
-(its hyperedge), not a source and a target: the graph is the clique expansion
-of the hyperedges {targets of s}, each pair weighing ``rate(s) / (|e| - 1)``
+(its hyperedge), more than a source and each target: the graph is the clique
+expansion of the hyperedges {s} + targets(s), each pair weighing
+``rate(s) / (fan-out - 1)``, pairs with s itself scaled by min(1, C / fan-out)
+(C neurons per core: sharing a core with its targets saves s one of its
+ceil(fan-out / C) destination cores at most)
 (a hyperedge cut in two then costs about ``rate(s)``); a hyperedge above
 ``CLIQUE_MAX`` targets is represented by a seeded sample of that many (its
 clique would be dense, and its cut barely depends on the split).  Inputs
@@ -41,7 +44,7 @@ class Parts:
         return int(self.size.size)
 
 
-def neuron_graph(p: Problem) -> sp.csr_matrix:
+def neuron_graph(p: Problem, cmax: int) -> sp.csr_matrix:
     """Symmetric (n_neurons, n_neurons) weight matrix of the neuron graph (see module doc)."""
     size = np.diff(p.tgt_ptr)
     keep = np.ones(p.tgt_idx.size, np.bool_)
@@ -52,6 +55,10 @@ def neuron_graph(p: Problem) -> sp.csr_matrix:
     rows = np.repeat(np.arange(p.n_src), size)[keep]
     b = sp.csr_matrix((np.ones(rows.size), (rows, p.tgt_idx[keep])), shape=(p.n_src, p.n_neurons))
     b.data[:] = 1.0
+    # the source's own membership: sharing a core with its targets saves one of its
+    # ceil(fan-out / C) destination cores at most
+    own = np.minimum(1.0, cmax / np.maximum(size[p.n_inputs:], 1))
+    b = b + sp.csr_matrix((own, (np.arange(p.n_inputs, p.n_src), np.arange(p.n_neurons))), shape=b.shape)
     w = p.rates / np.maximum(np.minimum(size, CLIQUE_MAX) - 1, 1)
     a = (b.T @ sp.diags(w) @ b).tocsr()
     a.setdiag(0)
@@ -102,7 +109,7 @@ def kway(p: Problem, cap: np.ndarray, pins: np.ndarray, seed: int = 0, n_parts: 
     if free.size == 0:
         return Parts(part, np.zeros(0, np.int64))
     k = min(k, free.size)
-    a = neuron_graph(p)[free][:, free].tocsr()
+    a = neuron_graph(p, int(cap.max()))[free][:, free].tocsr()
     sub = _metis(a, k, None, seed)
     limit = np.full(k, cmax, np.int64)
     if (np.bincount(sub, minlength=k) > limit).any():
@@ -130,7 +137,7 @@ def bisect(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, seed: int =
     room = cap - np.bincount(pins[pins >= 0], minlength=cap.size)
     if free.size == 0:
         return Parts(part, np.zeros(0, np.int64)), np.zeros(0, np.int64)
-    a = neuron_graph(p)[free][:, free].tocsr()
+    a = neuron_graph(p, int(cap.max()))[free][:, free].tocsr()
     n_in = p.n_inputs
     io_pull = np.bincount(p.tgt_idx[: p.tgt_ptr[n_in]], weights=np.repeat(p.rates[:n_in], np.diff(p.tgt_ptr)[:n_in]),
                           minlength=p.n_neurons)[free]
