@@ -126,16 +126,24 @@ def _source_tree(m, p: Problem, s: int, w_s: int, core_of, is_free, cand, x, coe
 
 
 def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[np.ndarray], cap: np.ndarray,
-                 time_limit: float, seed: int = 0, hint: bool = True, workers: int = 1) -> SolveResult:
+                 time_limit: float, seed: int = 0, hint: bool = True, workers: int = 1,
+                 stay: tuple[np.ndarray, int] | None = None) -> SolveResult:
     """Re-place the ``free`` neurons (``cand[i]`` = candidate cores of ``free[i]``)
     optimally given every other neuron's core; the result keeps the others.
-    ``time_limit`` (s) covers building the model and solving it."""
+    ``stay = (home, budget)``: at most ``budget`` free neurons leave their
+    ``home[i]`` core (-1: no home; a migration budget).  ``time_limit`` (s) covers
+    building the model and solving it."""
     t_start = time.perf_counter()
     m = cp_model.CpModel()
     free = np.asarray(free, dtype=np.int64)
     is_free = np.full(p.n_neurons, -1, np.int64)
     is_free[free] = np.arange(free.size)
     x = _assignment(m, p, core_of, free, cand, cap, hint)
+    if stay is not None:
+        home, budget = stay
+        # a neuron whose home is not a candidate is away whatever the window does
+        at_home = [x[int(j), int(h)] for j, h in zip(free, home) if h >= 0 and (int(j), int(h)) in x]
+        m.add(sum(at_home) >= int(np.count_nonzero(np.asarray(home) >= 0)) - int(budget))
     scale, _ = rate_scale(p.rates)
     w = np.round(p.rates * scale).astype(np.int64)
     # affected sources: free neurons and every source targeting one

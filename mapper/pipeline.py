@@ -80,16 +80,20 @@ def _polish(p, core_of, cap, movable, time_s, seed, port_cap, progress) -> tuple
     return a.core_of.copy(), a.excess()
 
 
-def _lns(p, core_of, cap, pins, deadline, seed, port_cap) -> tuple[np.ndarray, int]:
+def lns(p, core_of, cap, pins, deadline, seed, port_cap, prev=None, budget: int = 0,
+        focus=None) -> tuple[np.ndarray, int]:
     """CP-SAT on windows of two or three neighbouring used cores (plus one empty
-    neighbour), hinted with the current placement; keeps only improvements."""
+    neighbour), hinted with the current placement; keeps only improvements.
+    ``prev``/``budget``: at most ``budget`` neurons with ``prev >= 0`` end away from
+    ``prev`` (the windows' share of a migration budget); ``focus``: neurons whose
+    cores the windows start from (default: every used core)."""
     rng = np.random.default_rng(seed)
     best = core_of.copy()
     best_cost = problem_cost(p, best)
     used = np.unique(best)
     n_solves = 0
     while time.perf_counter() < deadline - 0.05 and used.size >= 1:
-        c0 = int(rng.choice(used))
+        c0 = int(rng.choice(used) if focus is None else best[rng.choice(focus)])
         near = [int(c) for c in np.argsort(p.hops[c0], kind="stable")[:64] if cap[c] > 0 and c != c0]
         used_set = set(used.tolist())
         cores = [c0] + [c for c in near[:6] if c in used_set][: int(rng.integers(1, 3))]
@@ -100,8 +104,13 @@ def _lns(p, core_of, cap, pins, deadline, seed, port_cap) -> tuple[np.ndarray, i
         free = np.sort(free[: max(1, int(np.searchsorted(arcs, LNS_MAX_ARCS)))])
         if free.size == 0:
             continue
-        budget = min(2.0, deadline - time.perf_counter())
-        res = solve_window(p, best, free, [cand] * free.size, cap, budget, seed=seed + n_solves)
+        stay = None
+        if prev is not None:
+            away = (prev >= 0) & (best != prev)
+            away[free] = False
+            stay = (prev[free], budget - int(away.sum()))
+        budget_s = min(2.0, deadline - time.perf_counter())
+        res = solve_window(p, best, free, [cand] * free.size, cap, budget_s, seed=seed + n_solves, stay=stay)
         n_solves += 1
         if res.feasible:
             cost = problem_cost(p, res.core_of)
@@ -154,7 +163,7 @@ def optimise(p, net, spec, method, cap, pins, deadline, seed, port_cap, progress
     else:
         core_of, excess = _anneal(p, starts, cap, movable, t_anneal, seed, port_cap, progress, layer=net.layer)
     if method == "cpsat":
-        core_of, excess = _lns(p, core_of, cap, pins, deadline, seed, port_cap)
+        core_of, excess = lns(p, core_of, cap, pins, deadline, seed, port_cap)
     if excess:
         loads = port_loads(p, core_of)
         raise MappingError(f"port_capacity: no placement found in the time limit keeps every router link "

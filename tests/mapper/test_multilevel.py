@@ -221,3 +221,22 @@ def test_coarse_problem_charges_flows_to_pinned_cores(chip4x4):
     # the parts that send to neuron 11 pay less the nearer they sit to core 15
     q = int(parts.part[0])                                  # hidden neuron 0 drives neuron 11
     assert cp.fixed_cost[q, 14] < cp.fixed_cost[q, 0] and holder.size == 11
+
+
+@pytest.mark.parametrize("budget", [0, 1, 2])
+def test_window_with_a_migration_budget_equals_brute_force(chip2x2, budget):
+    from mapper.cpsat import solve_window
+    net = random_feedforward([3, 3, 2, 2], p=0.7, recurrent_p=0.2, seed=4)
+    p = build_problem(net, chip2x2)
+    cap = np.full(4, 3)
+    home = np.array([0, 0, 1, 1, 2, 2, 3])               # neuron 6 is new (no home below)
+    start = home.copy()
+    start[6] = 3
+    free = np.arange(7)
+    home_arr = home.copy()
+    home_arr[6] = -1
+    res = solve_window(p, start, free, [np.arange(4)] * 7, cap, 10.0, stay=(home_arr, budget))
+    best = min(problem_cost(p, np.array(a)) for a in itertools.product(range(4), repeat=7)
+               if np.bincount(a, minlength=4).max() <= 3 and np.count_nonzero(np.array(a)[:6] != home[:6]) <= budget)
+    assert res.optimal and np.count_nonzero(res.core_of[:6] != home[:6]) <= budget
+    assert problem_cost(p, res.core_of) == pytest.approx(best)
