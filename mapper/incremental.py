@@ -67,10 +67,10 @@ def _insert(p, core_of, new, cap, port_cap, exact, t_cp, seed) -> tuple[np.ndarr
     return out, how, optimal
 
 
-def _migrate(p, out, prev, pinned, new, cap, budget, port_cap, deadline, seed) -> np.ndarray:
+def _migrate(p, out, prev, pinned, new, cap, budget, port_cap, deadline, seed, windows: bool) -> np.ndarray:
     """Spend the migration budget: annealing where the ``budget`` old neurons most
-    connected to the new ones may move, then CP-SAT windows around the new neurons
-    in which any old neuron may move as long as at most ``budget`` are away."""
+    connected to the new ones may move, then (``windows``) CP-SAT windows around the
+    new neurons in which any old neuron may move as long as at most ``budget`` are away."""
     old = np.flatnonzero((prev >= 0) & (pinned < 0))
     is_new = np.zeros(p.n_neurons, np.bool_)
     is_new[new] = True
@@ -88,11 +88,11 @@ def _migrate(p, out, prev, pinned, new, cap, budget, port_cap, deadline, seed) -
     may_move[new] = True
     pos = p.rates[p.rates > 0]
     mean = float(pos.mean()) if pos.size else 1.0
-    t_anneal = 0.3 * max(deadline - time.perf_counter(), 0.05)
+    t_anneal = (0.3 if windows else 1.0) * max(deadline - time.perf_counter(), 0.05)
     cand = Annealer(p, out, cap, may_move, port_cap).run(t_anneal, seed=seed, t_start=0.3 * mean)
     if problem_cost(p, cand) < problem_cost(p, out) - 1e-9:
         out = cand
-    if new.size:
+    if windows and new.size:
         home = np.where(pinned >= 0, -1, prev)
         out, _ = lns(p, out, cap, pinned, deadline, seed, port_cap, prev=home, budget=budget, focus=new)
     return out
@@ -113,7 +113,7 @@ def place_incremental(p: Problem, prev: np.ndarray, cap: np.ndarray, pinned: np.
         out, how, optimal = _insert(p, core_of, new, cap, port_cap, exact, t_cp, seed)
     moved = 0
     if migration_budget > 0:
-        cand = _migrate(p, out, prev, pinned, new, cap, int(migration_budget), port_cap, deadline, seed)
+        cand = _migrate(p, out, prev, pinned, new, cap, int(migration_budget), port_cap, deadline, seed, exact)
         if problem_cost(p, cand) < problem_cost(p, out) - 1e-9:
             out, optimal = cand, False
         old = prev >= 0
