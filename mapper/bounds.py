@@ -69,6 +69,28 @@ def _knapsack(r, parent, order, allowed_tile, n_cores, kmax):
     return acc[r].copy()
 
 
+@numba.njit(cache=True)
+def _edge_depth(parent):
+    """Links from the root to every node of one routing tree (0 off the tree)."""
+    n = parent.size
+    ed = np.full(n, -1, np.int64)
+    stack = np.empty(n, np.int64)
+    for v in range(n):
+        k = 0
+        u = v
+        while ed[u] < 0 and parent[u] >= 0:
+            stack[k] = u
+            k += 1
+            u = parent[u]
+        if ed[u] < 0:
+            ed[u] = 0                      # the root (or a node off the tree)
+        d = ed[u]
+        for i in range(k - 1, -1, -1):
+            d += 1
+            ed[stack[i]] = d
+    return ed
+
+
 _TABLES: dict = {}
 
 
@@ -91,13 +113,7 @@ def _tree_table(p: Problem, allowed: np.ndarray, kmax: int) -> np.ndarray:
         par = p.parent[r]
         on = par >= 0
         on[r] = True
-        # edge depth, to order children before parents
-        ed = np.zeros(p.n_nodes, np.int64)
-        for _ in range(p.n_nodes):
-            nxt = np.where(par >= 0, ed[np.maximum(par, 0)] + 1, 0)
-            if np.array_equal(nxt, ed):
-                break
-            ed = nxt
+        ed = _edge_depth(par)           # to order children before parents
         order = np.flatnonzero(on)[np.argsort(-ed[on], kind="stable")]
         g[r] = _knapsack(r, par, order, allowed_tile, p.n_cores, kmax)
     return g
