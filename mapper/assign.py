@@ -24,10 +24,11 @@ import scipy.sparse as sp
 from ortools.sat.python import cp_model
 from tqdm.auto import tqdm
 
+from .cpsat import rate_scale
+
 EXACT_MAX_TERMS = 400_000     # pair constraints x candidate cores^2 up to which the whole QAP goes to CP-SAT
 WINDOW_PARTS = 8              # free parts per CP-SAT window on big instances
 WINDOW_EMPTY = 4              # empty candidate cores added to a window
-QAP_SCALE = 10_000            # the heaviest flow weighs this in CP-SAT's integer objective
 
 
 def qap_cost(f: sp.csr_matrix, f_io: np.ndarray, where: np.ndarray, hops: np.ndarray, io_core: int) -> float:
@@ -48,8 +49,9 @@ def greedy_assign(f: sp.csr_matrix, f_io: np.ndarray, ok: np.ndarray, hops: np.n
     where = np.full(k, -1, np.int64)
     taken = np.zeros(m, np.bool_)
     placed = np.zeros(k, np.bool_)
+    tie = 1e-9 * np.asarray(s.sum(axis=1)).ravel()          # ties: the most connected part first
     for _ in range(k):
-        score = np.where(placed, -np.inf, attach + 1e-9 * np.asarray(s.sum(axis=1)).ravel())
+        score = np.where(placed, -np.inf, attach + tie)
         q = int(np.argmax(score))
         room = ok[q] & ~taken
         if not room.any():
@@ -62,21 +64,6 @@ def greedy_assign(f: sp.csr_matrix, f_io: np.ndarray, ok: np.ndarray, hops: np.n
     return where
 
 
-def _int_weights(f: sp.csr_matrix, f_io: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float]:
-    top = max(float(f.data.max(initial=0.0)), float(f_io.max(initial=0.0)), 1e-12)
-    scale = 1.0
-    for s in (1, 2, 4, 10, 20, 50, 100, 1000):
-        if np.allclose(f.data * s, np.round(f.data * s), atol=1e-9) and np.allclose(f_io * s, np.round(f_io * s),
-                                                                                    atol=1e-9):
-            scale = float(s)
-            break
-    else:
-        scale = QAP_SCALE / top
-    g = f.copy()
-    g.data = np.round(g.data * scale)
-    return g, np.round(f_io * scale), scale
-
-
 def solve_qap(f: sp.csr_matrix, f_io: np.ndarray, where: np.ndarray, free: np.ndarray, cand: np.ndarray,
               ok: np.ndarray, hops: np.ndarray, io_core: int, time_limit: float, seed: int = 0,
               fixed_cost: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
@@ -85,7 +72,10 @@ def solve_qap(f: sp.csr_matrix, f_io: np.ndarray, where: np.ndarray, free: np.nd
     returns the new assignment and whether CP-SAT proved it optimal.  The current
     cores of the free parts are the hint (and the fallback)."""
     t0 = time.perf_counter()
-    g, g_io, scale = _int_weights(f, f_io)
+    scale, _ = rate_scale(np.concatenate([f.data, f_io, [] if fixed_cost is None else fixed_cost.ravel()]))
+    g = f.copy()
+    g.data = np.round(g.data * scale)
+    g_io = np.round(f_io * scale)
     s = (g + g.T).tocsr()
     free = np.asarray(free, np.int64)
     is_free = np.zeros(where.size, np.bool_)

@@ -31,7 +31,8 @@ class SolveResult:
 
 
 def rate_scale(rates: np.ndarray) -> tuple[float, bool]:
-    """An integer scale for the rates (CP-SAT needs integer costs) and whether it is exact."""
+    """An integer scale for non-negative weights such as rates (CP-SAT needs integer
+    costs) and whether it is exact."""
     for s in (1, 2, 4, 10, 20, 50, 100, 1000, 10_000, 100_000, 1_000_000):
         if np.allclose(rates * s, np.round(rates * s), rtol=0, atol=1e-9):
             return float(s), True
