@@ -52,7 +52,7 @@ def multilevel(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, time_li
         cp = coarse_problem(p, cap, pins, parts)
         where, optimal = greedy_assign(cp.f, cp.f_io, cp.ok, p.hops, p.io_core, cp.fixed_cost), False
     else:
-        parts, start = bisect(p, cap, pins, cols, seed)
+        parts, start = bisect(p, cap, pins, cols, seed, progress)
         cp = coarse_problem(p, cap, pins, parts)
         where, optimal = assign_parts(cp.f, cp.f_io, cp.ok, p.hops, p.io_core, time_limit, seed, cp.fixed_cost,
                                       progress, start=start,

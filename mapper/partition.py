@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pymetis
 import scipy.sparse as sp
+from tqdm.auto import tqdm
 
 from .objective import Problem
 
@@ -126,7 +127,8 @@ def region(p: Problem, room: np.ndarray, n: int) -> np.ndarray:
     return np.sort(cores[:k])
 
 
-def bisect(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, seed: int = 0) -> tuple[Parts, np.ndarray]:
+def bisect(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, seed: int = 0,
+           progress: bool = False) -> tuple[Parts, np.ndarray]:
     """Recursive bisection onto the chip (dual recursive bipartitioning): the core
     region (``region``) is halved across its longer side, the neurons by METIS in
     proportion to the halves' room, the side more attached to the I/O core and to
@@ -144,7 +146,10 @@ def bisect(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, seed: int =
     cores0 = region(p, room, free.size)
     tent = np.full(free.size, int(cores0[cores0.size // 2]), np.int64)     # a representative core per neuron
     todo = [(np.arange(free.size), cores0)]
+    bar = tqdm(total=int(np.ceil(np.log2(max(cores0.size, 1)))), unit="level", desc="bisect", disable=not progress,
+               leave=False)
     while todo:
+        bar.update(1)
         nxt = []
         for nodes, cores in todo:
             if cores.size == 1 or nodes.size == 0:
@@ -175,6 +180,7 @@ def bisect(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, seed: int =
             tent[side_a], tent[side_b] = mid_a, mid_b
             nxt += [(side_a, ca), (side_b, cb)]
         todo = nxt
+    bar.close()
     used, part[free] = np.unique(tent, return_inverse=True)
     return Parts(part, np.bincount(part[free]).astype(np.int64)), used
 
