@@ -146,7 +146,7 @@ def bisect(p: Problem, cap: np.ndarray, pins: np.ndarray, cols: int, seed: int =
     cores0 = region(p, room, free.size)
     tent = np.full(free.size, int(cores0[cores0.size // 2]), np.int64)     # a representative core per neuron
     todo = [(np.arange(free.size), cores0)]
-    bar = tqdm(total=int(np.ceil(np.log2(max(cores0.size, 1)))), unit="level", desc="bisect", disable=not progress,
+    bar = tqdm(total=int(np.ceil(np.log2(max(cores0.size, 1)))) + 1, unit="level", desc="bisect", disable=not progress,
                leave=False)
     while todo:
         bar.update(1)
