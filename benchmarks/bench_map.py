@@ -189,7 +189,7 @@ def incremental(name, net, spec, keep_frac, time_limit, rates=None, full=None) -
     if full is None:
         full = map_network(net, spec, "cpsat", rates=rates, time_limit=time_limit, seed=0)
     moved = map_network(net, spec, method, rates=rates, previous=prev, migration_budget=n_new,
-                        time_limit=min(time_limit, 10.0), seed=0)
+                        time_limit=time_limit, seed=0)                 # the full re-placement's time limit
     rel, rel_m = pl.objective / full.objective, moved.objective / full.objective
     print(f"\n== incremental {name}: {base.n_neurons} -> {n} neurons (+{n_new}) on {spec.name}")
     print(f"   base placed with reserve {reserve:.0%}: objective {pl0.objective:.1f}")

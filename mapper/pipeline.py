@@ -19,7 +19,9 @@ from .objective import Problem, port_loads, problem_cost
 
 TINY_VARS = 64          # neurons x cores up to which "cpsat" solves the full model
 LNS_MAX_ARCS = 3000     # synapses touching a CP-SAT window, beyond which the window is subsampled
-SCALE_STATE = 2e8       # sources x router-graph nodes above which one annealing run replaces restarts
+SCALE_STATE = 5e7       # sources x router-graph nodes above which one annealing run replaces restarts
+SWEEP_CHUNK = 4096      # neurons per time-checked chunk of the final best-insertion sweep
+SWEEP_SHARE = 0.1       # share of the polishing time left to that sweep
 COARSE_SHARE = 0.25     # share of the time limit for the coarse assignment
 
 
@@ -72,11 +74,17 @@ def _anneal(p, starts, cap, movable, time_s, seed, port_cap, progress, restarts:
 
 
 def _polish(p, core_of, cap, movable, time_s, seed, port_cap, progress) -> tuple[np.ndarray, int]:
-    """Low-temperature annealing, then a sweep of best insertion (one annealer state)."""
+    """Low-temperature annealing, then a sweep of best insertion in chunks of
+    ``SWEEP_CHUNK`` neurons while ``time_s`` lasts (the sweep gets ``SWEEP_SHARE``)."""
+    end = time.perf_counter() + time_s
     a = Annealer(p, core_of, cap, movable, port_cap)
-    best = a.run(time_s, seed=seed + 99, t_start=0.3 * _mean_rate(p), progress=progress)
+    best = a.run((1 - SWEEP_SHARE) * time_s, seed=seed + 99, t_start=0.3 * _mean_rate(p), progress=progress)
     a = Annealer(p, best, cap, movable, port_cap)
-    improve_moves(a, np.flatnonzero(movable), n_sweeps=1)
+    order = np.flatnonzero(movable)
+    for i in range(0, order.size, SWEEP_CHUNK):
+        if time.perf_counter() >= end:
+            break
+        improve_moves(a, order[i:i + SWEEP_CHUNK], n_sweeps=1)
     return a.core_of.copy(), a.excess()
 
 
