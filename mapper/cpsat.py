@@ -31,7 +31,8 @@ class SolveResult:
 
 
 def rate_scale(rates: np.ndarray) -> tuple[float, bool]:
-    """An integer scale for the rates (CP-SAT needs integer costs) and whether it is exact."""
+    """An integer scale for non-negative weights such as rates (CP-SAT needs integer
+    costs) and whether it is exact."""
     for s in (1, 2, 4, 10, 20, 50, 100, 1000, 10_000, 100_000, 1_000_000):
         if np.allclose(rates * s, np.round(rates * s), rtol=0, atol=1e-9):
             return float(s), True
@@ -57,16 +58,8 @@ def _path_to(p: Problem, r: int, c: int, base: set[int]) -> list[int]:
     return out
 
 
-def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[np.ndarray], cap: np.ndarray,
-                 time_limit: float, seed: int = 0, hint: bool = True, workers: int = 1) -> SolveResult:
-    """Re-place the ``free`` neurons (``cand[i]`` = candidate cores of ``free[i]``)
-    optimally given every other neuron's core; the result keeps the others.
-    ``time_limit`` (s) covers building the model and solving it."""
-    t_start = time.perf_counter()
-    m = cp_model.CpModel()
-    free = np.asarray(free, dtype=np.int64)
-    is_free = np.full(p.n_neurons, -1, np.int64)
-    is_free[free] = np.arange(free.size)
+def _assignment(m: cp_model.CpModel, p: Problem, core_of, free, cand, cap, hint: bool) -> dict:
+    """``x[j, c]``: one core per free neuron, within the room the fixed neurons leave."""
     x: dict[tuple[int, int], cp_model.IntVar] = {}
     fixed_load = np.bincount(np.delete(core_of, free), minlength=p.n_cores)
     by_core: dict[int, list] = {}
@@ -82,6 +75,76 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
         m.add_exactly_one(lits)
     for c, lits in by_core.items():
         m.add(sum(lits) <= int(cap[c] - fixed_load[c]))
+    return x
+
+
+def _source_tree(m, p: Problem, s: int, w_s: int, core_of, is_free, cand, x, coef_vars, coefs) -> None:
+    """The exact tree cost of source ``s`` given the free neurons' choices (module doc)."""
+    tg = p.tgt_idx[p.tgt_ptr[s]:p.tgt_ptr[s + 1]]
+    ftg = tg[is_free[tg] >= 0]
+    fixed_dests = np.unique(core_of[tg[is_free[tg] < 0]])
+    y: dict[int, object] = {}
+    for t in ftg:
+        for c in cand[is_free[t]]:
+            c = int(c)
+            if c not in y:
+                y[c] = m.new_bool_var("")
+            m.add_implication(x[int(t), c], y[c])
+    if s >= p.n_inputs and is_free[s - p.n_inputs] >= 0:
+        j = s - p.n_inputs
+        roots = [(int(r), x[int(j), int(r)]) for r in cand[is_free[j]]]
+    else:
+        roots = [(int(p.io_core if s < p.n_inputs else core_of[s - p.n_inputs]), None)]
+    for r, xr in roots:
+        base = _base_tree(p, r, fixed_dests)
+        base_cost = sum(1 for v in base if v >= p.n_cores)
+        if base_cost and xr is not None:
+            coef_vars.append(xr)
+            coefs.append(int(w_s * base_cost))
+        zs: dict[int, object] = {}
+        chained: set[tuple[int, int]] = set()
+        for c, yc in y.items():
+            if c in base:
+                continue
+            path = [v for v in _path_to(p, r, c, base) if v >= p.n_cores]
+            if not path:
+                continue                  # c hangs under a router already in the base tree
+            for v in path:
+                if v not in zs:
+                    zs[v] = m.new_bool_var("")
+                    coef_vars.append(zs[v])
+                    coefs.append(int(w_s))
+            # the first router above c carries y(c); each router implies its parent
+            if xr is None:
+                m.add_implication(yc, zs[path[0]])
+            else:
+                m.add_bool_or([~yc, ~xr, zs[path[0]]])
+            for u, v in zip(path, path[1:]):
+                if (u, v) in chained:
+                    break
+                chained.add((u, v))
+                m.add_implication(zs[u], zs[v])
+
+
+def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[np.ndarray], cap: np.ndarray,
+                 time_limit: float, seed: int = 0, hint: bool = True, workers: int = 1,
+                 stay: tuple[np.ndarray, int] | None = None) -> SolveResult:
+    """Re-place the ``free`` neurons (``cand[i]`` = candidate cores of ``free[i]``)
+    optimally given every other neuron's core; the result keeps the others.
+    ``stay = (home, budget)``: at most ``budget`` free neurons leave their
+    ``home[i]`` core (-1: no home; a migration budget).  ``time_limit`` (s) covers
+    building the model and solving it."""
+    t_start = time.perf_counter()
+    m = cp_model.CpModel()
+    free = np.asarray(free, dtype=np.int64)
+    is_free = np.full(p.n_neurons, -1, np.int64)
+    is_free[free] = np.arange(free.size)
+    x = _assignment(m, p, core_of, free, cand, cap, hint)
+    if stay is not None:
+        home, budget = stay
+        # a neuron whose home is not a candidate is away whatever the window does
+        at_home = [x[int(j), int(h)] for j, h in zip(free, home) if h >= 0 and (int(j), int(h)) in x]
+        m.add(sum(at_home) >= int(np.count_nonzero(np.asarray(home) >= 0)) - int(budget))
     scale, _ = rate_scale(p.rates)
     w = np.round(p.rates * scale).astype(np.int64)
     # affected sources: free neurons and every source targeting one
@@ -91,52 +154,8 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
     coef_vars: list = []
     coefs: list[int] = []
     for s in sorted(src):
-        if w[s] == 0:
-            continue
-        tg = p.tgt_idx[p.tgt_ptr[s]:p.tgt_ptr[s + 1]]
-        ftg = tg[is_free[tg] >= 0]
-        fixed_dests = np.unique(core_of[tg[is_free[tg] < 0]])
-        y: dict[int, object] = {}
-        for t in ftg:
-            for c in cand[is_free[t]]:
-                c = int(c)
-                if c not in y:
-                    y[c] = m.new_bool_var("")
-                m.add_implication(x[int(t), c], y[c])
-        if s >= p.n_inputs and is_free[s - p.n_inputs] >= 0:
-            j = s - p.n_inputs
-            roots = [(int(r), x[int(j), int(r)]) for r in cand[is_free[j]]]
-        else:
-            roots = [(int(p.io_core if s < p.n_inputs else core_of[s - p.n_inputs]), None)]
-        for r, xr in roots:
-            base = _base_tree(p, r, fixed_dests)
-            base_cost = sum(1 for v in base if v >= p.n_cores)
-            if base_cost and xr is not None:
-                coef_vars.append(xr)
-                coefs.append(int(w[s] * base_cost))
-            zs: dict[int, object] = {}
-            chained: set[tuple[int, int]] = set()
-            for c, yc in y.items():
-                if c in base:
-                    continue
-                path = [v for v in _path_to(p, r, c, base) if v >= p.n_cores]
-                if not path:
-                    continue                  # c hangs under a router already in the base tree
-                for v in path:
-                    if v not in zs:
-                        zs[v] = m.new_bool_var("")
-                        coef_vars.append(zs[v])
-                        coefs.append(int(w[s]))
-                # the first router above c carries y(c); each router implies its parent
-                if xr is None:
-                    m.add_implication(yc, zs[path[0]])
-                else:
-                    m.add_bool_or([~yc, ~xr, zs[path[0]]])
-                for u, v in zip(path, path[1:]):
-                    if (u, v) in chained:
-                        break
-                    chained.add((u, v))
-                    m.add_implication(zs[u], zs[v])
+        if w[s]:
+            _source_tree(m, p, s, int(w[s]), core_of, is_free, cand, x, coef_vars, coefs)
     m.minimize(cp_model.LinearExpr.weighted_sum(coef_vars, coefs) if coef_vars else 0)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(max(time_limit - (time.perf_counter() - t_start), 0.01))

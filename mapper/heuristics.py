@@ -419,7 +419,7 @@ class Annealer:
         best_key = (self.excess(), self.objective())
         start = time.perf_counter()
         done = 0
-        chunk = 2000
+        chunk = 100         # grown while chunks are fast: one whole-core-swap chunk can take 1 s
         bar = tqdm(total=round(time_s, 1), unit="s", desc="anneal", disable=not progress, leave=False)
         k = 0
         while True:

@@ -4,7 +4,7 @@ import pytest
 
 from mosaic import HardwareSpec, SpecError
 
-PRESETS = ["loihi-like", "mesh-8x8", "mosaic-16x16", "mosaic-4x4", "mosaic-8x8"]
+PRESETS = ["loihi-like", "mesh-8x8", "mosaic-16x16", "mosaic-32x32-scaled", "mosaic-4x4", "mosaic-8x8"]
 
 
 def test_presets_listed_and_loadable():
