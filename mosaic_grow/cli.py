@@ -541,7 +541,7 @@ def cmd_noc(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(to_jsonable(curves)))
     if args.plot:
-        from .plots import noc_curves
+        from .plots import noc_curves  # lazy: matplotlib (about 1 s); only --plot needs it
         noc_curves(curves, args.plot)
     if args.json:
         emit_json({"curves": curves, "wall_s": wall})

@@ -159,9 +159,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 # Packages whose offenders other branches were still fixing when this test was written: their
 # checks list every offender as an expected failure instead of failing the suite, and pass as
 # soon as the offenders are gone.  Empty these sets once those branches are merged.
-PENDING: dict[str, set[str]] = {"upward": set(), "lazy": {"growth"}, "long": {"mapper", "models"}}
-
-
 HINTS = {"upward": "imports of a package above the module's layer (move the code to the right layer)",
          "lazy": f"function-level imports of our code (move them to the top of the module, or mark a lazy "
                  f"one `{LAZY} <why>`)",
@@ -172,8 +169,6 @@ def _check(rule: str, package: str, offenders: list[str]) -> None:
     if not offenders:
         return
     msg = f"{package}: {len(offenders)} {HINTS[rule]}:\n  " + "\n  ".join(offenders)
-    if package in PENDING[rule]:
-        pytest.xfail("other branches fix these; " + msg)
     pytest.fail(msg, pytrace=False)
 
 
