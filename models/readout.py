@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mosaic import HardwareSpec, SpikingNetwork
-from mosaic.simulate import simulate
+from mosaic.simulate import simulate_batch
 
 from .errors import ModelError
 from .export import layer_slices
@@ -60,8 +59,8 @@ def chip_inputs(x, T: int, encoder: str, n_layers: int, seed: int = 0) -> np.nda
 def chip_run(net: SpikingNetwork, spec: HardwareSpec, placement, x, T: int, encoder: str = "direct", *,
              routing: str = "ideal", late: str = "defer", seed: int = 0, record: bool = False,
              progress: bool = False) -> ChipResult:
-    """Classify every row of ``x`` (B, n_in in [0, 1]) on the chip, one ``simulate`` run per
-    sample (state starts from rest).  ``seed`` draws the rate code as
+    """Classify every row of ``x`` (B, n_in in [0, 1]) on the chip: one ``simulate_batch`` call,
+    one run per sample (state starts from rest), spread over the cores.  ``seed`` draws the rate code as
     ``models.snn.evaluate`` does (``encode_batches``)."""
     sl = layer_slices(net)
     L = len(sl)
@@ -69,28 +68,17 @@ def chip_run(net: SpikingNetwork, spec: HardwareSpec, placement, x, T: int, enco
         warnings.warn("chip_run: layers >= 1 have a bias, which drives them before their input arrives "
                       "(one step per layer); chip and snnTorch spikes will differ", stacklevel=2)
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != net.n_inputs:
-        raise ModelError(f"chip_run: x must be (samples, {net.n_inputs}), got shape {x.shape}")
+    if x.ndim != 2 or x.shape[1] != net.n_inputs or len(x) == 0:
+        raise ModelError(f"chip_run: x must be (samples >= 1, {net.n_inputs}), got shape {x.shape}")
     xs = chip_inputs(x, T, encoder, L, seed)
     out = sl[-1]
-    preds = np.zeros(len(x), np.int64)
-    packets: dict = {}
-    energy: dict = {}
-    spikes = 0
-    rasters = []
-    for b in tqdm(range(len(x)), desc=f"chip {spec.name} ({routing})", disable=not progress, leave=False):
-        rep = simulate(net, spec, placement, xs[b], routing=routing, late=late)
-        s = rep.spikes
-        preds[b] = predict(s[L - 1:, out][:, None, :])[0]
-        for k, v in rep.packets.items():
-            packets[k] = packets.get(k, 0) + int(v)
-        for k, v in rep.energy_pj.items():
-            energy[k] = energy.get(k, 0.0) + float(v)
-        spikes += int(s.sum())
-        if record:
-            rasters.append([s[i:i + T, sl_i] for i, sl_i in enumerate(sl)])
-    n = max(len(x), 1)
-    return ChipResult(preds, packets, {k: v / n for k, v in energy.items()}, spikes / n, T + L - 1, rasters)
+    batch = simulate_batch(net, spec, placement, xs, routing=routing, late=late, progress=progress)
+    preds = predict(np.transpose(batch.spikes[:, L - 1:, out], (1, 0, 2)))
+    tot = batch.totals()
+    rasters = [[s[i:i + T, sl_i] for i, sl_i in enumerate(sl)] for s in batch.spikes] if record else []
+    n = len(x)
+    return ChipResult(preds, tot["packets"], {k: v / n for k, v in tot["energy_pj"].items()},
+                      tot["counts"]["spikes"] / n, T + L - 1, rasters)
 
 
 def classify(net: SpikingNetwork, spec: HardwareSpec, placement, x, T: int, encoder: str = "direct", *,

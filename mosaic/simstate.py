@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from .network import SpikingNetwork
 
@@ -122,8 +123,10 @@ def neuron_state(mem0: np.ndarray, params: NeuronParams) -> NeuronState:
     return NeuronState(mem, np.zeros_like(mem), mem > params.thr, np.zeros(mem.size, np.int64))
 
 
-def noc_state(n_links: int, pool: int) -> NocState:
-    """Empty network state with pools of ``pool`` entries and packets."""
+@njit(cache=True)
+def noc_state(n_links, pool):
+    """Empty network state with pools of ``pool`` entries and packets (numba: the batched
+    kernels build one per sample)."""
     nxt = np.arange(1, pool + 1, dtype=np.int32)
     nxt[-1] = -1
     scal = np.array([0, 0, 0, pool, pool], np.int64)
