@@ -195,7 +195,7 @@ def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, ro
         if not np.all(np.isfinite(mem0)):
             raise SimulationError(f"initial_mem: non-finite value at neuron {int(np.flatnonzero(~np.isfinite(mem0))[0])}")
         mem0 = mem0.astype(dt)
-    return Prepared(core_of, x, spiking, mem0, dt.type, int(x.shape[0]))
+    return Prepared(core_of, np.ascontiguousarray(x), spiking, mem0, dt.type, int(x.shape[0]))  # one kernel layout
 
 
 def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, spikes, counters: dict,
