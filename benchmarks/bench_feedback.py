@@ -31,6 +31,7 @@ from mapper import map_network
 from mosaic import HardwareSpec
 from mosaic.cost import cost_reference, delta_cost, estimate_cost
 from mosaic.simulate import simulate
+from targets import emit, target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,19 +153,17 @@ def main(argv=None) -> int:
     frac = float(np.mean([c["met"] for c in used])) if used else 0.0
     worst = min(used or cells, key=lambda c: (c["met"], -c["gap"]))
     print()
-    print(json.dumps({"target": "controller_vs_best_fixed", "value": round(frac, 3),
-                      "goal": ">= 1.0 (every data set x chip where the fixed schedules beat chance: within 1 "
-                              "point of the best fixed schedule with >= 30% less energy, or dominating)",
-                      "cells": f"{sum(c['met'] for c in used)}/{len(used)} ({len(cells) - len(used)} near chance excluded)",
-                      "worst_cell": f"{worst['dataset']}/{worst['preset']}: gap {worst['gap']:.2f} pt, "
-                                    f"saving {100 * worst['saving']:.1f}%",
-                      "met": bool(frac >= 1.0)}))
-    print(json.dumps({"target": "budget_violations", "value": violations, "goal": "== 0",
-                      "met": violations == 0}))
-    print(json.dumps({"target": "cost_model_candidate_ms", "value": round(cm["delta_ms"], 3), "goal": "< 10",
-                      "met": cm["delta_ms"] < 10}))
-    print(json.dumps({"target": "cost_model_vs_simulator_energy", "value": round(cm["energy_err"], 4),
-                      "goal": "<= 0.10", "met": cm["energy_err"] <= 0.10}))
+    emit("bench_feedback", [
+        target("controller_vs_best_fixed", round(frac, 3),
+               ">= 1.0 (every data set x chip where the fixed schedules beat chance: within 1 "
+               "point of the best fixed schedule with >= 30% less energy, or dominating)", frac >= 1.0,
+               cells=f"{sum(c['met'] for c in used)}/{len(used)} ({len(cells) - len(used)} near chance excluded)",
+               worst_cell=f"{worst['dataset']}/{worst['preset']}: gap {worst['gap']:.2f} pt, "
+                          f"saving {100 * worst['saving']:.1f}%"),
+        target("budget_violations", violations, "== 0", violations == 0),
+        target("cost_model_candidate_ms", round(cm["delta_ms"], 3), "< 10", cm["delta_ms"] < 10),
+        target("cost_model_vs_simulator_energy", round(cm["energy_err"], 4), "<= 0.10", cm["energy_err"] <= 0.10),
+    ], quick=a.quick)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import time
 
@@ -26,6 +25,7 @@ from growth.den import DENConfig, run_den
 from growth.grow import grow_layer, use_grow_relu
 from growth.paths import PathConfig, run_paths
 from models import load_dataset, make_mlp, split_tasks
+from targets import emit, target
 
 
 def growth_paths(quick: bool) -> int:
@@ -104,10 +104,9 @@ def main() -> None:
     trials = growth_paths(args.quick)
     ratio = gradmax_cost(args.quick)
     continual(args.quick)
-    print(json.dumps({"target": "growth_path_paired_trials", "value": trials, "goal": ">= 10",
-                      "met": trials >= 10}))
-    print(json.dumps({"target": "gradmax_step_vs_epoch", "value": round(ratio, 5), "goal": "< 0.05",
-                      "met": ratio < 0.05}))
+    emit("bench_growth", [target("growth_path_paired_trials", trials, ">= 10", trials >= 10),
+                          target("gradmax_step_vs_epoch", round(ratio, 5), "< 0.05", ratio < 0.05)],
+         quick=args.quick)
 
 
 if __name__ == "__main__":

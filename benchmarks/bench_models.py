@@ -14,7 +14,6 @@ means over three stratified splits (seeds 0, 1, 2: one 360-sample test set moves
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -23,9 +22,10 @@ import torch
 from models.convert import convert
 from models.datasets import load_dataset
 from models.export import quantize, to_network
-from models.readout import chip_run
+from models.readout import measure_on_chip
 from models.snn import evaluate, make_mlp, train
 from mosaic import HardwareSpec
+from targets import emit, target
 
 SPEC = "mosaic-8x8"
 
@@ -36,7 +36,7 @@ def run_one(ds, sizes, *, T, encoder, epochs, lr, spec, seed=0, budget=None, bit
     info = train(model, ds, T=T, encoder=encoder, epochs=epochs, lr=lr, seed=seed, progress=False,
                  time_budget=budget, standardize=standardize)
     ev = evaluate(model, ds, T, encoder)
-    chip = chip_run(to_network(model), spec, None, ds.x_test, T, encoder, routing="ideal")
+    chip = measure_on_chip(to_network(model), spec, None, ds.x_test, T, encoder, routing="ideal")
     row = {"data": ds.name, "encoder": encoder, "T": T, "sizes": "-".join(map(str, sizes)),
            "epochs": info["epochs"], "train_cpu_s": info["cpu_s"], "train_wall_s": info["wall_s"],
            "snn_acc": ev["accuracy"], "chip_acc": chip.accuracy(ds.y_test),
@@ -46,7 +46,7 @@ def run_one(ds, sizes, *, T, encoder, epochs, lr, spec, seed=0, budget=None, bit
            "packets": chip.packets["injected"] / len(ds.y_test)}
     if bits:
         q = quantize(model, bits)
-        qchip = chip_run(to_network(q), spec, None, ds.x_test, T, encoder, routing="ideal")
+        qchip = measure_on_chip(to_network(q), spec, None, ds.x_test, T, encoder, routing="ideal")
         row[f"chip_acc_w{bits}"] = qchip.accuracy(ds.y_test)
     return row
 
@@ -93,7 +93,7 @@ def main(argv=None) -> list[dict]:
     for T in ([20] if q else [10, 20, 50]):
         snn_c = convert(ann, ds.x_train, percentile=99.9)
         ev = evaluate(snn_c, ds, T, "direct")
-        chip = chip_run(to_network(snn_c), spec, None, ds.x_test, T, "direct")
+        chip = measure_on_chip(to_network(snn_c), spec, None, ds.x_test, T, "direct")
         conv_rows.append({"T": T, "ann_acc": ann_acc, "snn_acc": ev["accuracy"], "chip_acc": chip.accuracy(ds.y_test),
                           "gap": ann_acc - chip.accuracy(ds.y_test), "spikes_chip": chip.spikes_per_sample,
                           "energy_nj": chip.energy_pj["total"] / 1e3})
@@ -112,13 +112,8 @@ def main(argv=None) -> list[dict]:
         ("chip_equals_snntorch_ideal", min(r["agree"] for r in rows), "== 1.0", lambda v: v == 1.0),
         ("conversion_gap_best_T", min(r["gap"] for r in conv_rows), "<= 0.01", lambda v: v <= 0.01),
     ]
-    out = []
-    for name, v, goal, ok in targets:
-        d = {"target": name, "value": round(float(v), 4), "goal": goal, "met": bool(ok(v))}
-        if q:
-            d["quick"] = True
-        out.append(d)
-        print(json.dumps(d))
+    out = [target(name, round(float(v), 4), goal, ok(v)) for name, v, goal, ok in targets]
+    emit("bench_models", out, quick=q)
     return out
 
 

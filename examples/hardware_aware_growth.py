@@ -30,8 +30,9 @@ import numpy as np
 import torch
 
 from growth.controller import ControllerConfig, PlateauRule
+from growth.metrics import pareto_mask
 from growth.schedules import layer_by_layer, random_path, round_robin
-from growth.score import RunConfig, grow_with_controller, pareto_front, score_schedules
+from growth.score import RunConfig, grow_with_controller, score_schedules
 from models.datasets import load_dataset
 from mosaic.cost import CostBudget
 from mosaic.spec import HardwareSpec
@@ -130,7 +131,7 @@ def pareto_plot(summary: list[dict], path: Path) -> None:
     marks = {"gradmax-round-robin": "o", "gradmax-layer-by-layer": "s", "random": "^", "controller": "*"}
     for ax, (d, p) in zip(axes[0], cells):
         rs = [r for r in summary if (r["dataset"], r["preset"]) == (d, p)]
-        front = set(pareto_front([(r["acc"], r["energy_nj"]) for r in rs]))
+        front = set(np.flatnonzero(pareto_mask([r["energy_nj"] for r in rs], [r["acc"] for r in rs])).tolist())
         for i, r in enumerate(rs):
             ax.errorbar(r["energy_nj"], r["acc"], xerr=r["energy_std"], yerr=r["acc_std"],
                         fmt=marks.get(r["strategy"], "x"), ms=11 if r["strategy"] == "controller" else 7,

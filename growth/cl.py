@@ -22,9 +22,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from growth.baselines.common import increments, linears, mlp
 from growth.errors import GrowthError
 from growth.grow import grow_layer, hidden_sizes, use_grow_relu
 from growth.metrics import CLReport, summarize
+from models.snn import linear_layers, make_mlp
+from models.training import fit, shuffled_batches
 
 
 @dataclass
@@ -88,7 +91,7 @@ class CLConfig:
 
 @dataclass
 class CLResult:
-    """Accuracy matrix R[i][j] (after task i, on task j), untrained baselines b, metrics and
+    """Accuracy matrix ``R[i][j]`` (after task i, on task j), untrained baselines b, metrics and
     the final hidden sizes.  Runners of growth.cl also keep (out of ``to_dict``) the trained
     ``model`` (all heads), ``snapshots[t]`` (every Linear's weight after task t),
     ``sizes[t]`` (hidden sizes after task t), the task ``heads`` and ``isolated`` (True when
@@ -124,13 +127,11 @@ class CLResult:
     def task_mlp(self, t: int) -> nn.Sequential:
         """The plain ReLU MLP that computes task t's head (input -> hidden -> head t logits):
         hidden units that existed after task t when ``isolated``, else all of them."""
-        from growth.baselines.common import linears, mlp
-
         if self.model is None:
             raise GrowthError(f"{self.method}: this result holds no trained model (only growth.cl runners keep it)")
         if not 0 <= t < len(self.sizes):
             raise GrowthError(f"task {t} outside 0..{len(self.sizes) - 1}")
-        src = _linears(self.model)
+        src = linear_layers(self.model)
         keep = self.sizes[t] if self.isolated else self.hidden
         rows = self.heads.rows(t)
         out = mlp([src[0].in_features, *keep, rows.stop - rows.start])
@@ -147,10 +148,8 @@ class CLResult:
     def task_parts(self, t: int) -> list[dict[int, torch.Tensor]]:
         """Weight ownership of :meth:`task_mlp` ``(t)`` by increments (task j owns its change
         ``W_j - W_{j-1}``, task 0 also the initialisation; growth.baselines.pollution)."""
-        from growth.baselines.common import increments
-
         mlp_ = self.task_mlp(t)
-        shapes = [lin.weight.shape for lin in _linears(mlp_)]
+        shapes = [lin.weight.shape for lin in linear_layers(mlp_)]
         rows = self.heads.rows(t)
         out = []
         for l, part in enumerate(increments(self.snapshots)):
@@ -175,15 +174,11 @@ def task_accuracy(logits_fn, heads: TaskHeads, tasks) -> list[float]:
     return out
 
 
-def _linears(model: nn.Sequential) -> list[nn.Linear]:
-    return [m for m in model if isinstance(m, nn.Linear)]
-
-
 def _freeze_masks(model: nn.Sequential, old: list[int], heads: TaskHeads, t: int) -> dict:
     """Trainable-entry masks: new hidden neurons' fan-in and bias (rows beyond ``old``) and
     head t's rows of the output layer; everything else is frozen."""
     masks = {}
-    lins = _linears(model)
+    lins = linear_layers(model)
     for l, lin in enumerate(lins):
         rows = torch.zeros(lin.out_features, dtype=torch.bool)
         if l < len(lins) - 1:
@@ -197,19 +192,9 @@ def _freeze_masks(model: nn.Sequential, old: list[int], heads: TaskHeads, t: int
 
 
 def _train(model, logits, x, y, cfg: CLConfig, gen: torch.Generator, masks: dict | None):
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    handles = [p.register_hook(lambda g, m=m: g * m) for p, m in (masks or {}).items()]
-    try:
-        for _ in range(cfg.epochs):
-            perm = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), cfg.batch_size):
-                idx = perm[i:i + cfg.batch_size]
-                opt.zero_grad()
-                nn.functional.cross_entropy(logits(x[idx]), y[idx]).backward()
-                opt.step()
-    finally:
-        for h in handles:
-            h.remove()
+    fit(model.parameters(), shuffled_batches(len(x), cfg.batch_size, gen),
+        lambda idx, step: nn.functional.cross_entropy(logits(x[idx]), y[idx]), epochs=cfg.epochs, lr=cfg.lr,
+        grad_masks=masks)
 
 
 def train_task(model: nn.Sequential, heads: TaskHeads, t: int, x: torch.Tensor, y_local: torch.Tensor,
@@ -224,7 +209,7 @@ def growth_targets(model: nn.Sequential, heads: TaskHeads, old: list[int], t: in
     """Frozen growth during task t: the next-layer units a new neuron of hidden ``layer`` may
     feed, as a bool mask: the next hidden layer's units born in task t (beyond ``old``, the
     hidden sizes before task t), or head t for the top hidden layer."""
-    nxt = _linears(model)[layer + 1].out_features
+    nxt = linear_layers(model)[layer + 1].out_features
     targets = torch.zeros(nxt, dtype=torch.bool)
     if layer == len(old) - 1:
         targets[heads.rows(t)] = True
@@ -243,8 +228,6 @@ def run_tasks(tasks, cfg: CLConfig, name: str, grow: GrowHook | None = None, *, 
     """The task-incremental harness: a ReLU MLP (``cfg.hidden``, one head per task) learns
     ``tasks`` in order; before task t >= 1, ``grow`` (if any) may add hidden neurons; with
     ``grow`` and ``cfg.freeze`` only the new neurons' fan-in and head t train on task t."""
-    from models.snn import make_mlp
-
     heads = TaskHeads.from_tasks(tasks)
     n_in = tasks[0].x_train.shape[1]
     model = make_mlp([n_in, *cfg.hidden, heads.n_out], kind="relu", seed=cfg.seed)
@@ -265,7 +248,7 @@ def run_tasks(tasks, cfg: CLConfig, name: str, grow: GrowHook | None = None, *, 
         isolate = grow is not None and cfg.freeze and t > 0
         train_task(model, heads, t, x, yl, cfg, gen, old if isolate else None)
         matrix.append(task_accuracy(logits_fn, heads, tasks))
-        snapshots.append([lin.weight.detach().clone() for lin in _linears(model)])
+        snapshots.append([lin.weight.detach().clone() for lin in linear_layers(model)])
         sizes.append(hidden_sizes(model))
     return CLResult(name, matrix, baseline, hidden_sizes(model), model=model, snapshots=snapshots, sizes=sizes,
                     heads=heads, isolated=grow is not None and cfg.freeze)

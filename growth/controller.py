@@ -35,6 +35,9 @@ import torch
 from torch import nn
 
 from growth.errors import GrowthError
+from growth.grow import capture_growth_matrix
+from mapper import map_network
+from models.snn import encode, run
 from mosaic.cost import CostBudget, CostReport, delta_cost, estimate_cost
 from mosaic.network import SpikingNetwork
 from mosaic.spec import HardwareSpec
@@ -86,8 +89,6 @@ def activity(model: nn.Sequential, x, T: int, encoder: str = "direct", seed: int
     analog)``.  rates (n_neurons,) spikes per step per neuron in layer order; input_rates
     (n_in,) spikes per step per input channel, or for "direct" (analog) input the fraction
     of nonzero values; ``analog`` True for "direct"."""
-    from models.snn import encode, run
-
     xs = encode(torch.as_tensor(np.asarray(x), dtype=torch.float32), T, encoder, seed=seed)
     _, _, layers = run(model, xs, record=True)
     rates = np.concatenate([l.float().mean(dim=(0, 1)).numpy() for l in layers]).astype(np.float64)
@@ -97,8 +98,6 @@ def activity(model: nn.Sequential, x, T: int, encoder: str = "direct", seed: int
 
 def layer_benefits(model: nn.Sequential, batch, loss_fn, n_hidden: int) -> list[np.ndarray]:
     """GradMax singular values of M_l for every hidden layer l (descending, rank-capped)."""
-    from growth.grow import capture_growth_matrix
-
     out = []
     for li in range(n_hidden):
         m = capture_growth_matrix(model, li, batch, loss_fn)
@@ -203,8 +202,6 @@ def incremental_placer(method: str = "greedy", time_limit: float = 1.0, seed: in
     """Place a grown network keeping old neurons on their cores (``previous`` holds -1 for new
     neurons), via ``mapper.map_network``."""
     def place(net, spec, previous, rates):
-        from mapper import map_network
-
         p = map_network(net, spec, method=method, rates=rates, previous=previous,
                         time_limit=time_limit, seed=seed)
         return np.asarray(p.core_of, np.int64)

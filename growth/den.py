@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from growth.cl import CLResult, TaskHeads, task_accuracy
 from growth.errors import GrowthError
+from models.training import fit, sampled_batches
 
 NEVER = 1 << 30  # "retired" value of a unit that is never retired
 
@@ -157,36 +158,33 @@ class DEN:
         Returns the mean training loss of the final model."""
         cfg = self.cfg
         params = [p.clone().requires_grad_(m is not None) for p, m in zip(self.params(), masks)]
-        opt = torch.optim.Adam([p for p, m in zip(params, masks) if m is not None], lr=cfg.lr)
-        n = len(x)
+        trained = [(p, m) for p, m in zip(params, masks) if m is not None]
         vis = [self.visible(l, t) for l in range(len(self.W))]
-        for _ in range(iters or cfg.iters):
-            idx = torch.randint(0, n, (min(cfg.batch_size, n),), generator=self._gen)
-            loss = nn.functional.cross_entropy(self.logits(x[idx], t, params, vis), y[idx])
-            for p, m in zip(params, masks):
-                if m is not None:
-                    loss = loss + cfg.l2 * ((p * m) ** 2).sum()
+
+        def loss(idx, step):
+            lo = nn.functional.cross_entropy(self.logits(x[idx], t, params, vis), y[idx])
+            for p, m in trained:
+                lo = lo + cfg.l2 * ((p * m) ** 2).sum()
             if prev is not None and cfg.drift_reg > 0:
                 for p, m, q in zip(params, masks, prev):
                     if m is not None and q is not None:
                         region = tuple(slice(0, s) for s in q.shape)
-                        loss = loss + cfg.drift_reg * (((p[region] - q) * m[region]) ** 2).sum()
-            opt.zero_grad()
-            loss.backward()
-            for p, m in zip(params, masks):
-                if m is not None:
-                    p.grad.mul_(m)
-            opt.step()
-            with torch.no_grad():
-                for p, m in zip(params, masks):
-                    if m is not None and cfg.l1 > 0:
-                        shrunk = torch.sign(p) * (p.abs() - cfg.l1).clamp_min(0)
-                        p.copy_(torch.where(m > 0, shrunk, p))
-                for l, rows in groups or []:
-                    w = params[l][rows]
-                    norm = w.norm(dim=1, keepdim=True)
-                    params[l][rows] = torch.where(norm < cfg.group_lasso, torch.zeros_like(w),
-                                                  w - cfg.group_lasso * w / norm.clamp_min(1e-30))
+                        lo = lo + cfg.drift_reg * (((p[region] - q) * m[region]) ** 2).sum()
+            return lo
+
+        def proximal(step):  # L1 and group-lasso proximal steps, as the reference code
+            for p, m in trained:
+                if cfg.l1 > 0:
+                    p.copy_(torch.where(m > 0, torch.sign(p) * (p.abs() - cfg.l1).clamp_min(0), p))
+            for l, rows in groups or []:
+                w = params[l][rows]
+                norm = w.norm(dim=1, keepdim=True)
+                params[l][rows] = torch.where(norm < cfg.group_lasso, torch.zeros_like(w),
+                                              w - cfg.group_lasso * w / norm.clamp_min(1e-30))
+
+        fit([p for p, _ in trained], sampled_batches(len(x), min(cfg.batch_size, len(x)), iters or cfg.iters,
+                                                    self._gen),
+            loss, lr=cfg.lr, grad_masks=dict(trained), after_step=proximal)
         L = len(self.W)
         with torch.no_grad():
             self.W = [p.detach() for p in params[:L]]

@@ -24,6 +24,7 @@ from torch import nn
 
 from growth.errors import GrowthError
 from growth.gradmax import growth_matrix, top_singular
+from models.snn import reset_state, run
 
 METHODS = ("gradmax", "random", "zero")
 # per-neuron parameters of snnTorch layers that must grow with the layer (states are reset)
@@ -102,8 +103,6 @@ def default_forward(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """``model(x)`` for (B, n_in) input; for a (T, B, n_in) sequence, ``models.snn.run`` and
     the output spike counts summed over time (B, n_out), differentiable via the surrogate."""
     if x.ndim == 3:
-        from models.snn import run
-
         spk, _ = run(model, x)
         return spk.sum(0)
     return model(x)
@@ -227,8 +226,6 @@ def insert_units(model: nn.Sequential, layer: int, fan_in: torch.Tensor, fan_out
                     else:
                         setattr(act, name, torch.cat([v, fill], dim=-1))
     if any(hasattr(a, "init_hidden") for a in acts):
-        from models.snn import reset_state
-
         reset_state(model)
 
 

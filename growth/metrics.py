@@ -98,3 +98,16 @@ def summarize(r, b=None) -> CLReport:
     r = _matrix(r)
     return CLReport(average_accuracy(r), backward_transfer(r),
                     None if b is None else forward_transfer(r, b), forgetting(r), r.tolist())
+
+
+def pareto_mask(energy, accuracy) -> np.ndarray:
+    """Bool mask of the energy/accuracy Pareto front: True where no other point has lower or
+    equal energy and higher or equal accuracy with one of them strictly better (equal points
+    are all on the front).  ``energy`` and ``accuracy``: 1-D, equal length, any units."""
+    e = np.asarray(energy, dtype=float)
+    a = np.asarray(accuracy, dtype=float)
+    if e.shape != a.shape or e.ndim != 1:
+        raise GrowthError(f"energy and accuracy must be 1-D of equal length, got shapes {e.shape} and {a.shape}")
+    dominated = ((e[None, :] <= e[:, None]) & (a[None, :] >= a[:, None])
+                 & ((e[None, :] < e[:, None]) | (a[None, :] > a[:, None]))).any(axis=1)
+    return ~dominated

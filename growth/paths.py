@@ -28,6 +28,10 @@ from tqdm.auto import tqdm
 from growth.errors import GrowthError
 from growth.grow import grow_layer, hidden_sizes, use_grow_relu
 from growth.schedules import Schedule, layer_by_layer, random_path, round_robin
+from models.datasets import load_dataset
+from models.snn import make_mlp
+from models.training import fit, listed_batches
+from mosaic.figures import new_figure, save
 
 PATHS = ("first-layer-first", "second-layer-first", "alternating", "random")
 ARMS = ("root",) + PATHS + ("target",)
@@ -116,8 +120,6 @@ class PathReport:
     def plot(self, path: str | Path | None = None):
         """Two panels: final accuracy per arm (paired trials joined by lines, mean marked) and
         mean test accuracy along training.  Writes a PNG when ``path`` is given."""
-        from mosaic.figures import new_figure, save
-
         fig, (ax1, ax2) = new_figure(2, 5.5, 4.2)
         acc = np.array([self.acc[a] for a in ARMS]) * 100
         xs = np.arange(len(ARMS))
@@ -140,14 +142,10 @@ class PathReport:
 
 
 def _load(cfg: PathConfig):
-    from models.datasets import load_dataset
-
     return load_dataset(cfg.dataset, seed=cfg.seed, n_train=cfg.n_train, n_test=cfg.n_test, path=cfg.data_path)
 
 
 def _mlp(sizes: list[int], seed: int) -> nn.Sequential:
-    from models.snn import make_mlp
-
     m = make_mlp(sizes, kind="relu", seed=seed)
     use_grow_relu(m)
     return m
@@ -176,17 +174,16 @@ def _train_arm(model, batches, x, y, x_te, y_te, n_classes, lr, schedule, method
 
     curve = []
     g = torch.Generator().manual_seed(0)
-    for step, idx in enumerate(batches):
-        if step in eval_steps:
+
+    def before(idx, step):
+        if step.index in eval_steps:
             curve.append(_accuracy(model, x_te, y_te))
-        xb, yb = x[idx], onehot[idx]
         if schedule is not None:
-            for ev in schedule.at(step):
-                grow_layer(model, ev.layer, ev.k, method=method, optimizer=opt, data=(xb, yb),
+            for ev in schedule.at(step.index):
+                grow_layer(model, ev.layer, ev.k, method=method, optimizer=opt, data=(x[idx], onehot[idx]),
                            loss_fn=loss_fn, fill=True, generator=g)
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
+
+    fit(opt, listed_batches(batches), lambda idx, step: loss_fn(model(x[idx]), onehot[idx]), before_step=before)
     curve.append(_accuracy(model, x_te, y_te))
     return curve
 

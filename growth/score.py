@@ -11,9 +11,10 @@ baseline.  The network is placed by ``mapper.map_network`` at the start and incr
 
 A *row* describes one segment: the network after i growth events, trained until the next
 event (or the end), measured then.  Energy and latency come from the simulator
-(``mosaic.simulate`` on ``n_sim`` test samples of the exported network, energy mean per
-inference) and from the cost model (rates measured on the same samples); budgets are checked
-against the simulated figures, and every violation is reported in the row, never hidden.
+(``models.readout.measure_on_chip`` on ``n_sim`` test samples: T + L - 1 chip steps per
+inference, means over the samples) and from the cost model (rates measured on the same
+samples); budgets are checked against the simulated figures, and every violation is
+reported in the row, never hidden.
 """
 from __future__ import annotations
 
@@ -37,8 +38,16 @@ from growth.controller import (
     layered_network,
 )
 from growth.errors import GrowthError
+from growth.grow import grow_layer, hidden_sizes
+from growth.regularizer import MosaicRegularizer
 from growth.schedules import GrowthEvent, Schedule
+from mapper import map_network
+from models.datasets import load_dataset
+from models.readout import measure_on_chip
+from models.snn import encode, evaluate, make_mlp, run
+from models.training import fit, sampled_batches
 from mosaic.cost import CostBudget, estimate_cost
+from mosaic.figures import new_figure, save
 from mosaic.spec import HardwareSpec
 
 
@@ -48,7 +57,8 @@ class RunConfig:
     per inference with ``encoder`` ("direct": analog currents); ``val_fraction`` of the
     training split held out; ``n_sim`` test samples simulated on the chip per row (0: cost
     model only); ``mapping`` method and ``time_limit`` (s) of the mapper; ``reg`` strength of
-    the Mosaic hop regulariser (0: off)."""
+    the Mosaic hop regulariser ``growth.regularizer.MosaicRegularizer``: reg x mean(M W^2),
+    M up to e^15 = 3.3e6 per synapse (0: off)."""
 
     steps: int = 600
     batch_size: int = 64
@@ -110,12 +120,11 @@ class ScheduleScore:
                          f"{r['port_use']:>8.4f} {r['cores']:>5}  {'; '.join(r['violations']) or '-'}")
         return "\n".join(lines)
 
-    def plot(self, path: str | Path) -> None:
-        """Accuracy and energy per inference along the run (PNG/PDF by suffix)."""
-        import matplotlib.pyplot as plt
-
+    def plot(self, path: str | Path | None = None):
+        """Accuracy and energy per inference along the run; writes a PNG when ``path`` is given
+        (``mosaic.figures.save``) and returns the figure."""
+        fig, (ax,) = new_figure(1, 6, 3.5)
         steps = [r["step"] for r in self.rows]
-        fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(steps, [100 * r["accuracy"] for r in self.rows], "o-", color="C0")
         ax.set_xlabel("training step")
         ax.set_ylabel("test accuracy (%)", color="C0")
@@ -125,9 +134,7 @@ class ScheduleScore:
         if self.budget.get("energy_pj"):
             ax2.axhline(self.budget["energy_pj"] / 1e3, color="C3", lw=0.8, ls=":")
         ax.set_title(f"growth on {self.spec}")
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        return save(fig, path)
 
 
 # ------------------------------------------------------------------ the run
@@ -140,8 +147,6 @@ class _Run:
 
     def __init__(self, data, spec: HardwareSpec | None, budget: CostBudget | None,
                  initial: Sequence[int] | None, cfg: RunConfig, model: nn.Sequential | None = None) -> None:
-        from models.snn import make_mlp
-
         self.spec, self.cfg = spec, cfg
         self.budget = budget or CostBudget()
         rng = np.random.default_rng(cfg.seed)
@@ -162,8 +167,6 @@ class _Run:
 
     # -- structure
     def sizes(self) -> list[int]:
-        from growth.grow import hidden_sizes
-
         return hidden_sizes(self.model) + [self.n_out]
 
     def _place(self, previous):
@@ -174,8 +177,6 @@ class _Run:
     def place(self, net, spec, previous, rates) -> np.ndarray:
         """``mapper.map_network`` (incremental when ``previous`` is given); a floor on the
         rates keeps silent neurons' synapses in the mapper's objective."""
-        from mapper import map_network
-
         p = map_network(net, spec, method=self.cfg.mapping, rates=np.maximum(rates, 1e-3),
                         previous=previous, time_limit=self.cfg.time_limit, seed=self.cfg.seed)
         return np.asarray(p.core_of, np.int64)
@@ -183,42 +184,31 @@ class _Run:
     def _regularizer(self):
         if self.cfg.reg <= 0:
             return None
-        from growth.regularizer import MosaicRegularizer
-
         return MosaicRegularizer(self.model, self.spec, self.core_of, self.cfg.reg)
 
     # -- training
     def _seq(self, x, seed):
-        from models.snn import encode
-
         return encode(x, self.cfg.T, self.cfg.encoder, seed=seed)
 
     def train(self, n_steps: int, step0: int) -> None:
-        from models.snn import run
+        """``n_steps`` Adam steps on random training batches (the run's optimizer and
+        generator carry on across calls); loss: spike-count cross-entropy (+ regulariser)."""
+        def loss(idx, step):
+            spk, _ = run(self.model, self._seq(self.x_tr[idx], step0 + step.index))
+            lo = _loss_fn(spk.sum(0), self.y_tr[idx])
+            return lo if self.reg is None else lo + self.reg(self.model)
 
         self.model.train()
-        for s in range(n_steps):
-            idx = torch.randint(len(self.y_tr), (self.cfg.batch_size,), generator=self.gen)
-            spk, _ = run(self.model, self._seq(self.x_tr[idx], step0 + s))
-            loss = _loss_fn(spk.sum(0), self.y_tr[idx])
-            if self.reg is not None:
-                loss = loss + self.reg(self.model)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+        fit(self.opt, sampled_batches(len(self.y_tr), self.cfg.batch_size, n_steps, self.gen), loss)
         self.model.eval()
 
     @torch.no_grad()
     def val_loss(self) -> float:
-        from models.snn import run
-
         spk, _ = run(self.model, self._seq(self.x_val, 0))
         return float(_loss_fn(spk.sum(0), self.y_val))
 
     def grow(self, layer: int, k: int, method: str) -> int:
         """Grow ``layer`` by up to ``k`` (GradMax may add fewer), re-map; returns k added."""
-        from growth.grow import grow_layer
-
         before = self.sizes()
         idx = torch.randint(len(self.y_tr), (256,), generator=self.gen)
         batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
@@ -237,8 +227,6 @@ class _Run:
 
     # -- measuring
     def measure(self, step: int) -> dict:
-        from models.snn import evaluate
-
         cfg = self.cfg
         acc = evaluate(self.model, self.data, T=cfg.T, encoder=cfg.encoder)["accuracy"]
         xs = np.asarray(self.data.x_test[: max(cfg.n_sim, 64)], np.float32)
@@ -262,31 +250,17 @@ class _Run:
         return row
 
     def _simulate(self, xs: np.ndarray) -> dict:
-        from models.export import to_network
-        from models.snn import encode
-        from mosaic.simulate import simulate
-
-        net = to_network(self.model)
-        seq = encode(torch.as_tensor(xs), self.cfg.T, self.cfg.encoder, seed=0).numpy()
-        if self.cfg.encoder != "direct":
-            seq = seq > 0
-        energy, lat, peak, kinds = [], [], [], {}
-        for i in range(seq.shape[1]):
-            rep = simulate(net, self.spec, self.core_of, seq[:, i, :]).summary()
-            energy.append(rep["energy_pj"]["total"])
-            lat.append(rep["latency_total_ns"])
-            peak.append(rep["peak_link_load"] / self.cfg.T)
-            for k, v in rep["energy_pj"].items():
-                kinds[k] = kinds.get(k, 0.0) + v / seq.shape[1]
-        port = float(np.max(peak))
-        return {"energy_pj": float(np.mean(energy)), "latency_ns": float(np.mean(lat)),
+        """Simulated figures per inference (``models.readout.measure_on_chip``, cycle
+        routing, T + L - 1 steps); port load per input step."""
+        res = measure_on_chip(self.model, self.spec, self.core_of, xs, self.cfg.T, self.cfg.encoder, routing="cycle")
+        port = res.peak_link_load / self.cfg.T
+        return {"energy_pj": float(res.energy_pj["total"]), "latency_ns": res.latency_ns,
                 "peak_port_load": port, "port_use": port / (self.spec.bandwidth * self.spec.step_cycles),
-                "energy_by_kind": kinds}
+                "energy_by_kind": res.energy_pj}
 
 
 class _View:
     """A measured row seen through the attributes ``CostBudget.violations`` reads."""
-
     def __init__(self, row: dict) -> None:
         self.energy_pj = {"total": row["energy_pj"]}
         self.latency_ns = row["latency_ns"]
@@ -424,8 +398,6 @@ def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *
     """What ``mosaic score`` runs: load a schedule file (.toml/.json) and a preset name (or
     spec), score it on ``dataset`` ("digits" or "mnist1d"), optionally write the plot and a
     JSON of the rows.  Print ``score.table()`` for the table."""
-    from models.datasets import load_dataset
-
     schedule = Schedule.load(schedule_path)
     spec = preset if isinstance(preset, HardwareSpec) else HardwareSpec.preset(preset)
     cfg = config or RunConfig()
@@ -438,16 +410,6 @@ def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *
     return score
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points (accuracy, energy) no other point dominates (higher or equal
-    accuracy with lower or equal energy, one of them strictly)."""
-    out = []
-    for i, (a, e) in enumerate(points):
-        if not any((a2 >= a and e2 <= e) and (a2 > a or e2 < e) for j, (a2, e2) in enumerate(points) if j != i):
-            out.append(i)
-    return out
-
-
 __all__ = ["RunConfig", "ScheduleScore", "score_schedule", "score_schedules", "score_schedule_file",
            "score_network", "train_root",
-           "grow_with_controller", "pareto_front"]
+           "grow_with_controller"]

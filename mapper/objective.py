@@ -8,11 +8,9 @@ is counted once per router it traverses, shared branches once.  Multiplied by
 ``spec.e_router_pj`` it is the routing energy per step in pJ.
 
 Synapse objective (Mosaic's training penalty, Dalgaty et al. 2024): sum over
-synapses of ``|w| x M(h)``, ``M(h) = exp(8 min(h, H_CLIP)) - 1`` with h the hop
-count between the two cores (inputs at ``spec.io_core``).  The clip at
-``H_CLIP = 8`` routers is our choice (an assumption): it keeps M finite in
-float64 (M(8) = 6.2e27) while every hop up to 8 still costs e^8 = 2981x more
-than one hop less.
+synapses of ``|w| x M(h)``, ``M = mosaic.topology.hop_penalty`` (h the raw router
+count between the two cores, inputs at ``spec.io_core``; beta = 8, clipped at e^15,
+as EIS-Hub/Mosaic's ``generate_mosaic_mask``).
 """
 from __future__ import annotations
 
@@ -23,11 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from mosaic import HardwareSpec, SpikingNetwork
-from mosaic.topology import hop_matrix, topology, tree_walk
+from mosaic.topology import hop_matrix, hop_penalty, topology, tree_walk
 
 from .errors import MappingError
-
-H_CLIP = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,16 +176,11 @@ def port_loads(p: Problem, core_of: np.ndarray) -> np.ndarray:
                       p.n_nodes, p.n_links)[1]
 
 
-def synapse_weight(h: np.ndarray) -> np.ndarray:
-    """Mosaic's distance penalty M(h) = exp(8 min(h, H_CLIP)) - 1."""
-    return np.expm1(8.0 * np.minimum(h, H_CLIP))
-
-
 def synapse_cost(net: SpikingNetwork, spec: HardwareSpec, core_of) -> float:
     """Mosaic's per-synapse cost sum |w| x M(h) (inputs at the I/O core)."""
     c = _core_array(core_of, net.n_neurons, spec.n_cores)
-    h = hop_matrix(spec)
+    m = hop_penalty(spec)
     w = net.w.tocoo()
     wi = net.w_in.tocoo()
-    return float(np.sum(np.abs(w.data) * synapse_weight(h[c[w.row], c[w.col]]))
-                 + np.sum(np.abs(wi.data) * synapse_weight(h[spec.io_core, c[wi.col]])))
+    return float(np.sum(np.abs(w.data) * m[c[w.row], c[w.col]])
+                 + np.sum(np.abs(wi.data) * m[spec.io_core, c[wi.col]]))

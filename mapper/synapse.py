@@ -8,9 +8,7 @@ import numba
 import numpy as np
 
 from mosaic import HardwareSpec, SpikingNetwork
-from mosaic.topology import hop_matrix
-
-from .objective import synapse_weight
+from mosaic.topology import hop_penalty
 
 
 @numba.njit(cache=True)
@@ -71,7 +69,7 @@ def anneal_synapse(net: SpikingNetwork, spec: HardwareSpec, start: np.ndarray, c
     order = np.argsort(rows, kind="stable")
     ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int64)
     other, wabs = other[order].astype(np.int64), wabs[order].astype(np.float64)
-    m = synapse_weight(hop_matrix(spec).astype(np.float64))
+    m = hop_penalty(spec)
     core_of = start.astype(np.int64).copy()
     load = np.bincount(core_of, minlength=spec.n_cores).astype(np.int64)
     movable_list = np.flatnonzero(movable).astype(np.int64)

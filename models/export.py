@@ -1,20 +1,22 @@
-"""snnTorch MLP <-> chip IR (``mosaic.SpikingNetwork``), and weight quantisation.
+"""snnTorch models <-> chip IR (``mosaic.SpikingNetwork``), and weight quantisation.
 
-``to_network`` lays the layers out one after the other: neurons ``0..n_1-1`` are layer 0,
-and so on; ``w_in`` is the first Linear's weight transposed, ``w`` is block
-feed-forward (layer l -> l+1), ``layer`` labels 0..L-1.  Neuron parameters come from the
-snnTorch modules (beta and alpha clamped to [0, 1] as snnTorch does in its forward pass).
-A Linear bias is a constant input current per step; the IR adds ``bias`` to the membrane
-every step, which is the same thing for ``Leaky`` but not for ``Synaptic`` (there the
-bias passes through the synaptic filter), so a Synaptic layer with a nonzero bias is
-refused.  Exactness: the chip computes ``beta*mem + syn + bias``, snnTorch
-``beta*mem + (W x + b)``; the spikes agree bit for bit when these sums are exact (e.g.
-weights and biases on a 2^-k grid, see ``quantize``), and run the model in float64.
+``to_network`` compiles an ``nn.Sequential`` through ``models.graph``: every spiking
+layer (Leaky, Synaptic, RLeaky, RSynaptic) becomes a population, numbered in model order
+with layer labels 0..L-1; the linear layers between two of them (Linear, Conv1d/Conv2d and
+AvgPool2d unrolled by ``models.unroll``, Flatten) fold into one sparse weight block; an
+RLeaky/RSynaptic's recurrent weights become synapses within its layer.  Neuron parameters
+come from the snnTorch modules (beta and alpha clamped to [0, 1] as snnTorch does in its
+forward pass).  A bias is a constant input current per step; the IR adds ``bias`` to the
+membrane every step, which is the same thing for Leaky but not for Synaptic (there the
+bias passes through the synaptic filter), so a bias into a synaptic layer is refused.
+Exactness: the chip computes ``beta*mem + syn + bias``, snnTorch ``beta*mem + (W x + b)``;
+the spikes agree bit for bit when these sums are exact (e.g. weights and biases on a 2^-k
+grid, see ``quantize``), and run the model in float64.  ``from_network`` is the inverse
+for layered feed-forward networks (an MLP of Leaky/Synaptic layers).
 """
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import snntorch as snn
 import torch
 from torch import nn
@@ -22,79 +24,120 @@ from torch import nn
 from mosaic import SpikingNetwork
 
 from .errors import ModelError
-from .snn import check_model, is_spiking, linear_layers
+from .graph import (Graph, GraphError, Map, Neurons, Source, compile_graph, conv_map, dense_map, flatten_map,
+                    identity_map, pool_map, scale_map)
+from .snn import linear_layers
 
 
 class ExportError(ModelError):
     """A model or network that has no exact counterpart on the other side."""
 
 
-def _param(act, name: str, n: int) -> np.ndarray:
-    v = getattr(act, name).detach().double().cpu().numpy()
-    if name in ("beta", "alpha"):
-        v = np.clip(v, 0.0, 1.0)
-    v = np.broadcast_to(v, (n,)) if v.size in (1, n) else None
-    if v is None:
-        raise ExportError(f"{type(act).__name__}.{name} has a shape that is neither scalar nor per-neuron ({n})")
-    return np.array(v, dtype=np.float64)
+_NEURON_TYPES = (snn.Leaky, snn.Synaptic, snn.RLeaky, snn.RSynaptic)
 
 
-def spiking_layers(model: nn.Sequential) -> list[tuple[nn.Linear, nn.Module]]:
-    """(Linear, Leaky/Synaptic) pairs of a spiking model, checked for export."""
-    check_model(model)
-    if not is_spiking(model):
+def _t(v) -> np.ndarray:
+    return np.asarray(v.detach().double().cpu().numpy() if isinstance(v, torch.Tensor) else v, dtype=np.float64)
+
+
+def _neurons(i: int, act: nn.Module) -> Neurons:
+    """The population of snnTorch neuron module ``model[i]`` (beta, alpha clamped to [0, 1])."""
+    name = f"model[{i}] ({type(act).__name__})"
+    if not act.reset_delay:
+        raise ExportError(f"{name}: reset_delay=False has no chip counterpart; use snnTorch's default")
+    if act.inhibition or act.state_quant or float(act.graded_spikes_factor) != 1.0:
+        raise ExportError(f"{name}: inhibition, state_quant and graded spikes are not supported")
+    if act.reset_mechanism not in ("subtract", "zero"):
+        raise ExportError(f"{name}: reset_mechanism {act.reset_mechanism!r} is not supported")
+    if isinstance(act, snn.RLeaky) and act.reset_mechanism == "zero":
+        raise ExportError(f"{name}: RLeaky's reset 'zero' also discards the input of the step after a spike, "
+                          "the chip's LIF keeps it; use reset_mechanism='subtract'")
+    synaptic = isinstance(act, (snn.Synaptic, snn.RSynaptic))
+    alpha = np.clip(_t(act.alpha), 0, 1) if synaptic else np.zeros(1)
+    return Neurons(np.clip(_t(act.beta), 0, 1), alpha, _t(act.threshold), np.zeros(1), np.ones(1),
+                   synaptic=synaptic, kind=type(act).__name__)
+
+
+def _torch_map(i: int, mod: nn.Module) -> Map:
+    """The linear node of a torch layer (Linear, Conv1d/2d, AvgPool2d, Flatten)."""
+    name = f"model[{i}] ({type(mod).__name__})"
+    if isinstance(mod, (nn.Identity, nn.Dropout)):  # dropout as in evaluation: the identity
+        return identity_map(name)
+    if isinstance(mod, nn.Linear):
+        return dense_map(_t(mod.weight), None if mod.bias is None else _t(mod.bias), name)
+    if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
+        if mod.padding_mode != "zeros":
+            raise ExportError(f"{name}: padding_mode {mod.padding_mode!r}; only zero padding is supported")
+        return conv_map(_t(mod.weight), None if mod.bias is None else _t(mod.bias), mod.stride, mod.padding,
+                        mod.dilation, mod.groups, name)
+    if isinstance(mod, nn.AvgPool2d):
+        if mod.ceil_mode or not mod.count_include_pad or mod.divisor_override is not None:
+            raise ExportError(f"{name}: only ceil_mode=False, count_include_pad=True, no divisor_override")
+        return pool_map(mod.kernel_size, mod.stride, mod.padding, True, name)
+    if isinstance(mod, nn.Flatten):  # torch counts the batch dimension, the graph does not
+        if mod.start_dim == 0:
+            raise ExportError(f"{name}: flattening the batch dimension is not a layer of one sample")
+        return flatten_map(mod.start_dim - 1 if mod.start_dim > 0 else mod.start_dim,
+                           mod.end_dim - 1 if mod.end_dim > 0 else mod.end_dim, name)
+    raise ExportError(f"{name} is not supported by to_network; supported: nn.Linear, nn.Conv1d, nn.Conv2d, "
+                      "nn.AvgPool2d, nn.Flatten, nn.Dropout, nn.Identity, snn.Leaky, snn.Synaptic, snn.RLeaky, "
+                      "snn.RSynaptic")
+
+
+def _recurrent_map(i: int, act: nn.Module) -> Map:
+    """The recurrent weights of an RLeaky/RSynaptic: all-to-all (its Linear/Conv2d) or one-to-one V."""
+    if act.all_to_all:
+        return _torch_map(i, act.recurrent)
+    return scale_map(_t(act.recurrent.V), f"model[{i}] (V)")
+
+
+def model_graph(model: nn.Sequential, input_shape=None) -> tuple[Graph, str]:
+    """The ``models.graph.Graph`` of an snnTorch ``nn.Sequential`` and its reset mechanism."""
+    if not isinstance(model, nn.Sequential) or not len(model):
+        raise ExportError(f"to_network needs a non-empty nn.Sequential, got {type(model).__name__}")
+    first = model[0]
+    if input_shape is None:
+        if not isinstance(first, nn.Linear):
+            raise ExportError(f"model[0] is {type(first).__name__}: pass input_shape=(C, H, W) (one sample, "
+                              "no batch dimension)")
+        input_shape = (first.in_features,)
+    nodes: dict = {"input": Source(tuple(int(s) for s in np.atleast_1d(input_shape)))}
+    edges, prev, resets = [], "input", set()
+    for i, mod in enumerate(model):
+        key = str(i)
+        if isinstance(mod, _NEURON_TYPES):
+            nodes[key] = _neurons(i, mod)
+            resets.add(mod.reset_mechanism)
+            if isinstance(mod, (snn.RLeaky, snn.RSynaptic)):
+                nodes[f"{i}.rec"] = _recurrent_map(i, mod)
+                edges += [(key, f"{i}.rec"), (f"{i}.rec", key)]
+        else:
+            nodes[key] = _torch_map(i, mod)
+        edges.append((prev, key))
+        prev = key
+    if not resets:
         raise ExportError("to_network needs a spiking model (Leaky/Synaptic layers); convert the "
                           "ReLU twin first with models.convert.convert")
-    mods = list(model)
-    pairs = [(mods[i], mods[i + 1]) for i in range(0, len(mods), 2)]
-    for i, (_, act) in enumerate(pairs):
-        if not act.reset_delay:
-            raise ExportError(f"layer {i}: reset_delay=False has no chip counterpart; use snnTorch's default")
-        if act.inhibition or act.state_quant or float(act.graded_spikes_factor) != 1.0:
-            raise ExportError(f"layer {i}: inhibition, state_quant and graded spikes are not supported")
-        if act.reset_mechanism not in ("subtract", "zero"):
-            raise ExportError(f"layer {i}: reset_mechanism {act.reset_mechanism!r} is not supported")
-    resets = {act.reset_mechanism for _, act in pairs}
     if len(resets) > 1:
         raise ExportError(f"all layers must share one reset mechanism on the chip, got {sorted(resets)}")
-    return pairs
+    if not isinstance(model[-1], _NEURON_TYPES):
+        raise ExportError(f"the last module is {type(model[-1]).__name__}; the chip's outputs are spikes, so "
+                          "the model must end with a spiking layer")
+    return Graph(nodes, edges), resets.pop()
 
 
-def to_network(model: nn.Sequential) -> SpikingNetwork:
-    """The chip IR of a spiking MLP (``models.snn`` conventions), layer labels 0..L-1."""
-    pairs = spiking_layers(model)
-    sizes = [lin.out_features for lin, _ in pairs]
-    offs = np.concatenate([[0], np.cumsum(sizes)])
-    n = int(offs[-1])
-    cols = dict(beta=[], alpha=[], threshold=[], bias=[])
-    blocks = []
-    for i, (lin, act) in enumerate(pairs):
-        k = sizes[i]
-        cols["beta"].append(_param(act, "beta", k))
-        cols["threshold"].append(_param(act, "threshold", k))
-        cols["alpha"].append(_param(act, "alpha", k) if isinstance(act, snn.Synaptic) else np.zeros(k))
-        b = np.zeros(k) if lin.bias is None else lin.bias.detach().double().cpu().numpy()
-        if isinstance(act, snn.Synaptic) and np.any(b != 0):
-            raise ExportError(f"layer {i}: a Linear bias into a Synaptic layer is filtered by alpha in "
-                              "snnTorch but added to the membrane on the chip; build it with bias=False")
-        cols["bias"].append(b)
-        blocks.append(sp.coo_matrix(lin.weight.detach().double().cpu().numpy().T))
-    w_in = sp.hstack([blocks[0], sp.csr_matrix((blocks[0].shape[0], n - sizes[0]))], format="csr")
-    rows, cs, vals = [], [], []
-    for i in range(1, len(blocks)):
-        b = blocks[i]
-        rows.append(b.row + offs[i - 1])
-        cs.append(b.col + offs[i])
-        vals.append(b.data)
-    w = sp.csr_matrix((np.concatenate(vals) if vals else np.zeros(0),
-                       (np.concatenate(rows) if rows else np.zeros(0, int),
-                        np.concatenate(cs) if cs else np.zeros(0, int))), shape=(n, n))
-    w.eliminate_zeros()
-    w_in.eliminate_zeros()
-    layer = np.repeat(np.arange(len(sizes)), sizes)
-    return SpikingNetwork(w_in, w, np.concatenate(cols["beta"]), np.concatenate(cols["threshold"]),
-                          alpha=np.concatenate(cols["alpha"]), bias=np.concatenate(cols["bias"]),
-                          reset=pairs[0][1].reset_mechanism, layer=layer)
+def to_network(model: nn.Sequential, input_shape=None) -> SpikingNetwork:
+    """The chip IR of an snnTorch ``nn.Sequential``: Linear, Conv1d/Conv2d (unrolled), AvgPool2d,
+    Flatten, Dropout/Identity (evaluation: the identity) and Leaky, Synaptic, RLeaky, RSynaptic
+    layers (``output=True`` or not; parameters scalar, per neuron or per channel).  One layer
+    label per spiking layer; layer l integrates l steps after snnTorch (one step per synapse),
+    recurrent weights read the previous step on both.  ``input_shape`` (one sample, e.g.
+    (C, H, W)) is needed when the model does not start with a Linear."""
+    g, reset = model_graph(model, input_shape)
+    try:
+        return compile_graph(g, reset)
+    except GraphError as e:
+        raise ExportError(f"to_network: {e}") from None
 
 
 def layer_slices(net: SpikingNetwork) -> list[slice]:

@@ -17,6 +17,7 @@ from snntorch import spikegen, surrogate
 from torch import nn
 
 from .errors import ModelError
+from .training import Step, fit, shuffled_batches
 
 KINDS = ("leaky", "synaptic", "relu")
 ENCODERS = ("direct", "rate", "latency")
@@ -255,67 +256,58 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
     the epoch that exceeds it.  Returns a dict with ``epochs`` run, final ``loss``, ``wall_s``
     and ``cpu_s``.  Seeded: same seed, same model.
     """
-    import time
-
-    from tqdm.auto import tqdm
-
     check_model(model)
     if loss not in LOSSES:
         raise ModelError(f"train: unknown loss {loss!r}; use one of {LOSSES}")
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ModelError(f"train: need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
-    if ds.n_features != linear_layers(model)[0].in_features:
-        raise ModelError(f"train: data set {ds.name!r} has {ds.n_features} features, the model expects "
-                         f"{linear_layers(model)[0].in_features}")
-    dtype = linear_layers(model)[0].weight.dtype
-    x = torch.as_tensor(ds.x_train, dtype=dtype)
-    y = torch.as_tensor(ds.y_train)
     first = linear_layers(model)[0]
-    if standardize:
-        if is_spiking(model) and encoder != "direct":
-            raise ModelError("train: standardize needs direct input (a spike code cannot be shifted)")
-        if first.bias is None:
-            raise ModelError("train: standardize folds into the first Linear's bias; build it with a bias")
-        mu, sd = x.mean(0), x.std().clamp_min(1e-6)
-        x = (x - mu) / sd
-        with torch.no_grad():  # start from the same function of the raw input
-            first.bias.add_(first.weight @ mu)
-            first.weight.mul_(sd)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if ds.n_features != first.in_features:
+        raise ModelError(f"train: data set {ds.name!r} has {ds.n_features} features, the model expects "
+                         f"{first.in_features}")
+    x = torch.as_tensor(ds.x_train, dtype=first.weight.dtype)
+    y = torch.as_tensor(ds.y_train)
+    fold = _standardize(model, x, encoder) if standardize else None
+    if fold is not None:
+        x = (x - fold[0]) / fold[1]
     gen = torch.Generator().manual_seed(seed)
-    t0, c0, last, done = time.perf_counter(), time.process_time(), float("nan"), 0
-    bar = tqdm(range(epochs), desc=f"train {ds.name}", disable=not progress, leave=False)
+
+    def batch_loss(idx: torch.Tensor, step: Step) -> torch.Tensor:
+        xb = x[idx]
+        if noise > 0:
+            xb = xb + noise * torch.randn(xb.shape, generator=gen, dtype=xb.dtype)
+            xb = xb if standardize else torch.clamp(xb, 0.0, 1.0)
+        return _loss(model, xb, y[idx], T, encoder, seed * 100003 + step.epoch * 1009 + step.batch, loss,
+                     label_smoothing)
+
     model.train()
     try:
-        for ep in bar:
-            perm = torch.randperm(len(y), generator=gen)
-            tot = 0.0
-            for b, i in enumerate(range(0, len(y), batch_size)):
-                idx = perm[i:i + batch_size]
-                opt.zero_grad()
-                xb = x[idx]
-                if noise > 0:
-                    xb = xb + noise * torch.randn(xb.shape, generator=gen, dtype=xb.dtype)
-                    xb = xb if standardize else torch.clamp(xb, 0.0, 1.0)
-                lo = _loss(model, xb, y[idx], T, encoder, seed * 100003 + ep * 1009 + b, loss, label_smoothing)
-                lo.backward()
-                opt.step()
-                tot += lo.item() * len(idx)
-            sched.step()
-            last, done = tot / len(y), ep + 1
-            bar.set_postfix(loss=f"{last:.3f}")
-            if time_budget is not None and time.process_time() - c0 > time_budget:
-                break
+        res = fit(model.parameters(), shuffled_batches(len(y), batch_size, gen), batch_loss, epochs=epochs,
+                  lr=lr, weight_decay=weight_decay, cosine=True, time_budget=time_budget, progress=progress,
+                  desc=f"train {ds.name}")
     finally:
-        bar.close()
-        if standardize:  # back to a model of the raw input, also if interrupted
+        if fold is not None:  # back to a model of the raw input, also if interrupted
             with torch.no_grad():
-                first.weight.div_(sd)
-                first.bias.sub_(first.weight @ mu)
+                first.weight.div_(fold[1])
+                first.bias.sub_(first.weight @ fold[0])
     model.eval()
     reset_state(model)
-    return {"epochs": done, "loss": last, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+    return {"epochs": res.epochs, "loss": res.loss, "wall_s": res.wall_s, "cpu_s": res.cpu_s}
+
+
+def _standardize(model: nn.Sequential, x: torch.Tensor, encoder: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, std)`` of ``x`` (per feature, one std), folded into the first Linear so the
+    model computes the same function of the standardised input."""
+    first = linear_layers(model)[0]
+    if is_spiking(model) and encoder != "direct":
+        raise ModelError("train: standardize needs direct input (a spike code cannot be shifted)")
+    if first.bias is None:
+        raise ModelError("train: standardize folds into the first Linear's bias; build it with a bias")
+    mu, sd = x.mean(0), x.std().clamp_min(1e-6)
+    with torch.no_grad():  # start from the same function of the raw input
+        first.bias.add_(first.weight @ mu)
+        first.weight.mul_(sd)
+    return mu, sd
 
 
 @torch.no_grad()

@@ -245,3 +245,21 @@ def mosaic_hops(rows: int, cols: int) -> np.ndarray:
     h[d == 1] = 1
     h[d == 0] = 0
     return h
+
+
+MOSAIC_BETA = 8.0                    # Mosaic's train.py default for --beta
+MOSAIC_PENALTY_CLIP = float(np.exp(15))  # generate_mosaic_mask's clip
+
+
+def hop_penalty(spec: HardwareSpec, beta: float = MOSAIC_BETA) -> np.ndarray:
+    """Mosaic's hop penalty M(h) = min(exp(beta h) - 1, e^15) for every pair of cores:
+    (n_cores, n_cores) float64, M[i, j] the cost factor of a synapse from core i to core j.
+
+    As EIS-Hub/Mosaic's ``generate_mosaic_mask`` (mosaic/utils.py): h is the raw number of
+    routers between the two cores (``hop_matrix``, no normalisation; 0 on the same core, so
+    M = 0 there), beta = 8 is its training script's default, and M is clipped at e^15, so with
+    beta = 8 every route of 2 or more routers costs the same e^15 = 3.3e6 (one router: 2980).
+    The training penalty is mean(M * W^2) over all synapses (Mosaic's ``sparser``)."""
+    if not np.isfinite(beta) or beta <= 0:
+        raise SpecError(f"hop_penalty: beta must be a positive number, got {beta}")
+    return np.minimum(np.expm1(beta * hop_matrix(spec).astype(np.float64)), MOSAIC_PENALTY_CLIP)

@@ -1,13 +1,15 @@
 """The ``mosaic`` command line: hardware presets, simulation, mapping, sweeps, plots, demo.
 
 Every subcommand has ``--help``; most take ``--json`` for machine-readable output.
-Bad input (unknown preset, unreadable file, impossible request) prints one line
-``mosaic: error: ...`` on stderr and exits with status 2; no traceback.
+Bad input (unknown preset, unreadable file, impossible request: the toolkit's own
+``MosaicGrowError`` and ``OSError``) prints one line ``mosaic: error: ...`` on stderr and
+exits with status 2; anything else is a bug and shows its traceback (exit status 1).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,17 +18,22 @@ from typing import Any, Callable
 import numpy as np
 import tomllib
 
+from mapper import compare_methods, plot_placement
+from mosaic.cost import CostBudget
 from mosaic.errors import MosaicGrowError
-from mosaic.generators import bernoulli_spikes
+from mosaic.generators import bernoulli_spikes, random_feedforward
 from mosaic.network import SpikingNetwork
 from mosaic.placement import Placement
+from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
+from mosaic.topology import hop_matrix, topology
 
 from .errors import AppError
+from .store import ResultStore
+from .sweep import PLACE_ALIASES, PLACE_METHODS, expand, load_config, open_store, place, run_sweep
 
 DEFAULT_PRESET = "mosaic-8x8"
 DEFAULT_SIZES = "64,128,128,10"
-PLACE_METHODS = ("fill", "greedy", "random", "anneal", "cpsat")
 
 
 class CLIError(AppError):
@@ -122,6 +129,9 @@ def add_net_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sizes", default=DEFAULT_SIZES, metavar="N0,N1,...",
                    help=f"layer sizes of the demo network, inputs first (default {DEFAULT_SIZES})")
     g.add_argument("--seed", type=int, default=0, help="random seed (network, inputs, mapping; default 0)")
+    g.add_argument("--reset", choices=("subtract", "zero"), default=None,
+                   help="reset of a NIR file's neurons (default: the file's, else 'zero' with a warning; snnTorch "
+                        "exports need 'subtract')")
 
 
 def add_common_args(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -163,10 +173,10 @@ def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]
     return sizes
 
 
-def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> SpikingNetwork:
+def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0,
+             reset: str | None = None) -> SpikingNetwork:
     """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network."""
     if path is None:
-        from mosaic.generators import random_feedforward
         return random_feedforward(parse_sizes(sizes), seed=seed)
     p = Path(path)
     if not p.is_file():
@@ -175,8 +185,8 @@ def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0) -> Spi
     if suffix == ".npz":
         return SpikingNetwork.load(p)
     if suffix in (".nir", ".h5", ".hdf5"):
-        from models.nir_io import from_nir
-        return from_nir(p)
+        from models.nir_io import from_nir  # lazy: models loads torch (seconds); only NIR files need it
+        return from_nir(p, reset=reset)
     raise CLIError(f"network file {path!r}: unknown extension {suffix!r}; use .npz (SpikingNetwork.save) "
                    f"or a NIR graph (.nir, .h5)")
 
@@ -197,7 +207,6 @@ def progress_on(args: argparse.Namespace) -> bool:
 # -- hw -------------------------------------------------------------------------
 def spec_figures(spec: HardwareSpec) -> dict[str, Any]:
     """Derived figures of a spec: cores, slots, routers, links, hop statistics, step budget."""
-    from mosaic.topology import hop_matrix, topology
     H = hop_matrix(spec)
     off = H[~np.eye(spec.n_cores, dtype=bool)] if spec.n_cores > 1 else np.zeros(1)
     topo = topology(spec)
@@ -249,30 +258,23 @@ def cmd_hw(args: argparse.Namespace) -> int:
 # -- simulate -------------------------------------------------------------------
 def report_summary_rows(report: Any, net: SpikingNetwork, spec: HardwareSpec,
                         placement: Placement) -> list[tuple[str, list[tuple[str, Any]]]]:
-    """The RunReport as titled (name, value) blocks for printing."""
-    spikes = np.asarray(report.spikes)
-    T = spikes.shape[0]
-    lat = np.asarray(report.step_latency_cycles, dtype=float)
+    """The RunReport (its ``summary()``, plus per-router figures) as titled (name, value) blocks."""
+    s = report.summary()
+    T, n_spikes, en = s["T"], s["spikes"], s["energy_pj"]
     rl = np.asarray(report.router_load, dtype=float)
-    pk, en = report.packets, report.energy_pj
     used = np.unique(placement.core_of).size
-    n_spikes = int(spikes.sum())
     return [
         ("workload", [("neurons", net.n_neurons), ("inputs", net.n_inputs), ("synapses", net.n_synapses),
                       ("layers", ",".join(map(str, net.layer_sizes()))), ("time steps", T)]),
         ("hardware", [("chip", f"{spec.name} ({spec.rows}x{spec.cols} {spec.topology})"),
                       ("cores used", f"{used} of {spec.n_cores}"), ("placement", placement.method)]),
         ("activity", [("spikes", n_spikes), ("spikes per neuron per step", n_spikes / max(1, T * net.n_neurons))]),
-        ("packets", [(k, int(v)) for k, v in pk.items()]),
-        ("latency per step", [("mean (cycles)", float(lat.mean()) if lat.size else 0.0),
-                              ("max (cycles)", float(lat.max()) if lat.size else 0.0),
-                              ("max (ns)", float(np.max(report.step_latency_ns)) if lat.size else 0.0),
-                              ("budget (cycles)", spec.step_cycles)]),
-        ("router load (packets)", [("max", float(rl.max()) if rl.size else 0.0),
-                                   ("mean", float(rl.mean()) if rl.size else 0.0),
+        ("packets", list(s["packets"].items())),
+        ("latency per step", [("mean (cycles)", s["latency_mean_cycles"]), ("max (cycles)", s["latency_max_cycles"]),
+                              ("max (ns)", s["latency_max_ns"]), ("budget (cycles)", spec.step_cycles)]),
+        ("router load (packets)", [("max", s["peak_router_load"]), ("mean", float(rl.mean()) if rl.size else 0.0),
                                    ("routers used", int(np.count_nonzero(rl)))]),
-        ("energy (pJ)", [(k, float(v)) for k, v in en.items()]
-         + [("per spike", float(en["total"]) / max(1, n_spikes))]),
+        ("energy (pJ)", list(en.items()) + [("per spike", en["total"] / max(1, n_spikes))]),
     ]
 
 
@@ -281,19 +283,15 @@ def choose_placement(args: argparse.Namespace, net: SpikingNetwork, spec: Hardwa
         if not Path(args.placement).is_file():
             raise FileNotFoundError(f"placement file {args.placement!r} does not exist")
         p = Placement.from_json(args.placement)
-    elif args.method == "fill":
-        p = Placement.fill(net, spec)
     else:
-        from mapper import map_network
-        p = map_network(net, spec, method=args.method, time_limit=args.time_limit, seed=args.seed)
+        p = place(net, spec, args.method, args.seed, args.time_limit)
     p.validate(net, spec)
     return p
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from mosaic.simulate import simulate
     spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed)
+    net = load_net(args.net, args.sizes, args.seed, args.reset)
     placement = choose_placement(args, net, spec)
     x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
     t0 = time.perf_counter()
@@ -302,7 +300,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(report.to_json())
     if args.plot:
-        from .plots import router_heatmap
+        from .plots import router_heatmap  # lazy: matplotlib (about 1 s); only --plot needs it
         router_heatmap(spec, report.router_load, args.plot,
                        title=f"router load: {net.n_neurons} neurons, {args.steps} steps on {spec.name}")
     if args.json:
@@ -320,32 +318,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
     g = p.add_argument_group("placement")
     g.add_argument("--placement", default=None, metavar="FILE", help="placement JSON (Placement.to_json)")
-    g.add_argument("--method", default=default_method, choices=list(PLACE_METHODS),
-                   help=f"mapping method when no --placement is given (default {default_method})")
+    g.add_argument("--method", default=default_method, choices=[*PLACE_METHODS, *PLACE_ALIASES],
+                   help=f"mapping method when no --placement is given (default {default_method}; "
+                        f"fill is the old name of greedy, the chip-order fill)")
     g.add_argument("--time-limit", type=float, default=10.0, help="CP-SAT time limit in seconds (default 10)")
 
 
 # -- map ----------------------------------------------------------------------------
 def cmd_map(args: argparse.Namespace) -> int:
-    from mapper import compare_methods, map_network
     spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed)
+    net = load_net(args.net, args.sizes, args.seed, args.reset)
     rates = None
     if args.measure_rates:
-        from mosaic.simulate import simulate
         x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
         rates = simulate(net, spec, None, x, routing="ideal", progress=progress_on(args))
     kw = dict(rates=rates, time_limit=args.time_limit, seed=args.seed)
     if args.compare:
         results = compare_methods(net, spec, ("greedy", "random", "anneal", "cpsat"), **kw)
     else:
-        results = {args.method: map_network(net, spec, args.method, progress=progress_on(args), **kw)}
+        results = {args.method: place(net, spec, args.method, progress=progress_on(args), **kw)}
     best_name = min(results, key=lambda m: results[m].objective)
     best = results[best_name]
     if args.out:
         best.to_json(args.out)
     if args.plot:
-        from mapper import plot_placement
         plot_placement(net, spec, best, rates=rates, path=args.plot)
     if args.json:
         emit_json({m: pl.summary() | {"extra": {k: v for k, v in pl.extra.items() if np.isscalar(v)}}
@@ -389,8 +385,7 @@ def add_growth_run_args(p: argparse.ArgumentParser) -> None:
 def _growth_setup(args: argparse.Namespace):
     import torch
 
-    from growth.score import RunConfig
-    from mosaic.cost import CostBudget
+    from growth.score import RunConfig  # lazy: growth loads torch (seconds); only grow/score need it
     torch.set_num_threads(1)
     spec = HardwareSpec.preset(args.preset)
     budget = CostBudget(energy_pj=None if args.energy_nj is None else args.energy_nj * 1e3,
@@ -419,7 +414,7 @@ def _emit_score(score, args: argparse.Namespace, title: str) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from growth.score import score_schedule_file
+    from growth.score import score_schedule_file  # lazy: torch (seconds), as in _growth_setup
     spec, budget, cfg = _growth_setup(args)
     if not Path(args.schedule).is_file():
         raise FileNotFoundError(f"schedule file {args.schedule!r} does not exist")
@@ -430,6 +425,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_grow(args: argparse.Namespace) -> int:
+    # lazy: growth and models load torch (seconds); only this command and `score` need them
     from growth.controller import ControllerConfig
     from growth.score import grow_with_controller
     from models.datasets import load_dataset
@@ -445,7 +441,6 @@ def cmd_grow(args: argparse.Namespace) -> int:
 
 # -- sweep / plot -----------------------------------------------------------------
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import expand, load_config, open_store, run_sweep
     configs = expand(load_config(args.config))
     if args.dry_run:
         if args.json:
@@ -481,8 +476,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_sweep
-    from .store import ResultStore
+    from .plots import plot_sweep  # lazy: matplotlib (about 1 s); only this command and --plot need it
     if not Path(args.db).is_file():
         raise FileNotFoundError(f"sweep database {args.db!r} does not exist; run `mosaic sweep` first")
     with ResultStore(args.db) as store:
@@ -497,7 +491,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 # -- demo -----------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import DemoConfig, run_demo
+    from .demo import DemoConfig, run_demo  # lazy: the demo loads torch (seconds)
     changes = {"preset": args.preset, "seed": args.seed}
     if args.time_limit is not None:
         changes["time_limit"] = args.time_limit
@@ -519,6 +513,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- parser ---------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mosaic`` argument parser: one ``_add_<command>`` function per subcommand."""
     parser = Parser(
         prog="mosaic", description="Grow spiking networks, map them onto a Mosaic-style multi-core chip, "
                                    "simulate the routing, sweep the hardware.",
@@ -526,7 +521,19 @@ def build_parser() -> argparse.ArgumentParser:
                "`mosaic COMMAND --help` for each command's options.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    _add_hw(sub)
+    _add_simulate(sub)
+    _add_map(sub)
+    _add_grow(sub)
+    _add_score(sub)
+    _add_sweep(sub)
+    _add_plot(sub)
+    _add_demo(sub)
+    return parser
 
+
+def _add_hw(sub) -> None:
+    """The `mosaic hw` subcommand."""
     hw = sub.add_parser("hw", help="list or show hardware presets", description="List or show hardware presets.")
     hw_sub = hw.add_subparsers(dest="hw_cmd", metavar="{list,show}")
     hw_sub.required = True
@@ -540,13 +547,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     p.set_defaults(func=cmd_hw)
 
+
+def _add_simulate(sub) -> None:
+    """The `mosaic simulate` subcommand."""
     p = sub.add_parser("simulate", help="run a network on the chip and print its cost",
                        description="Simulate a spiking network on a chip (default: a random feed-forward "
                                    "network driven by Bernoulli input spikes on mosaic-8x8) and print "
                                    "spikes, packets, latency, router load and energy.")
     add_spec_args(p)
     add_net_args(p)
-    add_placement_args(p, "fill")
+    add_placement_args(p, "greedy")
     g = p.add_argument_group("run")
     g.add_argument("--steps", type=int, default=50, help="time steps (default 50)")
     g.add_argument("--rate", type=float, default=0.2, help="input spike probability per step (default 0.2)")
@@ -559,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     p.set_defaults(func=cmd_simulate)
 
+
+def _add_map(sub) -> None:
+    """The `mosaic map` subcommand."""
     p = sub.add_parser("map", help="place a network's neurons on the cores (CP-SAT, anneal, greedy, random)",
                        description="Map a network onto a chip and print the placement's traffic cost "
                                    "(spikes x routers), lower bound, gap and solver time; --compare runs "
@@ -566,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_args(p)
     add_net_args(p)
     g = p.add_argument_group("mapping")
-    g.add_argument("--method", default="cpsat", choices=list(PLACE_METHODS[1:]), help="mapping method (default cpsat)")
+    g.add_argument("--method", default="cpsat", choices=list(PLACE_METHODS), help="mapping method (default cpsat)")
     g.add_argument("--compare", action="store_true", help="run greedy, random, anneal and cpsat side by side")
     g.add_argument("--time-limit", type=float, default=10.0, help="solver time limit in seconds (default 10)")
     g.add_argument("--measure-rates", action="store_true",
@@ -578,6 +591,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     p.set_defaults(func=cmd_map)
 
+
+def _add_grow(sub) -> None:
+    """The `mosaic grow` subcommand."""
     p = sub.add_parser("grow", help="grow a spiking network where and when the chip's budget allows",
                        description="Train a spiking MLP and let the hardware-aware controller grow it "
                                    "(GradMax) at validation-loss plateaus, choosing the layer and size whose "
@@ -590,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_growth_run_args(p)
     p.set_defaults(func=cmd_grow)
 
+
+def _add_score(sub) -> None:
+    """The `mosaic score` subcommand."""
     p = sub.add_parser("score", help="score a growth schedule on the chip (accuracy, energy, latency)",
                        description="Train along a growth schedule (TOML/JSON: initial sizes and (step, layer, k) "
                                    "events), map incrementally after every growth, and print accuracy, "
@@ -600,6 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_growth_run_args(p)
     p.set_defaults(func=cmd_score)
 
+
+def _add_sweep(sub) -> None:
+    """The `mosaic sweep` subcommand."""
     p = sub.add_parser("sweep", help="run a parameter sweep on Dask into a SQLite store",
                        description="Run the grid of a sweep config (hardware x workloads x mapping x seeds) "
                                    "on a Dask LocalCluster (or --scheduler), storing each run's result in a "
@@ -619,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     p.set_defaults(func=cmd_sweep)
 
+
+def _add_plot(sub) -> None:
+    """The `mosaic plot` subcommand."""
     p = sub.add_parser("plot", help="draw the plots a sweep database supports",
                        description="Draw energy/latency vs core count, saturation (accepted vs offered "
                                    "traffic) and accuracy-energy Pareto plots from a sweep database.")
@@ -627,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(p)
     p.set_defaults(func=cmd_plot)
 
+
+def _add_demo(sub) -> None:
+    """The `mosaic demo` subcommand."""
     p = sub.add_parser("demo", help="end to end: train on digits, grow with GradMax, map with CP-SAT, "
                                     "simulate on mosaic-8x8, write the plots",
                        description="Train a small spiking network on digits, grow it with GradMax (random "
@@ -640,7 +668,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=None, help="CP-SAT seconds (default 20, quick 2)")
     add_common_args(p)
     p.set_defaults(func=cmd_demo)
-    return parser
 
 
 # The toolkit's own errors (bad input, impossible requests: every ``MosaicGrowError``) and
@@ -659,7 +686,6 @@ def main(argv: list[str] | None = None) -> int:
         print("mosaic: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:                     # output piped into `head` and the like
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except BAD_INPUT as e:

@@ -21,7 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
+
+from growth import grow_layer
+from mapper import map_network, plot_placement
+from models import encode, load_dataset, make_mlp
+from models.export import layer_slices, to_network
+from models.readout import chip_inputs, measure_on_chip
+from models.snn import evaluate, train
+from mosaic.simulate import simulate
+from mosaic.spec import HardwareSpec
+
+from . import plots
 
 
 @dataclass
@@ -55,45 +68,21 @@ class DemoConfig:
 
 def _stage_on_chip(net, spec, x, y, cfg: DemoConfig, placement=None) -> dict[str, Any]:
     """Accuracy, energy per inference (pJ by category) and packets of ``net`` on the chip."""
-    from models.readout import chip_run
-    res = chip_run(net, spec, placement, x, cfg.T, cfg.encoder, routing="cycle", seed=cfg.seed)
+    res = measure_on_chip(net, spec, placement, x, cfg.T, cfg.encoder, routing="cycle", seed=cfg.seed)
     return {"chip_accuracy": res.accuracy(y), "energy_pj": res.energy_pj, "packets": res.packets}
 
 
 def _chip_traffic(net, spec, placement, x, cfg: DemoConfig) -> dict[str, Any]:
     """Simulate the samples ``x`` one by one: router load summed over them, mean and max step
     latency (cycles), mean energy per inference (pJ by category)."""
-    from models.export import layer_slices
-    from models.readout import chip_inputs
-    from mosaic.simulate import simulate
-    xs = chip_inputs(x, cfg.T, cfg.encoder, len(layer_slices(net)), cfg.seed)
-    load, lat, energy = None, [], {}
-    for b in range(len(xs)):
-        rep = simulate(net, spec, placement, xs[b], routing="cycle")
-        load = rep.router_load.astype(float) if load is None else load + rep.router_load
-        lat.append(rep.step_latency_cycles)
-        for k, v in rep.energy_pj.items():
-            energy[k] = energy.get(k, 0.0) + float(v) / len(xs)
-    lat_a = np.concatenate(lat)
-    return {"router_load": load, "latency_mean_cycles": float(lat_a.mean()),
-            "latency_max_cycles": float(lat_a.max()), "energy_pj": energy}
+    res = measure_on_chip(net, spec, placement, x, cfg.T, cfg.encoder, routing="cycle", seed=cfg.seed)
+    return {"router_load": res.router_load.astype(float), "latency_mean_cycles": res.latency_mean_cycles,
+            "latency_max_cycles": float(res.latency_max_cycles), "energy_pj": res.energy_pj}
 
 
 def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bool = True,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo, write its plots and ``summary.json`` into ``out_dir``; returns the summary."""
-    import torch
-
-    from growth import grow_layer
-    from mapper import map_network, plot_placement
-    from models import encode, load_dataset, make_mlp
-    from models.export import to_network
-    from models.snn import evaluate, train
-    from mosaic.simulate import simulate
-    from mosaic.spec import HardwareSpec
-
-    from . import plots
-
     cfg = cfg or DemoConfig()
     torch.set_num_threads(1)          # small models train fastest so, and the machine is shared
     out = Path(out_dir)
@@ -108,7 +97,19 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
     root = make_mlp([data.n_features, cfg.hidden0, data.n_classes], "leaky", seed=cfg.seed)
     train(root, data, T=cfg.T, encoder=cfg.encoder, epochs=cfg.epochs0, batch_size=cfg.batch_size, lr=cfg.lr,
           seed=cfg.seed, progress=progress)
+    arms, models_final = _grow_arms(root, data, spec, x_chip, y_chip, cfg, progress, log)
+    net = to_network(models_final["gradmax"])
+    placements, mapped, rate_report = _map_and_measure(net, spec, x_chip, y_chip, cfg, log)
+    per_cores = _core_count(net, spec, rate_report, x_chip, cfg, log)
+    written = _write_plots(out, spec, net, arms, mapped, per_cores, placements, rate_report, x_chip, log)
+    summary = _summary(cfg, spec, net, arms, mapped, per_cores, written, time.perf_counter() - t_start)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
 
+
+def _grow_arms(root, data, spec, x_chip, y_chip, cfg: DemoConfig, progress: bool, log):
+    """Grow copies of the trained ``root`` with GradMax and with random fan-out, measuring every
+    stage: ({method: {hidden, accuracy, chip_accuracy, energy_nj}}, {method: final model})."""
     rng = torch.Generator().manual_seed(cfg.seed)
     idx = torch.randperm(len(data.y_train), generator=rng)[:256]
     xb = encode(torch.as_tensor(data.x_train[idx.numpy()]), cfg.T, cfg.encoder, seed=cfg.seed)
@@ -141,12 +142,14 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
                 f"{100 * chip['chip_accuracy']:5.1f}% on chip, {chip['energy_pj']['total'] / 1e3:8.1f} nJ/inference")
         arms[method] = stages
         models_final[method] = model
+    return arms, models_final
 
-    net = to_network(models_final["gradmax"])
+
+def _map_and_measure(net, spec, x_chip, y_chip, cfg: DemoConfig, log):
+    """Map ``net`` with greedy and CP-SAT using chip-measured rates and simulate both:
+    (placements, {method: figures}, the rate-measuring RunReport)."""
     log(f"[3/5] mapping the grown network ({net.n_neurons} neurons, {net.n_synapses} synapses) "
         f"with CP-SAT ({cfg.time_limit:g} s) and greedy, using rates measured on the chip")
-    from models.export import layer_slices
-    from models.readout import chip_inputs
     xs = chip_inputs(x_chip[:20], cfg.T, cfg.encoder, len(layer_slices(net)), cfg.seed)
     rate_report = simulate(net, spec, None, np.concatenate(list(xs)), routing="ideal")
     placements = {m: map_network(net, spec, m, rates=rate_report, time_limit=cfg.time_limit, seed=cfg.seed)
@@ -167,7 +170,11 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
         log(f"      {m:6s} accuracy {100 * res['chip_accuracy']:5.1f}%  energy {res['energy_pj']['total'] / 1e3:8.1f} "
             f"nJ/inference (routing {res['energy_pj']['routing'] / 1e3:6.2f} nJ)  latency mean {lat_mean:5.1f} "
             f"max {lat_max:4.0f} cycles")
+    return placements, mapped, rate_report
 
+
+def _core_count(net, spec, rate_report, x_chip, cfg: DemoConfig, log) -> list[dict[str, Any]]:
+    """Energy and latency of ``net`` on a fixed number of neuron slots split into 4 to 64 tiles."""
     slots = 1 << int(np.ceil(np.log2(net.n_neurons)))
     log(f"      the same network on {slots} neuron slots split into 4 to 64 tiles (greedy and CP-SAT)")
     per_cores = []
@@ -181,7 +188,12 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
             per_cores.append({"n_cores": s_g.n_cores, "method": m, "energy_total_pj": tr["energy_pj"]["total"],
                               "energy_routing_pj": tr["energy_pj"]["routing"],
                               "latency_mean_cycles": tr["latency_mean_cycles"]})
+    return per_cores
 
+
+def _write_plots(out: Path, spec, net, arms, mapped, per_cores, placements, rate_report, x_chip,
+                 log) -> list[Path]:
+    """The headline PNGs in ``out``; returns their paths."""
     log(f"[5/5] writing plots to {out}/")
     written = []
     written.append(out / "growth_accuracy.png")
@@ -204,11 +216,14 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
     plots.energy_latency_vs_cores(per_cores, written[-1], group="method", energy_label="energy per inference (uJ)")
     written.append(out / "placement_cpsat.png")
     fig = plot_placement(net, spec, placements["cpsat"], rates=rate_report, path=written[-1])
-    import matplotlib.pyplot as plt
     plt.close(fig)
+    return written
 
+
+def _summary(cfg: DemoConfig, spec, net, arms, mapped, per_cores, written, wall_s: float) -> dict[str, Any]:
+    """The ``summary.json`` document: growth paths, mapping figures, CP-SAT over greedy ratios."""
     g, c = mapped["greedy"], mapped["cpsat"]
-    summary = {
+    return {
         "preset": spec.name, "config": cfg.__dict__, "growth": arms,
         "final": {"neurons": net.n_neurons, "synapses": net.n_synapses,
                   "accuracy_snntorch": arms["gradmax"]["accuracy"][-1]},
@@ -218,7 +233,5 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
                               "routing_energy": (c["energy_pj"]["routing"] / g["energy_pj"]["routing"]
                                                  if g["energy_pj"]["routing"] else None),
                               "total_energy": c["energy_pj"]["total"] / g["energy_pj"]["total"]},
-        "plots": [str(p) for p in written], "wall_s": time.perf_counter() - t_start,
+        "plots": [str(p) for p in written], "wall_s": wall_s,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    return summary

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from growth.metrics import pareto_mask
 from mosaic.figures import PlotError, new_figure, save
 from mosaic.spec import HardwareSpec
 from mosaic.topology import ROUTER_MESH, topology
@@ -84,18 +85,6 @@ def saturation(rows: Sequence[dict[str, Any]], path: str | Path | None = None, *
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return save(fig, path)
-
-
-def pareto_mask(energy: Sequence[float], accuracy: Sequence[float]) -> np.ndarray:
-    """True where no other point has lower-or-equal energy and higher-or-equal accuracy
-    with at least one strictly better (the energy/accuracy Pareto front)."""
-    e = np.asarray(energy, dtype=float)
-    a = np.asarray(accuracy, dtype=float)
-    if e.shape != a.shape or e.ndim != 1:
-        raise PlotError(f"energy and accuracy must be 1-D of equal length, got {e.shape} and {a.shape}")
-    dominated = ((e[None, :] <= e[:, None]) & (a[None, :] >= a[:, None])
-                 & ((e[None, :] < e[:, None]) | (a[None, :] > a[:, None]))).any(axis=1)
-    return ~dominated
 
 
 def pareto_front(energy: Sequence[float], accuracy: Sequence[float], path: str | Path | None = None, *,

@@ -23,7 +23,7 @@ n = 1024                          # small_world: neurons
 rate = [0.1, 0.3]                 # input spike probability per step
 
 [mapping]
-method = ["greedy", "cpsat"]      # "fill" (default), "greedy", "random", "anneal", "cpsat"
+method = ["greedy", "cpsat"]      # "greedy" (default; alias "fill"), "random", "anneal", "cpsat"
 time_limit = 10                   # CP-SAT seconds
 
 [growth]                          # optional: growth runs instead of generated workloads
@@ -35,7 +35,7 @@ n_sim = 20                        # test samples simulated on the chip
 ```
 
 A growth run trains a spiking MLP along its schedule (``growth.score.score_schedule``: incremental
-mapping after every growth step, "fill" mapping meaning greedy) and stores the final accuracy,
+mapping after every growth step) and stores the final accuracy,
 energy and latency per inference; the schedule's content (not its path) is part of the config,
 so editing a schedule file makes new runs.
 
@@ -60,6 +60,13 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import tomllib
+from tqdm.auto import tqdm
+
+from mapper import METHODS, map_network
+from mosaic import generators
+from mosaic.placement import Placement
+from mosaic.simulate import simulate
+from mosaic.spec import HardwareSpec
 
 from .errors import AppError
 from .store import ResultStore, config_hash
@@ -75,9 +82,13 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 WORKLOAD_KEYS = ("generator", "sizes", "n", "k", "p", "rate", "steps", "routing", "late")  # unused by growth runs
 DEFAULTS: dict[str, Any] = {"seeds": [0], "steps": 50, "routing": "cycle", "late": "defer",
                             "preset": "mosaic-8x8", "generator": "random_feedforward", "rate": 0.2,
-                            "method": "fill", "time_limit": 10.0}
+                            "method": "greedy", "time_limit": 10.0}
 GENERATOR_KEYS = {"random_feedforward": ("sizes", "p"), "small_world": ("n", "k")}
 LIST_VALUED = {"sizes"}           # a value of these keys is itself a list
+
+
+PLACE_METHODS = METHODS          # mapper.map_network's methods
+PLACE_ALIASES = {"fill": "greedy"}   # the chip-order fill's old name, still accepted
 
 
 class SweepError(AppError):
@@ -99,6 +110,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 def _load_schedule(value: Any, base_dir: Path, where: str) -> dict[str, Any]:
     """A schedule file (path relative to the config) as {"name": stem, initial, event, ...}."""
+    # lazy: growth loads torch (seconds); only growth sweeps need it, not the CLI or plain runs
     from growth.errors import ScheduleError
     from growth.schedules import Schedule
     if not isinstance(value, str):
@@ -138,6 +150,10 @@ def parse_config(doc: dict[str, Any], where: str = "sweep config", base_dir: str
         axes["n"] = [1024]
     for grid in axes.get("grid", []):
         _parse_grid(grid, where)
+    axes["method"] = list(dict.fromkeys(PLACE_ALIASES.get(m, m) for m in axes["method"]))  # fill = greedy
+    for method in axes["method"]:
+        if method not in PLACE_METHODS:
+            raise SweepError(f"{where}: unknown mapping.method {method!r}; choose {', '.join(PLACE_METHODS)}")
     if "schedule" in axes:
         axes["schedule"] = [_load_schedule(v, Path(base_dir), where) for v in axes["schedule"]]
     elif any(k in axes for k in SECTIONS["growth"]):
@@ -191,7 +207,6 @@ def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
 # -- one run ---------------------------------------------------------------------
 def build_spec(cfg: dict[str, Any]):
     """The HardwareSpec of a run config: the preset with the config's overrides."""
-    from mosaic.spec import HardwareSpec
     spec = HardwareSpec.preset(cfg.get("preset", DEFAULTS["preset"]))
     changes = {k: cfg[k] for k in SECTIONS["hardware"] if k in cfg and k not in ("preset", "grid")}
     if "grid" in cfg:
@@ -201,7 +216,6 @@ def build_spec(cfg: dict[str, Any]):
 
 def build_network(cfg: dict[str, Any]):
     """The run's workload network, seeded by the run's seed."""
-    from mosaic import generators
     gen = cfg.get("generator", DEFAULTS["generator"])
     seed = int(cfg.get("seed", 0))
     if gen == "random_feedforward":
@@ -213,13 +227,12 @@ def build_network(cfg: dict[str, Any]):
     raise SweepError(f"unknown generator {gen!r}; choose {', '.join(GENERATOR_KEYS)}")
 
 
-def place(net, spec, method: str, seed: int, time_limit: float):
-    """A Placement by ``method``: "fill" (cores in order) or a mapper method."""
-    from mosaic.placement import Placement
-    if method == "fill":
-        return Placement.fill(net, spec)
-    from mapper import map_network
-    return map_network(net, spec, method=method, seed=seed, time_limit=time_limit)
+def place(net, spec, method: str, seed: int = 0, time_limit: float = 10.0, *, rates=None,
+          progress: bool = False) -> Placement:
+    """The placement chooser of the CLI and of sweeps: ``mapper.map_network`` by ``method``
+    (one of ``PLACE_METHODS``, or an alias in ``PLACE_ALIASES``); ``time_limit`` in s."""
+    return map_network(net, spec, PLACE_ALIASES.get(method, method), rates=rates, seed=seed,
+                       time_limit=time_limit, progress=progress)
 
 
 def report_metrics(report: Any, steps: int) -> dict[str, Any]:
@@ -243,6 +256,7 @@ def report_metrics(report: Any, steps: int) -> dict[str, Any]:
 
 def run_growth(cfg: dict[str, Any]) -> dict[str, Any]:
     """A growth run: train along the config's schedule, map and measure on the chip."""
+    # lazy: growth and models load torch (seconds); Dask workers of plain sweeps never need it
     import torch
 
     from growth.schedules import Schedule
@@ -254,7 +268,7 @@ def run_growth(cfg: dict[str, Any]) -> dict[str, Any]:
     sched = Schedule.from_dict({k: v for k, v in cfg["schedule"].items() if k != "name"})
     method = cfg.get("method", DEFAULTS["method"])
     rc = RunConfig(steps=int(cfg.get("train_steps", 300)), n_sim=int(cfg.get("n_sim", 20)),
-                   mapping="greedy" if method == "fill" else method,
+                   mapping=PLACE_ALIASES.get(method, method),
                    time_limit=float(cfg.get("time_limit", DEFAULTS["time_limit"])), seed=seed)
     data = load_dataset(cfg.get("dataset", "digits"), seed=seed)
     t0 = time.perf_counter()
@@ -273,8 +287,6 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
     if "schedule" in cfg:
         return run_growth(cfg)
-    from mosaic.generators import bernoulli_spikes
-    from mosaic.simulate import simulate
     spec = build_spec(cfg)
     net = build_network(cfg)
     seed = int(cfg.get("seed", 0))
@@ -286,7 +298,7 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     rate = float(cfg.get("rate", DEFAULTS["rate"]))
     if not 0.0 <= rate <= 1.0:
         raise SweepError(f"workload.rate is a spike probability per input per step, in [0, 1]; got {rate}")
-    x = bernoulli_spikes(net.n_inputs, steps, rate, seed + 1)
+    x = generators.bernoulli_spikes(net.n_inputs, steps, rate, seed + 1)
     t1 = time.perf_counter()
     report = simulate(net, spec, placement, x, routing=cfg.get("routing", "cycle"), late=cfg.get("late", "defer"))
     t_sim = time.perf_counter() - t1
@@ -345,11 +357,11 @@ def open_store(db: str | Path, resume: bool) -> ResultStore:
 def make_client(workers: int | None = None, scheduler: str | None = None):
     """A Dask client: to ``scheduler`` if given, else a LocalCluster of ``workers``
     single-threaded worker processes (default: one per core)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster    # seconds to import; only sweeps on Dask need it
     if scheduler:
         return Client(scheduler, timeout="20s")
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster)
 
@@ -371,7 +383,6 @@ def run_sweep(configs: Iterable[dict[str, Any]], store: ResultStore, *, client=N
     process without Dask.  ``limit`` caps how many runs this call executes (the
     rest stay pending for a later resume).
     """
-    from tqdm.auto import tqdm
     configs = list(configs)
     done = store.hashes("ok")
     todo = [(config_hash(c), c) for c in configs]

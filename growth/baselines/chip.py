@@ -1,7 +1,7 @@
 """Spiking versions of the baselines on the chip: ReLU MLP -> integrate-and-fire twin by
 data-based layer-wise weight normalisation (Diehl et al., IJCNN 2015; Rueckauer et al.,
 Front. Neurosci. 2017), exported with ``models.export.to_network``, placed with
-``mapper.map_network`` and run per sample by ``models.readout.chip_run`` (``mosaic.simulate``).
+``mapper.map_network`` and run per sample by ``models.readout.measure_on_chip`` (``mosaic.simulate``).
 
 Twin: snnTorch ``Leaky`` with beta = 1 (no leak), threshold 1, reset by subtraction; inputs
 are direct currents in [0, 1] (lambda_0 = 1).  lambda_l = the ``percentile`` of layer l's
@@ -21,6 +21,10 @@ import numpy as np
 import snntorch as snn
 import torch
 from torch import Tensor, nn
+
+from mapper import map_network
+from models.export import to_network
+from models.readout import measure_on_chip
 
 from .common import (
     BaselineError,
@@ -75,10 +79,6 @@ def chip_figures(learner: ContinualLearner, tasks: Sequence[TaskLike], spec, *, 
                  mapping: str = "greedy") -> ChipFigures:
     """Run the spiking twins of ``learner``'s chip MLPs on ``per_task`` test samples of every
     task; each twin is calibrated on up to ``n_calib`` training inputs per task it serves."""
-    from mapper import map_network
-    from models.export import to_network
-    from models.readout import chip_run
-
     if T < 1 or per_task < 1 or n_calib < 1:
         raise BaselineError(f"chip_figures: need T, per_task, n_calib >= 1; got {T}, {per_task}, {n_calib}")
     calib: dict[int, list] = {}
@@ -104,8 +104,8 @@ def chip_figures(learner: ContinualLearner, tasks: Sequence[TaskLike], spec, *, 
             net, placement = nets[id(mlp_)]
             biggest = max(biggest, net.n_neurons)
             with warnings.catch_warnings():  # hidden biases drive a layer before its input arrives:
-                warnings.filterwarnings("ignore", message="chip_run: layers >= 1 have a bias")  # the chip's own
-                res = chip_run(net, spec, placement, x[sel].numpy(), T, routing=routing, record=True)  # semantics
+                warnings.filterwarnings("ignore", message="measure_on_chip: layers >= 1 have a bias")  # the chip's own
+                res = measure_on_chip(net, spec, placement, x[sel].numpy(), T, routing=routing, record=True)  # semantics
             counts = np.stack([r[-1].sum(0) for r in res.layer_spikes]).astype(float)
             ok = np.ones(len(out_classes), bool) if allowed is None else np.isin(out_classes.numpy(), allowed.numpy())
             ok &= out_classes.numpy() >= 0

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from growth.errors import GrowthError
+from models.training import OPTIMIZERS, fit, shuffled_batches
 
 
 class BaselineError(GrowthError):
@@ -115,29 +116,16 @@ def train_classifier(forward: Callable[[Tensor], Tensor], params: Iterable[Tenso
     if epochs < 0 or batch_size <= 0 or lr <= 0:
         raise BaselineError(f"train_classifier: need epochs >= 0, batch_size > 0, lr > 0; "
                             f"got {epochs}, {batch_size}, {lr}")
-    if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
-    else:
-        raise BaselineError(f"optimizer: unknown {optimizer!r}; use 'adam' or 'sgd'")
+    if optimizer not in OPTIMIZERS:
+        raise BaselineError(f"optimizer: unknown {optimizer!r}; use one of {OPTIMIZERS}")
+
+    def loss(idx, step):
+        lo = nn.functional.cross_entropy(mask_logits(forward(x[idx]), classes), y[idx])
+        return lo if penalty is None else lo + penalty()
+
     gen = torch.Generator().manual_seed(seed)
-    n = x.shape[0]
-    last = float("nan")
-    for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
-        order = torch.randperm(n, generator=gen)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            loss = nn.functional.cross_entropy(mask_logits(forward(x[idx]), classes), y[idx])
-            if penalty is not None:
-                loss = loss + penalty()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        last = total / n
-    return last
+    return fit(params, shuffled_batches(x.shape[0], batch_size, gen), loss, epochs=epochs, optimizer=optimizer,
+               lr=lr, progress=progress, desc=desc).loss
 
 
 @dataclass

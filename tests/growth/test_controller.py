@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 from growth.controller import (ControllerConfig, GrowthController, PlateauRule, grown_index,
                                layered_network)
 from growth.errors import GrowthError
-from growth.regularizer import MosaicRegularizer, hop_penalty
+from growth.regularizer import MosaicRegularizer, layer_penalties
 from mosaic import HardwareSpec
 from mosaic.cost import CostBudget, estimate_cost
-from mosaic.topology import hop_matrix
+from mosaic.spec import SpecError
+from mosaic.topology import hop_matrix, hop_penalty
 
 SPEC = HardwareSpec.preset("mosaic-4x4")
 
@@ -146,11 +147,13 @@ def test_mosaic_regularizer_penalises_long_routes():
     spec = SPEC
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2))
     core = np.array([spec.io_core, 15, spec.io_core, 15])
-    mats = hop_penalty(spec, core, 3, [2, 2])
+    mats = layer_penalties(spec, core, 3, [2, 2])
     H = hop_matrix(spec)
-    assert mats[0][0].sum() == 0                       # neuron 0 sits on the input core
-    assert mats[0][1, 0] == pytest.approx(min(np.expm1(8 * H[spec.io_core, 15] / H.max()), 1000.0))
+    assert H[spec.io_core, 15] >= 2 and mats[0][0].sum() == 0    # neuron 0 sits on the input core
+    assert mats[0][1, 0] == pytest.approx(np.exp(15))             # >= 2 routers: Mosaic's clip e^15
     assert mats[1][0, 0] == 0 and mats[1][0, 1] == pytest.approx(mats[0][1, 0])   # 0 -> 2 local, 1 -> 2 long
+    near = np.flatnonzero(H[spec.io_core] == 1)[0]
+    assert layer_penalties(spec, np.array([near, 0, 0, 0]), 3, [2, 2])[0][0, 0] == pytest.approx(np.expm1(8.0))
     reg = MosaicRegularizer(model, spec, core, strength=1.0)
     with torch.no_grad():
         for p in model.parameters():
@@ -159,3 +162,38 @@ def test_mosaic_regularizer_penalises_long_routes():
     assert float(reg(model).detach()) == pytest.approx(want, rel=1e-6)
     model[0].weight.data[1].zero_()                     # remove the long-route weights of neuron 1
     assert float(reg(model).detach()) < want
+
+
+def _generate_mosaic_mask(n_core: int, beta: float) -> np.ndarray:
+    """EIS-Hub/Mosaic's generate_mosaic_mask (mosaic/utils.py) for one neuron per core,
+    transcribed loop for loop: the oracle for mosaic.topology.hop_penalty."""
+    num_cols = int(np.sqrt(n_core))
+    num_hops = np.zeros((n_core, n_core))
+    for i in range(n_core):
+        for j in range(i + 1, n_core):
+            ic, ir, jc, jr = i % num_cols, i // num_cols, j % num_cols, j // num_cols
+            x_hop = y_hop = 0
+            if ic == jc and abs(ir - jr) == 1:
+                x_hop, y_hop = 0, 1
+            if ic == jc and abs(ir - jr) > 1:
+                x_hop, y_hop = 1, 2 * abs(ir - jr)
+            if ic != jc and abs(ic - jc) == 1:
+                x_hop, y_hop = 1, 2 * abs(ir - jr)
+            if ic != jc and abs(ic - jc) > 1:
+                x_hop, y_hop = 2 * abs(ic - jc) - 1, 2 * abs(ir - jr)
+            if ir == jr and abs(ic - jc) == 1:
+                x_hop, y_hop = 1, 0
+            if ir == jr and abs(ic - jc) > 1:
+                x_hop, y_hop = 1, 2 * abs(ic - jc)
+            if ir != jr and abs(ir - jr) == 1:
+                x_hop, y_hop = 2 * abs(ic - jc), 1
+            num_hops[i, j] = num_hops[j, i] = x_hop + y_hop
+    return np.clip(np.exp(beta * num_hops) - 1, 0, np.exp(15))
+
+
+@pytest.mark.parametrize("preset,beta", [("mosaic-4x4", 8.0), ("mosaic-4x4", 0.4), ("mosaic-8x8", 1.0)])
+def test_hop_penalty_is_generate_mosaic_mask(preset, beta):
+    spec = HardwareSpec.preset(preset)
+    assert np.allclose(hop_penalty(spec, beta), _generate_mosaic_mask(spec.n_cores, beta), rtol=1e-12, atol=0)
+    with pytest.raises(SpecError, match="beta"):
+        hop_penalty(spec, 0.0)

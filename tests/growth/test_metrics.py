@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from growth.errors import GrowthError
-from growth.metrics import (average_accuracy, backward_transfer, forgetting, forward_transfer,
+from growth.metrics import (average_accuracy, backward_transfer, forgetting, forward_transfer, pareto_mask,
                             summarize, task_curves)
 
 # R[i, j]: accuracy on task j after training task i (rows: after task 0, 1, 2)
@@ -57,3 +57,13 @@ def test_bad_matrices_raise(bad):
 def test_fwt_needs_one_baseline_per_task():
     with pytest.raises(GrowthError, match="one baseline"):
         forward_transfer(R, [0.1, 0.2])
+
+
+def test_pareto_mask():
+    acc = [0.9, 0.95, 0.85, 0.95, 0.9]
+    energy = [100.0, 200.0, 150.0, 250.0, 100.0]
+    assert np.flatnonzero(pareto_mask(energy, acc)).tolist() == [0, 1, 4]   # equal points both stay
+    assert pareto_mask([1.0, 2.0, 3.0, 2.5, 4.0], [0.5, 0.7, 0.9, 0.6, 0.9]).tolist() == [True, True, True, False, False]
+    assert pareto_mask([], []).tolist() == [] and pareto_mask([1.0], [1.0]).tolist() == [True]
+    with pytest.raises(GrowthError, match="equal length"):
+        pareto_mask([1, 2], [1])

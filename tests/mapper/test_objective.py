@@ -6,7 +6,7 @@ from mosaic import HardwareSpec
 from mosaic.generators import random_feedforward, small_world
 from mosaic.topology import hop_matrix, topology
 from mapper import MappingError, router_load, synapse_cost, traffic_cost
-from mapper.objective import H_CLIP, build_problem, port_loads
+from mapper.objective import build_problem, port_loads
 
 
 def oracle_cost(net, spec, core_of, rates):
@@ -99,7 +99,7 @@ def test_synapse_cost_by_hand(chip4x4):
     h = hop_matrix(chip4x4)
     total = 0.0
     for (i, j), v in net.w.todok().items():
-        total += abs(v) * (np.exp(8 * min(h[core_of[i], core_of[j]], H_CLIP)) - 1)
+        total += abs(v) * min(np.exp(8 * h[core_of[i], core_of[j]]) - 1, np.exp(15))
     for (i, j), v in net.w_in.todok().items():
-        total += abs(v) * (np.exp(8 * min(h[chip4x4.io_core, core_of[j]], H_CLIP)) - 1)
+        total += abs(v) * min(np.exp(8 * h[chip4x4.io_core, core_of[j]]) - 1, np.exp(15))
     assert synapse_cost(net, chip4x4, core_of) == pytest.approx(total)

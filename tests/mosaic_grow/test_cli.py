@@ -5,8 +5,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from mapper import MappingError
 from mosaic import HardwareSpec
 
 
@@ -275,3 +277,58 @@ def test_score_and_grow_small_runs(tmp_path, cli):
     bad.write_text("initial = [8]\n[[event]]\nstep = 10\nlayer = 3\nk = 8\n")
     assert cli("score", str(bad), "--steps", "20", ok=False).returncode == 2
     assert_clean_error(cli("grow", "--initial", "8,x", ok=False), "--initial")
+
+
+# -- error policy: the toolkit's own errors and OSError are one line (exit 2), bugs a traceback (exit 1)
+@pytest.mark.parametrize("exc", [MappingError("capacity: 70 neurons do not fit 64 slots"),
+                                 FileNotFoundError("spec file 'x.toml' does not exist")])
+def test_project_and_os_errors_are_one_line_exit_2(exc, monkeypatch, cli):
+    import mosaic_grow.cli as cli_mod
+
+    def fail(*a, **k):
+        raise exc
+    monkeypatch.setattr(cli_mod, "simulate", fail)
+    res = cli("simulate", "--sizes", "8,8", "--steps", "2", ok=False)
+    assert res.returncode == 2
+    assert_clean_error(res, str(exc).split(":")[0])
+
+
+@pytest.mark.parametrize("exc", [ZeroDivisionError, ValueError])
+def test_other_exceptions_are_bugs_not_bad_input(exc, monkeypatch, cli):
+    """A bare ValueError (numpy's, scipy's or ours) is a bug: it is not turned into one tidy line."""
+    import mosaic_grow.cli as cli_mod
+
+    def fail(*a, **k):
+        raise exc("a bug")
+    monkeypatch.setattr(cli_mod, "simulate", fail)
+    with pytest.raises(exc, match="a bug"):
+        cli("simulate", "--sizes", "8,8", "--steps", "2", ok=False)
+
+
+def test_a_bug_shows_a_traceback_and_exit_1():
+    code = ("import sys, mosaic_grow.cli as c\n"
+            "def boom(*a, **k):\n    return 1 / 0\n"
+            "c.simulate = boom\n"
+            "sys.exit(c.main(['simulate', '--sizes', '8,8', '--steps', '2']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "Traceback (most recent call last)" in proc.stderr and "ZeroDivisionError" in proc.stderr
+    assert "mosaic: error:" not in proc.stderr
+
+
+def test_fill_is_the_greedy_chip_order_fill(cli):
+    """`--method fill` (the old name) and `greedy` give the same placement, the chip-order fill."""
+    from mosaic.generators import random_feedforward
+    from mosaic.placement import Placement
+    from mosaic_grow.sweep import place
+    net = random_feedforward([16, 40, 30, 10], seed=1)
+    spec = HardwareSpec.preset("mosaic-4x4")
+    fill, greedy = place(net, spec, "fill"), place(net, spec, "greedy")
+    assert fill.method == greedy.method == "greedy"
+    assert np.array_equal(fill.core_of, greedy.core_of)
+    assert np.array_equal(fill.core_of, Placement.fill(net, spec).core_of), "simulate's default placement agrees"
+    a = json.loads(cli("simulate", "--sizes", "16,40,30,10", "--method", "fill", "--steps", "3", "--json").stdout)
+    b = json.loads(cli("simulate", "--sizes", "16,40,30,10", "--steps", "3", "--json").stdout)
+    for doc in (a, b):
+        doc.pop("wall_s"), doc["placement"].pop("wall_s")
+    assert a == b and a["placement"]["method"] == "greedy"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from growth.errors import GrowthError
 from mosaic import HardwareSpec, topology
 from mosaic_grow.plots import (PlotError, energy_latency_vs_cores, growth_paths, pareto_front, pareto_mask,
                           plot_sweep, router_heatmap, saturation)
@@ -55,7 +56,7 @@ def test_pareto_mask_and_plot(tmp_path):
     assert ax.get_ylabel() == "accuracy" and "energy" in ax.get_xlabel()
     front = [ln for ln in ax.lines if ln.get_label() == "Pareto front"][0]
     assert len(front.get_xdata()) == 3
-    with pytest.raises(PlotError):
+    with pytest.raises(GrowthError):
         pareto_mask([1, 2], [1])
 
 
