@@ -710,21 +710,33 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
 
 
 # -- batches ----------------------------------------------------------------------------
+@njit(cache=True)
+def _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec):
+    """Sample b of a batch: ``run_ideal`` (then ``ideal_loads``) or ``run_cycle`` from an
+    empty network, on the sample's slices of the batched state, input and record."""
+    T = rec.spikes.shape[1]
+    st_b = NeuronState(st.mem[b], st.syn[b], st.prev[b], st.ref_left[b])
+    inp_b = Inputs(inp.x_spk[b], inp.x_cur[b], inp.in_ptr, inp.in_idx, inp.in_w)
+    rec_b = Record(rec.counters[b], rec.router_load[b], rec.link_load[b], rec.spikes[b], rec.latency[b])
+    if ideal:
+        src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
+        run_ideal(0, T, chip, prm, st_b, inp_b, rt, src_count, rec_b)
+        ideal_loads(src_count, rt, chip.n_cores, rec_b)
+    else:
+        run_cycle(0, T, chip, prm, st_b, inp_b, rt, noc_state(n_links, 1024), rec_b)
+
+
 @njit(cache=True, parallel=True)
 def run_batch(ideal, chip, prm, st, inp, rt, n_links, rec):
     """B independent runs of ``T`` steps in parallel over samples: ``st`` (``NeuronState``),
-    ``inp.x_spk`` / ``inp.x_cur`` and every ``Record`` array carry a leading sample axis B;
-    sample b runs ``run_ideal`` (then ``ideal_loads``) or ``run_cycle`` on its slices, from
-    an empty network."""
-    B, T = rec.spikes.shape[0], rec.spikes.shape[1]
-    n_src = rt.edge_ptr.size - 1
-    for b in prange(B):
-        st_b = NeuronState(st.mem[b], st.syn[b], st.prev[b], st.ref_left[b])
-        inp_b = Inputs(inp.x_spk[b], inp.x_cur[b], inp.in_ptr, inp.in_idx, inp.in_w)
-        rec_b = Record(rec.counters[b], rec.router_load[b], rec.link_load[b], rec.spikes[b], rec.latency[b])
-        if ideal:
-            src_count = np.zeros(n_src, np.int64)
-            run_ideal(0, T, chip, prm, st_b, inp_b, rt, src_count, rec_b)
-            ideal_loads(src_count, rt, chip.n_cores, rec_b)
-        else:
-            run_cycle(0, T, chip, prm, st_b, inp_b, rt, noc_state(n_links, 1024), rec_b)
+    ``inp.x_spk`` / ``inp.x_cur`` and every ``Record`` array carry a leading sample axis B
+    (``_sample``)."""
+    for b in prange(rec.spikes.shape[0]):
+        _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec)
+
+
+@njit(cache=True)
+def run_batch_serial(ideal, chip, prm, st, inp, rt, n_links, rec):
+    """``run_batch`` on the calling thread only (small batches: no thread team to wake)."""
+    for b in range(rec.spikes.shape[0]):
+        _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec)

@@ -74,6 +74,7 @@ from .spec import HardwareSpec
 from .topology import topology
 
 ROUTINGS = ("cycle", "ideal")
+PARALLEL_WORK = 20_000_000   # simulate_batch: updates from which a batch runs on every core
 LATE_MODES = ("defer", "drop")
 
 
@@ -409,11 +410,14 @@ def _batch_input(net: SpikingNetwork, inputs) -> np.ndarray:
 
 def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inputs=None, *,
                    routing: str = "cycle", late: str = "defer", dtype=np.float64,
-                   progress: bool = False) -> BatchReport:
+                   progress: bool = False, parallel: bool | None = None) -> BatchReport:
     """Run ``net`` on ``spec`` for B independent samples, ``inputs`` (B, T, n_inputs) bool
     spikes or float currents, each from rest (as B ``simulate`` calls, bit for bit), in
     one kernel call spread over the cores (numba ``prange`` over samples).  Arguments as
-    ``simulate``; the routing tables are built (or fetched from their cache) once."""
+    ``simulate``; the routing tables are built (or fetched from their cache) once.
+    ``parallel``: None (default) uses the cores when the batch has at least
+    ``PARALLEL_WORK`` neuron and synapse updates (B x T x (neurons + synapses)), below
+    which waking a thread team costs more than it saves (milliseconds on a busy machine)."""
     t_start = time.perf_counter()
     x = _batch_input(net, inputs)
     B, T = x.shape[:2]
@@ -423,14 +427,17 @@ def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inpu
     st = _stacked(neuron_state(prep.mem0, prm), B)
     inp = _inputs(net, prep)
     rec = _stacked(record(T, net.n_neurons, topo.n_routers, len(topo.links)), B)
+    if parallel is None:
+        parallel = B * T * (net.n_neurons + rt.syn_tgt.size) >= PARALLEL_WORK
+    kernel = kernels.run_batch if parallel else kernels.run_batch_serial
     chunk = max(1, B // 20) if progress else B
     with tqdm(total=B, desc=f"simulate_batch {spec.name} ({routing})", unit="sample",
               disable=not progress) as bar:
         for b0 in range(0, B, chunk):
             part = slice(b0, min(B, b0 + chunk))
-            kernels.run_batch(routing == "ideal", chip, prm, type(st)(*(a[part] for a in st)),
-                              inp._replace(x_spk=inp.x_spk[part], x_cur=inp.x_cur[part]), rt, len(topo.links),
-                              type(rec)(*(a[part] for a in rec)))
+            kernel(routing == "ideal", chip, prm, type(st)(*(a[part] for a in st)),
+                   inp._replace(x_spk=inp.x_spk[part], x_cur=inp.x_cur[part]), rt, len(topo.links),
+                   type(rec)(*(a[part] for a in rec)))
             bar.update(part.stop - part.start)
     return BatchReport(net, spec, prep, rec.spikes, rec.counters, rec.router_load, rec.link_load, rec.latency,
                        st.mem, routing, late, time.perf_counter() - t_start)

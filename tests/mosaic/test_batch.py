@@ -29,13 +29,14 @@ def test_batch_equals_separate_runs(routing, late, analog):
     rng = np.random.default_rng(7)
     x = rng.random((9, 15, 8))
     x = x * (x > 0.4) if analog else x < 0.5
-    batch = simulate_batch(net, SPEC, None, x, routing=routing, late=late)
+    batch = simulate_batch(net, SPEC, None, x, routing=routing, late=late, parallel=True)
+    serial = simulate_batch(net, SPEC, None, x, routing=routing, late=late, parallel=False)
     assert len(batch) == 9
     late_seen = 0
     for b in range(9):
         one = simulate(net, SPEC, None, x[b], routing=routing, late=late)
         rep = batch.report(b)
-        assert _doc(rep) == _doc(one)
+        assert _doc(rep) == _doc(one) == _doc(serial.report(b))
         assert np.array_equal(rep.spikes, one.spikes) and np.array_equal(rep.final_mem, one.final_mem)
         late_seen += one.packets["late"]
     assert batch.spikes.any()
