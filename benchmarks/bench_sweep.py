@@ -1,7 +1,7 @@
 """Sweep throughput on Dask and the cost of the SQLite result store.
 
 A sweep of 2 core counts (Mosaic grids 4x8 and 8x8 of 32-neuron tiles) x 4 seeds of a
-1,000-neuron feed-forward network (100 inputs, layers 300-300-300-100) for 2,500 steps on the
+1,000-neuron feed-forward network (100 inputs, layers 300-300-300-100) for 10,000 steps on the
 cycle-approximate simulator (runs of 2-5 s each on an idle machine, like a real sweep's, so
 that the engine's scaling is not lost in warm-up and noise) runs twice, on a LocalCluster of
 1 and of 2 single-threaded worker processes (cluster start-up and each worker's first,
@@ -78,9 +78,9 @@ def sweep_with(n_workers: int, cfgs: list[dict], db: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short runs (100 steps instead of 2500)")
+    ap.add_argument("--quick", action="store_true", help="short runs (100 steps instead of 10000)")
     args = ap.parse_args(argv)
-    cfgs = configs(100 if args.quick else 2500)
+    cfgs = configs(100 if args.quick else 10000)
     print(f"sweep: {len(cfgs)} runs ({len(GRIDS)} core counts x {len(SEEDS)} seeds), {cfgs[0]['steps']} steps "
           f"each, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
