@@ -1,18 +1,23 @@
-"""Benchmark of ``mosaic.simulate`` (issue 3): Brian2 CUBA vs ours, scaling, saturation.
+"""Benchmark of ``mosaic.simulate`` (issues 3, 20): Brian2 CUBA vs ours, scaling, batches, saturation.
 
     python benchmarks/bench_sim.py [--quick] [--out sim.json] [--plot saturation.png] [--no-brian]
 
-1. The classic Brian2 CUBA network (``benchmarks/brian2_cuba.py``, cython target, in its own
-   virtual environment because Brian2 2.9.0 needs numpy < 2) against the same network in our
-   IR (``mosaic.generators.cuba``) simulated by ``simulate`` with routing "cycle" and "ideal",
-   side by side: wall time, spikes, mean rate, synaptic events, events per second.
-   Compilation is excluded on both sides: Brian2 compiles in a ``run(0 ms)`` before the timed
-   run; our numba kernels are compiled (or loaded from numba's cache) by a tiny warm-up run.
+1. The classic Brian2 CUBA network (``benchmarks/brian2_cuba.py`` in its own virtual
+   environment because Brian2 2.9.0 needs numpy < 2) on Brian2's cython runtime and on its
+   C++ standalone target, against the same network in our IR (``mosaic.generators.cuba``)
+   simulated by ``simulate`` with routing "cycle" and "ideal", side by side: wall time,
+   spikes, mean rate, synaptic events, events per second.  Compilation is excluded on every
+   side: Brian2's cython runtime compiles in a ``run(0 ms)`` before the timed run, its
+   standalone time is the simulation loop as Brian2 reports it; our numba kernels are
+   compiled (or loaded from numba's cache) by a tiny warm-up run.
 2. Scaling: CUBA-like networks of 1k-64k neurons with the mean in-degree fixed at 80
    (p = 80 / n, so work grows linearly with n): synaptic events per second and the fitted
    exponent of time vs events; the peak resident memory (``ru_maxrss``) of a fresh child
    process running the largest network.
-3. Saturation: uniform random traffic on mosaic-8x8 (and mesh-8x8 for reference) at rising
+3. Batches: the digits test set on mosaic-8x8 as one ``simulate`` call per sample and as one
+   ``simulate_batch`` call (parallel over samples), routing "ideal" and "cycle"; speed-up
+   and whether every sample's report is identical.
+4. Saturation: uniform random traffic on mosaic-8x8 (and mesh-8x8 for reference) at rising
    injection rates; accepted vs offered load in packets per cycle per core, and whether the
    routing trees can deadlock (a cycle in their channel dependency graph).
 
@@ -31,11 +36,17 @@ import time
 from pathlib import Path
 
 import networkx as nx
+import numba
 import numpy as np
 import scipy.sparse as sp
 
+from models.datasets import load_dataset
+from models.export import layer_slices, to_network
+from models.readout import chip_inputs
+from models.snn import make_mlp, train
 from mosaic import HardwareSpec, SpikingNetwork
-from mosaic.simulate import simulate
+from mosaic.placement import as_core_of
+from mosaic.simulate import routing_tables, simulate, simulate_batch
 from mosaic.generators import cuba
 from mosaic.topology import topology
 from targets import emit, target
@@ -86,10 +97,11 @@ def ensure_brian_venv(venv: Path = BRIAN_VENV, *, create: bool = True) -> Path:
 
 
 def run_brian(python: Path, *, n: int, p: float, duration_ms: float, seed: int, repeats: int,
-              timeout_s: float) -> dict:
-    """Run ``brian2_cuba.py`` in the Brian2 environment; its JSON result."""
+              timeout_s: float, device: str = "cython") -> dict:
+    """Run ``brian2_cuba.py`` in the Brian2 environment on ``device`` ("cython" or
+    "cpp_standalone"); its JSON result."""
     cmd = [str(python), str(BRIAN_SCRIPT), "--n", str(n), "--p", str(p), "--duration-ms",
-           str(duration_ms), "--seed", str(seed), "--repeats", str(repeats)]
+           str(duration_ms), "--seed", str(seed), "--repeats", str(repeats), "--device", device]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -158,18 +170,83 @@ def _dynamics(counts_per_ms: list[int], n: int) -> dict:
             "pop_cv_1ms": float(later.std() / later.mean()) if later.mean() > 0 else float("nan")}
 
 
+def compare_cuba(net, mem0, spec, steps, py, brian_reason: str, cuba_ms: float, repeats: int, seed: int,
+                 quick: bool) -> dict:
+    """CUBA: Brian2 (cython runtime and C++ standalone) and ours (cycle, ideal) in alternating
+    rounds (machine load drifts); the fastest run of each side counts.  Our routing tables are
+    built before the rounds (once per network and placement, like Brian2's build)."""
+    n, p = net.n_neurons, 0.02
+    t = time.perf_counter()
+    routing_tables(net, spec, as_core_of(None, net, spec), True)
+    print(f"  our routing tables: {time.perf_counter() - t:.2f} s (built once, cached)", flush=True)
+    sides = ("cython", "cpp_standalone", "cycle", "ideal")
+    runs: dict[str, list[dict]] = {k: [] for k in sides}
+    reasons = {"cython": brian_reason, "cpp_standalone": brian_reason or (
+        "skipped in --quick (the C++ build takes about a minute)" if quick else "")}
+    for rnd in range(repeats):
+        brian = [d for d in ("cython", "cpp_standalone") if py is not None and not reasons[d]]
+        print(f"CUBA round {rnd + 1}/{repeats}: ours cycle, ours ideal"
+              + "".join(f", Brian2 {d}" for d in brian) + " ...", flush=True)
+        for routing in ("cycle", "ideal"):
+            runs[routing].append(run_ours(net, mem0, spec, None, steps, routing))
+        for device in brian:
+            try:
+                runs[device].append(run_brian(py, n=n, p=p, duration_ms=cuba_ms, seed=seed, repeats=1,
+                                              timeout_s=120.0 if quick else 900.0, device=device))
+            except BenchError as e:
+                reasons[device] = str(e)
+                print(f"  Brian2 {device} not run: {e}", flush=True)
+    best = {k: _fastest(v) if v else None for k, v in runs.items()}
+    print(f"\n1. CUBA: {n} neurons (80% excitatory), p={p}, {cuba_ms:.0f} ms simulated at 0.1 ms; "
+          f"ours on {spec.name} x {spec.neurons_per_core} neurons/core, cores filled in order")
+    cols = ["brian2 cython", "brian2 C++ sa", "ours cycle", "ours ideal"]
+    rows = [best[k] or {} for k in sides]
+    print(_row("", cols, ""))
+    for label, key, fmt in [("wall time (s)", "run_s", ".3f"), ("spikes", "spikes", "d"),
+                            ("mean rate (Hz)", "mean_rate_hz", ".2f"),
+                            ("synaptic events", "synaptic_events", "d"),
+                            ("synaptic events / s", "events_per_s", ".3g")]:
+        print(_row(label, [r.get(key, "-") for r in rows], fmt))
+    dyn = [_dynamics(r["counts_per_ms"], n) if r else {} for r in rows]
+    for label, key in [("rate 0-100 ms (Hz)", "rate_first_100ms_hz"),
+                       ("rate after 100 ms (Hz)", "rate_after_100ms_hz"),
+                       ("pop. count CV (1 ms)", "pop_cv_1ms")]:
+        print(_row(label, [d.get(key, "-") for d in dyn], ".2f"))
+    ratio = {}
+    for device, tag in (("cython", ""), ("cpp_standalone", "standalone_")):
+        b = best[device]
+        for routing in ("cycle", "ideal"):
+            ratio[tag + routing] = best[routing]["events_per_s"] / b["events_per_s"] if b else None
+        if b:
+            print(_row(f"events/s vs {device}", ["-", "-", ratio[tag + "cycle"], ratio[tag + "ideal"]], ".2f"))
+            print(f"  Brian2 {device}: timed runs {b['run_s_all']} s; build {b['build_s']:.1f} s and "
+                  f"compile {b['compile_s']:.1f} s excluded")
+        else:
+            print(f"  Brian2 {device}: {reasons[device]}")
+    print(f"  ours: timed runs cycle {best['cycle']['run_s_all']}, ideal {best['ideal']['run_s_all']} s "
+          f"(the fastest counts); packets (cycle): {best['cycle']['packets']}")
+    return {"brian2": best["cython"], "brian2_standalone": best["cpp_standalone"], "brian2_reason": reasons,
+            "ours": {"cycle": best["cycle"], "ideal": best["ideal"]}, "ratio": ratio,
+            "dynamics": dict(zip(cols, dyn))}
+
+
 # ---------------------------------------------------------------- scaling (child processes)
 def scale_point(n: int, duration_ms: float, routing: str, seed: int) -> dict:
     """One scaling measurement: CUBA-like with in-degree 80, spread over mosaic-16x16
-    (neurons per core raised to fit)."""
+    (neurons per core raised to fit).  The routing tables are built first and timed apart
+    (``tables_s``): ``run_s`` is the simulation."""
     t = time.perf_counter()
     net, mem0 = cuba(n=n, p=min(1.0, IN_DEGREE / n), seed=seed)
     build_s = time.perf_counter() - t
     spec = cuba_spec(n, 0.1)
     steps = int(round(duration_ms / 0.1))
-    r = run_ours(net, mem0, spec, spread(n, spec), steps, routing)
+    core_of = spread(n, spec)
+    t = time.perf_counter()
+    routing_tables(net, spec, core_of, True)     # once per network and placement (cached): timed apart
+    tables_s = time.perf_counter() - t
+    r = run_ours(net, mem0, spec, core_of, steps, routing)
     r.pop("counts_per_ms")
-    r.update(n=n, routing=routing, duration_ms=duration_ms, build_s=build_s,
+    r.update(n=n, routing=routing, duration_ms=duration_ms, build_s=build_s, tables_s=tables_s,
              synapses=int(net.w.nnz), neurons_per_core=spec.neurons_per_core)
     return r
 
@@ -192,6 +269,45 @@ def run_scale_point(n: int, duration_ms: float, routing: str, seed: int, timeout
 def fit_exponent(x, y) -> float:
     """Least-squares slope of log(y) against log(x)."""
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
+
+
+# ---------------------------------------------------------------- batched chip evaluation
+def _same_runs(batch, loop) -> bool:
+    """Every sample of ``batch`` reports what its own ``simulate`` run reported (wall time aside)."""
+    def doc(rep):
+        d = json.loads(rep.to_json())
+        d.pop("wall_s")
+        return d
+    return all(doc(batch.report(b)) == doc(rep) and np.array_equal(batch.spikes[b], rep.spikes)
+               and np.array_equal(batch.final_mem[b], rep.final_mem) for b, rep in enumerate(loop))
+
+
+def batched_vs_loop(epochs: int, T: int, n_test: int | None, repeats: int, seed: int) -> dict:
+    """The digits test set (rate code, ``T`` steps) through a trained 64-128-10 spiking MLP on
+    mosaic-8x8, once as one ``simulate`` call per sample (what a loop over samples does) and
+    once as one ``simulate_batch`` call; for routing "ideal" and "cycle".  The fastest of
+    ``repeats`` alternating timings of each counts; the results must be identical."""
+    ds = load_dataset("digits", seed=seed, n_test=n_test)
+    model = make_mlp([64, 128, 10], seed=seed)
+    train(model, ds, T=T, encoder="rate", epochs=epochs, seed=seed, progress=False)
+    net = to_network(model)
+    spec = HardwareSpec.preset("mosaic-8x8")
+    xs = chip_inputs(ds.x_test, T, "rate", len(layer_slices(net)), seed)
+    out = {"samples": int(xs.shape[0]), "steps": int(xs.shape[1]), "neurons": net.n_neurons}
+    for routing in ("ideal", "cycle"):
+        simulate_batch(net, spec, None, xs[:2], routing=routing)          # compile or load: not timed
+        simulate(net, spec, None, xs[0], routing=routing)
+        t_loop, t_batch = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            loop = [simulate(net, spec, None, x, routing=routing) for x in xs]
+            t_loop.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            batch = simulate_batch(net, spec, None, xs, routing=routing)
+            t_batch.append(time.perf_counter() - t)
+        out[routing] = {"loop_s": min(t_loop), "batch_s": min(t_batch), "speedup": min(t_loop) / min(t_batch),
+                        "same": _same_runs(batch, loop), "packets": batch.totals()["packets"]["injected"]}
+    return out
 
 
 # ---------------------------------------------------------------- saturation
@@ -360,52 +476,13 @@ def main(argv: list[str] | None = None) -> int:
             brian_reason = str(e)
             print(f"  Brian2 not run: {e}", flush=True)
     pool.shutdown()
-    runs: dict[str, list[dict]] = {"brian2": [], "cycle": [], "ideal": []}
-    for rnd in range(repeats):
-        print(f"CUBA round {rnd + 1}/{repeats}: ours cycle, ours ideal"
-              + (", Brian2" if py else "") + " ...", flush=True)
-        for routing in ("cycle", "ideal"):
-            runs[routing].append(run_ours(net, mem0, spec, None, steps, routing))
-        if py is not None:
-            try:
-                runs["brian2"].append(run_brian(py, n=n, p=p, duration_ms=cuba_ms, seed=args.seed,
-                                                repeats=1, timeout_s=40.0 if q else 900.0))
-            except BenchError as e:
-                brian_reason, py = str(e), None
-                print(f"  Brian2 not run: {e}", flush=True)
-    ours = {r: _fastest(runs[r]) for r in ("cycle", "ideal")}
-    brian = _fastest(runs["brian2"]) if runs["brian2"] else None
-
-    print(f"\n1. CUBA: {n} neurons (80% excitatory), p={p}, dt={dt_ms} ms, {cuba_ms:.0f} ms simulated; "
-          f"ours on {spec.name} x {spec.neurons_per_core} neurons/core, cores filled in order")
-    cols = ["brian2 cython", "ours cycle", "ours ideal"]
-    sides = [brian or {}, ours["cycle"], ours["ideal"]]
-    print(_row("", cols, ""))
-    for label, key, fmt in [("wall time (s)", "run_s", ".3f"), ("spikes", "spikes", "d"),
-                            ("mean rate (Hz)", "mean_rate_hz", ".2f"),
-                            ("synaptic events", "synaptic_events", "d"),
-                            ("synaptic events / s", "events_per_s", ".3g")]:
-        print(_row(label, [s.get(key, "-") for s in sides], fmt))
-    dyn = [_dynamics(s["counts_per_ms"], n) if s else {} for s in sides]
-    for label, key in [("rate 0-100 ms (Hz)", "rate_first_100ms_hz"),
-                       ("rate after 100 ms (Hz)", "rate_after_100ms_hz"),
-                       ("pop. count CV (1 ms)", "pop_cv_1ms")]:
-        print(_row(label, [d.get(key, "-") for d in dyn], ".2f"))
-    ratio = {r: (ours[r]["events_per_s"] / brian["events_per_s"]) if brian else None for r in ours}
-    if brian:
-        print(_row("events/s vs brian2", ["1.00", ratio["cycle"], ratio["ideal"]], ".2f"))
-        print(f"  timed runs (s): brian2 {brian['run_s_all']}, cycle {ours['cycle']['run_s_all']}, "
-              f"ideal {ours['ideal']['run_s_all']} (the fastest counts); brian2 build "
-              f"{brian['build_s']:.1f} s and compile {brian['compile_s']:.1f} s excluded")
-    else:
-        print(f"  Brian2: {brian_reason}")
-    print(f"  packets (cycle): {ours['cycle']['packets']}")
+    results["cuba"] = compare_cuba(net, mem0, spec, steps, py, brian_reason, cuba_ms, repeats, args.seed, q)
+    results["cuba"]["ours_alpha_taue"] = {k: v for k, v in alt_taue.items() if k != "counts_per_ms"}
     print(f"  alpha from taue = 5 ms instead of taui = 10 ms (charge-matched the same way): "
           f"rate {alt_taue['mean_rate_hz']:.2f} Hz, pop. count CV "
           f"{_dynamics(alt_taue['counts_per_ms'], n)['pop_cv_1ms']:.2f}")
-    results["cuba"] = {"brian2": brian, "brian2_reason": brian_reason, "ours": ours, "ratio": ratio,
-                       "ours_alpha_taue": {k: v for k, v in alt_taue.items() if k != "counts_per_ms"},
-                       "dynamics": dict(zip(cols, dyn))}
+    ratio = results["cuba"]["ratio"]
+    brian_reason = results["cuba"]["brian2_reason"]
 
     # ---- 2. scaling
     print(f"\n2. Scaling: CUBA-like, mean in-degree {IN_DEGREE} (p = {IN_DEGREE}/n, so synapses and "
@@ -417,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         for n_s in scale_ns:
             r = scale_point(n_s, scale_ms, routing, args.seed)
             pts.append(r)
-            print(f"  {routing:<5s} n={n_s:>6d}  {r['run_s']:8.3f} s  spikes {r['spikes']:>8d}  "
+            print(f"  {routing:<5s} n={n_s:>6d}  {r['run_s']:8.3f} s (tables {r['tables_s']:.2f} s)  spikes {r['spikes']:>8d}  "
                   f"events {r['synaptic_events']:>10d}  {r['events_per_s']:.3g} ev/s  "
                   f"rate {r['mean_rate_hz']:.2f} Hz", flush=True)
         ok = all(r["synaptic_events"] > 0 for r in pts)
@@ -436,8 +513,20 @@ def main(argv: list[str] | None = None) -> int:
     scale["memory_point"] = mem_pt
     results["scaling"] = scale
 
-    # ---- 3. saturation
-    print("\n3. Saturation: uniform random traffic (each neuron sends to 1 or 4 random other cores), "
+    # ---- 3. batched chip evaluation
+    print(f"\n3. Batched evaluation: the digits test set through a trained 64-128-10 spiking MLP on "
+          f"mosaic-8x8 (rate code, T=10), one simulate call per sample vs one simulate_batch call "
+          f"({numba.config.NUMBA_NUM_THREADS} threads)", flush=True)
+    bt = batched_vs_loop(epochs=1 if q else 5, T=10, n_test=40 if q else None, repeats=1 if q else 3,
+                         seed=args.seed)
+    for routing in ("ideal", "cycle"):
+        r = bt[routing]
+        print(f"  {routing:<5s} {bt['samples']} samples: loop {r['loop_s']:.3f} s, batch {r['batch_s']:.3f} s, "
+              f"speed-up {r['speedup']:.1f}x, identical results: {r['same']}")
+    results["batched"] = bt
+
+    # ---- 4. saturation
+    print("\n4. Saturation: uniform random traffic (each neuron sends to 1 or 4 random other cores), "
           f"Bernoulli spikes, {sat_cycles} cycles per step, late packets deferred; loads in packets / "
           "cycle / core", flush=True)
     sat = {}
@@ -475,16 +564,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwrote {args.out}")
 
     # ---- targets
-    why = {} if brian else {"reason": brian_reason}
+    reasons = results["cuba"]["brian2_reason"]
     expo = scale["cycle"]["exponent"]
     mem = mem_pt["maxrss_gib"] if mem_pt else None
-    emit("bench_sim", [
-        target("brian2_ratio_cycle", _round(ratio["cycle"]), ">= 1.0",
-               brian is not None and ratio["cycle"] >= 1.0, **why),
-        target("brian2_ratio_ideal", _round(ratio["ideal"]), ">= 2.0",
-               brian is not None and ratio["ideal"] >= 2.0, **why),
+    bt = results["batched"]
+    speedup = min(bt["ideal"]["speedup"], bt["cycle"]["speedup"])
+    lines = []
+    for key, goal in (("cycle", 2.0), ("ideal", 6.0), ("standalone_ideal", 1.5), ("standalone_cycle", 0.5)):
+        v = ratio[key]
+        why = {} if v is not None else {"reason": reasons["cpp_standalone" if "standalone" in key else "cython"]}
+        lines.append(target(f"brian2_{'standalone_' if 'standalone' in key else ''}ratio_{key.split('_')[-1]}",
+                            _round(v), f">= {goal}", v is not None and v >= goal, **why))
+    emit("bench_sim", lines + [
         target("scaling_exponent", _round(expo), "0.9-1.1", expo is not None and 0.9 <= expo <= 1.1),
-        target(f"peak_mem_{mem_n // 1000}k_gib", _round(mem), "< 2", mem is not None and mem < 2.0),
+        target(f"peak_mem_{mem_n // 1000}k_gib", _round(mem), "< 1.5", mem is not None and mem < 1.5),
+        target("batched_vs_loop_speedup", _round(speedup), ">= 10", speedup >= 10,
+               ideal=_round(bt["ideal"]["speedup"]), cycle=_round(bt["cycle"]["speedup"]),
+               samples=bt["samples"]),
+        target("batched_equals_loop", bool(bt["ideal"]["same"] and bt["cycle"]["same"]), "== true",
+               bt["ideal"]["same"] and bt["cycle"]["same"]),
     ], quick=q)
     return 0
 

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from mosaic import HardwareSpec, SpikingNetwork
-from mosaic.simulate import simulate
+from mosaic.simulate import simulate_batch
 
 from .errors import ModelError
 from .export import layer_slices, to_network
@@ -102,7 +101,8 @@ def measure_on_chip(model: nn.Sequential | SpikingNetwork, spec: HardwareSpec, p
                     encoder: str = "direct", *, routing: str = "ideal", late: str = "defer", seed: int = 0,
                     record: bool = False, progress: bool = False) -> ChipResult:
     """Classify every row of ``x`` (B, n_in in [0, 1]) on the chip and measure the runs: one
-    ``simulate`` run of ``T + L - 1`` steps per sample from rest (module doc).  ``model``: a
+    run of ``T + L - 1`` steps per sample from rest (module doc), all in one ``simulate_batch``
+    call spread over the cores.  ``model``: a
     spiking MLP (exported by ``to_network``) or a layered ``SpikingNetwork``; ``placement``
     as ``simulate`` takes it (None: chip-order fill); ``seed`` draws the rate code as
     ``models.snn.evaluate`` does (``encode_batches``)."""
@@ -118,8 +118,9 @@ def measure_on_chip(model: nn.Sequential | SpikingNetwork, spec: HardwareSpec, p
     xs = chip_inputs(x, T, encoder, L, seed)
     preds = np.zeros(len(x), np.int64)
     tot, rasters = _Totals(), []
-    for b in tqdm(range(len(x)), desc=f"chip {spec.name} ({routing})", disable=not progress, leave=False):
-        rep = simulate(net, spec, placement, xs[b], routing=routing, late=late)
+    batch = simulate_batch(net, spec, placement, xs, routing=routing, late=late, progress=progress)
+    for b in range(len(x)):
+        rep = batch.report(b)
         preds[b] = predict(rep.spikes[L - 1:, sl[-1]][:, None, :])[0]
         tot.add(rep)
         if record:

@@ -23,15 +23,19 @@ router model; ``run_cycle`` drives it from spikes, ``mosaic.noc.run_traffic`` fr
 synthetic injection process.  Pools grow when short, so the run never loses a
 packet for want of memory.  A window whose packets meet no contention is applied
 without cycles (``_uncontended``).
+
+Batches (``run_batch``): B independent runs of the same network, one per sample, each
+from its own state; the samples are spread over the cores with ``prange`` and every
+sample runs the single-run kernel on its own slices, so a batch is B runs exactly.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .simstate import (N_COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_FREE_P, SCAL_N_ACTIVE, SCAL_PKT_FREE,
-                       NocState)
+                       Inputs, NeuronState, NocState, Record, noc_state)
 from .topology import tree_walk
 
 _INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
@@ -221,6 +225,18 @@ def _sources(t, n, spikes, x_spk, syn_ptr, out):
             out[k] = n + j
             k += 1
     return k
+
+
+@njit(cache=True)
+def spike_counts(spikes):
+    """Spikes per neuron of a (T, n) bool raster (int64; one pass, no float temporaries)."""
+    T, n = spikes.shape
+    out = np.zeros(n, np.int64)
+    for t in range(T):
+        row = spikes[t]
+        for i in range(n):
+            out[i] += row[i]
+    return out
 
 
 # -- ideal routing ---------------------------------------------------------------------
@@ -738,3 +754,36 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
     scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
     return _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
+
+
+# -- batches ----------------------------------------------------------------------------
+@njit(cache=True)
+def _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec):
+    """Sample b of a batch: ``run_ideal`` (then ``ideal_loads``) or ``run_cycle`` from an
+    empty network, on the sample's slices of the batched state, input and record."""
+    T = rec.spikes.shape[1]
+    st_b = NeuronState(st.mem[b], st.syn[b], st.prev[b], st.ref_left[b])
+    inp_b = Inputs(inp.x_spk[b], inp.x_cur[b], inp.in_ptr, inp.in_idx, inp.in_w)
+    rec_b = Record(rec.counters[b], rec.router_load[b], rec.link_load[b], rec.spikes[b], rec.latency[b])
+    if ideal:
+        src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
+        run_ideal(0, T, chip, prm, st_b, inp_b, rt, src_count, rec_b)
+        ideal_loads(src_count, rt, chip.n_cores, rec_b)
+    else:
+        run_cycle(0, T, chip, prm, st_b, inp_b, rt, noc_state(n_links, 1024), rec_b)
+
+
+@njit(cache=True, parallel=True)
+def run_batch(ideal, chip, prm, st, inp, rt, n_links, rec):
+    """B independent runs of ``T`` steps in parallel over samples: ``st`` (``NeuronState``),
+    ``inp.x_spk`` / ``inp.x_cur`` and every ``Record`` array carry a leading sample axis B
+    (``_sample``)."""
+    for b in prange(rec.spikes.shape[0]):
+        _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec)
+
+
+@njit(cache=True)
+def run_batch_serial(ideal, chip, prm, st, inp, rt, n_links, rec):
+    """``run_batch`` on the calling thread only (small batches: no thread team to wake)."""
+    for b in range(rec.spikes.shape[0]):
+        _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from .network import SpikingNetwork
 
@@ -123,9 +124,10 @@ def neuron_state(mem0: np.ndarray, params: NeuronParams) -> NeuronState:
     return NeuronState(mem, np.zeros_like(mem), mem > params.thr, np.zeros(mem.size, np.int64))
 
 
-def noc_state(n_links: int, pool: int) -> NocState:
+@njit(cache=True)
+def noc_state(n_links, pool):
     """Empty network state of ``n_links`` FIFOs (links x virtual channels) with pools of
-    ``pool`` entries and packets."""
+    ``pool`` entries and packets (numba: the batched kernels build one per sample)."""
     nxt = np.arange(1, pool + 1, dtype=np.int32)
     nxt[-1] = -1
     scal = np.array([0, 0, 0, pool, pool], np.int64)

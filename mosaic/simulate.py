@@ -77,6 +77,7 @@ from .spec import HardwareSpec
 from .topology import topology
 
 ROUTINGS = ("cycle", "ideal")
+PARALLEL_WORK = 20_000_000   # simulate_batch: updates from which a batch runs on every core
 LATE_MODES = ("defer", "drop")
 
 
@@ -198,7 +199,7 @@ def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, ro
         if not np.all(np.isfinite(mem0)):
             raise SimulationError(f"initial_mem: non-finite value at neuron {int(np.flatnonzero(~np.isfinite(mem0))[0])}")
         mem0 = mem0.astype(dt)
-    return Prepared(core_of, x, spiking, mem0, dt.type, int(x.shape[0]))
+    return Prepared(core_of, np.ascontiguousarray(x), spiking, mem0, dt.type, int(x.shape[0]))  # one kernel layout
 
 
 def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, spikes, counters: dict,
@@ -209,20 +210,22 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
     packets = {k: int(counters[k]) for k in ("injected", "delivered", "late", "dropped", "in_flight")}
     if packets["injected"] != packets["delivered"] + packets["dropped"] + packets["in_flight"]:
         raise RuntimeError(f"packet conservation violated: {packets}")
-    n_spikes = int(spikes.sum())
+    per_neuron = kernels.spike_counts(np.ascontiguousarray(spikes))
+    n_spikes = int(per_neuron.sum())
+    per_input = (kernels.spike_counts(np.ascontiguousarray(prep.x)) if prep.spiking_input
+                 else np.zeros(net.n_inputs, np.int64))
     counts = {"synaptic_ops": int(counters["synaptic_ops"]), "neuron_updates": n * T,
               "spikes": n_spikes, "router_traversals": int(counters["router_traversals"]),
               "link_traversals": int(link_load.sum()),
-              "input_spikes": int(prep.x.sum()) if prep.spiking_input else 0,
+              "input_spikes": int(per_input.sum()),
               "input_packets": int(counters["input_packets"])}
     e = energy_pj(spec, counts, T)
     lat = np.asarray(step_latency, dtype=np.int64)
-    input_rates = (prep.x.mean(axis=0) if prep.spiking_input and net.n_inputs
-                   else np.zeros(net.n_inputs))
+    input_rates = per_input / T
     return RunReport(spikes=spikes, packets=packets, energy_pj=e, counts=counts,
                      router_load=np.asarray(router_load, np.int64),
                      link_load=np.asarray(link_load, np.int64), step_latency_cycles=lat,
-                     step_latency_ns=lat * spec.ns_per_cycle, rates=spikes.mean(axis=0),
+                     step_latency_ns=lat * spec.ns_per_cycle, rates=per_neuron / T,
                      input_rates=np.asarray(input_rates, np.float64), T=T, spec=spec.name,
                      routing=routing, late=late, wall_s=float(wall_s),
                      final_mem=np.asarray(final_mem, np.float64))
@@ -284,12 +287,22 @@ def build_routes(spec: HardwareSpec, m: sp.csr_matrix, core_of: np.ndarray, src_
 
 
 def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
-    dt, T = prep.dtype, prep.T
+    """The kernels' ``Inputs``; ``prep.x`` is (T, n_inputs), or (B, T, n_inputs) for a batch."""
+    dt, lead = prep.dtype, prep.x.shape[:-1] + (0,)
     w_in = net.w_in
-    x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
-    x_cur = np.zeros((T, 0), dt) if prep.spiking_input else prep.x
+    x_spk = prep.x if prep.spiking_input else np.zeros(lead, np.bool_)
+    x_cur = np.zeros(lead, dt) if prep.spiking_input else prep.x
     return Inputs(x_spk, x_cur, w_in.indptr.astype(np.int64), w_in.indices.astype(np.int64),
                   w_in.data.astype(dt))
+
+
+def _kernel_args(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, late: str):
+    """Routing tables (run dtype), neuron parameters, router settings and the topology of a run."""
+    tab = routing_tables(net, spec, prep.core_of, prep.spiking_input)
+    rt = tab._replace(syn_w=tab.syn_w.astype(prep.dtype))
+    chip = Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, late == "drop",
+                spec.n_cores, spec.virtual_channels)
+    return rt, neuron_params(net, prep.dtype), chip, topology(spec)
 
 
 def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spikes=None, *,
@@ -301,19 +314,15 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     order).  ``input_spikes``: (T, n_inputs) bool spikes (packets from ``spec.input_cores``)
     or float currents (analog, no packets).  ``routing``: "cycle" (contention, cycle
     budget) or "ideal"; ``late``: "defer" or "drop".  Semantics: module docstring.
+    Many samples of one network: ``simulate_batch``.
     """
     t_start = time.perf_counter()
     prep = prepare(net, spec, placement, input_spikes, routing, late, initial_mem, dtype)
-    tab = routing_tables(net, spec, prep.core_of, prep.spiking_input)
-    rt = tab._replace(syn_w=tab.syn_w.astype(prep.dtype))
+    rt, prm, chip, topo = _kernel_args(net, spec, prep, late)
     T = prep.T
-    topo = topology(spec)
-    prm = neuron_params(net, prep.dtype)
     st = neuron_state(prep.mem0, prm)
     inp = _inputs(net, prep)
     rec = record(T, net.n_neurons, topo.n_routers, len(topo.links))
-    chip = Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, late == "drop",
-                spec.n_cores, spec.virtual_channels)
     chunk = max(1, T // 100) if progress else T
     bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
     if routing == "ideal":
@@ -333,3 +342,112 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     return finish_report(net, spec, prep, spikes=rec.spikes, counters=counter_dict(rec.counters),
                          router_load=rec.router_load, link_load=rec.link_load, step_latency=rec.latency,
                          final_mem=st.mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start)
+
+
+# -- batches: many samples of one network in one kernel call ---------------------------
+@dataclass(eq=False)
+class BatchReport:
+    """B independent runs of one network (``simulate_batch``), as arrays with a leading
+    sample axis: ``spikes`` (B, T, n) bool, ``counters`` (B, len(COUNTERS)) int64,
+    ``router_load`` (B, n_routers) and ``link_load`` (B, n_links) in packets,
+    ``step_latency_cycles`` (B, T), ``final_mem`` (B, n).  ``report(b)`` is sample b's
+    ``RunReport``, identical to a ``simulate`` run of that sample alone (``wall_s``: the
+    batch's wall time over B); ``totals()`` sums over the samples."""
+
+    net: SpikingNetwork
+    spec: HardwareSpec
+    prep: Prepared                   # of the whole batch: x (B, T, n_inputs), T = steps per sample
+    spikes: np.ndarray
+    counters: np.ndarray
+    router_load: np.ndarray
+    link_load: np.ndarray
+    step_latency_cycles: np.ndarray
+    final_mem: np.ndarray
+    routing: str
+    late: str
+    wall_s: float
+
+    def __len__(self) -> int:
+        return self.spikes.shape[0]
+
+    def report(self, b: int) -> RunReport:
+        """Sample ``b``'s run (0 <= b < B) as ``simulate`` reports it."""
+        if not 0 <= b < len(self):
+            raise SimulationError(f"sample index {b} out of range for a batch of {len(self)}")
+        p = self.prep
+        prep_b = Prepared(p.core_of, p.x[b], p.spiking_input, p.mem0, p.dtype, p.T)
+        return finish_report(self.net, self.spec, prep_b, spikes=self.spikes[b],
+                             counters=counter_dict(self.counters[b]), router_load=self.router_load[b],
+                             link_load=self.link_load[b], step_latency=self.step_latency_cycles[b],
+                             final_mem=self.final_mem[b], routing=self.routing, late=self.late,
+                             wall_s=self.wall_s / len(self))
+
+    def totals(self) -> dict:
+        """Sums over the samples: ``packets`` and ``counts`` (events), ``energy_pj`` (pJ, all
+        B runs), ``router_load`` and ``link_load`` (packets), ``samples`` and ``steps`` (B x T)."""
+        c = counter_dict(self.counters.sum(axis=0))
+        B, T = len(self), self.prep.T
+        counts = {"synaptic_ops": c["synaptic_ops"], "neuron_updates": self.net.n_neurons * T * B,
+                  "spikes": int(kernels.spike_counts(self.spikes.reshape(B * T, -1)).sum()),
+                  "router_traversals": c["router_traversals"],
+                  "link_traversals": int(self.link_load.sum()),
+                  "input_spikes": (int(kernels.spike_counts(self.prep.x.reshape(B * T, -1)).sum())
+                                   if self.prep.spiking_input else 0),
+                  "input_packets": c["input_packets"]}
+        return {"samples": B, "steps": B * T,
+                "packets": {k: c[k] for k in ("injected", "delivered", "late", "dropped", "in_flight")},
+                "counts": counts, "energy_pj": energy_pj(self.spec, counts, B * T),
+                "router_load": self.router_load.sum(axis=0), "link_load": self.link_load.sum(axis=0)}
+
+
+def _stacked(arrays, B: int):
+    """The same NamedTuple of arrays with a leading axis of B copies of each array."""
+    return type(arrays)(*(np.repeat(a[None], B, axis=0) for a in arrays))
+
+
+def _batch_input(net: SpikingNetwork, inputs) -> np.ndarray:
+    x = np.asarray(inputs) if inputs is not None else None
+    if x is None or x.ndim != 3 or x.shape[2] != net.n_inputs or min(x.shape[:2]) < 1:
+        raise SimulationError(f"inputs: expected shape (B, T, {net.n_inputs}) with B, T >= 1 (samples x "
+                              f"time steps x network inputs), got "
+                              + ("None" if x is None else f"shape {x.shape}"))
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        b, t, i = np.argwhere(~np.isfinite(x))[0]
+        raise SimulationError(f"inputs: non-finite value {x[b, t, i]} at sample {b}, step {t}, input {i}")
+    return x
+
+
+def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inputs=None, *,
+                   routing: str = "cycle", late: str = "defer", dtype=np.float64,
+                   progress: bool = False, parallel: bool | None = None) -> BatchReport:
+    """Run ``net`` on ``spec`` for B independent samples, ``inputs`` (B, T, n_inputs) bool
+    spikes or float currents, each from rest (as B ``simulate`` calls, bit for bit), in
+    one kernel call spread over the cores (numba ``prange`` over samples).  Arguments as
+    ``simulate``; the routing tables are built (or fetched from their cache) once.
+    ``parallel``: None (default) uses the cores when the batch has at least
+    ``PARALLEL_WORK`` neuron and synapse updates (B x T x (neurons + synapses)), below
+    which waking a thread team costs more than it saves (milliseconds on a busy machine)."""
+    t_start = time.perf_counter()
+    x = _batch_input(net, inputs)
+    B, T = x.shape[:2]
+    flat = prepare(net, spec, placement, x.reshape(B * T, -1), routing, late, None, dtype)
+    prep = Prepared(flat.core_of, flat.x.reshape(B, T, -1), flat.spiking_input, flat.mem0, flat.dtype, T)
+    rt, prm, chip, topo = _kernel_args(net, spec, prep, late)
+    st = _stacked(neuron_state(prep.mem0, prm), B)
+    inp = _inputs(net, prep)
+    rec = _stacked(record(T, net.n_neurons, topo.n_routers, len(topo.links)), B)
+    if parallel is None:
+        parallel = B * T * (net.n_neurons + rt.syn_tgt.size) >= PARALLEL_WORK
+    kernel = kernels.run_batch if parallel else kernels.run_batch_serial
+    chunk = max(1, B // 20) if progress else B
+    with tqdm(total=B, desc=f"simulate_batch {spec.name} ({routing})", unit="sample",
+              disable=not progress) as bar:
+        for b0 in range(0, B, chunk):
+            part = slice(b0, min(B, b0 + chunk))
+            kernel(routing == "ideal", chip, prm, type(st)(*(a[part] for a in st)),
+                   inp._replace(x_spk=inp.x_spk[part], x_cur=inp.x_cur[part]), rt,
+                   len(topo.links) * spec.virtual_channels,
+                   type(rec)(*(a[part] for a in rec)))
+            bar.update(part.stop - part.start)
+    return BatchReport(net, spec, prep, rec.spikes, rec.counters, rec.router_load, rec.link_load, rec.latency,
+                       st.mem, routing, late, time.perf_counter() - t_start)

@@ -27,18 +27,24 @@ def test_quick_run_ends_with_targets(tmp_path):
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.strip().splitlines()
-    targets = [json.loads(line) for line in lines[-4:]]
+    targets = [json.loads(line) for line in lines[-8:]]
     assert [t["target"] for t in targets] == ["brian2_ratio_cycle", "brian2_ratio_ideal",
-                                              "scaling_exponent", "peak_mem_4k_gib"]
+                                              "brian2_standalone_ratio_ideal", "brian2_standalone_ratio_cycle",
+                                              "scaling_exponent", "peak_mem_4k_gib",
+                                              "batched_vs_loop_speedup", "batched_equals_loop"]
     for t in targets:
         assert set(t) >= {"target", "value", "goal", "met"} and isinstance(t["met"], bool)
         if t["value"] is None:
             assert t["met"] is False and t.get("reason")
-    expo, mem = targets[2], targets[3]
+    expo, mem = targets[4], targets[5]
+    assert targets[7]["value"] is True and targets[7]["met"] is True, "batched runs equal the loop"
+    speed = targets[6]
+    assert speed["value"] == min(speed["ideal"], speed["cycle"]) > 0 and speed["met"] == (speed["value"] >= 10)
     assert expo["value"] is not None and expo["met"] == (0.9 <= expo["value"] <= 1.1)
     assert 0 < mem["value"] < 24, "peak RSS of the child is a plausible size in GiB"
     assert png.stat().st_size > 1000
     doc = json.loads(out.read_text())
+    assert doc["batched"]["samples"] == 40 and doc["batched"]["cycle"]["packets"] > 0
     assert len(doc["saturation_rows"]) == 3
     written = (ROOT / "benchmarks" / "results" / "quick" / "bench_sim.json").read_text().splitlines()
     assert [json.loads(line) for line in written] == targets
