@@ -87,3 +87,15 @@ def test_bad_batch_input_raises_clear_errors():
     batch = simulate_batch(net, SPEC, None, np.zeros((2, 4, 8), bool))
     with pytest.raises(SimulationError, match="sample index 2"):
         batch.report(2)
+
+
+def test_batch_equals_separate_runs_with_virtual_channels():
+    """Batches size their network state for every virtual channel, as ``simulate`` does."""
+    spec = HardwareSpec.preset("mesh-8x8").replace(virtual_channels=2, buffer_depth=2, step_cycles=40)
+    net = random_feedforward([16, 96, 10], seed=3)
+    x = np.random.default_rng(1).random((3, 12, 16)) < 0.6
+    batch = simulate_batch(net, spec, None, x, routing="cycle")
+    for b in range(3):
+        one = simulate(net, spec, None, x[b], routing="cycle")
+        assert np.array_equal(batch.report(b).spikes, one.spikes)
+        assert batch.report(b).packets == one.packets
