@@ -115,18 +115,25 @@ def run_lambda(data, spec, lam: float, *, epochs: int, max_batches: int | None, 
             "ratio_sweep": sweep, "wall_s": time.perf_counter() - t0}
 
 
-def run_workload(lambdas=(0.0, 1e-4, 1e-3, 1e-2), *, quick: bool = False, seed: int = 0, log=print) -> dict:
-    """Every lambda_con of the workload; ``quick``: the same construction filling mosaic-4x4
-    (512 neurons), 2 lambdas, a few batches, one simulated sample."""
+def run_workload(lambdas=(0.0, 1e-4, 1e-3, 1e-2), *, quick: bool = False, max_batches: int = 40, seed: int = 0,
+                 log=print, on_record=None) -> dict:
+    """Every lambda_con of the workload (``max_batches`` training batches of 32 each);
+    ``quick``: the same construction filling mosaic-4x4 (512 neurons), 2 lambdas, 2 batches,
+    one simulated sample.  ``on_record(result)`` is called after every lambda_con."""
     torch.set_num_threads(2)
     spec = HardwareSpec.preset("mosaic-4x4" if quick else PRESET)
     data = load_sequences("smnist", seed=seed)
     kw = (dict(epochs=1, max_batches=2, batch_size=16, lr=5e-3, n_eval=50, n_sim=1, time_limit=2.0) if quick
-          else dict(epochs=1, max_batches=40, batch_size=32, lr=5e-3, n_eval=300, n_sim=4, time_limit=20.0))
+          else dict(epochs=1, max_batches=max_batches, batch_size=32, lr=5e-3, n_eval=300, n_sim=4, time_limit=20.0))
     lambdas = lambdas[::2][:2] if quick else lambdas
-    recs = [run_lambda(data, spec, lam, seed=seed, log=log, **kw) for lam in lambdas]
-    return {"preset": spec.name, "hidden": spec.n_cores * spec.neurons_per_core - N_OUT, "n_out": N_OUT, "prune": PRUNE, "dataset": "smnist",
-            "split": [len(data.y_train), len(data.y_test)], "settings": kw, "records": recs}
+    res = {"preset": spec.name, "hidden": spec.n_cores * spec.neurons_per_core - N_OUT, "n_out": N_OUT,
+           "prune": PRUNE, "dataset": "smnist", "split": [len(data.y_train), len(data.y_test)], "settings": kw,
+           "records": []}
+    for lam in lambdas:
+        res["records"].append(run_lambda(data, spec, lam, seed=seed, log=log, **kw))
+        if on_record is not None:
+            on_record(res)
+    return res
 
 
 def plot(result: dict, path: Path) -> None:
@@ -151,12 +158,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="results/mosaic_workload")
+    ap.add_argument("--lambdas", default="0,1e-4,1e-3,1e-2", help="lambda_con values, comma-separated")
+    ap.add_argument("--max-batches", type=int, default=40, help="training batches (of 32) per lambda_con")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    res = run_workload(quick=a.quick)
-    (out / "results.json").write_text(json.dumps(res, indent=1, default=float))
-    plot(res, out / "ratio_sweep.png")
+
+    def write(res):          # after every lambda_con, so a long run keeps what it finished
+        (out / "results.json").write_text(json.dumps(res, indent=1, default=float))
+        plot(res, out / "ratio_sweep.png")
+
+    run_workload(tuple(float(v) for v in a.lambdas.split(",")), quick=a.quick, max_batches=a.max_batches,
+                 on_record=write)
     print(f"wrote {out / 'results.json'} and {out / 'ratio_sweep.png'}")
     return 0
 
