@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
+SLOW = {"mosaic_workload"}          # trains a 512-neuron recurrent network even in --quick mode (minutes)
 
 
 def test_there_are_examples():
@@ -19,7 +20,8 @@ def test_there_are_examples():
     assert {"simulate_on_mosaic.py", "cpsat_vs_greedy.py", "core_count_sweep.py"} <= names
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("script", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
+                                    for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
 def test_example_quick_writes_pngs(script, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
