@@ -30,7 +30,8 @@ import torch
 
 from growth.regularizer import RecurrentMosaicRegularizer, hop_shares, rsnn_ends, rsnn_weights
 from mapper import map_network
-from models.recurrent import evaluate_rsnn, make_rsnn, rsnn_network, train_rsnn
+from models.export import to_network
+from models.recurrent import evaluate_rsnn, make_rsnn, train_rsnn
 from models.sequences import load_sequences
 from mosaic.cost import estimate_cost
 from mosaic.energy import energy_pj
@@ -97,7 +98,7 @@ def run_lambda(data, spec, lam: float, *, epochs: int, max_batches: int | None, 
     chip_model = pruned(model)
     ev = evaluate_rsnn(chip_model, data, n=n_eval)
     shares = hop_shares(spec, rsnn_weights(model), rsnn_ends(spec, core_of, model), prune=PRUNE)
-    net = rsnn_network(chip_model, prune=0.0)
+    net = to_network(chip_model)
     xs = np.asarray(data.x_test[:n_sim], np.float64)
     wide = chip_runs(net, spec, xs, spec.step_cycles)
     tight = chip_runs(net, spec, xs, max(1, wide["defer"]["latency_max_cycles"] // 4))

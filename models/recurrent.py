@@ -8,21 +8,19 @@ kept as the buffer ``recurrent.mask``; ``recurrent_masks`` hands it to
 ``models.training.fit`` as a gradient mask, so masked-out synapses stay exactly zero under
 BPTT.  Training (``train_rsnn``) is backpropagation through time in the one loop
 ``models.training.fit``; classification reads the output spike counts
-(``models.snn.predict``).  ``rsnn_network`` is the chip IR: hidden neurons first (label 0),
-output neurons (label 1), the recurrent matrix inside layer 0.
+(``models.snn.predict``).  ``models.export.to_network`` gives the chip IR: hidden neurons
+first (label 0), output neurons (label 1), the recurrent matrix inside layer 0.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
-import scipy.sparse as sp
 import snntorch as snn
 import torch
 from snntorch import surrogate
 from torch import nn
 
-from mosaic import SpikingNetwork
 
 from .errors import ModelError
 from .sequences import SequenceDataset, encode_sequence, encoded_inputs, time_first
@@ -179,38 +177,3 @@ def evaluate_rsnn(model: nn.Sequential, ds: SequenceDataset, *, encoder: str = "
     return {"accuracy": float(np.mean(pred == y)) if len(y) else float("nan"), "n": int(len(y)),
             "hidden_spikes_per_sample": hid / k, "output_spikes_per_sample": outs / k,
             "input_spikes_per_sample": ins / k}
-
-
-def rsnn_network(model: nn.Sequential, *, prune: float = 0.0) -> SpikingNetwork:
-    """The chip IR of a ``make_rsnn`` model: neurons 0..H-1 the recurrent layer (label 0),
-    H..H+n_out-1 the read-out (label 1, one step behind snnTorch on the chip), ``w[j, i]`` the
-    synapse j -> i.  Weights with ``|w| <= prune`` are left out (not routed)."""
-    lin_in, rec, lin_out, out = check_rsnn(model)
-    if isinstance(rec, snn.RLeaky) and rec.reset_mechanism == "zero":
-        raise ModelError("rsnn_network: RLeaky's reset 'zero' also drops the next step's input; the chip "
-                         "does not; use reset='subtract' or RSynaptic")
-    H, n_out = lin_in.out_features, lin_out.out_features
-    n = H + n_out
-
-    def dense(lin):
-        w = lin.weight.detach().double().cpu().numpy().T.copy()
-        w[np.abs(w) <= prune] = 0.0
-        return w
-
-    w_in = np.zeros((lin_in.in_features, n))
-    w_in[:, :H] = dense(lin_in)
-    w = np.zeros((n, n))
-    w[:H, :H] = dense(rec.recurrent)
-    w[:H, H:] = dense(lin_out)
-
-    def p(mod, name, k):
-        v = getattr(mod, name).detach().double().cpu().numpy()
-        v = np.clip(v, 0, 1) if name in ("beta", "alpha") else v
-        return np.broadcast_to(v, (k,))
-
-    alpha = p(rec, "alpha", H) if isinstance(rec, snn.RSynaptic) else np.zeros(H)
-    return SpikingNetwork(sp.csr_matrix(w_in), sp.csr_matrix(w),
-                          np.concatenate([p(rec, "beta", H), p(out, "beta", n_out)]),
-                          np.concatenate([p(rec, "threshold", H), p(out, "threshold", n_out)]),
-                          alpha=np.concatenate([alpha, np.zeros(n_out)]), reset=rec.reset_mechanism,
-                          layer=np.repeat([0, 1], [H, n_out]))

@@ -1,13 +1,13 @@
 """Recurrent SNNs (RLeaky/RSynaptic): construction, masks kept under BPTT in models.training.fit,
-spike-for-spike equality with the chip under ideal routing (network built by rsnn_network)."""
+spike-for-spike equality with the chip under ideal routing (network built by models.export.to_network)."""
 import numpy as np
 import pytest
 import snntorch as snn
 import torch
 
 from models.errors import ModelError
-from models.recurrent import (evaluate_rsnn, make_rsnn, recurrent_masks, rsnn_network, run_rsnn,
-                              train_rsnn)
+from models.export import ExportError, to_network
+from models.recurrent import evaluate_rsnn, make_rsnn, recurrent_masks, run_rsnn, train_rsnn
 from models.sequences import SequenceDataset, load_sequences
 from mosaic import HardwareSpec
 from mosaic.simulate import simulate
@@ -32,7 +32,7 @@ def test_spike_exact_on_chip_ideal_routing(kind, reset):
     x = (np.random.default_rng(4).random((T, n_in)) < 0.4).astype(np.float64)
     with torch.no_grad():
         spk, _, hid = run_rsnn(model, torch.as_tensor(x)[:, None, :])
-    net = rsnn_network(model)
+    net = to_network(model)
     assert net.w[:H, :H].nnz == int((model[1].recurrent.weight != 0).sum())
     rep = simulate(net, HardwareSpec.preset("mosaic-8x8"), None, np.concatenate([x, np.zeros((1, n_in))]) > 0,
                    routing="ideal")
@@ -72,7 +72,7 @@ def test_bad_input():
         make_rsnn(3, 8, 2, kind="alif")
     with pytest.raises(ModelError, match="hidden"):
         make_rsnn(3, 0, 2)
-    with pytest.raises(ModelError, match="RLeaky's reset 'zero'"):
-        rsnn_network(make_rsnn(3, 8, 2, reset="zero"))
+    with pytest.raises(ExportError, match="zero"):
+        to_network(make_rsnn(3, 8, 2, reset="zero"))
     with pytest.raises(ModelError, match="nn.Sequential"):
         run_rsnn(torch.nn.Sequential(torch.nn.Linear(2, 2)), torch.zeros(3, 1, 2))
