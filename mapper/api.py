@@ -212,6 +212,9 @@ def _optimise(p, net, spec, method, cap, pins, deadline, seed, port_cap, progres
     return core_of, "feasible"
 
 
+MAX_TIME_LIMIT_S = 7 * 86400.0     # a week: finite, so a solver always stops
+
+
 def map_network(net: SpikingNetwork, spec: HardwareSpec, method: str = "cpsat", *, rates=None, previous=None,
                 migration_budget: int = 0, allowed_cores=None, capacity: int | None = None, reserve: float = 0.0,
                 port_capacity: int | None = None, pinned=None, objective: str = "traffic",
@@ -237,8 +240,10 @@ def map_network(net: SpikingNetwork, spec: HardwareSpec, method: str = "cpsat", 
         raise MappingError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if objective not in OBJECTIVES:
         raise MappingError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    if not (isinstance(time_limit, (int, float)) and time_limit > 0):
-        raise MappingError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if not (isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
+            and 0 < time_limit <= MAX_TIME_LIMIT_S):
+        raise MappingError(f"time_limit must be a positive, finite number of seconds up to "
+                           f"{MAX_TIME_LIMIT_S:g}, got {time_limit!r}")
     if port_capacity is not None and (isinstance(port_capacity, bool) or not isinstance(port_capacity, (int, np.integer))
                                       or port_capacity < 1):
         raise MappingError(f"port_capacity must be a positive whole number of sources per link, got {port_capacity!r}")
