@@ -5,8 +5,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import numpy as np
 
@@ -25,6 +26,14 @@ def check_writable(path: str | Path) -> Path:
     if p.is_dir():
         raise OutputError(f"cannot write {str(p)!r}: it is a folder; give a file name")
     return p
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file (existing or not)."""
+    pa, pb = Path(a), Path(b)
+    if pa.exists() and pb.exists():
+        return pa.samefile(pb)
+    return pa.resolve() == pb.resolve()
 
 
 def atomic_write(path: str | Path, write: Callable[[IO], None], binary: bool = True) -> Path:
