@@ -137,9 +137,9 @@ class HardwareSpec:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise SpecError(f"unknown HardwareSpec field(s) {sorted(unknown)}")
-        if "rows" in changes or "cols" in changes:
-            changes.setdefault("io_core", 0 if self.io_core >= changes.get("rows", self.rows)
-                               * changes.get("cols", self.cols) else self.io_core)
+        rows, cols = changes.get("rows", self.rows), changes.get("cols", self.cols)
+        if ("rows" in changes or "cols" in changes) and all(type(v) is int for v in (rows, cols)):
+            changes.setdefault("io_core", 0 if self.io_core >= rows * cols else self.io_core)
         return dataclasses.replace(self, **changes)
 
     # -- loading ---------------------------------------------------------
@@ -163,7 +163,11 @@ class HardwareSpec:
         p = Path(path)
         if not p.is_file():
             raise SpecError(f"hardware spec file {str(p)!r} does not exist")
-        return cls._from_text(p.read_text(), str(p), default_name=p.stem)
+        try:
+            text = p.read_text()
+        except UnicodeDecodeError as e:
+            raise SpecError(f"{p}: not a TOML text file ({e})") from None
+        return cls._from_text(text, str(p), default_name=p.stem)
 
     @classmethod
     def _from_text(cls, text: str, where: str, default_name: str) -> "HardwareSpec":
