@@ -25,10 +25,19 @@ def folder(tmp_path, base_files, monkeypatch):
     return tmp_path
 
 
-def run_clean(folder: Path, argv: list[str]) -> str:
-    """Run `mosaic ARGV` in ``folder``; assert a clean refusal; return the error line."""
-    before = hostile.snapshot(folder)
-    res = hostile.run_in_process(argv)
-    problems = hostile.judge(res, before, hostile.snapshot(folder))
-    assert not problems, (argv, problems, res["stderr"])
-    return res["stderr"].strip()
+@pytest.fixture(scope="session")
+def bench():
+    """The benchmark module: case families, ``run_in_process``, ``snapshot``, ``judge``."""
+    return hostile
+
+
+@pytest.fixture(scope="session")
+def run_clean():
+    def run(folder: Path, argv: list[str]) -> str:
+        """Run `mosaic ARGV` in ``folder``; assert a clean refusal; return the error line."""
+        before = hostile.snapshot(folder)
+        res = hostile.run_in_process(argv)
+        problems = hostile.judge(res, before, hostile.snapshot(folder))
+        assert not problems, (argv, problems, res["stderr"])
+        return res["stderr"].strip()
+    return run
