@@ -33,6 +33,7 @@ from mosaic.spec import HardwareSpec
 from mosaic.topology import hop_matrix, topology
 
 from .errors import AppError, is_interrupt
+from .interrupts import safe_interrupts
 from .outputs import Outputs
 from .store import ResultStore
 from .sweep import PLACE_ALIASES, PLACE_METHODS, expand, load_config, open_store, place, run_sweep
@@ -195,9 +196,7 @@ def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0,
     if suffix == ".npz":
         return SpikingNetwork.load(p)
     if suffix in (".nir", ".h5", ".hdf5"):
-        from models.nir_io import (
-            from_nir,  # lazy: models loads torch (seconds); only NIR files need it
-        )
+        from models.nir_io import from_nir  # lazy: models loads torch (seconds); only NIR files need it
         return from_nir(p)
     raise CLIError(f"network file {path!r}: unknown extension {suffix!r}; use .npz (SpikingNetwork.save) "
                    f"or a NIR graph (.nir, .h5)")
@@ -222,7 +221,7 @@ def spec_figures(spec: HardwareSpec) -> dict[str, Any]:
     off = H[~np.eye(spec.n_cores, dtype=bool)] if spec.n_cores > 1 else np.zeros(1)
     topo = topology(spec)
     return {"cores": spec.n_cores, "neuron_slots": spec.n_slots, "routers": topo.n_routers,
-            "links": len(topo.links), "hops_max": int(off.max()), "hops_mean": float(off.mean()),
+            "links": int(len(topo.links)), "hops_max": int(off.max()), "hops_mean": float(off.mean()),
             "ns_per_cycle": spec.ns_per_cycle, "step_budget_ns": spec.step_cycles * spec.ns_per_cycle}
 
 
@@ -329,9 +328,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if out:
             atomic_write_text(out, dumps_strict(json.loads(report.to_json())))
         if plot:
-            from .plots import (
-                router_heatmap,  # lazy: matplotlib (about 1 s); only --plot needs it
-            )
+            from .plots import router_heatmap  # lazy: matplotlib (about 1 s); only --plot needs it
             router_heatmap(spec, report.router_load, plot,
                            title=f"router load: {net.n_neurons} neurons, {args.steps} steps on {spec.name}")
     if args.json:
@@ -436,9 +433,7 @@ def check_growth_args(args: argparse.Namespace) -> None:
 def _growth_setup(args: argparse.Namespace):
     import torch
 
-    from growth.score import (
-        RunConfig,  # lazy: growth loads torch (seconds); only grow/score need it
-    )
+    from growth.score import RunConfig  # lazy: growth loads torch (seconds); only grow/score need it
     torch.set_num_threads(1)
     spec = HardwareSpec.preset(args.preset)
     budget = CostBudget(energy_pj=None if args.energy_nj is None else args.energy_nj * 1e3,
@@ -478,10 +473,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     check_growth_args(args)
     if not Path(args.schedule).is_file():
         raise FileNotFoundError(f"schedule file {args.schedule!r} does not exist")
-    from growth.schedules import Schedule
-    from growth.score import (
-        score_schedule_file,  # lazy: torch (seconds), as in _growth_setup
-    )
+    from growth.schedules import Schedule  # lazy: torch (seconds), as in _growth_setup
+    from growth.score import score_schedule_file  # lazy: torch (seconds), as in _growth_setup
     Schedule.load(args.schedule)                   # a bad schedule fails before training
     with Outputs(input_paths(args)) as outs:
         plot, out = _stage_score_outputs(outs, args)
@@ -578,9 +571,7 @@ def _stored_runs(db: str) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import (
-        plot_sweep,  # lazy: matplotlib (about 1 s); only this command and --plot need it
-    )
+    from .plots import plot_sweep  # lazy: matplotlib (about 1 s); only this command and --plot need it
     if not Path(args.db).is_file():
         raise FileNotFoundError(f"sweep database {args.db!r} does not exist; run `mosaic sweep` first")
     with Outputs(input_paths(args)) as outs:
@@ -797,7 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with safe_interrupts():
+            return func(args)
     except KeyboardInterrupt:
         return _interrupted()
     except BrokenPipeError:                     # output piped into `head` and the like

@@ -17,10 +17,9 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -80,7 +79,7 @@ class DemoConfig:
                                 f"number up to {high:g}, got {v!r}")
 
     @classmethod
-    def quick(cls, **changes: Any) -> DemoConfig:
+    def quick(cls, **changes: Any) -> "DemoConfig":
         """A configuration that runs in well under a minute (for tests and a first look)."""
         base = dict(hidden0=16, k=16, n_grow=1, epochs0=3, epochs=1, n_chip=20, time_limit=1.0, n_train=400)
         return cls(**{**base, **changes})

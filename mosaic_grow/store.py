@@ -19,9 +19,8 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from mosaic.files import atomic_write, same_file
 
@@ -120,10 +119,10 @@ class ResultStore:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> ResultStore:
+    def __enter__(self) -> "ResultStore":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # -- writing -------------------------------------------------------------

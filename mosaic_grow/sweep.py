@@ -54,10 +54,9 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import tomllib
@@ -365,10 +364,7 @@ def open_store(db: str | Path, resume: bool) -> ResultStore:
 def make_client(workers: int | None = None, scheduler: str | None = None):
     """A Dask client: to ``scheduler`` if given, else a LocalCluster of ``workers``
     single-threaded worker processes (default: one per core)."""
-    from distributed import (  # seconds to import; only sweeps on Dask need it
-        Client,
-        LocalCluster,
-    )
+    from distributed import Client, LocalCluster    # seconds to import; only sweeps on Dask need it
     if scheduler:
         return Client(scheduler, timeout="20s")
     n = workers or os.cpu_count() or 1

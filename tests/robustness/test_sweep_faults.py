@@ -107,3 +107,18 @@ def _rows(db) -> int:
             return len(s)
     except Exception:
         return 0
+
+
+@pytest.mark.slow
+def test_sigint_during_a_compiled_simulation_exits_130_without_a_crash(tmp_path):
+    """Ctrl-C inside a numba call used to kill the process (segfault while boxing its result)."""
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "mosaic_grow.cli", "simulate", "--sizes", "64,512,512,10",
+                             "--steps", "20000", "--no-progress", "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(12)                              # start-up done, the kernel is running
+    assert proc.poll() is None, "the run ended before the interrupt; make it longer"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and "mosaic: interrupted" in err and "Traceback" not in err, (proc.returncode, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []      # no report, no temporary file
