@@ -312,11 +312,16 @@ def input_paths(args: argparse.Namespace) -> list[str | None]:
     return [getattr(args, k, None) for k in ("net", "spec", "placement", "schedule", "config", "db")]
 
 
+def stage_outputs(outs: Outputs, args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """Temporary paths for --out and --plot (checked now, renamed into place on success)."""
+    return (outs.file(args.out, "--out") if args.out else None,
+            outs.file(args.plot, "--plot") if args.plot else None)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     check_run_args(args)
     with Outputs(input_paths(args)) as outs:
-        out = outs.file(args.out, "--out") if args.out else None
-        plot = outs.file(args.plot, "--plot") if args.plot else None
+        out, plot = stage_outputs(outs, args)
         spec = load_spec(args)
         net = load_net(args.net, args.sizes, args.seed, spec)
         placement = choose_placement(args, net, spec)
@@ -356,8 +361,7 @@ def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
 def cmd_map(args: argparse.Namespace) -> int:
     check_run_args(args)
     with Outputs(input_paths(args)) as outs:
-        out = outs.file(args.out, "--out") if args.out else None
-        plot = outs.file(args.plot, "--plot") if args.plot else None
+        out, plot = stage_outputs(outs, args)
         spec = load_spec(args)
         net = load_net(args.net, args.sizes, args.seed, spec)
         rates = None
@@ -444,11 +448,6 @@ def _growth_setup(args: argparse.Namespace):
     return spec, budget, cfg
 
 
-def _stage_score_outputs(outs: Outputs, args: argparse.Namespace) -> tuple[Path | None, Path | None]:
-    return (outs.file(args.plot, "--plot") if args.plot else None,
-            outs.file(args.out, "--out") if args.out else None)
-
-
 def _write_score(score, plot: Path | None, out: Path | None) -> None:
     if plot:
         score.plot(plot)
@@ -477,7 +476,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from growth.score import score_schedule_file  # lazy: torch (seconds), as in _growth_setup
     Schedule.load(args.schedule)                   # a bad schedule fails before training
     with Outputs(input_paths(args)) as outs:
-        plot, out = _stage_score_outputs(outs, args)
+        out, plot = stage_outputs(outs, args)
         spec, budget, cfg = _growth_setup(args)
         score = score_schedule_file(args.schedule, spec, dataset=args.dataset, budget=budget, config=cfg,
                                     method=args.method)
@@ -495,7 +494,7 @@ def cmd_grow(args: argparse.Namespace) -> int:
     initial = parse_sizes(args.initial, "--initial", 1)
     k_options = tuple(parse_sizes(args.k, "--k", 1))
     with Outputs(input_paths(args)) as outs:
-        plot, out = _stage_score_outputs(outs, args)
+        out, plot = stage_outputs(outs, args)
         spec, budget, cfg = _growth_setup(args)
         ccfg = ControllerConfig(k_options=k_options, max_neurons=args.max_neurons,
                                 check_every=args.check_every, mapping=args.mapping, T=cfg.T, seed=args.seed)
