@@ -25,6 +25,7 @@ import numpy as np
 import tomllib
 
 from growth.errors import ScheduleError
+from mosaic.network import MAX_NEURONS
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,13 @@ class Schedule:
         unknown = set(d) - {"initial", "target", "event"}
         if unknown:
             raise ScheduleError(f"unknown schedule keys {sorted(unknown)}; valid: initial, target, event")
+        for key in ("initial", "target", "event"):          # typed before use: no TypeError from a scalar
+            if key in d and not isinstance(d[key], list):
+                raise ScheduleError(f"schedule {key} must be a list, got {d[key]!r}")
+        ks = [e.get("k") for e in d.get("event", []) if isinstance(e, dict)]
+        sizes = [v for v in (*d["initial"], *d.get("target", []), *ks) if isinstance(v, int)]
+        if sizes and max(sizes) > MAX_NEURONS:
+            raise ScheduleError(f"hidden size {max(sizes)} is above the limit of {MAX_NEURONS:,} neurons")
         events = []
         for n, e in enumerate(d.get("event", [])):
             if not isinstance(e, dict) or set(e) != {"step", "layer", "k"}:
@@ -174,7 +182,7 @@ class Schedule:
             raise ScheduleError(f"{path}: schedule files end in .toml or .json")
         try:
             text = path.read_text()
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise ScheduleError(f"{path}: cannot read schedule ({e})") from None
         try:
             return cls.from_toml(text) if path.suffix == ".toml" else cls.from_json(text)

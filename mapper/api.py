@@ -55,6 +55,7 @@ def _place(net, spec, p, req: Request, method, objective, migration_budget, t0, 
     return optimise(p, net, spec, method, cap, pins, t0 + time_limit, seed, req.port_cap, progress)
 
 
+
 def map_network(net: SpikingNetwork, spec: HardwareSpec, method: str = "cpsat", *, rates=None, previous=None,
                 migration_budget: int = 0, allowed_cores=None, capacity: int | None = None, reserve: float = 0.0,
                 port_capacity: int | None = None, pinned=None, objective: str = "traffic",

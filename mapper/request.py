@@ -24,6 +24,9 @@ class Request:
     port_cap: int | None
 
 
+MAX_TIME_LIMIT_S = 7 * 86400.0     # a week: finite, so a solver always stops
+
+
 def core_capacities(spec: HardwareSpec, allowed_cores=None, capacity: int | None = None,
                     reserve: float = 0.0) -> np.ndarray:
     """Usable neuron slots per core (0 = not allowed) after the growth ``reserve``."""
@@ -122,8 +125,10 @@ def check_request(n: int, spec: HardwareSpec, method: str, objective: str, time_
         raise MappingError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if objective not in OBJECTIVES:
         raise MappingError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    if not (isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool) and time_limit > 0):
-        raise MappingError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if not (isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
+            and 0 < time_limit <= MAX_TIME_LIMIT_S):
+        raise MappingError(f"time_limit must be a positive, finite number of seconds up to "
+                           f"{MAX_TIME_LIMIT_S:g}, got {time_limit!r}")
     if port_capacity is not None:
         _whole("port_capacity", port_capacity, 1, "distinct sources per link")
     _whole("migration_budget", migration_budget, 0, "neurons")

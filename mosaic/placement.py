@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ChipError
+from .files import atomic_write_text, dumps_strict
 from .network import SpikingNetwork
 from .spec import HardwareSpec
 
@@ -81,20 +82,41 @@ class Placement:
 
     def to_json(self, path: str | Path | None = None) -> str:
         doc = {**self.summary(), "core_of": self.core_of.tolist(), "extra": self.extra}
-        text = json.dumps(doc, indent=1)
+        text = dumps_strict(doc, indent=1)
         if path is not None:
-            Path(path).write_text(text)
+            atomic_write_text(path, text)
         return text
 
     @classmethod
     def from_json(cls, path: str | Path) -> "Placement":
+        """Read a file written by ``to_json``: core ids must be whole numbers (no floats, no
+        booleans) and every figure a number or ``null`` (not computed)."""
         try:
             doc = json.loads(Path(path).read_text())
-            return cls(np.asarray(doc["core_of"], dtype=np.int64), objective=doc["objective"],
-                       bound=doc["bound"], gap=doc["gap"], status=doc["status"], wall_s=doc["wall_s"],
-                       method=doc["method"], bound_kind=doc.get("bound_kind", ""), extra=doc.get("extra", {}))
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
-            raise PlacementError(f"{path}: not a readable placement file ({e})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise PlacementError(f"{path}: not a readable placement file ({type(e).__name__}: {e})") from None
+        if not isinstance(doc, dict) or "core_of" not in doc:
+            raise PlacementError(f"{path}: not a placement file: expected an object with a core_of list")
+        core_of = doc["core_of"]
+        if not isinstance(core_of, list):
+            raise PlacementError(f"{path}: core_of must be a list of core ids, got {type(core_of).__name__}")
+        for i, c in enumerate(core_of):
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < MAX_CORE_ID:
+                raise PlacementError(f"{path}: core_of[{i}] = {c!r} is not a core id "
+                                     f"(a whole number in 0..{MAX_CORE_ID - 1})")
+        figures = {}
+        for k in ("objective", "bound", "gap", "wall_s"):
+            v = doc.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise PlacementError(f"{path}: {k} must be a number or null, got {v!r}")
+            figures[k] = float("nan") if v is None else float(v)
+        texts = {k: doc.get(k, d) for k, d in (("status", "unknown"), ("method", "given"), ("bound_kind", ""))}
+        if not all(isinstance(v, str) for v in texts.values()) or not isinstance(doc.get("extra", {}), dict):
+            raise PlacementError(f"{path}: status, method and bound_kind must be strings and extra an object")
+        return cls(np.asarray(core_of, dtype=np.int64), **figures, **texts, extra=doc.get("extra", {}))
+
+
+MAX_CORE_ID = 1 << 31       # far above any chip (HardwareSpec has at most 4096 cores), far below int64
 
 
 def as_core_of(placement, net: SpikingNetwork, spec: HardwareSpec) -> np.ndarray:

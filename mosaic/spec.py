@@ -31,6 +31,26 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Stated maxima: they keep every int64 product in the simulator (steps x step_cycles,
+# cycles_per_hop x hops) and every allocation (cores x cores hop matrix, slots) safe.
+MAXIMA: dict[str, float] = {
+    "rows": 4096, "cols": 4096, "neurons_per_core": 1 << 20, "bandwidth": 1024, "buffer_depth": 1 << 16,
+    "cycles_per_hop": 1 << 16, "step_cycles": 10**9, "weight_bits": 64,
+    "clock_mhz": 1e6, "dt_us": 1e9, **{f: 1e9 for f in _SECTIONS["energy"]},
+}
+MAX_CORES = 4096            # rows x cols
+MAX_SLOTS = 1 << 24         # cores x neurons_per_core
+_INT_FIELDS = ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth", "virtual_channels",
+               "cycles_per_hop", "step_cycles", "weight_bits")
+_REASONS = {"step_cycles": " (cycle counts of up to 10^6 steps must fit int64)",
+            "cycles_per_hop": " (a packet's latency in cycles must fit int64)",
+            **{f: " (pJ per event; sums over a run must stay finite)" for f in _SECTIONS["energy"]}}
+
+
+def _why(field_name: str) -> str:
+    return _REASONS.get(field_name, "")
+
+
 class SpecError(ChipError):
     """A hardware spec is malformed, inconsistent or unknown."""
 
@@ -74,19 +94,29 @@ class HardwareSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for f in ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth", "virtual_channels",
-                  "cycles_per_hop", "step_cycles", "weight_bits"):
+        for f in _INT_FIELDS:
             v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise SpecError(f"{self.name}: {f} must be a positive integer, got {v!r}")
-        for f in ("clock_mhz", "dt_us"):
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAXIMA[f]:
+                raise SpecError(f"{self.name}: {f} must be a positive integer, got {v!r}; the limit is "
+                                f"1..{MAXIMA[f]:,}" + _why(f))
+        for f in ("clock_mhz", "dt_us", *_SECTIONS["energy"]):
             v = getattr(self, f)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise SpecError(f"{self.name}: {f} must be a positive number, got {v!r}")
-        for f in _SECTIONS["energy"]:
-            v = getattr(self, f)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise SpecError(f"{self.name}: {f} must be a non-negative number of pJ, got {v!r}")
+            low = "non-negative" if f.startswith("e_") else "positive"
+            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                    or not (v >= 0 if f.startswith("e_") else v > 0) or v > MAXIMA[f]):
+                raise SpecError(f"{self.name}: {f} must be a {low} number, got {v!r}; the limit is "
+                                f"{MAXIMA[f]:g}" + _why(f))
+        if self.rows * self.cols > MAX_CORES:
+            raise SpecError(f"{self.name}: {self.rows} x {self.cols} = {self.rows * self.cols:,} cores; "
+                            f"at most {MAX_CORES:,} are supported (the hop matrix is cores x cores)")
+        if self.n_slots > MAX_SLOTS:
+            raise SpecError(f"{self.name}: {self.n_cores:,} cores x {self.neurons_per_core:,} neurons = "
+                            f"{self.n_slots:,} neuron slots; at most {MAX_SLOTS:,} are supported")
+        if isinstance(self.io_core, bool) or not isinstance(self.io_core, int):
+            raise SpecError(f"{self.name}: io_core must be an integer core id, got {self.io_core!r}")
+        for f in ("name", "description", "topology"):
+            if not isinstance(getattr(self, f), str):
+                raise SpecError(f"{self.name}: {f} must be a string, got {getattr(self, f)!r}")
         if self.topology not in TOPOLOGIES:
             raise SpecError(f"{self.name}: topology must be one of {TOPOLOGIES}, got {self.topology!r}")
         if self.topology == "mosaic" and (self.rows < 2 and self.cols < 2) and self.n_cores > 1:
@@ -128,9 +158,9 @@ class HardwareSpec:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise SpecError(f"unknown HardwareSpec field(s) {sorted(unknown)}")
-        if "rows" in changes or "cols" in changes:
-            changes.setdefault("io_core", 0 if self.io_core >= changes.get("rows", self.rows)
-                               * changes.get("cols", self.cols) else self.io_core)
+        rows, cols = changes.get("rows", self.rows), changes.get("cols", self.cols)
+        if ("rows" in changes or "cols" in changes) and all(type(v) is int for v in (rows, cols)):
+            changes.setdefault("io_core", 0 if self.io_core >= rows * cols else self.io_core)
         return dataclasses.replace(self, **changes)
 
     # -- loading ---------------------------------------------------------
@@ -154,7 +184,11 @@ class HardwareSpec:
         p = Path(path)
         if not p.is_file():
             raise SpecError(f"hardware spec file {str(p)!r} does not exist")
-        return cls._from_text(p.read_text(), str(p), default_name=p.stem)
+        try:
+            text = p.read_text()
+        except UnicodeDecodeError as e:
+            raise SpecError(f"{p}: not a TOML text file ({e})") from None
+        return cls._from_text(text, str(p), default_name=p.stem)
 
     @classmethod
     def _from_text(cls, text: str, where: str, default_name: str) -> "HardwareSpec":
@@ -164,7 +198,10 @@ class HardwareSpec:
             raise SpecError(f"{where}: malformed TOML: {e}") from None
         kwargs: dict[str, Any] = {"name": doc.pop("name", default_name),
                                   "description": doc.pop("description", "")}
+        seen: set[str] = set()
         for section, fields in _SECTIONS.items():
+            if section in doc:
+                seen.add(section)
             table = doc.pop(section, {})
             if not isinstance(table, dict):
                 raise SpecError(f"{where}: [{section}] must be a table")
@@ -179,6 +216,10 @@ class HardwareSpec:
         for req in ("rows", "cols", "neurons_per_core"):
             if req not in kwargs:
                 raise SpecError(f"{where}: missing key grid.{req}")
+        for req in ("grid", "router"):
+            if req not in seen:
+                raise SpecError(f"{where}: missing table [{req}]; a spec file states its grid and "
+                                f"router (see mosaic/presets/)")
         try:
             return cls(**kwargs)
         except SpecError as e:

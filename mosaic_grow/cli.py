@@ -8,7 +8,9 @@ exits with status 2; anything else is a bug and shows its traceback (exit status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -19,21 +21,27 @@ import numpy as np
 import tomllib
 
 from mapper import compare_methods, plot_placement
+from mapper.request import MAX_TIME_LIMIT_S
 from mosaic.cost import CostBudget
 from mosaic.errors import MosaicGrowError
+from mosaic.files import atomic_write_text, dumps_strict
 from mosaic.generators import bernoulli_spikes, random_feedforward
-from mosaic.network import SpikingNetwork
+from mosaic.network import MAX_NEURONS, SpikingNetwork
 from mosaic.placement import Placement
 from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
 from mosaic.topology import hop_matrix, topology
 
-from .errors import AppError
+from .errors import AppError, is_interrupt
+from .interrupts import safe_interrupts
+from .outputs import Outputs
 from .store import ResultStore
 from .sweep import PLACE_ALIASES, PLACE_METHODS, expand, load_config, open_store, place, run_sweep
 
 DEFAULT_PRESET = "mosaic-8x8"
 DEFAULT_SIZES = "64,128,128,10"
+MAX_STEPS = 10**6            # time steps of one run: keeps steps x step_cycles within int64
+MAX_SEED = 2**63 - 1
 
 
 class CLIError(AppError):
@@ -94,21 +102,9 @@ def section(title: str, pairs: list[tuple[str, Any]]) -> str:
     return f"{title}\n" + "\n".join("  " + line for line in table([[k, v] for k, v in pairs]).splitlines())
 
 
-def to_jsonable(obj: Any) -> Any:
-    """numpy scalars/arrays and nested containers as plain JSON types."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def emit_json(doc: Any) -> None:
-    print(json.dumps(to_jsonable(doc), indent=1))
+    """Print ``doc`` as strict JSON: NaN and infinities become null, named in "null_reasons"."""
+    print(dumps_strict(doc, indent=1))
 
 
 # -- shared argument groups ---------------------------------------------------
@@ -162,7 +158,7 @@ def load_spec(args: argparse.Namespace) -> HardwareSpec:
 
 
 def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]:
-    """Comma-separated positive integers, e.g. "64,128,10"."""
+    """Comma-separated positive integers, e.g. "64,128,10", each at most ``MAX_NEURONS``."""
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
@@ -170,14 +166,32 @@ def parse_sizes(text: str, flag: str = "--sizes", min_len: int = 2) -> list[int]
     if len(sizes) < min_len or min(sizes) < 1:
         what = "the input count and at least one layer" if min_len == 2 else "at least one value"
         raise CLIError(f"{flag} needs {what}, all >= 1, got {text!r}")
+    if max(sizes) > MAX_NEURONS or sum(sizes) > MAX_NEURONS:
+        raise CLIError(f"{flag} {text!r}: at most {MAX_NEURONS:,} neurons in all")
     return sizes
 
 
+def check_number(value: Any, flag: str, low: float, high: float, *, low_open: bool = False,
+                 integer: bool = False) -> None:
+    """Refuse a flag value outside [low, high] ((low, high] if ``low_open``), NaN or infinite."""
+    ok = value is not None and math.isfinite(value) and (value > low if low_open else value >= low) \
+        and value <= high and (not integer or float(value).is_integer())
+    if not ok:
+        kind = "a whole number" if integer else "a number"
+        raise CLIError(f"{flag} must be {kind} in {'(' if low_open else '['}{low:g}, {high:g}], got {value}")
+
+
 def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0,
-             reset: str | None = None) -> SpikingNetwork:
-    """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network."""
+             spec: HardwareSpec | None = None, reset: str | None = None) -> SpikingNetwork:
+    """A network from a .npz/.nir/.h5 file, or the seeded random feed-forward demo network
+    (checked against ``spec``'s neuron slots before it is built)."""
     if path is None:
-        return random_feedforward(parse_sizes(sizes), seed=seed)
+        layers = parse_sizes(sizes)
+        if spec is not None and sum(layers[1:]) > spec.n_slots:
+            raise CLIError(f"--sizes {sizes}: {sum(layers[1:]):,} neurons do not fit {spec.name} "
+                           f"({spec.n_cores} cores x {spec.neurons_per_core} = {spec.n_slots:,} slots); "
+                           f"use smaller layers or a bigger preset")
+        return random_feedforward(layers, seed=seed)
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"network file {path!r} does not exist")
@@ -193,8 +207,7 @@ def load_net(path: str | None, sizes: str = DEFAULT_SIZES, seed: int = 0,
 
 def bernoulli_inputs(n_inputs: int, steps: int, rate: float, seed: int) -> np.ndarray:
     """(steps, n_inputs) bool: each input spikes with probability ``rate`` per step."""
-    if steps < 1:
-        raise CLIError(f"--steps must be >= 1, got {steps}")
+    check_number(steps, "--steps", 1, MAX_STEPS, integer=True)
     if not 0.0 <= rate <= 1.0:
         raise CLIError(f"--rate is a spike probability per input per step, in [0, 1]; got {rate}")
     return bernoulli_spikes(n_inputs, steps, rate, seed + 1)
@@ -289,20 +302,43 @@ def choose_placement(args: argparse.Namespace, net: SpikingNetwork, spec: Hardwa
     return p
 
 
+def check_run_args(args: argparse.Namespace) -> None:
+    """The numeric flags of simulate/map, checked before anything is loaded or built."""
+    check_number(args.seed, "--seed", 0, MAX_SEED, integer=True)
+    check_number(args.steps, "--steps", 1, MAX_STEPS, integer=True)
+    check_number(args.rate, "--rate", 0.0, 1.0)
+    check_number(args.time_limit, "--time-limit", 0.0, MAX_TIME_LIMIT_S, low_open=True)
+
+
+def input_paths(args: argparse.Namespace) -> list[str | None]:
+    """The files a command reads (its outputs may not replace them)."""
+    return [getattr(args, k, None) for k in ("net", "spec", "placement", "schedule", "config", "db")]
+
+
+def stage_outputs(outs: Outputs, args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """Temporary paths for --out and --plot (checked now, renamed into place on success)."""
+    return (outs.file(args.out, "--out") if args.out else None,
+            outs.file(args.plot, "--plot") if args.plot else None)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
-    spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed, args.reset)
-    placement = choose_placement(args, net, spec)
-    x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
-    t0 = time.perf_counter()
-    report = simulate(net, spec, placement, x, routing=args.routing, late=args.late, progress=progress_on(args))
-    wall = time.perf_counter() - t0
-    if args.out:
-        Path(args.out).write_text(report.to_json())
-    if args.plot:
-        from .plots import router_heatmap  # lazy: matplotlib (about 1 s); only --plot needs it
-        router_heatmap(spec, report.router_load, args.plot,
-                       title=f"router load: {net.n_neurons} neurons, {args.steps} steps on {spec.name}")
+    check_run_args(args)
+    with Outputs(input_paths(args)) as outs:
+        out, plot = stage_outputs(outs, args)
+        spec = load_spec(args)
+        net = load_net(args.net, args.sizes, args.seed, spec, args.reset)
+        placement = choose_placement(args, net, spec)
+        x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
+        t0 = time.perf_counter()
+        report = simulate(net, spec, placement, x, routing=args.routing, late=args.late,
+                          progress=progress_on(args))
+        wall = time.perf_counter() - t0
+        if out:
+            atomic_write_text(out, dumps_strict(json.loads(report.to_json())))
+        if plot:
+            from .plots import router_heatmap  # lazy: matplotlib (about 1 s); only --plot needs it
+            router_heatmap(spec, report.router_load, plot,
+                           title=f"router load: {net.n_neurons} neurons, {args.steps} steps on {spec.name}")
     if args.json:
         emit_json({**report.summary(), "wall_s": wall, "placement": placement.summary()})
         return 0
@@ -326,23 +362,26 @@ def add_placement_args(p: argparse.ArgumentParser, default_method: str) -> None:
 
 # -- map ----------------------------------------------------------------------------
 def cmd_map(args: argparse.Namespace) -> int:
-    spec = load_spec(args)
-    net = load_net(args.net, args.sizes, args.seed, args.reset)
-    rates = None
-    if args.measure_rates:
-        x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
-        rates = simulate(net, spec, None, x, routing="ideal", progress=progress_on(args))
-    kw = dict(rates=rates, time_limit=args.time_limit, seed=args.seed)
-    if args.compare:
-        results = compare_methods(net, spec, ("greedy", "random", "anneal", "cpsat"), **kw)
-    else:
-        results = {args.method: place(net, spec, args.method, progress=progress_on(args), **kw)}
-    best_name = min(results, key=lambda m: results[m].objective)
-    best = results[best_name]
-    if args.out:
-        best.to_json(args.out)
-    if args.plot:
-        plot_placement(net, spec, best, rates=rates, path=args.plot)
+    check_run_args(args)
+    with Outputs(input_paths(args)) as outs:
+        out, plot = stage_outputs(outs, args)
+        spec = load_spec(args)
+        net = load_net(args.net, args.sizes, args.seed, spec, args.reset)
+        rates = None
+        if args.measure_rates:
+            x = bernoulli_inputs(net.n_inputs, args.steps, args.rate, args.seed)
+            rates = simulate(net, spec, None, x, routing="ideal", progress=progress_on(args))
+        kw = dict(rates=rates, time_limit=args.time_limit, seed=args.seed)
+        if args.compare:
+            results = compare_methods(net, spec, ("greedy", "random", "anneal", "cpsat"), **kw)
+        else:
+            results = {args.method: place(net, spec, args.method, progress=progress_on(args), **kw)}
+        best_name = min(results, key=lambda m: results[m].objective)
+        best = results[best_name]
+        if out:
+            best.to_json(out)
+        if plot:
+            plot_placement(net, spec, best, rates=rates, path=plot)
     if args.json:
         emit_json({m: pl.summary() | {"extra": {k: v for k, v in pl.extra.items() if np.isscalar(v)}}
                    for m, pl in results.items()})
@@ -382,6 +421,22 @@ def add_growth_run_args(p: argparse.ArgumentParser) -> None:
     add_common_args(p)
 
 
+def check_growth_args(args: argparse.Namespace) -> None:
+    """The numeric flags of grow/score, checked before torch is loaded or anything trains."""
+    check_number(args.seed, "--seed", 0, MAX_SEED, integer=True)
+    check_number(args.steps, "--steps", 1, MAX_STEPS, integer=True)
+    check_number(args.n_sim, "--n-sim", 1, MAX_STEPS, integer=True)
+    check_number(args.port_use, "--port-use", 0.0, 1.0, low_open=True) if args.port_use is not None else None
+    for flag, v in (("--energy-nj", args.energy_nj), ("--latency-us", args.latency_us), ("--cores", args.cores)):
+        if v is not None:
+            check_number(v, flag, 0.0, 1e300, low_open=True)
+    if getattr(args, "max_neurons", None) is not None:
+        check_number(args.max_neurons, "--max-neurons", 1, MAX_NEURONS, integer=True)
+    if getattr(args, "check_every", None) is not None:
+        check_number(args.check_every, "--check-every", 1, MAX_STEPS, integer=True)
+    HardwareSpec.preset(args.preset)                       # an unknown preset fails before training
+
+
 def _growth_setup(args: argparse.Namespace):
     import torch
 
@@ -396,13 +451,16 @@ def _growth_setup(args: argparse.Namespace):
     return spec, budget, cfg
 
 
+def _write_score(score, plot: Path | None, out: Path | None) -> None:
+    if plot:
+        score.plot(plot)
+    if out:
+        atomic_write_text(out, dumps_strict(json.loads(score.to_json()), indent=1))
+
+
 def _emit_score(score, args: argparse.Namespace, title: str) -> int:
-    if args.plot:
-        score.plot(args.plot)
-    if args.out:
-        score.to_json(args.out)
     if args.json:
-        print(score.to_json())
+        print(dumps_strict(json.loads(score.to_json()), indent=1))
         return 0
     print(title)
     print(score.table())
@@ -414,12 +472,18 @@ def _emit_score(score, args: argparse.Namespace, title: str) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from growth.score import score_schedule_file  # lazy: torch (seconds), as in _growth_setup
-    spec, budget, cfg = _growth_setup(args)
+    check_growth_args(args)
     if not Path(args.schedule).is_file():
         raise FileNotFoundError(f"schedule file {args.schedule!r} does not exist")
-    score = score_schedule_file(args.schedule, spec, dataset=args.dataset, budget=budget, config=cfg,
-                                method=args.method)
+    from growth.schedules import Schedule  # lazy: torch (seconds), as in _growth_setup
+    from growth.score import score_schedule_file  # lazy: torch (seconds), as in _growth_setup
+    Schedule.load(args.schedule)                   # a bad schedule fails before training
+    with Outputs(input_paths(args)) as outs:
+        out, plot = stage_outputs(outs, args)
+        spec, budget, cfg = _growth_setup(args)
+        score = score_schedule_file(args.schedule, spec, dataset=args.dataset, budget=budget, config=cfg,
+                                    method=args.method)
+        _write_score(score, plot, out)
     return _emit_score(score, args, f"mosaic score: {args.schedule} ({args.method}) on {spec.name}, "
                                     f"{args.dataset}, {args.steps} training steps")
 
@@ -429,12 +493,17 @@ def cmd_grow(args: argparse.Namespace) -> int:
     from growth.controller import ControllerConfig
     from growth.score import grow_with_controller
     from models.datasets import load_dataset
-    spec, budget, cfg = _growth_setup(args)
+    check_growth_args(args)
     initial = parse_sizes(args.initial, "--initial", 1)
-    ccfg = ControllerConfig(k_options=tuple(parse_sizes(args.k, "--k", 1)), max_neurons=args.max_neurons,
-                            check_every=args.check_every, mapping=args.mapping, T=cfg.T, seed=args.seed)
-    data = load_dataset(args.dataset, seed=args.seed)
-    score = grow_with_controller(spec, budget, data, initial, controller=ccfg, config=cfg)
+    k_options = tuple(parse_sizes(args.k, "--k", 1))
+    with Outputs(input_paths(args)) as outs:
+        out, plot = stage_outputs(outs, args)
+        spec, budget, cfg = _growth_setup(args)
+        ccfg = ControllerConfig(k_options=k_options, max_neurons=args.max_neurons,
+                                check_every=args.check_every, mapping=args.mapping, T=cfg.T, seed=args.seed)
+        data = load_dataset(args.dataset, seed=args.seed)
+        score = grow_with_controller(spec, budget, data, initial, controller=ccfg, config=cfg)
+        _write_score(score, plot, out)
     return _emit_score(score, args, f"mosaic grow: hardware-aware growth from hidden sizes {initial} on "
                                     f"{spec.name}, {args.dataset}, {args.steps} training steps")
 
@@ -452,11 +521,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     if args.workers is not None and args.workers < 0:
         raise CLIError(f"--workers must be >= 0 (0 = run in this process), got {args.workers}")
-    with open_store(args.db, args.resume) as store:
-        store.set_meta("config:" + Path(args.config).name, Path(args.config).read_text())
-        stats = run_sweep(configs, store, workers=args.workers, scheduler=args.scheduler, limit=args.limit,
-                          progress=progress_on(args))
-        n_csv = store.to_csv(args.csv) if args.csv else None
+    if args.limit is not None and args.limit < 0:
+        raise CLIError(f"--limit must be >= 0 (runs to execute now), got {args.limit}")
+    with Outputs(input_paths(args)) as outs:
+        csv_tmp = outs.file(args.csv, "--csv") if args.csv else None
+        with _new_db_removed_on_failure(args.db):
+            with open_store(args.db, args.resume) as store:
+                store.set_meta("config:" + Path(args.config).name, Path(args.config).read_text())
+                stats = run_sweep(configs, store, workers=args.workers, scheduler=args.scheduler,
+                                  limit=args.limit, progress=progress_on(args))
+                n_csv = store.to_csv(csv_tmp) if csv_tmp else None
     doc = {"runs": stats.total, "skipped_done": stats.skipped, "executed": stats.executed,
            "failed": stats.failed, "pending": stats.pending, "wall_s": stats.wall_s, "db": args.db,
            "errors": stats.errors}
@@ -475,13 +549,38 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if stats.failed else 0
 
 
+@contextlib.contextmanager
+def _new_db_removed_on_failure(db: str):
+    """A sweep database this command creates is removed again if the command fails before
+    any run is stored (a bad --scheduler, Ctrl-C at start-up): no empty database is left."""
+    files = [Path(db + s) for s in ("", "-wal", "-shm", "-journal")]
+    new = db != ":memory:" and not files[0].exists()
+    try:
+        yield
+    except BaseException:
+        if new and files[0].exists() and _stored_runs(db) == 0:
+            for f in files:
+                f.unlink(missing_ok=True)
+        raise
+
+
+def _stored_runs(db: str) -> int:
+    try:
+        with ResultStore(db, readonly=True) as store:
+            return len(store)
+    except MosaicGrowError:
+        return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_sweep  # lazy: matplotlib (about 1 s); only this command and --plot need it
     if not Path(args.db).is_file():
         raise FileNotFoundError(f"sweep database {args.db!r} does not exist; run `mosaic sweep` first")
-    with ResultStore(args.db) as store:
-        rows = store.rows()
-    paths = plot_sweep(rows, args.out)
+    with Outputs(input_paths(args)) as outs:
+        folder = outs.folder(args.out, "--out")
+        with ResultStore(args.db, readonly=True) as store:
+            rows = store.rows()
+        paths = [Path(args.out) / p.name for p in plot_sweep(rows, folder)]
     if args.json:
         emit_json([str(p) for p in paths])
     else:
@@ -493,11 +592,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DemoConfig, run_demo  # lazy: the demo loads torch (seconds)
     changes = {"preset": args.preset, "seed": args.seed}
+    check_number(args.seed, "--seed", 0, MAX_SEED, integer=True)
     if args.time_limit is not None:
+        check_number(args.time_limit, "--time-limit", 0.0, MAX_TIME_LIMIT_S, low_open=True)
         changes["time_limit"] = args.time_limit
     HardwareSpec.preset(args.preset)                       # fail fast on an unknown preset
     cfg = DemoConfig.quick(**changes) if args.quick else DemoConfig(**changes)
-    summary = run_demo(args.out, cfg, progress=progress_on(args), log=(lambda s: None) if args.json else print)
+    with Outputs() as outs:
+        folder = outs.folder(args.out, "--out")
+        summary = run_demo(folder, cfg, progress=progress_on(args), log=(lambda s: None) if args.json else print)
     if args.json:
         emit_json(summary)
         return 0
@@ -533,16 +636,16 @@ def cmd_noc(args: argparse.Namespace) -> int:
     patterns = [p.strip() for p in args.patterns.split(",") if p.strip()]
     for p in patterns:                                # a bad name fails before any run
         Traffic(pattern=p)
-    if args.plot and not Path(args.plot).parent.is_dir():
-        raise CLIError(f"--plot: folder {str(Path(args.plot).parent)!r} does not exist")
-    t0 = time.perf_counter()
-    curves = characterise(specs, patterns, traffic, iters=4 if args.quick else 7, progress=progress_on(args))
-    wall = time.perf_counter() - t0
-    if args.out:
-        Path(args.out).write_text(json.dumps(to_jsonable(curves)))
-    if args.plot:
-        from .plots import noc_curves  # lazy: matplotlib (about 1 s); only --plot needs it
-        noc_curves(curves, args.plot)
+    with Outputs(input_paths(args)) as outs:
+        out, plot = stage_outputs(outs, args)
+        t0 = time.perf_counter()
+        curves = characterise(specs, patterns, traffic, iters=4 if args.quick else 7, progress=progress_on(args))
+        wall = time.perf_counter() - t0
+        if out:
+            atomic_write_text(out, dumps_strict(curves))
+        if plot:
+            from .plots import noc_curves  # lazy: matplotlib (about 1 s); only --plot needs it
+            noc_curves(curves, plot)
     if args.json:
         emit_json({"curves": curves, "wall_s": wall})
         return 0
@@ -758,18 +861,28 @@ def _add_demo(sub) -> None:
 BAD_INPUT = (MosaicGrowError, OSError)
 
 
+def _interrupted() -> int:
+    """Ctrl-C: finished work was kept (stored sweep rows), partial outputs were removed."""
+    print("mosaic: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mosaic`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with safe_interrupts():
+            return func(args)
     except KeyboardInterrupt:
-        print("mosaic: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except BrokenPipeError:                     # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except SystemError as e:                    # Ctrl-C inside a numba call surfaces as SystemError
+        if is_interrupt(e):
+            return _interrupted()
+        raise
     except BAD_INPUT as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mosaic: error: {msg}", file=sys.stderr)

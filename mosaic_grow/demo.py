@@ -27,14 +27,22 @@ import torch
 
 from growth import grow_layer
 from mapper import map_network, plot_placement
+from mapper.request import MAX_TIME_LIMIT_S
 from models import encode, load_dataset, make_mlp
 from models.export import layer_slices, to_network
 from models.readout import chip_inputs, measure_on_chip
 from models.snn import evaluate, train
+from mosaic.files import atomic_write_text, dumps_strict
+from mosaic.network import MAX_NEURONS
 from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
 
 from . import plots
+from .errors import AppError
+
+
+class DemoError(AppError):
+    """A demo configuration is invalid (checked before anything trains or is written)."""
 
 
 @dataclass
@@ -58,6 +66,17 @@ class DemoConfig:
     time_limit: float = 20.0
     n_train: int | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in ("hidden0", "k", "n_grow", "epochs0", "epochs", "batch_size", "T", "n_chip"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_NEURONS:
+                raise DemoError(f"DemoConfig.{f} must be a whole number in 1..{MAX_NEURONS:,}, got {v!r}")
+        for f, high in (("lr", 1.0), ("time_limit", MAX_TIME_LIMIT_S)):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= high:
+                raise DemoError(f"DemoConfig.{f} (--{f.replace('_', '-')}) must be a positive, finite "
+                                f"number up to {high:g}, got {v!r}")
 
     @classmethod
     def quick(cls, **changes: Any) -> "DemoConfig":
@@ -86,8 +105,8 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
     cfg = cfg or DemoConfig()
     torch.set_num_threads(1)          # small models train fastest so, and the machine is shared
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     spec = HardwareSpec.preset(cfg.preset)
+    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     t_start = time.perf_counter()
     data = load_dataset("digits", seed=cfg.seed, n_train=cfg.n_train)
@@ -103,7 +122,7 @@ def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None, *, progress: bo
     per_cores = _core_count(net, spec, rate_report, x_chip, cfg, log)
     written = _write_plots(out, spec, net, arms, mapped, per_cores, placements, rate_report, x_chip, log)
     summary = _summary(cfg, spec, net, arms, mapped, per_cores, written, time.perf_counter() - t_start)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    atomic_write_text(out / "summary.json", dumps_strict(json.loads(json.dumps(summary, default=float)), indent=1))
     return summary
 
 
@@ -233,5 +252,5 @@ def _summary(cfg: DemoConfig, spec, net, arms, mapped, per_cores, written, wall_
                               "routing_energy": (c["energy_pj"]["routing"] / g["energy_pj"]["routing"]
                                                  if g["energy_pj"]["routing"] else None),
                               "total_energy": c["energy_pj"]["total"] / g["energy_pj"]["total"]},
-        "plots": [str(p) for p in written], "wall_s": wall_s,
+        "plots": [p.name for p in written], "wall_s": wall_s,
     }

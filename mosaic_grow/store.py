@@ -14,10 +14,15 @@ import csv
 import hashlib
 import json
 import math
+import os
+import socket
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterable
+
+from mosaic.files import atomic_write, same_file
 
 from .errors import AppError
 
@@ -32,7 +37,11 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (hash TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,
+                                   pid INTEGER NOT NULL, claimed REAL NOT NULL);
 """
+RUN_COLUMNS = ("hash", "config", "status", "result", "error", "wall_s", "finished")
+TABLES = {"runs", "meta", "claims"}       # claims: runs being executed now, by which process
 
 
 class StoreError(AppError):
@@ -50,24 +59,62 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 class ResultStore:
-    """A sweep's results in a SQLite file (``":memory:"`` for a throw-away store)."""
+    """A sweep's results in a SQLite file (``":memory:"`` for a throw-away store).
 
-    def __init__(self, path: str | Path) -> None:
+    ``readonly``: open for reading only (``mosaic plot``): nothing is written or created.  A
+    database of another program or schema is refused, never altered."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = str(path)
+        self.readonly = readonly
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if self.path != ":memory:":
             p = Path(self.path)
             if p.exists() and not p.is_file():
                 raise StoreError(f"result store {self.path!r} is not a file")
             if not p.parent.exists():
                 raise StoreError(f"result store {self.path!r}: folder {str(p.parent)!r} does not exist")
+            if readonly and not p.is_file():
+                raise StoreError(f"result store {self.path!r} does not exist; run `mosaic sweep` first")
         try:
-            self.con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            if self.path != ":memory:":
-                self.con.execute("PRAGMA journal_mode=WAL")
-                self.con.execute("PRAGMA synchronous=NORMAL")
-            self.con.executescript(SCHEMA)
+            if readonly:
+                # immutable (no lock or -shm file is created) unless a writer is active (its -wal exists)
+                live = Path(self.path + "-wal").exists()
+                uri = Path(self.path).resolve().as_uri() + ("?mode=ro" if live else "?mode=ro&immutable=1")
+                self.con = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            else:
+                self.con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._check_schema()
+            if not readonly:
+                if self.path != ":memory:":
+                    self.con.execute("PRAGMA journal_mode=WAL")
+                    self.con.execute("PRAGMA synchronous=NORMAL")
+                self.con.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
+            self._close_quietly()
             raise StoreError(f"result store {self.path!r} is not a SQLite sweep database ({e})") from None
+        except StoreError:
+            self._close_quietly()
+            raise
+
+    def _check_schema(self) -> None:
+        """Refuse a database of another program (tables or columns not ours); an empty one is
+        new (refused when read-only: there is nothing to read)."""
+        tables = {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            if self.readonly:
+                raise StoreError(f"{self.path} holds no sweep results (an empty database or file); "
+                                 f"run `mosaic sweep CONFIG --db {self.path}` first")
+            return
+        cols = tuple(r[1] for r in self.con.execute("PRAGMA table_info(runs)"))
+        if not tables <= TABLES or "runs" not in tables or cols != RUN_COLUMNS:
+            raise StoreError(f"{self.path} is a SQLite database of another program or schema (tables: "
+                             f"{', '.join(sorted(tables))}); it is left untouched; give a new --db file")
+
+    def _close_quietly(self) -> None:
+        con = getattr(self, "con", None)
+        if con is not None:
+            con.close()
 
     def close(self) -> None:
         self.con.close()
@@ -93,6 +140,45 @@ class ResultStore:
                 (key, canonical_json(config), status, None if result is None else canonical_json(result),
                  error, wall_s, time.time()))
         return key
+
+    def claim_sweep(self, resume: bool) -> None:
+        """Mark this database as a sweep's, atomically: a second sweep started without ``resume``
+        (even at the same moment, on a fresh file) is refused."""
+        with self.con:
+            self.con.execute("BEGIN IMMEDIATE")
+            n = int(self.con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+            started = self.get_meta("sweep_started")
+            if (n or started) and not resume:
+                what = f"already holds {n} runs" if n else f"was claimed by another sweep ({started})"
+                raise StoreError(f"{self.path} {what}; pass --resume to continue that sweep "
+                                 f"or --db NEW.sqlite to start a new one")
+            if not started:
+                self.con.execute("INSERT INTO meta (key, value) VALUES ('sweep_started', ?)",
+                                 (f"{self.owner} at {time.strftime('%Y-%m-%d %H:%M:%S')}",))
+
+    def claim_runs(self, keys: list[str]) -> list[str]:
+        """Claim the runs ``keys`` for this process, in one transaction; returns those claimed.
+        Runs claimed by another live process (a concurrent ``--resume``) are left to it; a claim
+        whose process has died on this host is taken over."""
+        host = socket.gethostname()
+        mine = []
+        with self.con:
+            self.con.execute("BEGIN IMMEDIATE")
+            held = {h: (o, hh, pid) for h, o, hh, pid in
+                    self.con.execute("SELECT hash, owner, host, pid FROM claims")}
+            for key in keys:
+                other = held.get(key)
+                if other is not None and other[0] != self.owner and _alive(other[1], other[2], host):
+                    continue
+                self.con.execute("INSERT OR REPLACE INTO claims (hash, owner, host, pid, claimed) "
+                                 "VALUES (?, ?, ?, ?, ?)", (key, self.owner, host, os.getpid(), time.time()))
+                mine.append(key)
+        return mine
+
+    def release_claims(self) -> None:
+        """Drop this process's run claims (finished or abandoned runs)."""
+        with self.con:
+            self.con.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
 
     def set_meta(self, key: str, value: str) -> None:
         with self.con:
@@ -134,16 +220,31 @@ class ResultStore:
 
     def to_csv(self, path: str | Path, status: str | None = None) -> int:
         """Write the flat rows to a CSV file; returns the number of rows."""
+        if self.path != ":memory:" and same_file(path, self.path):
+            raise StoreError(f"the CSV file {str(path)!r} is the result store itself; give another name")
         rows = self.rows(status)
         columns = _columns(rows)
-        tmp = Path(str(path) + ".tmp")
-        with open(tmp, "w", newline="") as f:
+
+        def write(f) -> None:
             w = csv.DictWriter(f, fieldnames=columns)
             w.writeheader()
             for r in rows:
                 w.writerow({k: _cell(r.get(k)) for k in columns})
-        tmp.replace(path)
+        atomic_write(path, write, binary=False)
         return len(rows)
+
+
+def _alive(host: str, pid: int, this_host: str) -> bool:
+    """Whether a claim's process may still run (a process on another host is assumed alive)."""
+    if host != this_host:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

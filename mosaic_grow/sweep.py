@@ -68,8 +68,8 @@ from mosaic.placement import Placement
 from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
 
-from .errors import AppError
-from .store import ResultStore, config_hash
+from .errors import AppError, is_interrupt
+from .store import ResultStore, StoreError, config_hash
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "sweep": ("seeds", "steps", "routing", "late"),
@@ -105,6 +105,11 @@ def load_config(path: str | Path) -> dict[str, Any]:
         doc = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise SweepError(f"{p}: malformed TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise SweepError(f"{p}: not a text file ({e})") from None
+    if not doc:
+        raise SweepError(f"{p}: the sweep config is empty; give at least one table, e.g. [hardware] "
+                         f"(see examples/sweep_example.toml)")
     return parse_config(doc, where=str(p), base_dir=p.parent)
 
 
@@ -322,6 +327,8 @@ def execute(cfg: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None
         result = run_config(cfg)
         return "ok", result, None, time.perf_counter() - t0
     except Exception as e:  # a failing run is recorded, the sweep goes on
+        if is_interrupt(e):
+            raise KeyboardInterrupt from None
         tb = traceback.extract_tb(e.__traceback__)
         where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
         return "failed", None, f"{type(e).__name__}: {e}{where}", time.perf_counter() - t0
@@ -344,13 +351,13 @@ class SweepStats:
 
 
 def open_store(db: str | Path, resume: bool) -> ResultStore:
-    """The result store; an existing non-empty one needs ``resume``."""
+    """The result store, claimed for this sweep; one already used by a sweep needs ``resume``."""
     store = ResultStore(db)
-    if len(store) and not resume:
-        n = len(store)
+    try:
+        store.claim_sweep(resume)
+    except StoreError as e:
         store.close()
-        raise SweepError(f"{db} already holds {n} runs; pass --resume to continue that sweep "
-                         f"or --db NEW.sqlite to start a new one")
+        raise SweepError(str(e)) from None
     return store
 
 
@@ -389,10 +396,13 @@ def run_sweep(configs: Iterable[dict[str, Any]], store: ResultStore, *, client=N
     pending = [(h, c) for h, c in todo if h not in done]
     stats = SweepStats(total=len(todo), skipped=len(todo) - len(pending))
     if limit is not None:
-        if limit < 0:
-            raise SweepError(f"limit must be >= 0, got {limit}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise SweepError(f"limit must be a whole number >= 0, got {limit!r}")
         stats.pending = max(0, len(pending) - limit)
         pending = pending[:limit]
+    mine = set(store.claim_runs([h for h, _ in pending]))     # a concurrent --resume runs the rest
+    stats.pending += len(pending) - len(mine)
+    pending = [(h, c) for h, c in pending if h in mine]
     t0 = time.perf_counter()
     bar = tqdm(total=len(pending), desc="sweep", unit="run", disable=not progress or not pending)
 
@@ -422,6 +432,7 @@ def run_sweep(configs: Iterable[dict[str, Any]], store: ResultStore, *, client=N
                     close_client(client)
     finally:
         bar.close()
+        store.release_claims()
         stats.wall_s = time.perf_counter() - t0
     return stats
 

@@ -150,7 +150,7 @@ def test_map_compare_and_outputs(tmp_path, cli):
     (("simulate", "--set", "colour=3"), ["colour"]),
     (("simulate", "--preset", "mosaic-4x4", "--sizes", "8,600"), ["600 neurons", "512"]),
     (("map", "--preset", "mosaic-4x4", "--sizes", "8,600"), ["600"]),
-    (("map", "--time-limit", "-1"), ["time_limit"]),
+    (("map", "--time-limit", "-1"), ["--time-limit", "-1"]),
     (("sweep", "missing.toml"), ["missing.toml"]),
     (("simulate", "--steps", "abc"), ["--steps", "abc"]),
     (("simulate", "--routing", "warp"), ["--routing", "warp"]),

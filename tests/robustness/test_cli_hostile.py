@@ -1,0 +1,119 @@
+"""The `mosaic` command on hostile input: each generated case (the benchmark's families) and
+each case of issue 17 is one error line, exit 2, no traceback, no file created or changed."""
+import json
+import os
+import random
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mosaic_grow.cli import main
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(family=st.integers(0, 9), seed=st.integers(0, 2**32 - 1))
+def test_generated_corruption_is_refused_cleanly(tmp_path_factory, base_files, bench, run_clean, family, seed):
+    folder = tmp_path_factory.mktemp("case")
+    argv, changed = bench.FAMILIES[family](random.Random(seed), base_files)
+    for name, data in {**base_files, **changed}.items():
+        (folder / name).write_bytes(data)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        run_clean(folder, argv)
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["map", "--sizes", "4,8", "--method", "anneal", "--time-limit", "inf"], "--time-limit"),
+    (["simulate", "--sizes", "4,8", "--set", "step_cycles=9223372036854775807"], "step_cycles"),
+    (["simulate", "--sizes", "4,8", "--set", "step_cycles=4611686018427387904"], "1..1,000,000,000"),
+    (["simulate", "--sizes", "64,100000000"], "16,777,216"),
+    (["simulate", "--sizes", "4,5000", "--preset", "mosaic-4x4"], "do not fit mosaic-4x4"),
+    (["simulate", "--sizes", "4,8", "--steps", "1000000000"], "--steps"),
+    (["simulate", "--sizes", "4,8", "--set", "rows=100000"], "rows"),
+    (["simulate", "--sizes", "4,8", "--set", "bandwidth=1000000000000"], "bandwidth"),
+    (["simulate", "--sizes", "4,8", "--set", "cycles_per_hop=100000000000000000000"], "cycles_per_hop"),
+    (["simulate", "--sizes", "4,8", "--set", "neurons_per_core=1000000000"], "neurons_per_core"),
+    (["simulate", "--sizes", "4,8", "--set", "clock_mhz=true"], "clock_mhz"),
+    (["simulate", "--sizes", "4,8", "--set", "e_router_pj=1e308"], "e_router_pj"),
+    (["grow", "--port-use", "2"], "--port-use"),
+    (["grow", "--max-neurons", "-1"], "--max-neurons"),
+    (["demo", "--quick", "--time-limit", "0", "--out", "demo_out"], "--time-limit"),
+    (["sweep", "sweep.toml", "--db", "new.sqlite", "--limit", "-1"], "--limit"),
+    (["sweep", "sweep.toml", "--db", "done.sqlite", "--workers", "0"], "--resume"),
+])
+def test_issue_cases(folder, run_clean, argv, words):
+    assert words in run_clean(folder, argv)
+
+
+def test_placement_float_core_id_names_the_value_not_a_truncated_core(folder, run_clean):
+    doc = json.loads((folder / "place.json").read_text())
+    doc["core_of"][3] = 0.9
+    (folder / "place.json").write_text(json.dumps(doc))
+    line = run_clean(folder, ["simulate", "--net", "net.npz", "--placement", "place.json"])
+    assert "core_of[3] = 0.9" in line
+
+
+def test_scalar_schedule_initial(folder, run_clean):
+    (folder / "sched.toml").write_text("initial = 8\n")
+    assert "initial must be a list" in run_clean(folder, ["score", "sched.toml"])
+
+
+def test_foreign_database_is_refused_and_left_untouched(folder, run_clean):
+    con = sqlite3.connect(folder / "db.sqlite")
+    con.execute("CREATE TABLE people (name TEXT)")
+    con.commit()
+    con.close()
+    for argv in (["plot", "db.sqlite", "--out", "plots"],
+                 ["sweep", "sweep.toml", "--db", "db.sqlite", "--resume", "--workers", "0"]):
+        assert "db.sqlite is a SQLite database of another program" in run_clean(folder, argv)
+
+
+def test_plot_on_an_empty_file_writes_no_schema(folder, run_clean):
+    (folder / "db.sqlite").write_bytes(b"")
+    assert "holds no sweep results" in run_clean(folder, ["plot", "db.sqlite", "--out", "plots"])
+    assert (folder / "db.sqlite").read_bytes() == b""
+
+
+def test_csv_equal_to_db_is_refused_before_anything_runs(folder, run_clean):
+    line = run_clean(folder, ["sweep", "sweep.toml", "--db", "done.sqlite", "--csv", "./done.sqlite",
+                              "--resume", "--workers", "0"])
+    assert "--csv" in line and "input" in line
+
+
+def test_bad_scheduler_leaves_no_empty_database(folder, bench):
+    before = bench.snapshot(folder)
+    res = bench.run_in_process(["sweep", "sweep.toml", "--db", "new.sqlite", "--scheduler", "tcp://127.0.0.1:1"])
+    assert res["traceback"] is None and res["rc"] != 0
+    assert bench.snapshot(folder) == before
+
+
+def test_plot_failure_leaves_no_out_file(folder, run_clean, capsys):
+    assert "nofolder" in run_clean(folder, ["simulate", "--sizes", "4,8", "--out", "r.json", "--plot", "nofolder/x.png"])
+    assert not (folder / "r.json").exists()
+
+
+def test_out_over_an_existing_report_survives_a_failing_run(folder, run_clean):
+    (folder / "r.json").write_text('{"old": true}')
+    run_clean(folder, ["simulate", "--sizes", "4,8", "--out", "r.json", "--rate", "7"])
+    assert (folder / "r.json").read_text() == '{"old": true}'
+
+
+def test_json_output_is_strict(folder, run_clean, capsys):
+    assert main(["map", "--sizes", "4,8", "--method", "random", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-strict constant {c}"))
+    assert set(doc) >= {"random"}
+    assert main(["simulate", "--sizes", "4,8", "--steps", "5", "--out", "r.json"]) == 0
+    json.loads((folder / "r.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict constant {c}"))
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []   # no temporary left
+
+
+def test_strict_json_names_each_null():
+    from mosaic.files import dumps_strict
+    doc = json.loads(dumps_strict({"a": float("nan"), "b": [1.0, float("inf")], "c": 2}))
+    assert doc == {"a": None, "b": [1.0, None], "c": 2,
+                   "null_reasons": {"a": "not a number (undefined)", "b[1]": "inf (out of range)"}}
