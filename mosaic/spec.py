@@ -35,7 +35,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
 # cycles_per_hop x hops) and every allocation (cores x cores hop matrix, slots) safe.
 MAXIMA: dict[str, float] = {
     "rows": 4096, "cols": 4096, "neurons_per_core": 1 << 20, "bandwidth": 1024, "buffer_depth": 1 << 16,
-    "cycles_per_hop": 1 << 16, "step_cycles": 10**9, "weight_bits": 64,
+    "virtual_channels": 64, "cycles_per_hop": 1 << 16, "step_cycles": 10**9, "weight_bits": 64,
     "clock_mhz": 1e6, "dt_us": 1e9, **{f: 1e9 for f in _SECTIONS["energy"]},
 }
 MAX_CORES = 4096            # rows x cols
