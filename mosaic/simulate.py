@@ -50,7 +50,10 @@ none), or ``step_cycles`` if the window ended with packets in the network.
 Energy in pJ from these counts (``mosaic.energy.energy_pj``): synaptic = ``e_synaptic_pj``
 x synaptic ops (per delivered copy, the source's synapses onto that core); neuron =
 ``e_neuron_pj`` x neurons x T; spike_out = ``e_spike_out_pj`` x neuron spikes; routing =
-``e_router_pj`` x router traversals; static = ``e_static_pj`` x cores x T.
+``e_router_pj`` x router traversals; static = ``e_static_pj`` x cores x T; Loihi-style
+access, message and hop terms from ``mosaic.events`` (messages: one per injected packet per
+destination core).  ``step_latency_ns[t]`` = ``step_latency_cycles[t]`` x ns per cycle, plus
+(when the spec has per-event latencies) the step's processing and synchronisation time.
 """
 from __future__ import annotations
 
@@ -64,7 +67,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from . import kernels
+from . import events, kernels
 from .energy import energy_pj
 from .errors import ChipError
 from .network import SpikingNetwork
@@ -212,14 +215,22 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
               "link_traversals": int(link_load.sum()),
               "input_spikes": int(prep.x.sum()) if prep.spiking_input else 0,
               "input_packets": int(counters["input_packets"])}
+    x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
+    fan = events.fanout(net, spec, prep.core_of, prep.spiking_input,
+                        key=_fingerprint(net, prep.core_of, spec, prep.spiking_input))
+    counts.update({k: int(round(v)) for k, v in
+                   events.message_counts(events.injections(spikes, x_spk), *fan[2:]).items()})
     e = energy_pj(spec, counts, T)
     lat = np.asarray(step_latency, dtype=np.int64)
+    lat_ns = lat * spec.ns_per_cycle
+    if events.has_latencies(spec):
+        lat_ns = lat_ns + events.processing_ns(spec, fan, prep.core_of, spikes, x_spk)
     input_rates = (prep.x.mean(axis=0) if prep.spiking_input and net.n_inputs
                    else np.zeros(net.n_inputs))
     return RunReport(spikes=spikes, packets=packets, energy_pj=e, counts=counts,
                      router_load=np.asarray(router_load, np.int64),
                      link_load=np.asarray(link_load, np.int64), step_latency_cycles=lat,
-                     step_latency_ns=lat * spec.ns_per_cycle, rates=spikes.mean(axis=0),
+                     step_latency_ns=lat_ns, rates=spikes.mean(axis=0),
                      input_rates=np.asarray(input_rates, np.float64), T=T, spec=spec.name,
                      routing=routing, late=late, wall_s=float(wall_s),
                      final_mem=np.asarray(final_mem, np.float64))

@@ -21,12 +21,18 @@ TOPOLOGIES = ("mosaic", "mesh")
 
 # TOML table -> field names; the file layout mirrors how designers think of a chip.
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core"),
+    "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core", "cores_per_tile"),
     "router": ("bandwidth", "buffer_depth", "cycles_per_hop", "clock_mhz", "step_cycles"),
-    "timing": ("dt_us",),
-    "energy": ("e_synaptic_pj", "e_neuron_pj", "e_spike_out_pj", "e_router_pj", "e_static_pj"),
+    "timing": ("dt_us", "t_synapse_ns", "t_neuron_ns", "t_spike_ns", "t_message_out_ns",
+               "t_message_in_ns", "t_sync_ns"),
+    "energy": ("e_synaptic_pj", "e_neuron_pj", "e_spike_out_pj", "e_router_pj", "e_static_pj",
+               "e_access_pj", "e_message_pj", "e_hop_x_pj", "e_hop_y_pj"),
     "core": ("weight_bits",),
 }
+
+
+LATENCY_FIELDS = ("t_synapse_ns", "t_neuron_ns", "t_spike_ns", "t_message_out_ns", "t_message_in_ns",
+                  "t_sync_ns")
 
 
 class SpecError(ChipError):
@@ -41,6 +47,15 @@ class HardwareSpec:
     in packets per port FIFO, clock in MHz, step_cycles = router cycles available
     per time step (the step's cycle budget), dt_us = one time step in
     microseconds, energies in pJ per event (e_static_pj per core per step).
+
+    Loihi-style terms (SANA-FE's model; all 0 by default): ``e_access_pj`` per neuron
+    per step (reading its state), ``e_message_pj`` per message (one per spike per
+    destination core), ``e_hop_x_pj``/``e_hop_y_pj`` per tile-to-tile hop of a message
+    along a row/column; tiles are ``cores_per_tile`` consecutive cores of a row (0 hops
+    inside a tile).  Processing latencies in ns per event (``t_*_ns``, see
+    ``mosaic.events``): synaptic op, neuron update, spike, message sent, message
+    received, and ``t_sync_ns`` per step; a step's latency is the network drain plus
+    the slowest core's processing plus the synchronisation.
     """
 
     name: str
@@ -60,12 +75,23 @@ class HardwareSpec:
     e_spike_out_pj: float = 69.3
     e_router_pj: float = 3.6
     e_static_pj: float = 0.0
+    e_access_pj: float = 0.0
+    e_message_pj: float = 0.0
+    e_hop_x_pj: float = 0.0
+    e_hop_y_pj: float = 0.0
+    cores_per_tile: int = 1
+    t_synapse_ns: float = 0.0
+    t_neuron_ns: float = 0.0
+    t_spike_ns: float = 0.0
+    t_message_out_ns: float = 0.0
+    t_message_in_ns: float = 0.0
+    t_sync_ns: float = 0.0
     weight_bits: int = 8
     description: str = ""
 
     def __post_init__(self) -> None:
         for f in ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth",
-                  "cycles_per_hop", "step_cycles", "weight_bits"):
+                  "cycles_per_hop", "step_cycles", "weight_bits", "cores_per_tile"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise SpecError(f"{self.name}: {f} must be a positive integer, got {v!r}")
@@ -77,6 +103,13 @@ class HardwareSpec:
             v = getattr(self, f)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise SpecError(f"{self.name}: {f} must be a non-negative number of pJ, got {v!r}")
+        for f in LATENCY_FIELDS:
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise SpecError(f"{self.name}: {f} must be a non-negative number of ns, got {v!r}")
+        if self.cols % self.cores_per_tile:
+            raise SpecError(f"{self.name}: cores_per_tile {self.cores_per_tile} must divide cols "
+                            f"{self.cols} (a tile is that many consecutive cores of a row)")
         if self.topology not in TOPOLOGIES:
             raise SpecError(f"{self.name}: topology must be one of {TOPOLOGIES}, got {self.topology!r}")
         if self.topology == "mosaic" and (self.rows < 2 and self.cols < 2) and self.n_cores > 1:
