@@ -5,10 +5,12 @@ A source (a neuron, or a spike input at ``spec.io_core``) that spikes sends one
 travelling ``tile_hops`` tile-to-tile hops.  Counted for the packets the simulator
 injects: neuron spikes of steps ``0 .. T-2`` and every input spike.
 
-Processing time of core ``c`` at step ``t`` in ns: ``n_c x t_neuron_ns`` (every
-neuron is read and updated) + synaptic ops delivered to ``c`` in window ``t`` x
-``t_synapse_ns`` + messages received x ``t_message_in_ns`` + spikes of ``c``'s
-neurons x ``t_spike_ns`` + messages they send x ``t_message_out_ns``.  Deliveries are
+Processing time of core ``c`` at step ``t`` in ns: its two pipeline stages work
+concurrently (as SANA-FE's per-core pipeline of hardware units), so it is the longer of
+the receive stage, synaptic ops delivered to ``c`` in window ``t`` x ``t_synapse_ns`` +
+messages received x ``t_message_in_ns``, and the soma stage, ``n_c x t_neuron_ns``
+(every neuron is read and updated) + spikes of ``c``'s neurons x ``t_spike_ns`` +
+messages they send x ``t_message_out_ns``.  Deliveries are
 those of ideal routing (neuron spikes of ``t - 1``, input spikes of ``t``); analog
 input currents carry no messages and are not timed.  A step's processing time is
 the slowest core's, plus ``t_sync_ns``.
@@ -103,9 +105,8 @@ def processing_ns(spec: HardwareSpec, f: Fanout, core_of: np.ndarray, spikes: np
     onehot = sp.csr_matrix((np.ones(n), (np.arange(n), core_of)), shape=(n, spec.n_cores))
     sent = s * f.n_dest[:n]
     sent[-1] = 0.0                                   # the last step's spikes are not sent
-    busy = (np.bincount(core_of, minlength=spec.n_cores) * spec.t_neuron_ns
-            + np.asarray(delivered @ f.syn) * spec.t_synapse_ns
-            + np.asarray(delivered @ received) * spec.t_message_in_ns
-            + np.asarray(s @ onehot) * spec.t_spike_ns
-            + np.asarray(sent @ onehot) * spec.t_message_out_ns)
-    return busy.max(axis=1) + spec.t_sync_ns
+    receive = (np.asarray(delivered @ f.syn) * spec.t_synapse_ns
+               + np.asarray(delivered @ received) * spec.t_message_in_ns)
+    soma = (np.bincount(core_of, minlength=spec.n_cores) * spec.t_neuron_ns
+            + np.asarray(s @ onehot) * spec.t_spike_ns + np.asarray(sent @ onehot) * spec.t_message_out_ns)
+    return np.maximum(receive, soma).max(axis=1) + spec.t_sync_ns

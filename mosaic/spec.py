@@ -55,7 +55,8 @@ class HardwareSpec:
     inside a tile).  Processing latencies in ns per event (``t_*_ns``, see
     ``mosaic.events``): synaptic op, neuron update, spike, message sent, message
     received, and ``t_sync_ns`` per step; a step's latency is the network drain plus
-    the slowest core's processing plus the synchronisation.
+    the slowest core's processing (its receive and soma stages overlap) plus the
+    synchronisation.
     """
 
     name: str

@@ -61,15 +61,16 @@ def test_step_latency_includes_processing_and_sync():
     x[0] = True
     rep = simulate(_net(), spec, CORE_OF, x, routing="ideal")
     noc = rep.step_latency_cycles * spec.ns_per_cycle
-    # step 0, core 0: 2 neurons, input message in (2 synapses), 2 spikes, 3 + 1 messages out
-    step0 = 2 * 10 + 2 * 1 + 1 * 10000 + 2 * 100 + 4 * 1000
-    # step 1, core 0: messages in from neurons 0 (none to core 0) and 1 (1 synapse); neuron 0
-    # spikes, 3 messages out -> 20 + 1 + 10000 + 100 + 3000; core 4 gets 2 synapses, 1 message
-    # and spikes twice (no messages: no out synapses) -> 20 + 2 + 10000 + 200
-    step1 = max(20 + 1 + 10000 + 100 + 3000, 20 + 2 + 10000 + 200)
-    # step 2: neuron 0's step-1 spike reaches cores 1, 2, 4; core 4 is the slowest (2 synapses,
-    # 1 message, neurons 6 and 7 spike; the last step's spikes are not sent)
-    step2 = 20 + 2 + 10000 + 200
+    # per core: max(receive = synapses x 1 + messages in x 10000, soma = neurons x 10 +
+    # spikes x 100 + messages out x 1000), slowest core, plus sync 7
+    # step 0, core 0: input message (2 synapses); 2 neurons, 2 spikes, 3 + 1 messages out
+    step0 = max(2 * 1 + 10000, 2 * 10 + 2 * 100 + 4 * 1000)
+    # step 1: core 0 gets neuron 1's message (1 synapse), neuron 0 spikes and sends 3 messages;
+    # core 4 gets 1 message (2 synapses) and neurons 6, 7 spike (no synapses out)
+    step1 = max(max(1 + 10000, 20 + 100 + 3000), max(2 + 10000, 20 + 200))
+    # step 2: neuron 0's step-1 spike reaches cores 1, 2, 4 (core 4: 2 synapses); the last
+    # step's spikes are not sent
+    step2 = 2 + 10000
     got = rep.step_latency_ns - noc
     assert got.tolist() == pytest.approx([step0 + 7.0, step1 + 7.0, step2 + 7.0])
     plain = simulate(_net(), _spec(), CORE_OF, x, routing="ideal")
