@@ -122,7 +122,7 @@ def run_sanafe(python: Path, net, x, spec, core_of, in_cores, timeout_s: float) 
         except subprocess.TimeoutExpired:
             raise BenchError(f"SANA-FE took longer than {timeout_s:.0f} s") from None
         if r.returncode != 0:
-            raise BenchError("SANA-FE failed: " + " | ".join(r.stderr.strip().splitlines()[-3:]))
+            raise BenchError("SANA-FE failed: " + " | ".join(r.stderr.strip().splitlines()[-3:])[-400:])
         return json.loads(out.read_text())
 
 

@@ -24,8 +24,8 @@ def build(d, arch):
     x = d["x"]
     net = sanafe.Network()
     groups = [net.create_neuron_group("in", sizes[0], model_attributes={})]
-    for i in range(sizes[0]):
-        groups[0][i].set_attributes(soma_hw_name=f"loihi_inputs[{i}]",
+    for i in range(sizes[0]):     # one input soma unit per input neuron of a core (1024 per core)
+        groups[0][i].set_attributes(soma_hw_name=f"loihi_inputs[{i % 1024}]",
                                     model_attributes={"spikes": [int(v) for v in x[:, i]]})
     off = 0
     for k, n in enumerate(sizes[1:]):

@@ -33,6 +33,7 @@ class Fanout(NamedTuple):
 
     src_core: np.ndarray     # (S,) int64 core the source sends from
     syn: sp.csr_matrix       # (S, n_cores) synapses of the source onto each core
+    dest: sp.csr_matrix      # (S, n_cores) 1 where the source sends a message to the core
     n_dest: np.ndarray       # (S,) float64 destination cores = messages per spike
     hops_x: np.ndarray       # (S,) float64 tile hops along rows, summed over its messages
     hops_y: np.ndarray       # (S,) float64 tile hops along columns, summed over its messages
@@ -66,7 +67,8 @@ def fanout(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking
     syn = (pattern @ onehot).tocsr()
     src_core = np.concatenate([core_of, np.full(m.shape[0] - n, spec.io_core)]).astype(np.int64)
     coo = syn.tocoo()
-    f = Fanout(src_core, syn, *message_fanout(spec, src_core, coo.row.astype(np.int64),
+    dest = sp.csr_matrix((np.ones(syn.nnz), syn.indices, syn.indptr), shape=syn.shape)
+    f = Fanout(src_core, syn, dest, *message_fanout(spec, src_core, coo.row.astype(np.int64),
                                               coo.col.astype(np.int64)))
     if key is not None:
         _CACHE[key] = f
@@ -95,18 +97,15 @@ def processing_ns(spec: HardwareSpec, f: Fanout, core_of: np.ndarray, spikes: np
                   x_spk: np.ndarray) -> np.ndarray:
     """(T,) processing plus synchronisation time of every step in ns (module doc)."""
     T, n = spikes.shape
-    s = spikes.astype(np.float64)
-    delivered = np.zeros((T, f.src_core.size))
-    delivered[1:, :n] = s[:-1]
-    if x_spk.shape[1]:
-        delivered[:, n:] = x_spk
-    received = sp.csr_matrix(f.syn, copy=True)
-    received.data[:] = 1.0
+    s = sp.csr_matrix(spikes, dtype=np.float64)
+    delivered = sp.hstack([sp.vstack([sp.csr_matrix((1, n)), s[:-1]]),
+                           sp.csr_matrix(x_spk, dtype=np.float64)], format="csr")
     onehot = sp.csr_matrix((np.ones(n), (np.arange(n), core_of)), shape=(n, spec.n_cores))
-    sent = s * f.n_dest[:n]
-    sent[-1] = 0.0                                   # the last step's spikes are not sent
-    receive = (np.asarray(delivered @ f.syn) * spec.t_synapse_ns
-               + np.asarray(delivered @ received) * spec.t_message_in_ns)
+    last = np.ones(T)
+    last[-1] = 0.0                                   # the last step's spikes are not sent
+    sent = sp.diags(last) @ s @ sp.diags(f.n_dest[:n])
+    receive = ((delivered @ f.syn).toarray() * spec.t_synapse_ns
+               + (delivered @ f.dest).toarray() * spec.t_message_in_ns)
     soma = (np.bincount(core_of, minlength=spec.n_cores) * spec.t_neuron_ns
-            + np.asarray(s @ onehot) * spec.t_spike_ns + np.asarray(sent @ onehot) * spec.t_message_out_ns)
+            + (s @ onehot).toarray() * spec.t_spike_ns + (sent @ onehot).toarray() * spec.t_message_out_ns)
     return np.maximum(receive, soma).max(axis=1) + spec.t_sync_ns

@@ -61,7 +61,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,6 +71,7 @@ from . import events, kernels
 from .energy import energy_pj
 from .errors import ChipError
 from .network import SpikingNetwork
+from .neurobench import run_metrics
 from .placement import as_core_of
 from .simstate import Chip, Inputs, Routes, counter_dict, neuron_params, neuron_state, noc_state, record
 from .spec import HardwareSpec
@@ -105,11 +106,13 @@ class RunReport:
     late: str
     wall_s: float
     final_mem: np.ndarray            # (n_neurons,) membrane after the last step
+    neurobench: dict = field(default_factory=dict)  # mosaic.neurobench.run_metrics
 
     def summary(self) -> dict:
         """The scalar figures as a plain JSON-serialisable dict: the one reduction of a run
         (the sweeps' store rows and the growth scores read it).  Latency in cycles and ns
-        (``latency_total_ns``: the T steps back to back), loads in packets, energy in pJ."""
+        (``latency_total_ns``: the T steps back to back), loads in packets, energy in pJ;
+        ``neurobench``: NeuroBench's figures of the run (``mosaic.neurobench.run_metrics``)."""
         lat = self.step_latency_cycles
         lat_ns = self.step_latency_ns
         n_spk = int(self.counts["spikes"])
@@ -129,6 +132,7 @@ class RunReport:
             "router_load_mean": float(self.router_load.mean()) if self.router_load.size else 0.0,
             "peak_link_load": int(self.link_load.max()) if self.link_load.size else 0,
             "wall_s": float(self.wall_s),
+            "neurobench": dict(self.neurobench),
         }
 
     def to_json(self) -> str:
@@ -217,9 +221,9 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
               "input_packets": int(counters["input_packets"])}
     x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
     fan = events.fanout(net, spec, prep.core_of, prep.spiking_input,
-                        key=_fingerprint(net, prep.core_of, spec, prep.spiking_input))
+                        key=f"{_fingerprint(net, prep.core_of, spec, prep.spiking_input)}/{spec.cores_per_tile}")
     counts.update({k: int(round(v)) for k, v in
-                   events.message_counts(events.injections(spikes, x_spk), *fan[2:]).items()})
+                   events.message_counts(events.injections(spikes, x_spk), fan.n_dest, fan.hops_x, fan.hops_y).items()})
     e = energy_pj(spec, counts, T)
     lat = np.asarray(step_latency, dtype=np.int64)
     lat_ns = lat * spec.ns_per_cycle
@@ -233,7 +237,8 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
                      step_latency_ns=lat_ns, rates=spikes.mean(axis=0),
                      input_rates=np.asarray(input_rates, np.float64), T=T, spec=spec.name,
                      routing=routing, late=late, wall_s=float(wall_s),
-                     final_mem=np.asarray(final_mem, np.float64))
+                     final_mem=np.asarray(final_mem, np.float64),
+                     neurobench=run_metrics(net, spikes, counts, packets))
 
 
 # -- routing tables (cached per network, placement and chip) ---------------------
