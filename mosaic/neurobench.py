@@ -108,7 +108,9 @@ def network_connection_sparsity(net: SpikingNetwork) -> float:
     lab = np.zeros(net.n_neurons, np.int64) if net.layer is None else net.layer.astype(np.int64)
     sizes = np.bincount(lab)
     k = sizes.size
-    w_in, w = net.w_in.tocoo(), net.w.tocoo()
-    blocks = np.unique(lab[w.row] * k + lab[w.col])
-    dense = int(net.n_inputs * sizes[np.unique(lab[w_in.col])].sum() + (sizes[blocks // k] * sizes[blocks % k]).sum())
+    w, w_in = net.w.tocsr(), net.w_in.tocsr()
+    rows = np.repeat(lab, np.diff(w.indptr))
+    used = np.bincount(rows * k + lab[w.indices], minlength=k * k).reshape(k, k) > 0
+    fed = np.bincount(lab[w_in.indices], minlength=k) > 0
+    dense = int(net.n_inputs * sizes[fed].sum() + (np.outer(sizes, sizes) * used).sum())
     return 1.0 - net.n_synapses / dense if dense else 0.0

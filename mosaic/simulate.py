@@ -207,8 +207,9 @@ def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, ro
 
 def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, spikes, counters: dict,
                   router_load, link_load, step_latency, final_mem, routing: str, late: str,
-                  wall_s: float) -> RunReport:
-    """Assemble a RunReport from raw counters; checks packet conservation."""
+                  wall_s: float, key: str | None = None) -> RunReport:
+    """Assemble a RunReport from raw counters; checks packet conservation.  ``key``: the run's
+    ``_fingerprint``, if the caller has computed it."""
     T, n = prep.T, net.n_neurons
     packets = {k: int(counters[k]) for k in ("injected", "delivered", "late", "dropped", "in_flight")}
     if packets["injected"] != packets["delivered"] + packets["dropped"] + packets["in_flight"]:
@@ -221,7 +222,7 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
               "input_packets": int(counters["input_packets"])}
     x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
     fan = events.fanout(net, spec, prep.core_of, prep.spiking_input,
-                        key=f"{_fingerprint(net, prep.core_of, spec, prep.spiking_input)}/{spec.cores_per_tile}")
+                        key=f"{key or _fingerprint(net, prep.core_of, spec, prep.spiking_input)}/{spec.cores_per_tile}")
     counts.update({k: int(round(v)) for k, v in
                    events.message_counts(events.injections(spikes, x_spk), fan.n_dest, fan.hops_x, fan.hops_y).items()})
     e = energy_pj(spec, counts, T)
@@ -257,13 +258,15 @@ def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, s
     return h.hexdigest()
 
 
-def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> Routes:
+def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool,
+                   key: str | None = None) -> Routes:
     """Per-source multicast trees as flat arrays (``kernels.count_routes``, ``fill_routes``).
 
     Sources are the neurons, then (for spike input) the inputs at ``spec.io_core``.
-    Cached for the last few (network, placement, chip) combinations; weights are float64.
+    Cached for the last few (network, placement, chip) combinations (``key``: their
+    ``_fingerprint`` if the caller has it); weights are float64.
     """
-    key = _fingerprint(net, core_of, spec, spiking)
+    key = key or _fingerprint(net, core_of, spec, spiking)
     if key in _TABLES:
         _TABLES.move_to_end(key)
         return _TABLES[key]
@@ -311,7 +314,8 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     """
     t_start = time.perf_counter()
     prep = prepare(net, spec, placement, input_spikes, routing, late, initial_mem, dtype)
-    tab = routing_tables(net, spec, prep.core_of, prep.spiking_input)
+    key = _fingerprint(net, prep.core_of, spec, prep.spiking_input)
+    tab = routing_tables(net, spec, prep.core_of, prep.spiking_input, key)
     rt = tab._replace(syn_w=tab.syn_w.astype(prep.dtype))
     T = prep.T
     topo = topology(spec)
@@ -339,4 +343,5 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     bar.close()
     return finish_report(net, spec, prep, spikes=rec.spikes, counters=counter_dict(rec.counters),
                          router_load=rec.router_load, link_load=rec.link_load, step_latency=rec.latency,
-                         final_mem=st.mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start)
+                         final_mem=st.mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start,
+                         key=key)
