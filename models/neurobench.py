@@ -11,13 +11,8 @@ Definitions (NeuroBench 2.x, ``neurobench.metrics``), per sample:
 - connection sparsity: zero weights over all weights of the Linear/Conv layers.
 - footprint: bytes of the parameters and buffers (the model at rest).
 
-On the chip (``chip_metrics``): ACs are the synaptic operations of neuron and input
-spikes, MACs those of analog input currents (``mosaic.simulate`` counts one per nonzero
-value per outgoing synapse); a time-stepped chip updates every neuron every step, so its
-membrane updates are ``n x T`` (``counts['neuron_updates']``, an upper bound of
-NeuroBench's); connection sparsity is over the blocks between layers that have synapses;
-footprint is ``synapses x weight_bytes + neurons x 5 parameters x value_bytes`` (beta,
-alpha, threshold, bias, refractory; an assumption about storage, not a spec figure).
+The chip side (``chip_metrics``, ``network_connection_sparsity``) lives in
+``mosaic.neurobench`` (``RunReport.summary()`` reports it) and is re-exported here.
 """
 from __future__ import annotations
 
@@ -26,81 +21,13 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from mosaic import SpikingNetwork
-from mosaic.simulate import RunReport
+from mosaic.neurobench import chip_metrics, network_connection_sparsity
 
 from .errors import ModelError
 
+__all__ = ["chip_metrics", "network_connection_sparsity", "model_metrics", "model_static_metrics"]
+
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
-
-
-def _aligned_window(net: SpikingNetwork, T: int, aligned: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per neuron, the first and one-past-last step of its window: all steps, or (``aligned``,
-    a ``measure_on_chip`` of T + L - 1 steps) layer l's steps l .. l + T - L."""
-    n = net.n_neurons
-    if not aligned:
-        return np.zeros(n, np.int64), np.full(n, T, np.int64)
-    if net.layer is None:
-        raise ModelError("chip_metrics(aligned=True) needs layer labels (layer l lags l steps)")
-    L = int(net.layer.max()) + 1
-    if T < L:
-        raise ModelError(f"chip_metrics(aligned=True): {T} steps is fewer than the {L} layers' lag")
-    lo = net.layer.astype(np.int64)
-    return lo, lo + (T - L + 1)
-
-
-def chip_metrics(net: SpikingNetwork, reports, *, aligned: bool = False, weight_bytes: int = 4,
-                 value_bytes: int = 4) -> dict:
-    """NeuroBench figures of chip runs (one ``RunReport`` or a list, one sample each; means per sample).
-
-    ``aligned``: the runs are ``measure_on_chip``'s (T + L - 1 steps, layer l lagging l steps), and
-    sparsity and membrane updates count each layer over its T snnTorch-aligned steps only.
-    Synaptic operations need every copy delivered (ideal routing, or no packet dropped or in
-    flight) to separate input MACs from spike ACs.
-    """
-    reports = [reports] if isinstance(reports, RunReport) else list(reports)
-    if not reports:
-        raise ModelError("chip_metrics needs at least one RunReport")
-    outdeg = np.diff(net.w.indptr)
-    acs = macs = spikes = neuron_steps = 0.0
-    for rep in reports:
-        if rep.spikes.shape[1] != net.n_neurons:
-            raise ModelError(f"a RunReport of {rep.spikes.shape[1]} neurons does not belong to this "
-                             f"network of {net.n_neurons}")
-        if rep.packets["dropped"] or rep.packets["in_flight"]:
-            raise ModelError("chip_metrics: packets were dropped or left in flight, so the counters do not "
-                             "separate input MACs from spike ACs; run with routing='ideal' or late='defer' "
-                             "and enough steps")
-        T = rep.spikes.shape[0]
-        neuron_ops = float(rep.spikes[:-1].sum(axis=0) @ outdeg) if T > 1 else 0.0
-        input_ops = rep.counts["synaptic_ops"] - neuron_ops
-        analog = rep.counts["input_packets"] == 0 and input_ops > 0
-        acs += neuron_ops + (0.0 if analog else input_ops)
-        macs += input_ops if analog else 0.0
-        lo, hi = _aligned_window(net, T, aligned)
-        steps = np.arange(T)[:, None]
-        spikes += float((rep.spikes & (steps >= lo) & (steps < hi)).sum())
-        neuron_steps += float((hi - lo).sum())
-    k = len(reports)
-    return {"effective_acs": acs / k, "effective_macs": macs / k,
-            "activation_sparsity": 1.0 - spikes / neuron_steps if neuron_steps else 0.0,
-            "membrane_updates": neuron_steps / k,
-            "connection_sparsity": network_connection_sparsity(net),
-            "footprint_bytes": int(net.n_synapses * weight_bytes + net.n_neurons * 5 * value_bytes)}
-
-
-def network_connection_sparsity(net: SpikingNetwork) -> float:
-    """1 - synapses / connections of the dense blocks (inputs -> layer, layer -> layer) that hold
-    any synapse; one block of all neurons when unlabelled."""
-    lab = np.zeros(net.n_neurons, np.int64) if net.layer is None else net.layer
-    sizes = np.bincount(lab)
-    dense = 0
-    w_in, w = net.w_in.tocoo(), net.w.tocoo()
-    for b in np.unique(lab[w_in.col]):
-        dense += net.n_inputs * sizes[b]
-    for a, b in set(zip(lab[w.row].tolist(), lab[w.col].tolist())):
-        dense += sizes[a] * sizes[b]
-    return 1.0 - net.n_synapses / dense if dense else 0.0
 
 
 def _binary_ops(layer: nn.Module, x: torch.Tensor) -> float:

@@ -38,11 +38,12 @@ import scipy.sparse as sp
 from numba import njit
 
 from .energy import energy_pj
+from .events import message_counts, message_fanout
 from .errors import ChipError
 from .network import SpikingNetwork
 from .placement import as_core_of
 from .spec import HardwareSpec
-from .topology import topology, tree_walk
+from .topology import tile_hops, topology, tree_walk
 
 
 class CostError(ChipError):
@@ -305,6 +306,9 @@ def _finish(spec: HardwareSpec, T: int, n: int, core_of, rate_all, fanout, event
     counts = {"synaptic_ops": syn_ops, "neuron_updates": float(n * T), "spikes": spikes,
               "router_traversals": traversals, "packets": packets,
               "input_spikes": float(rate_all[n:].sum()) * T if m else 0.0}
+    dptr = cache["dptr"]
+    pair_src = np.repeat(np.arange(dptr.size - 1), np.diff(dptr))
+    counts.update(message_counts(events, *message_fanout(spec, cache["src_core"], pair_src, cache["dcores"])))
     e = energy_pj(spec, counts, T)
     return CostReport(
         T=T, energy_pj=e, counts=counts, link_load=link_load, router_load=router_load,
@@ -444,7 +448,7 @@ def cost_reference(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
     q = _rates("input_rates", 0.0 if input_rates is None else input_rates, m)
     link_load = np.zeros(topo.links.shape[0])
     router_load = np.zeros(topo.n_routers)
-    syn = trav = 0.0
+    syn = trav = msgs = hx = hy = 0.0
     rows = [(core_of[i], sp.csr_matrix(net.w).getrow(i).indices, r[i] * (T - 1), True) for i in range(n)]
     entry = spec.input_cores(m)
     rows += [(int(entry[j]), sp.csr_matrix(net.w_in).getrow(j).indices, q[j] * T, not analog_input)
@@ -460,6 +464,10 @@ def cost_reference(net: SpikingNetwork, spec: HardwareSpec, placement, rates,
             if v >= topo.n_cores:
                 router_load[v - topo.n_cores] += sent
         trav += sent * topo.tree_routers(src, dests)
+        msgs += sent * len(dests)
+        dx, dy = tile_hops(spec, np.full(len(dests), src), np.array(dests))
+        hx, hy = hx + sent * dx.sum(), hy + sent * dy.sum()
     e = energy_pj(spec, {"synaptic_ops": syn, "neuron_updates": n * T, "spikes": r.sum() * T,
-                         "router_traversals": trav}, T)
+                         "router_traversals": trav, "messages": msgs, "message_hops_x": hx,
+                         "message_hops_y": hy}, T)
     return {"energy_pj": e, "link_load": link_load, "router_load": router_load}

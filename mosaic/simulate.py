@@ -53,7 +53,10 @@ none), or ``step_cycles`` if the window ended with packets in the network.
 Energy in pJ from these counts (``mosaic.energy.energy_pj``): synaptic = ``e_synaptic_pj``
 x synaptic ops (per delivered copy, the source's synapses onto that core); neuron =
 ``e_neuron_pj`` x neurons x T; spike_out = ``e_spike_out_pj`` x neuron spikes; routing =
-``e_router_pj`` x router traversals; static = ``e_static_pj`` x cores x T.
+``e_router_pj`` x router traversals; static = ``e_static_pj`` x cores x T; Loihi-style
+access, message and hop terms from ``mosaic.events`` (messages: one per injected packet per
+destination core).  ``step_latency_ns[t]`` = ``step_latency_cycles[t]`` x ns per cycle, plus
+(when the spec has per-event latencies) the step's processing and synchronisation time.
 """
 from __future__ import annotations
 
@@ -61,16 +64,17 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from . import kernels
+from . import events, kernels
 from .energy import energy_pj
 from .errors import ChipError
 from .network import SpikingNetwork
+from .neurobench import run_metrics
 from .placement import as_core_of
 from .simstate import Chip, Inputs, Routes, counter_dict, neuron_params, neuron_state, noc_state, record
 from .spec import HardwareSpec
@@ -106,11 +110,13 @@ class RunReport:
     late: str
     wall_s: float
     final_mem: np.ndarray            # (n_neurons,) membrane after the last step
+    neurobench: dict = field(default_factory=dict)  # mosaic.neurobench.run_metrics
 
     def summary(self) -> dict:
         """The scalar figures as a plain JSON-serialisable dict: the one reduction of a run
         (the sweeps' store rows and the growth scores read it).  Latency in cycles and ns
-        (``latency_total_ns``: the T steps back to back), loads in packets, energy in pJ."""
+        (``latency_total_ns``: the T steps back to back), loads in packets, energy in pJ;
+        ``neurobench``: NeuroBench's figures of the run (``mosaic.neurobench.run_metrics``)."""
         lat = self.step_latency_cycles
         lat_ns = self.step_latency_ns
         n_spk = int(self.counts["spikes"])
@@ -130,6 +136,7 @@ class RunReport:
             "router_load_mean": float(self.router_load.mean()) if self.router_load.size else 0.0,
             "peak_link_load": int(self.link_load.max()) if self.link_load.size else 0,
             "wall_s": float(self.wall_s),
+            "neurobench": dict(self.neurobench),
         }
 
     def to_json(self) -> str:
@@ -204,8 +211,9 @@ def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, ro
 
 def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, spikes, counters: dict,
                   router_load, link_load, step_latency, final_mem, routing: str, late: str,
-                  wall_s: float) -> RunReport:
-    """Assemble a RunReport from raw counters; checks packet conservation."""
+                  wall_s: float, key: str | None = None) -> RunReport:
+    """Assemble a RunReport from raw counters; checks packet conservation.  ``key``: the run's
+    ``_fingerprint``, if the caller has computed it."""
     T, n = prep.T, net.n_neurons
     packets = {k: int(counters[k]) for k in ("injected", "delivered", "late", "dropped", "in_flight")}
     if packets["injected"] != packets["delivered"] + packets["dropped"] + packets["in_flight"]:
@@ -219,16 +227,25 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
               "link_traversals": int(link_load.sum()),
               "input_spikes": int(per_input.sum()),
               "input_packets": int(counters["input_packets"])}
+    x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
+    fan = events.fanout(net, spec, prep.core_of, prep.spiking_input,
+                        key=f"{key or _fingerprint(net, prep.core_of, spec, prep.spiking_input)}/{spec.cores_per_tile}")
+    counts.update({k: int(round(v)) for k, v in
+                   events.message_counts(events.injections(spikes, x_spk), fan.n_dest, fan.hops_x, fan.hops_y).items()})
     e = energy_pj(spec, counts, T)
     lat = np.asarray(step_latency, dtype=np.int64)
     input_rates = per_input / T
+    lat_ns = lat * spec.ns_per_cycle
+    if events.has_latencies(spec):
+        lat_ns = lat_ns + events.processing_ns(spec, fan, prep.core_of, spikes, x_spk)
     return RunReport(spikes=spikes, packets=packets, energy_pj=e, counts=counts,
                      router_load=np.asarray(router_load, np.int64),
                      link_load=np.asarray(link_load, np.int64), step_latency_cycles=lat,
-                     step_latency_ns=lat * spec.ns_per_cycle, rates=per_neuron / T,
+                     step_latency_ns=lat_ns, rates=per_neuron / T,
                      input_rates=np.asarray(input_rates, np.float64), T=T, spec=spec.name,
                      routing=routing, late=late, wall_s=float(wall_s),
-                     final_mem=np.asarray(final_mem, np.float64))
+                     final_mem=np.asarray(final_mem, np.float64),
+                     neurobench=run_metrics(net, spikes, counts, packets))
 
 
 # -- routing tables (cached per network, placement and chip) ---------------------
@@ -247,13 +264,15 @@ def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, s
     return h.hexdigest()
 
 
-def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool) -> Routes:
+def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool,
+                   key: str | None = None) -> Routes:
     """Per-source multicast trees as flat arrays (``kernels.count_routes``, ``fill_routes``).
 
     Sources are the neurons, then (for spike input) the inputs at ``spec.input_cores``.
-    Cached for the last few (network, placement, chip) combinations; weights are float64.
+    Cached for the last few (network, placement, chip) combinations (``key``: their
+    ``_fingerprint`` if the caller has it); weights are float64.
     """
-    key = _fingerprint(net, core_of, spec, spiking)
+    key = key or _fingerprint(net, core_of, spec, spiking)
     if key in _TABLES:
         _TABLES.move_to_end(key)
         return _TABLES[key]
@@ -297,12 +316,14 @@ def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
 
 
 def _kernel_args(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, late: str):
-    """Routing tables (run dtype), neuron parameters, router settings and the topology of a run."""
-    tab = routing_tables(net, spec, prep.core_of, prep.spiking_input)
+    """Routing tables (run dtype), neuron parameters, router settings, the topology of a run and
+    its ``_fingerprint`` (the routing-table cache key, computed once per call)."""
+    key = _fingerprint(net, prep.core_of, spec, prep.spiking_input)
+    tab = routing_tables(net, spec, prep.core_of, prep.spiking_input, key)
     rt = tab._replace(syn_w=tab.syn_w.astype(prep.dtype))
     chip = Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, late == "drop",
                 spec.n_cores, spec.virtual_channels)
-    return rt, neuron_params(net, prep.dtype), chip, topology(spec)
+    return rt, neuron_params(net, prep.dtype), chip, topology(spec), key
 
 
 def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spikes=None, *,
@@ -318,7 +339,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     """
     t_start = time.perf_counter()
     prep = prepare(net, spec, placement, input_spikes, routing, late, initial_mem, dtype)
-    rt, prm, chip, topo = _kernel_args(net, spec, prep, late)
+    rt, prm, chip, topo, key = _kernel_args(net, spec, prep, late)
     T = prep.T
     st = neuron_state(prep.mem0, prm)
     inp = _inputs(net, prep)
@@ -341,7 +362,8 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     bar.close()
     return finish_report(net, spec, prep, spikes=rec.spikes, counters=counter_dict(rec.counters),
                          router_load=rec.router_load, link_load=rec.link_load, step_latency=rec.latency,
-                         final_mem=st.mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start)
+                         final_mem=st.mem, routing=routing, late=late, wall_s=time.perf_counter() - t_start,
+                         key=key)
 
 
 # -- batches: many samples of one network in one kernel call ---------------------------
@@ -366,6 +388,7 @@ class BatchReport:
     routing: str
     late: str
     wall_s: float
+    key: str                         # the routing-table cache key of the batch's network and placement
 
     def __len__(self) -> int:
         return self.spikes.shape[0]
@@ -380,23 +403,19 @@ class BatchReport:
                              counters=counter_dict(self.counters[b]), router_load=self.router_load[b],
                              link_load=self.link_load[b], step_latency=self.step_latency_cycles[b],
                              final_mem=self.final_mem[b], routing=self.routing, late=self.late,
-                             wall_s=self.wall_s / len(self))
+                             wall_s=self.wall_s / len(self), key=self.key)
 
     def totals(self) -> dict:
         """Sums over the samples: ``packets`` and ``counts`` (events), ``energy_pj`` (pJ, all
-        B runs), ``router_load`` and ``link_load`` (packets), ``samples`` and ``steps`` (B x T)."""
-        c = counter_dict(self.counters.sum(axis=0))
+        B runs), ``router_load`` and ``link_load`` (packets), ``samples`` and ``steps`` (B x T).
+        Counts are those of the per-sample reports (``finish_report``, the one place they are
+        made), so every energy term, message counts included, is summed."""
+        reports = [self.report(b) for b in range(len(self))]
+        counts = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts}
+        packets = {k: sum(r.packets[k] for r in reports) for k in reports[0].packets}
         B, T = len(self), self.prep.T
-        counts = {"synaptic_ops": c["synaptic_ops"], "neuron_updates": self.net.n_neurons * T * B,
-                  "spikes": int(kernels.spike_counts(self.spikes.reshape(B * T, -1)).sum()),
-                  "router_traversals": c["router_traversals"],
-                  "link_traversals": int(self.link_load.sum()),
-                  "input_spikes": (int(kernels.spike_counts(self.prep.x.reshape(B * T, -1)).sum())
-                                   if self.prep.spiking_input else 0),
-                  "input_packets": c["input_packets"]}
-        return {"samples": B, "steps": B * T,
-                "packets": {k: c[k] for k in ("injected", "delivered", "late", "dropped", "in_flight")},
-                "counts": counts, "energy_pj": energy_pj(self.spec, counts, B * T),
+        return {"samples": B, "steps": B * T, "packets": packets, "counts": counts,
+                "energy_pj": energy_pj(self.spec, counts, B * T),
                 "router_load": self.router_load.sum(axis=0), "link_load": self.link_load.sum(axis=0)}
 
 
@@ -432,7 +451,7 @@ def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inpu
     B, T = x.shape[:2]
     flat = prepare(net, spec, placement, x.reshape(B * T, -1), routing, late, None, dtype)
     prep = Prepared(flat.core_of, flat.x.reshape(B, T, -1), flat.spiking_input, flat.mem0, flat.dtype, T)
-    rt, prm, chip, topo = _kernel_args(net, spec, prep, late)
+    rt, prm, chip, topo, key = _kernel_args(net, spec, prep, late)
     st = _stacked(neuron_state(prep.mem0, prm), B)
     inp = _inputs(net, prep)
     rec = _stacked(record(T, net.n_neurons, topo.n_routers, len(topo.links)), B)
@@ -450,4 +469,4 @@ def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inpu
                    type(rec)(*(a[part] for a in rec)))
             bar.update(part.stop - part.start)
     return BatchReport(net, spec, prep, rec.spikes, rec.counters, rec.router_load, rec.link_load, rec.latency,
-                       st.mem, routing, late, time.perf_counter() - t_start)
+                       st.mem, routing, late, time.perf_counter() - t_start, key)

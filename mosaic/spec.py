@@ -23,28 +23,34 @@ INPUT_ENTRIES = ("io_core", "edge_row", "every_tile")
 
 # TOML table -> field names; the file layout mirrors how designers think of a chip.
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core", "input_entry"),
+    "grid": ("rows", "cols", "neurons_per_core", "topology", "io_core", "input_entry", "cores_per_tile"),
     "router": ("bandwidth", "buffer_depth", "virtual_channels", "cycles_per_hop", "clock_mhz", "step_cycles"),
-    "timing": ("dt_us",),
-    "energy": ("e_synaptic_pj", "e_neuron_pj", "e_spike_out_pj", "e_router_pj", "e_static_pj"),
+    "timing": ("dt_us", "t_synapse_ns", "t_neuron_ns", "t_spike_ns", "t_message_out_ns",
+               "t_message_in_ns", "t_sync_ns"),
+    "energy": ("e_synaptic_pj", "e_neuron_pj", "e_spike_out_pj", "e_router_pj", "e_static_pj",
+               "e_access_pj", "e_message_pj", "e_hop_x_pj", "e_hop_y_pj"),
     "core": ("weight_bits",),
 }
 
 
+LATENCY_FIELDS = ("t_synapse_ns", "t_neuron_ns", "t_spike_ns", "t_message_out_ns", "t_message_in_ns",
+                  "t_sync_ns")
 # Stated maxima: they keep every int64 product in the simulator (steps x step_cycles,
 # cycles_per_hop x hops) and every allocation (cores x cores hop matrix, slots) safe.
 MAXIMA: dict[str, float] = {
     "rows": 4096, "cols": 4096, "neurons_per_core": 1 << 20, "bandwidth": 1024, "buffer_depth": 1 << 16,
-    "virtual_channels": 64, "cycles_per_hop": 1 << 16, "step_cycles": 10**9, "weight_bits": 64,
+    "virtual_channels": 64, "cores_per_tile": 4096, "cycles_per_hop": 1 << 16, "step_cycles": 10**9, "weight_bits": 64,
     "clock_mhz": 1e6, "dt_us": 1e9, **{f: 1e9 for f in _SECTIONS["energy"]},
+    **{f: 1e9 for f in _SECTIONS["timing"] if f != "dt_us"},
 }
 MAX_CORES = 4096            # rows x cols
 MAX_SLOTS = 1 << 24         # cores x neurons_per_core
 _INT_FIELDS = ("rows", "cols", "neurons_per_core", "bandwidth", "buffer_depth", "virtual_channels",
-               "cycles_per_hop", "step_cycles", "weight_bits")
+               "cycles_per_hop", "step_cycles", "weight_bits", "cores_per_tile")
 _REASONS = {"step_cycles": " (cycle counts of up to 10^6 steps must fit int64)",
             "cycles_per_hop": " (a packet's latency in cycles must fit int64)",
-            **{f: " (pJ per event; sums over a run must stay finite)" for f in _SECTIONS["energy"]}}
+            **{f: " (pJ per event; sums over a run must stay finite)" for f in _SECTIONS["energy"]},
+            **{f: " (ns per event)" for f in _SECTIONS["timing"] if f != "dt_us"}}
 
 
 def _why(field_name: str) -> str:
@@ -69,6 +75,15 @@ class HardwareSpec:
     "io_core" (all of them at ``io_core``), "edge_row" (the tiles of ``io_core``'s row,
     input ``j`` at column ``j mod cols``) or "every_tile" (input ``j`` at tile
     ``j mod n_cores``), so the I/O bottleneck can be told apart from the network's.
+    Loihi-style terms (SANA-FE's model; all 0 by default): ``e_access_pj`` per neuron
+    per step (reading its state), ``e_message_pj`` per message (one per spike per
+    destination core), ``e_hop_x_pj``/``e_hop_y_pj`` per tile-to-tile hop of a message
+    along a row/column; tiles are ``cores_per_tile`` consecutive cores of a row (0 hops
+    inside a tile).  Processing latencies in ns per event (``t_*_ns``, see
+    ``mosaic.events``): synaptic op, neuron update, spike, message sent, message
+    received, and ``t_sync_ns`` per step; a step's latency is the network drain plus
+    the slowest core's processing (its receive and soma stages overlap) plus the
+    synchronisation.
     """
 
     name: str
@@ -90,6 +105,17 @@ class HardwareSpec:
     e_spike_out_pj: float = 69.3
     e_router_pj: float = 3.6
     e_static_pj: float = 0.0
+    e_access_pj: float = 0.0
+    e_message_pj: float = 0.0
+    e_hop_x_pj: float = 0.0
+    e_hop_y_pj: float = 0.0
+    cores_per_tile: int = 1
+    t_synapse_ns: float = 0.0
+    t_neuron_ns: float = 0.0
+    t_spike_ns: float = 0.0
+    t_message_out_ns: float = 0.0
+    t_message_in_ns: float = 0.0
+    t_sync_ns: float = 0.0
     weight_bits: int = 8
     description: str = ""
 
@@ -106,6 +132,15 @@ class HardwareSpec:
                     or not (v >= 0 if f.startswith("e_") else v > 0) or v > MAXIMA[f]):
                 raise SpecError(f"{self.name}: {f} must be a {low} number, got {v!r}; the limit is "
                                 f"{MAXIMA[f]:g}" + _why(f))
+        for f in LATENCY_FIELDS:
+            v = getattr(self, f)
+            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+                    or v > MAXIMA[f]):
+                raise SpecError(f"{self.name}: {f} must be a non-negative number of ns, got {v!r}; the limit "
+                                f"is {MAXIMA[f]:g}")
+        if self.cols % self.cores_per_tile:
+            raise SpecError(f"{self.name}: cores_per_tile {self.cores_per_tile} must divide cols "
+                            f"{self.cols} (a tile is that many consecutive cores of a row)")
         if self.rows * self.cols > MAX_CORES:
             raise SpecError(f"{self.name}: {self.rows} x {self.cols} = {self.rows * self.cols:,} cores; "
                             f"at most {MAX_CORES:,} are supported (the hop matrix is cores x cores)")

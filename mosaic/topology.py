@@ -263,3 +263,14 @@ def hop_penalty(spec: HardwareSpec, beta: float = MOSAIC_BETA) -> np.ndarray:
     if not np.isfinite(beta) or beta <= 0:
         raise SpecError(f"hop_penalty: beta must be a positive number, got {beta}")
     return np.minimum(np.expm1(beta * hop_matrix(spec).astype(np.float64)), MOSAIC_PENALTY_CLIP)
+
+
+def tile_hops(spec: HardwareSpec, src_core, dst_core) -> tuple[np.ndarray, np.ndarray]:
+    """Tile-to-tile hops (along a row, along a column) of a message from ``src_core`` to
+    ``dst_core`` (arrays of core numbers): Manhattan distance between their tiles, a tile
+    being ``spec.cores_per_tile`` consecutive cores of a row, so 0 inside a tile (SANA-FE's
+    hierarchical tiles of cores).  Independent of ``hop_matrix``, which counts routers."""
+    rs, cs = np.divmod(np.asarray(src_core, np.int64), spec.cols)
+    rd, cd = np.divmod(np.asarray(dst_core, np.int64), spec.cols)
+    k = spec.cores_per_tile
+    return np.abs(cs // k - cd // k), np.abs(rs - rd)

@@ -288,6 +288,7 @@ def report_summary_rows(report: Any, net: SpikingNetwork, spec: HardwareSpec,
         ("router load (packets)", [("max", s["peak_router_load"]), ("mean", float(rl.mean()) if rl.size else 0.0),
                                    ("routers used", int(np.count_nonzero(rl)))]),
         ("energy (pJ)", list(en.items()) + [("per spike", en["total"] / max(1, n_spikes))]),
+        ("NeuroBench", list(s["neurobench"].items())),
     ]
 
 

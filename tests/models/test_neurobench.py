@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from mosaic import HardwareSpec, SpikingNetwork
+from mosaic.neurobench import NeuroBenchError
 from mosaic.simulate import simulate
-from models.errors import ModelError
 from models.export import quantize, to_network
 from models.neurobench import chip_metrics, model_metrics
 from models.readout import chip_inputs
@@ -45,6 +45,7 @@ def test_hand_counted_tiny_network():
     assert m["membrane_updates"] == 12  # 4 neurons x 3 steps, every one updated every step
     assert m["connection_sparsity"] == pytest.approx(1 - 4 / 9)  # 3 of 2x3 input, 1 of 3x1 weights
     assert m["footprint_bytes"] == 4 * 4 + 4 * 5 * 4
+    assert rep.summary()["neurobench"] == m, "a single run's summary reports the same figures"
     a = chip_metrics(net, simulate(net, spec, None, CURRENTS, routing="ideal"))
     assert a["effective_macs"] == 5 and a["effective_acs"] == 1
     both = chip_metrics(net, [rep, simulate(net, spec, None, CURRENTS, routing="ideal")])
@@ -62,11 +63,11 @@ def test_hand_counted_tiny_network():
 def test_chip_metrics_refuses_what_it_cannot_count():
     net = to_network(_tiny_model())
     rep = simulate(net, HardwareSpec.preset("mosaic-4x4"), None, SPIKES, routing="ideal")
-    with pytest.raises(ModelError, match="does not belong"):
+    with pytest.raises(NeuroBenchError, match="does not belong"):
         chip_metrics(SpikingNetwork(net.w_in[:, :3], net.w[:3, :3], 0.5, 1.0), rep)
-    with pytest.raises(ModelError, match="layer labels"):
+    with pytest.raises(NeuroBenchError, match="layer labels"):
         chip_metrics(SpikingNetwork(net.w_in, net.w, 0.5, 1.0), rep, aligned=True)
-    with pytest.raises(ModelError, match="at least one"):
+    with pytest.raises(NeuroBenchError, match="at least one"):
         chip_metrics(net, [])
 
 

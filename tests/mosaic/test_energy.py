@@ -11,7 +11,12 @@ from mosaic.simulate import simulate
 
 def test_energy_by_kind_in_pj():
     spec = HardwareSpec.preset("mosaic-4x4")
-    e = energy_pj(spec, {"synaptic_ops": 100, "neuron_updates": 50, "spikes": 7, "router_traversals": 3}, 10)
+    spec = spec.replace(e_access_pj=2.0, e_message_pj=5.0, e_hop_x_pj=0.5, e_hop_y_pj=0.25)
+    e = energy_pj(spec, {"synaptic_ops": 100, "neuron_updates": 50, "spikes": 7, "router_traversals": 3,
+                         "messages": 9, "message_hops_x": 4, "message_hops_y": 8}, 10)
+    assert e["access"] == pytest.approx(50 * 2.0)
+    assert e["message"] == pytest.approx(9 * 5.0)
+    assert e["hops"] == pytest.approx(4 * 0.5 + 8 * 0.25)
     assert e["synaptic"] == pytest.approx(100 * spec.e_synaptic_pj)
     assert e["neuron"] == pytest.approx(50 * spec.e_neuron_pj)
     assert e["spike_out"] == pytest.approx(7 * spec.e_spike_out_pj)
@@ -24,7 +29,8 @@ def test_energy_by_kind_in_pj():
 def test_simulator_and_cost_model_charge_the_same_events():
     """With every source spiking every step, the expected and the measured events agree, so
     the shared formula gives the same energy (ideal routing: nothing late or dropped)."""
-    spec = HardwareSpec.preset("mosaic-4x4").replace(neurons_per_core=8)
+    spec = HardwareSpec.preset("mosaic-4x4").replace(neurons_per_core=8, cores_per_tile=2, e_access_pj=2.0,
+                                                     e_message_pj=5.0, e_hop_x_pj=0.5, e_hop_y_pj=0.25)
     net = random_feedforward([6, 16, 8], p=0.6, seed=2)
     net.bias[:] = 100.0                           # every neuron spikes every step
     T = 12
@@ -34,3 +40,4 @@ def test_simulator_and_cost_model_charge_the_same_events():
     for k in rep.energy_pj:
         assert cost.energy_pj[k] == pytest.approx(rep.energy_pj[k], rel=1e-12), k
     assert rep.energy_pj == energy_pj(spec, rep.counts, T)
+    assert rep.energy_pj["message"] > 0 and rep.energy_pj["hops"] > 0

@@ -112,7 +112,8 @@ def test_report_summary_json_and_placement_forms():
     s = json.loads(json.dumps(r.summary()))
     assert s["packets"] == r.packets and s["spikes"] == int(r.spikes.sum())
     assert s["latency_max_cycles"] == r.step_latency_cycles.max() and s["peak_link_load"] == r.link_load.max()
-    assert set(s["energy_pj"]) == {"synaptic", "neuron", "spike_out", "routing", "static", "total"}
+    assert set(s["energy_pj"]) == {"synaptic", "neuron", "access", "spike_out", "routing", "message", "hops",
+                                   "static", "total"}
     full = json.loads(r.to_json())
     assert full["step_latency_cycles"] == r.step_latency_cycles.tolist() and len(full["link_load"]) == r.link_load.size
     fill = simulate(net, SPEC, None, x)
