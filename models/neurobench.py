@@ -16,7 +16,6 @@ The chip side (``chip_metrics``, ``network_connection_sparsity``) lives in
 """
 from __future__ import annotations
 
-import numpy as np
 import snntorch as snn
 import torch
 from torch import nn

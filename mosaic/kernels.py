@@ -604,10 +604,9 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     """Steps t0..t1-1 with the cycle-approximate network-on-chip (``Chip``,
     ``NeuronParams``, ``NeuronState``, ``Inputs``, ``Routes``, ``NocState``, ``Record``);
     returns the network state (its pools may have grown)."""
-    S, cph, bw, cap, drop, n_cores = (chip.step_cycles, chip.cycles_per_hop, chip.bandwidth,
-                                      chip.buffer_depth, chip.drop, chip.n_cores)
+    S, bw, cap, drop, n_cores = chip.step_cycles, chip.bandwidth, chip.buffer_depth, chip.drop, chip.n_cores
     syn_ptr, edge_ptr, root_end, local_a, local_b = rt.syn_ptr, rt.edge_ptr, rt.root_end, rt.local_a, rt.local_b
-    n_remote, edges, syn_tgt, syn_w, link_head = rt.n_remote, rt.edges, rt.syn_tgt, rt.syn_w, rt.link_head
+    n_remote, syn_tgt, syn_w, link_head = rt.n_remote, rt.syn_tgt, rt.syn_w, rt.link_head
     fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
     active, is_active, scal = noc.active, noc.is_active, noc.scal
     ent_next, ent_pkt, ent_edge, ent_ready = noc.ent_next, noc.ent_pkt, noc.ent_edge, noc.ent_ready
