@@ -2,13 +2,12 @@
 spike-for-spike equality with the chip under ideal routing (network built by models.export.to_network)."""
 import numpy as np
 import pytest
-import snntorch as snn
 import torch
 
 from models.errors import ModelError
 from models.export import ExportError, to_network
 from models.recurrent import evaluate_rsnn, make_rsnn, recurrent_masks, run_rsnn, train_rsnn
-from models.sequences import SequenceDataset, load_sequences
+from models.sequences import load_sequences
 from mosaic import HardwareSpec
 from mosaic.simulate import simulate
 
