@@ -80,6 +80,10 @@ from .simstate import Chip, Inputs, Routes, counter_dict, neuron_params, neuron_
 from .spec import HardwareSpec
 from .topology import topology
 
+# Kernel calls are at most this long, so Ctrl-C (raised between calls) stops a run within
+# about a second; results do not depend on the chunking (the state carries over exactly).
+CHUNK_STEPS = 256       # time steps per kernel call of ``simulate``
+CHUNK_SAMPLES = 64      # samples per kernel call of ``simulate_batch``
 ROUTINGS = ("cycle", "ideal")
 PARALLEL_WORK = 20_000_000   # simulate_batch: updates from which a batch runs on every core
 LATE_MODES = ("defer", "drop")
@@ -344,7 +348,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     st = neuron_state(prep.mem0, prm)
     inp = _inputs(net, prep)
     rec = record(T, net.n_neurons, topo.n_routers, len(topo.links))
-    chunk = max(1, T // 100) if progress else T
+    chunk = max(1, T // 100) if progress else CHUNK_STEPS
     bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
     if routing == "ideal":
         src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
@@ -458,7 +462,7 @@ def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inpu
     if parallel is None:
         parallel = B * T * (net.n_neurons + rt.syn_tgt.size) >= PARALLEL_WORK
     kernel = kernels.run_batch if parallel else kernels.run_batch_serial
-    chunk = max(1, B // 20) if progress else B
+    chunk = max(1, B // 20) if progress else CHUNK_SAMPLES
     with tqdm(total=B, desc=f"simulate_batch {spec.name} ({routing})", unit="sample",
               disable=not progress) as bar:
         for b0 in range(0, B, chunk):
