@@ -8,7 +8,8 @@
    to ``--jobs`` worker processes (default 2); full mode takes about 25 min wall on 2 idle
    cores (one trial of one data set and method: 25-55 s).  Full mode also writes
    ``results/growth_paths/reports.json`` (every accuracy and p-value) and
-   ``results/growth_paths/growth_paths.png`` (the figure).  --quick: digits, GradMax, 2 trials
+   ``results/growth_paths/growth_paths.png`` (the figure); ``--datasets``/``--methods`` run a
+   subset (the target lines name the runs they cover).  --quick: digits, GradMax, 2 trials
    of a 90-step protocol (30 batches per epoch).
 2. The cost of one GradMax growth step (k = 9, one batch of 128) relative to one training
    epoch of 300 batches of 128 (the experiment's epoch), measured side by side.
@@ -47,12 +48,12 @@ def _paths_job(cfg: PathConfig):
     return run_paths(cfg, progress=False), time.perf_counter() - t0
 
 
-def growth_paths(quick: bool, jobs: int) -> tuple[list[int], list[int]]:
-    """Run every (data set, method) of the protocol; returns the steps and trials of each run."""
+def growth_paths(quick: bool, jobs: int, datasets, methods) -> tuple[list[int], list[int], list[str]]:
+    """Run every (data set, method) of the protocol; returns the steps, trials and name of each run."""
     if quick:
         cfgs = [PathConfig(dataset="digits", trials=2, batches_per_epoch=30)]
     else:
-        cfgs = [PathConfig(dataset=d, method=m, trials=10) for d in DATASETS for m in METHODS]
+        cfgs = [PathConfig(dataset=d, method=m, trials=10) for d in datasets for m in methods]
     t0 = time.perf_counter()
     if jobs == 1 or len(cfgs) == 1:
         runs = [_paths_job(c) for c in cfgs]
@@ -68,7 +69,8 @@ def growth_paths(quick: bool, jobs: int) -> tuple[list[int], list[int]]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "reports.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1))
     plot_reports(reports, out / "growth_paths.png")
-    return [r.steps for r in reports], [r.config.trials for r in reports]
+    return ([r.steps for r in reports], [r.config.trials for r in reports],
+            [f"{r.config.dataset}/{r.config.method}" for r in reports])
 
 
 def gradmax_cost(quick: bool) -> float:
@@ -133,14 +135,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="reduced run (digits only, 2 trials, 90 steps)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the growth-path runs")
+    ap.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
+                    help="growth-path data sets (default all three)")
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                    help="initialisation of new neurons (default both)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    steps, trials = growth_paths(args.quick, max(1, args.jobs))
+    steps, trials, runs = growth_paths(args.quick, max(1, args.jobs), args.datasets, args.methods)
     ratio = gradmax_cost(args.quick)
     continual(args.quick)
     emit("bench_growth", [target("growth_path_steps", min(steps), "== 900 (every run)",
-                                 min(steps) == max(steps) == 900),
-                          target("growth_path_trials", min(trials), ">= 10", min(trials) >= 10),
+                                 min(steps) == max(steps) == 900, runs=runs),
+                          target("growth_path_trials", min(trials), ">= 10", min(trials) >= 10, runs=runs),
                           target("gradmax_step_vs_epoch", round(ratio, 5), "< 0.05", ratio < 0.05)],
          quick=args.quick)
 
