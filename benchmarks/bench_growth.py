@@ -5,11 +5,12 @@
    steps, Adam 5e-3, MSE): table of final accuracies, paired Wilcoxon / t-test p-values per
    pair of arms and the verdict on "first-layer-first is best", on MNIST-5k, digits and
    MNIST-1D with GradMax and random initialisation, 10 paired trials each.  The six runs go
-   to ``--jobs`` worker processes (default 2); full mode takes about 25 min wall on 2 idle
-   cores (one trial of one data set and method: 25-55 s).  Full mode also writes
-   ``results/growth_paths/reports.json`` (every accuracy and p-value) and
-   ``results/growth_paths/growth_paths.png`` (the figure); ``--datasets``/``--methods`` run a
-   subset (the target lines name the runs they cover).  --quick: digits, GradMax, 2 trials
+   to ``--jobs`` worker processes (default 2); one trial of one data set and method (6 arms x
+   900 steps) costs 25-55 s of CPU, so full mode needs about 35 min on 2 free cores (digits
+   alone: 10 min wall at load 15).  ``--datasets``/``--methods`` run a subset (the target
+   lines name the runs they cover).  Every run writes ``results/growth_paths/<data
+   set>-<method>.json`` (every accuracy and p-value) and the figure
+   ``results/growth_paths/growth_paths.png`` is redrawn from all the run files there.  --quick: digits, GradMax, 2 trials
    of a 90-step protocol (30 batches per epoch).
 2. The cost of one GradMax growth step (k = 9, one batch of 128) relative to one training
    epoch of 300 batches of 128 (the experiment's epoch), measured side by side.
@@ -34,7 +35,7 @@ from torch import nn
 from growth.cl import CLConfig, run_finetune, run_gradmax_cl
 from growth.den import DENConfig, run_den
 from growth.grow import grow_layer, use_grow_relu
-from growth.paths import PathConfig, plot_reports, run_paths
+from growth.paths import PathConfig, PathReport, plot_reports, run_paths
 from models import load_dataset, make_mlp, split_tasks
 from targets import RESULTS, emit, target
 
@@ -67,8 +68,10 @@ def growth_paths(quick: bool, jobs: int, datasets, methods) -> tuple[list[int], 
     reports = [r for r, _ in runs]
     out = RESULTS / ("quick" if quick else "") / "growth_paths"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "reports.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1))
-    plot_reports(reports, out / "growth_paths.png")
+    for r in reports:
+        (out / f"{r.config.dataset}-{r.config.method}.json").write_text(json.dumps(r.to_dict(), indent=1))
+    every = [PathReport.from_dict(json.loads(f.read_text())) for f in sorted(out.glob("*-*.json"))]
+    plot_reports(every, out / "growth_paths.png")
     return ([r.steps for r in reports], [r.config.trials for r in reports],
             [f"{r.config.dataset}/{r.config.method}" for r in reports])
 

@@ -32,6 +32,9 @@ Remaining differences from the reference code:
 - softmax cross-entropy over the task's classes (the reference: a sigmoid per class), plain
   accuracy (the reference reports AUC), a task-incremental split of one data set (the
   reference: permuted MNIST, one 10-class head per task);
+- weights drawn from U(+-1/sqrt(fan-in)) (torch's default; the reference: TensorFlow's
+  Glorot uniform), batch indices drawn with replacement (the reference: the first 256 of a
+  fresh shuffle);
 - constant learning rate and a fixed number of steps per phase (the reference: decay 0.95 per
   epoch, early stop when the mean validation loss of 10 checks moves by < 1e-6);
 - the head-alone phase of selective retraining runs ``head_iters`` steps (the reference's loop

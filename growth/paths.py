@@ -120,6 +120,12 @@ class PathReport:
         d["config"] = asdict(self.config)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> PathReport:
+        """The inverse of :meth:`to_dict` (e.g. a report read back from JSON)."""
+        cfg = {**d["config"], "root": tuple(d["config"]["root"]), "target": tuple(d["config"]["target"])}
+        return cls(**{**d, "config": PathConfig(**cfg), "pairs": [PairTest(**p) for p in d["pairs"]]})
+
     def plot(self, path: str | Path | None = None):
         """Two panels: final accuracy per arm (paired trials joined by lines, mean marked) and
         mean test accuracy along training.  Writes a PNG when ``path`` is given."""

@@ -1,4 +1,6 @@
 """The growth-path experiment in a reduced setting, and its statistics."""
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -6,7 +8,7 @@ from scipy import stats
 from growth.errors import GrowthError
 import torch
 
-from growth.paths import (ARMS, PATHS, PathConfig, paired_tests, path_schedules, plot_reports, protocol_batches,
+from growth.paths import (ARMS, PATHS, PathConfig, PathReport, paired_tests, path_schedules, plot_reports, protocol_batches,
                           run_paths, verdict)
 
 
@@ -52,7 +54,9 @@ def test_small_experiment_runs_paired_and_reaches_target(tmp_path):
     rep.plot(tmp_path / "paths.png")
     assert (tmp_path / "paths.png").stat().st_size > 1000
     assert rep.to_dict()["config"]["k"] == 3
-    plot_reports([rep, rep], tmp_path / "grid.png")
+    back = PathReport.from_dict(json.loads(json.dumps(rep.to_dict())))
+    assert back.acc == rep.acc and back.pairs == rep.pairs and back.config == rep.config
+    plot_reports([rep, back], tmp_path / "grid.png")
     assert (tmp_path / "grid.png").stat().st_size > 1000
     with pytest.raises(GrowthError, match="no reports"):
         plot_reports([])
