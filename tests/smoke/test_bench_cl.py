@@ -11,7 +11,9 @@ def test_bench_cl_quick_prints_its_target_line():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
-    assert [d["target"] for d in lines] == ["hw_aware_growth_on_pareto_front"]
+    assert [d["target"] for d in lines] == ["hw_aware_growth_on_pareto_front", "den_selected_share",
+                                            "den_expansion_conditional"]
+    assert set(lines[1]["shares"]) == set(lines[2]["fired"]) == {"split-digits", "permuted-mnist1d"}
     assert isinstance(lines[0]["met"], bool) and lines[0]["goal"]
     for method in ("EWC", "LoRA-CL", "SupSup GG", "SupSup GNu", "MoE k-means", "DEN", "GradMax-CL",
                    "hw-aware controller (CL)"):
