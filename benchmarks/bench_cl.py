@@ -212,8 +212,10 @@ def run_seed(name: str, seed: int, quick: bool, spec, chip: dict, lora_grid) -> 
                                                  chip_acc=cg.accuracy, wall_s=time.perf_counter() - t0)
     # growth methods (growth.den, growth.cl) on the same headed tasks
     t0 = time.perf_counter()
-    den_cfg = DENConfig(hidden=HIDDEN, seed=seed, iters=40 if quick else 200, lr=lr)
+    den_cfg = DENConfig(hidden=HIDDEN, seed=seed, iters=40 if quick else 200, head_iters=20 if quick else 100, lr=lr)
     den_res, den = run_den(tasks, den_cfg, progress=False)
+    den_log = dict(shares=[lg.selected_share for lg in den.log[1:]], fired=sum(lg.expanded for lg in den.log[1:]),
+                   tasks=len(den.log), tau=den.tau, split=[sum(lg.split) for lg in den.log[1:]])
     view = DENChip(den, heads)
     cf = chip_figures(view, tasks, spec, **chip)
     rows["DEN (growth.den)"] = dict(metrics(np.array(den_res.matrix)),
@@ -262,7 +264,7 @@ def run_seed(name: str, seed: int, quick: bool, spec, chip: dict, lora_grid) -> 
     for r, a in lora_grid:
         res = run_sequence(LoRACL(sizes, rank=r, alpha=a, train=cfg), tasks)
         sweep[(r, a)] = metrics(res.R)
-    return rows, sweep
+    return rows, sweep, den_log
 
 
 COLS = [("acc", "avg acc", "{:.3f}"), ("bwt", "BWT", "{:+.3f}"), ("forgetting", "forget", "{:.3f}"),
@@ -312,13 +314,15 @@ def main(argv=None) -> int:
     spec = HardwareSpec.preset("mosaic-8x8")
     chip = dict(T=8, per_task=2) if args.quick else dict(T=16, per_task=8)
     t_start = time.perf_counter()
-    results = {}
+    results, den_logs = {}, {}
     for name in args.scenarios:
         per_seed, sweeps = [], []
+        den_logs[name] = []
         for seed in range(seeds):
             grid = [(1, 4.0), (4, 4.0)] if args.quick else ([(r, a) for r in (1, 4, 16) for a in (1.0, 4.0, 16.0)]
                                                             if seed == 0 else [])
-            rows, sweep = run_seed(name, seed, args.quick, spec, chip, grid)
+            rows, sweep, den_log = run_seed(name, seed, args.quick, spec, chip, grid)
+            den_logs[name].append(den_log)
             print(f"[{name} seed {seed} done, {time.perf_counter() - t_start:.0f} s]", file=sys.stderr)
             per_seed.append(rows)
             sweeps.append(sweep)
@@ -331,6 +335,10 @@ def main(argv=None) -> int:
         print("LoRA-CL sensitivity (seed 0): rank r x alpha -> avg acc / BWT")
         for (r, a), m in sweeps[0].items():
             print(f"  r={r:<3d} alpha={a:<5g} scale={a / r:<6.3g} acc {m['acc']:.3f}  BWT {m['bwt']:+.3f}")
+        for seed, d in enumerate(den_logs[name]):
+            print(f"DEN seed {seed}: share of units selected per task {[round(v, 3) for v in d['shares']]}, "
+                  f"expansion fired on {d['fired']} of {d['tasks'] - 1} tasks (tau {d['tau']:.4f}), "
+                  f"units split per task {d['split']}")
     print(f"\nwall {time.perf_counter() - t_start:.0f} s")
     fronts = {}
     for name, agg in results.items():
@@ -342,10 +350,18 @@ def main(argv=None) -> int:
     diag = {f"{name}/{label}": row["diagonal_is_one"][0] for name, agg in results.items()
             for label, row in agg.items() if "diagonal_is_one" in row and not np.isnan(row["diagonal_is_one"][0])}
     diag_all = float(min(diag.values())) if diag else float("nan")
+    runs = [d for logs in den_logs.values() for d in logs]
+    lowest = min(min(d["shares"]) for d in runs)
+    fired = max(d["fired"] for d in runs)
+    n_later = min(d["tasks"] - 1 for d in runs)
     emit("bench_cl", [target("hw_aware_growth_on_pareto_front", len(on) / len(fronts),
                              "1.0 (on the front of every task sequence)", len(on) == len(fronts), fronts=fronts),
                       target("pollution_diagonal_is_one", diag_all, "== 1 for every method", diag_all == 1.0,
-                             methods=sorted(diag))],
+                             methods=sorted(diag)),
+                      target("den_selected_share", round(lowest, 4), "< 0.8 on at least one task",
+                             lowest < 0.8, shares={k: [d["shares"] for d in v] for k, v in den_logs.items()}),
+                      target("den_expansion_conditional", fired, f"< {n_later} (fires on fewer tasks than can expand)",
+                             fired < n_later, fired={k: [d["fired"] for d in v] for k, v in den_logs.items()})],
          quick=args.quick)
     return 0
 

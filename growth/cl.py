@@ -43,7 +43,14 @@ class TaskHeads:
         if not tasks:
             raise GrowthError("a continual-learning run needs at least one task")
         classes, offsets, off = [], [], 0
+        n_in = tasks[0].x_train.shape[1]
         for t, task in enumerate(tasks):
+            if len(task.x_train) == 0 or len(task.x_test) == 0:
+                raise GrowthError(f"task {t} ({task.name}) is empty: {len(task.x_train)} training and "
+                                  f"{len(task.x_test)} test samples; every task needs both")
+            if task.x_train.shape[1] != n_in:
+                raise GrowthError(f"task {t} ({task.name}) has {task.x_train.shape[1]} input features but task 0 "
+                                  f"has {n_in}; every task of a sequence must share one input shape")
             c = np.unique(task.y_train)
             if len(c) < 2:
                 raise GrowthError(f"task {t} ({task.name}) has {len(c)} class(es) in its training set; need >= 2")

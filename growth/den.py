@@ -1,34 +1,56 @@
 """Dynamically Expandable Networks (Yoon, Yang, Lee & Hwang, "Lifelong Learning with
-Dynamically Expandable Networks", ICLR 2018; reference code jaehong31/DEN), task-incremental
-with one head per task (growth.cl.TaskHeads).
+Dynamically Expandable Networks", ICLR 2018; reference code jaehong31/DEN, TensorFlow),
+task-incremental with one head per task (growth.cl.TaskHeads).
 
-For task 0 the ReLU MLP is trained with L1 sparsity.  For every later task t:
-1. selective retraining: train head t alone (L1), select the sub-network reached backwards
-   from head t's non-zero weights (breadth-first, layer by layer), retrain only that
-   sub-network with L2 and a drift penalty ``drift_reg * ||W - W^{t-1}||^2``;
-2. dynamic expansion, only if the training loss is still above ``loss_threshold``: add
-   ``expand_k`` units to every hidden layer, train them with L1 and group sparsity (group
-   lasso on each new unit's fan-in) and remove the new units whose fan-in became all zero;
-3. split/duplication: every pre-existing unit whose fan-in drifted by
-   ``||w_i^t - w_i^{t-1}||_2 > split_threshold`` is duplicated: the copy (timestamp t) takes
-   the new weights and the unit's fan-out, the original gets its old fan-in back and is
-   retired for tasks >= t; then the units of task t are retrained briefly.
-Timestamps: a unit born at task s is used only by tasks >= s (and a retired one only by
-earlier tasks), so later units never disturb earlier tasks.
+Task 0: the ReLU MLP is trained with L1 sparsity.  Every later task t:
+1. selective retraining: head t alone is trained with a strong L1 (``l1_head``), the units
+   reached backwards from head t's non-zero weights (breadth-first through non-zero weights,
+   layer by layer) form the set S, and only the weights among S are retrained, with L2, L1
+   and the drift term ``drift_reg * ||W - W^{t-1}||^2``.  ``TaskLog.selected`` and
+   ``selected_share`` say how much of the network S was;
+2. dynamic expansion, only if the training loss after step 1 is above tau: ``expand_k``
+   units are added to every hidden layer, trained with L1 and group sparsity (group lasso on
+   each new unit's fan-in) and the new units whose fan-in went to zero are removed.  tau is
+   ``loss_threshold`` if given, else calibrated on the data after task 0: ``tau_factor`` x
+   the loss selective retraining reaches on a task the network already represents (task 0
+   again, from a fresh head 0), so a task expands when the network serves it clearly worse;
+3. split/duplication: every unit older than t whose fan-in drifted by
+   ``rho_i = ||w_i^t - w_i^{t-1}||_2 > split_threshold`` (sigma) is split, with no cap: the
+   original gets back its weights of before task t (fan-in, bias, fan-out) and stays, for
+   every task, beside its copy i' (timestamp t), which takes the new weights (its fan-in
+   reads the copies of split units below); then all hidden weights and head t are retrained
+   with L2, L1 and the drift term towards the weights before task t (the final pass).
+Timestamps: a unit born at task s is used only by tasks >= s.
 
-Defaults are the paper's / reference code's (DEN_run.py): expansion 10 units, L1 1e-5, L2
-1e-4, group lasso 1e-3, drift penalty 0.5, loss threshold 0.01, split threshold 0.05, Adam lr
-1e-3, batch 256, at most ``expand_k`` splits per layer; L1 and group lasso are applied as
-proximal steps of that size after every Adam step, as in the reference code.
-Differences: softmax cross-entropy over the task's classes (the reference uses a sigmoid
-per class), plain accuracy is reported (the reference reports AUC), split/duplication runs
-for every task (the paper's Algorithm 1; the reference code only after an expansion), the
-splits taken are the most-drifted units (the reference takes the least-drifted ones above the
-threshold) and the split's duplicate keeps the function for task t exactly.
+Defaults: the reference's (DEN_run.py) expansion 10, L1 1e-5, L2 1e-4, group lasso 1e-3,
+drift 0.5, sigma 0.05, Adam lr 1e-3, batch 256; L1 and group lasso are proximal steps of that
+size after every Adam step, as in the reference.  Ours: ``l1_head`` 1e-3 (with the reference's
+L1 1e-5 almost no head weight reaches zero and S is the whole network), tau calibrated
+(``tau_factor`` 4) instead of the reference's 0.01, which every task's loss exceeds, and 200
+Adam steps per phase; ``DENConfig.reference()`` sets the reference's 4300 steps per phase.
+Remaining differences from the reference code:
+- softmax cross-entropy over the task's classes (the reference: a sigmoid per class), plain
+  accuracy (the reference reports AUC), a task-incremental split of one data set (the
+  reference: permuted MNIST, one 10-class head per task);
+- weights drawn from U(+-1/sqrt(fan-in)) (torch's default; the reference: TensorFlow's
+  Glorot uniform), batch indices drawn with replacement (the reference: the first 256 of a
+  fresh shuffle);
+- constant learning rate and a fixed number of steps per phase (the reference: decay 0.95 per
+  epoch, early stop when the mean validation loss of 10 checks moves by < 1e-6);
+- the head-alone phase of selective retraining runs ``head_iters`` steps (the reference's loop
+  starts at its counter ``max_iter / 10`` and leaves after one step);
+- S is grown from every row of head t (the reference looks at the first class's column only);
+- split/duplication runs for every task t >= 1 (the paper's Algorithm 1; the reference only
+  after an expansion), every unit above sigma is split (the reference: at most ``ex_k`` per
+  layer, the least drifted), the copy keeps its trained head-t weight and bias (the
+  reference draws them at random), the original's weights to head t and to units born at t
+  are 0 and the copy's fan-in from split originals is 0 (the reference: current values);
+- the drift term is ``drift_reg * sum (W - W^{t-1})^2`` (the reference's ``tf.nn.l2_loss``
+  halves it), L2 likewise.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -39,53 +61,69 @@ from growth.cl import CLResult, TaskHeads, task_accuracy
 from growth.errors import GrowthError
 from models.training import fit, sampled_batches
 
-NEVER = 1 << 30  # "retired" value of a unit that is never retired
+REFERENCE_ITERS = 4300  # DEN_run.py: max_iter, Adam steps of every training phase
 
 
 @dataclass
 class DENConfig:
-    """DEN hyper-parameters (defaults from the paper / reference code, see module doc)."""
+    """DEN hyper-parameters (see the module doc for which are the reference's)."""
 
     hidden: tuple[int, ...] = (32, 32)
     expand_k: int = 10
-    l1: float = 1e-5
+    l1: float = 1e-5                 # proximal L1 step per Adam step, every phase
+    l1_head: float = 1e-3            # ... in the head-alone phase of selective retraining
     l2: float = 1e-4
     group_lasso: float = 1e-3
     drift_reg: float = 0.5
-    loss_threshold: float = 0.01
-    split_threshold: float = 0.05
-    max_split: int | None = None     # per layer and task; None -> expand_k
+    loss_threshold: float | None = None  # tau; None: tau_factor x task 0's training loss
+    tau_factor: float = 4.0
+    split_threshold: float = 0.05    # sigma
     lr: float = 1e-3
     batch_size: int = 256
-    iters: int = 200                 # Adam steps per training phase (head alone: half)
+    iters: int = 200                 # Adam steps per training phase
+    head_iters: int = 100            # Adam steps of the head-alone phase
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not self.hidden or min(self.hidden) < 1:
             raise GrowthError(f"DENConfig.hidden must list positive widths, got {self.hidden}")
-        for name in ("expand_k", "batch_size", "iters"):
+        for name in ("expand_k", "batch_size", "iters", "head_iters"):
             if getattr(self, name) < 1:
                 raise GrowthError(f"DENConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("l1", "l2", "group_lasso", "drift_reg", "loss_threshold", "split_threshold"):
+        for name in ("l1", "l1_head", "l2", "group_lasso", "drift_reg", "tau_factor", "split_threshold"):
             if not getattr(self, name) >= 0:
                 raise GrowthError(f"DENConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.loss_threshold is not None and not self.loss_threshold >= 0:
+            raise GrowthError(f"DENConfig.loss_threshold must be >= 0 or None (calibrated), got {self.loss_threshold}")
+
+    @classmethod
+    def reference(cls, **overrides) -> DENConfig:
+        """The reference's step counts: 4300 Adam steps per phase (head-alone phase: 430)."""
+        return replace(cls(iters=REFERENCE_ITERS, head_iters=REFERENCE_ITERS // 10), **overrides)
 
 
 @dataclass
 class TaskLog:
-    """What DEN did on one task."""
+    """What DEN did on one task (per hidden layer where a list)."""
 
     task: int
     loss_selective: float | None = None   # training loss after selective retraining
+    tau: float | None = None              # the loss threshold it was compared with
     expanded: bool = False
-    added: list[int] = field(default_factory=list)   # new units kept per layer
-    split: list[int] = field(default_factory=list)   # units duplicated per layer
+    selected: list[int] = field(default_factory=list)  # units in S (selective retraining)
+    visible: list[int] = field(default_factory=list)   # units task t could have selected
+    added: list[int] = field(default_factory=list)     # new units kept (expansion)
+    split: list[int] = field(default_factory=list)     # units duplicated
+
+    @property
+    def selected_share(self) -> float | None:
+        """Share of the hidden units visible to task t that selective retraining retrained."""
+        return sum(self.selected) / sum(self.visible) if self.visible else None
 
 
 class DEN:
     """A DEN over a fixed list of tasks' heads.  Weights ``W[l]`` (n_l, n_{l-1}), biases
-    ``b[l]``, head weights ``Wo`` (n_out, n_L), ``bo``; per hidden unit ``born[l]`` and
-    ``retired[l]`` (task indices)."""
+    ``b[l]``, head weights ``Wo`` (n_out, n_L), ``bo``; per hidden unit ``born[l]`` (task)."""
 
     def __init__(self, n_in: int, heads: TaskHeads, cfg: DENConfig | None = None):
         self.cfg = cfg or DENConfig()
@@ -97,8 +135,8 @@ class DEN:
         self.Wo = self._init((heads.n_out, sizes[-1]), sizes[-1], g)
         self.bo = torch.zeros(heads.n_out)
         self.born = [np.zeros(s, dtype=np.int64) for s in sizes[1:]]
-        self.retired = [np.full(s, NEVER, dtype=np.int64) for s in sizes[1:]]
         self.log: list[TaskLog] = []
+        self.tau: float | None = self.cfg.loss_threshold
         self._gen = g
 
     @staticmethod
@@ -112,7 +150,7 @@ class DEN:
         return [len(b) for b in self.b]
 
     def visible(self, l: int, t: int) -> torch.Tensor:
-        return torch.from_numpy((self.born[l] <= t) & (self.retired[l] > t)).float()
+        return torch.from_numpy(self.born[l] <= t).float()
 
     def params(self) -> list[torch.Tensor]:
         return [*self.W, *self.b, self.Wo, self.bo]
@@ -128,8 +166,7 @@ class DEN:
             h = torch.relu(h @ p[l].T + p[L + l]) * vis[l]
         return (h @ p[2 * L].T + p[2 * L + 1])[:, self.heads.rows(t)]
 
-    def _add_units(self, l: int, fan_in: torch.Tensor, bias: torch.Tensor, fan_out: torch.Tensor,
-                   born: int, retired: int = NEVER) -> None:
+    def _add_units(self, l: int, fan_in: torch.Tensor, bias: torch.Tensor, fan_out: torch.Tensor, born: int) -> None:
         """Append units to hidden layer l: fan_in (k, n_{l-1}), bias (k,), fan_out (n_next, k)."""
         self.W[l] = torch.cat([self.W[l], fan_in])
         self.b[l] = torch.cat([self.b[l], bias])
@@ -137,9 +174,7 @@ class DEN:
             self.W[l + 1] = torch.cat([self.W[l + 1], fan_out], dim=1)
         else:
             self.Wo = torch.cat([self.Wo, fan_out], dim=1)
-        k = len(bias)
-        self.born[l] = np.concatenate([self.born[l], np.full(k, born)])
-        self.retired[l] = np.concatenate([self.retired[l], np.full(k, retired)])
+        self.born[l] = np.concatenate([self.born[l], np.full(len(bias), born)])
 
     def _remove_units(self, l: int, keep: np.ndarray) -> None:
         keep_t = torch.from_numpy(keep)
@@ -148,15 +183,17 @@ class DEN:
             self.W[l + 1] = self.W[l + 1][:, keep_t]
         else:
             self.Wo = self.Wo[:, keep_t]
-        self.born[l], self.retired[l] = self.born[l][keep], self.retired[l][keep]
+        self.born[l] = self.born[l][keep]
 
     # --- training ---------------------------------------------------------------------------
-    def _train(self, x, y, t, masks, *, prev=None, groups=None, iters=None) -> float:
+    def _train(self, x, y, t, masks, *, prev=None, groups=None, iters=None, l1=None) -> float:
         """Adam on the entries where ``masks`` (one per parameter, or None = frozen) is 1, with
-        L2, the drift penalty towards ``prev`` (same shapes, where given), and proximal L1 and
-        group-lasso steps (``groups``: (layer, row indices) whose fan-in rows are groups).
-        Returns the mean training loss of the final model."""
+        L2, the drift penalty towards ``prev`` (on each tensor's leading block of ``prev``'s
+        shape, where given), and proximal L1 (``l1``, default ``cfg.l1``) and group-lasso steps
+        (``groups``: (layer, row indices) whose fan-in rows are groups).  Returns the mean
+        training loss (cross-entropy) of the final model."""
         cfg = self.cfg
+        l1 = cfg.l1 if l1 is None else l1
         params = [p.clone().requires_grad_(m is not None) for p, m in zip(self.params(), masks)]
         trained = [(p, m) for p, m in zip(params, masks) if m is not None]
         vis = [self.visible(l, t) for l in range(len(self.W))]
@@ -174,8 +211,8 @@ class DEN:
 
         def proximal(step):  # L1 and group-lasso proximal steps, as the reference code
             for p, m in trained:
-                if cfg.l1 > 0:
-                    p.copy_(torch.where(m > 0, torch.sign(p) * (p.abs() - cfg.l1).clamp_min(0), p))
+                if l1 > 0:
+                    p.copy_(torch.where(m > 0, torch.sign(p) * (p.abs() - l1).clamp_min(0), p))
             for l, rows in groups or []:
                 w = params[l][rows]
                 norm = w.norm(dim=1, keepdim=True)
@@ -198,46 +235,74 @@ class DEN:
         m = rows[:, None] * (torch.ones(self.Wo.shape[1]) if cols is None else cols)[None, :]
         return m, rows
 
+    def _all_masks(self, t: int) -> list[torch.Tensor]:
+        """Every hidden weight and bias, and head t."""
+        return [torch.ones_like(w) for w in self.W] + [torch.ones_like(b) for b in self.b] + list(self._head_mask(t))
+
     def learn_task(self, t: int, x: torch.Tensor, y: torch.Tensor) -> TaskLog:
-        """Learn task t (tasks must come in order 0, 1, ...) from x (N, D), local labels y."""
+        """Learn task t (tasks must come in order 0, 1, ...) from x (N, D), local labels y (N,)."""
         if t != len(self.log):
             raise GrowthError(f"DEN learns tasks in order: expected task {len(self.log)}, got {t}")
-        L = len(self.W)
+        n_in = self.W[0].shape[1]
+        if x.ndim != 2 or x.shape[1] != n_in or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
+            raise GrowthError(f"DEN task {t}: need x of shape (N, {n_in}) and y of shape (N,) with N >= 1, "
+                              f"got x {tuple(x.shape)} and y {tuple(y.shape)}")
         log = TaskLog(t)
         if t == 0:
-            hm, hb = self._head_mask(0)
-            masks = [torch.ones_like(w) for w in self.W] + [torch.ones_like(b) for b in self.b] + [hm, hb]
-            self._train(x, y, t, masks)
+            self._train(x, y, t, self._all_masks(0))
+            if self.tau is None:
+                self.tau = self.cfg.tau_factor * self._calibration_loss(x, y)
             self.log.append(log)
             return log
+        L = len(self.W)
         before = [p.clone() for p in self.params()]
-        # 1. selective retraining: head t alone, then the sub-network it reaches
-        hm, hb = self._head_mask(t, self.visible(L - 1, t))
-        self._train(x, y, t, [None] * (2 * L) + [hm, hb], iters=max(1, self.cfg.iters // 2))
+        prev = before[:2 * L] + [None, None]  # no drift penalty on the heads (as the reference)
+        log.loss_selective = self._selective(x, y, t, prev, log)
+        log.tau = self.tau
+        if log.loss_selective > self.tau:  # 2. dynamic expansion
+            log.expanded = True
+            self._expand(x, y, t, prev, log)
+        self._split(t, before, log)  # 3. split / duplication, then the final pass
+        if any(log.split):
+            self._train(x, y, t, self._all_masks(t), prev=prev)
+        self.log.append(log)
+        return log
+
+    def _calibration_loss(self, x, y) -> float:
+        """The loss selective retraining reaches on a task the network already represents:
+        task 0 again, from a freshly drawn head 0; the network is left as it was."""
+        state = [p.clone() for p in self.params()]
+        gen_state = self._gen.get_state()
+        rows = self.heads.rows(0)
+        self.Wo[rows] = self._init(self.Wo[rows].shape, self.Wo.shape[1], self._gen)
+        self.bo[rows] = 0
+        L = len(self.W)
+        loss = self._selective(x, y, 0, [p.clone() for p in self.params()[:2 * L]] + [None, None], TaskLog(0))
+        self.W, self.b = state[:L], state[L:2 * L]
+        self.Wo, self.bo = state[2 * L], state[2 * L + 1]
+        self._gen.set_state(gen_state)
+        return loss
+
+    def _selective(self, x, y, t, prev, log: TaskLog) -> float:
+        """1. Selective retraining: head t alone (L1 ``l1_head``), then the sub-network S it
+        reaches; returns the training loss after it."""
+        L = len(self.W)
+        vis = [self.visible(l, t) > 0 for l in range(L)]
+        hm, hb = self._head_mask(t, vis[L - 1].float())
+        self._train(x, y, t, [None] * (2 * L) + [hm, hb], iters=self.cfg.head_iters, l1=self.cfg.l1_head)
         sel = [None] * L
-        reach = (self.Wo[self.heads.rows(t)] != 0).any(0) & (self.visible(L - 1, t) > 0)
-        sel[L - 1] = reach
+        sel[L - 1] = (self.Wo[self.heads.rows(t)] != 0).any(0) & vis[L - 1]
         for l in range(L - 1, 0, -1):
-            sel[l - 1] = (self.W[l][sel[l]] != 0).any(0) & (self.visible(l - 1, t) > 0)
+            sel[l - 1] = (self.W[l][sel[l]] != 0).any(0) & vis[l - 1]
+        log.selected = [int(s.sum()) for s in sel]
+        log.visible = [int(v.sum()) for v in vis]
         w_masks, b_masks = [], []
         for l in range(L):
             src = torch.ones(self.W[l].shape[1]) if l == 0 else sel[l - 1].float()
             w_masks.append(sel[l].float()[:, None] * src[None, :])
             b_masks.append(sel[l].float())
         hm, hb = self._head_mask(t, sel[L - 1].float())
-        prev = before[:2 * L] + [None, None]  # no drift penalty on the heads (as the reference)
-        log.loss_selective = self._train(x, y, t, w_masks + b_masks + [hm, hb], prev=prev)
-        # 2. dynamic expansion, only if the loss stays above the threshold
-        if log.loss_selective > self.cfg.loss_threshold:
-            log.expanded = True
-            self._expand(x, y, t, prev, log)
-        # 3. split / duplication of drifted units
-        self._split(t, before, log)
-        if any(log.split):
-            masks = self._task_unit_masks(t)
-            self._train(x, y, t, masks, prev=None)
-        self.log.append(log)
-        return log
+        return self._train(x, y, t, w_masks + b_masks + [hm, hb], prev=prev)
 
     def _expand(self, x, y, t, before, log: TaskLog) -> None:
         k, L = self.cfg.expand_k, len(self.W)
@@ -269,59 +334,64 @@ class DEN:
             self._remove_units(l, keep)
 
     def split(self, t: int, before: list[torch.Tensor]) -> list[int]:
-        """Duplicate every unit (existing before task t) whose fan-in drifted from ``before``
-        (the parameters before task t) by more than the split threshold; returns the number
-        split per layer.  Task t's function is unchanged; the originals get their old fan-in
-        back and serve tasks < t only."""
+        """Split every unit older than task t whose fan-in drifted from ``before`` (the
+        parameters before task t) by more than sigma; returns the number split per layer.
+        The originals get their weights of ``before`` back and stay beside their copies."""
         log = TaskLog(t)
         self._split(t, before, log)
         return log.split
 
     def _split(self, t: int, before: list[torch.Tensor], log: TaskLog) -> None:
         L = len(self.W)
-        cap = self.cfg.max_split if self.cfg.max_split is not None else self.cfg.expand_k
+        n_old = [len(b) for b in before[L:2 * L]]
+        cands = []
+        for l in range(L):  # drifts measured on the state after retraining, before any split
+            drift = (self.W[l][:n_old[l], :before[l].shape[1]] - before[l]).norm(dim=1).numpy()
+            cands.append(np.flatnonzero((self.born[l][:n_old[l]] < t) & (drift > self.cfg.split_threshold)))
+        originals_below = np.zeros(0, dtype=np.int64)  # split units of the layer below
         for l in range(L):
-            w_prev, b_prev = before[l], before[L + l]
-            n_old, n_in_old = w_prev.shape
-            cur = self.W[l][:n_old, :n_in_old]
-            drift = (cur - w_prev).norm(dim=1).numpy()
-            alive = (self.born[l][:n_old] < t) & (self.retired[l][:n_old] > t)
-            cand = np.flatnonzero(alive & (drift > self.cfg.split_threshold))
-            cand = cand[np.argsort(-drift[cand], kind="stable")][:cap]
+            cand = cands[l]
             log.split.append(len(cand))
-            if not len(cand):
-                continue
             idx = torch.from_numpy(cand)
             nxt = self.W[l + 1] if l + 1 < L else self.Wo
-            self._add_units(l, self.W[l][idx].clone(), self.b[l][idx].clone(), nxt[:, idx].clone(), born=t)
-            restored = torch.zeros_like(self.W[l][idx])
-            restored[:, :n_in_old] = w_prev[idx]
-            self.W[l][idx] = restored
-            self.b[l][idx] = b_prev[idx]
-            self.retired[l][cand] = t
+            fan_in = self.W[l][idx].clone()
+            fan_in[:, torch.from_numpy(originals_below)] = 0  # a copy reads the copies below
+            self._add_units(l, fan_in, self.b[l][idx].clone(), nxt[:, idx].clone(), born=t)
+            self._restore(l, cand, before, t)
+            originals_below = cand
 
-    def _task_unit_masks(self, t: int) -> list[torch.Tensor | None]:
-        """Masks training only the units born at task t (fan-in, bias, fan-out) and head t."""
+    def _restore(self, l: int, units: np.ndarray, before: list[torch.Tensor], t: int) -> None:
+        """Give the original ``units`` of layer l their weights of before task t: fan-in and
+        bias, fan-out into the old units (heads < t and > t included); 0 to and from units born
+        at t and to head t."""
         L = len(self.W)
-        new = [torch.from_numpy(self.born[l] == t).float() for l in range(L)]
-        masks_w = []
-        for l in range(L):
-            m = new[l][:, None].expand_as(self.W[l]).clone()
-            if l > 0:
-                m = torch.maximum(m, new[l - 1][None, :].expand_as(m))
-            masks_w.append(m)
-        hm, hb = self._head_mask(t)
-        return masks_w + [n.clone() for n in new] + [hm, hb]
+        if not len(units):
+            return
+        idx = torch.from_numpy(units)
+        w_prev = before[l]
+        fan_in = torch.zeros(len(units), self.W[l].shape[1])
+        fan_in[:, :w_prev.shape[1]] = w_prev[idx]
+        self.W[l][idx] = fan_in
+        self.b[l][idx] = before[L + l][idx]
+        if l + 1 < L:
+            out = torch.zeros(self.W[l + 1].shape[0], len(units))
+            out[:before[l + 1].shape[0]] = before[l + 1][:, idx]
+            self.W[l + 1][:, idx] = out
+        else:
+            out = before[2 * L][:, idx].clone()
+            out[self.heads.rows(t)] = 0
+            self.Wo[:, idx] = out
 
     @property
     def n_neurons(self) -> int:
-        """Hidden units held in memory (retired originals included)."""
+        """Hidden units held in memory (originals and their copies)."""
         return int(sum(self.sizes))
 
 
 def run_den(tasks, cfg: DENConfig | None = None, *, progress: bool = True) -> tuple[CLResult, DEN]:
     """Learn ``tasks`` in order with DEN; returns the accuracy matrix (as :class:`CLResult`) and
-    the trained model (its ``log`` says what happened per task)."""
+    the trained model (its ``log`` says what happened per task: units selected, expansion,
+    splits)."""
     cfg = cfg or DENConfig()
     heads = TaskHeads.from_tasks(tasks)
     den = DEN(tasks[0].x_train.shape[1], heads, cfg)

@@ -2,8 +2,10 @@
 
 Root MLP with hidden layers 10-10, target 100-100, grown in 20 GradMax steps of 9 neurons
 (10 per layer), so a path is an order of layers.  Training: Adam (lr 5e-3), MSE loss on
-one-hot targets, 300 batches of 128 per epoch (one pass when the training set is smaller) for
-3 epochs, growth steps evenly spaced.  Paths first-layer-first, second-layer-first,
+one-hot targets, exactly 300 batches of 128 per epoch for 3 epochs (900 steps; batches cut
+from a fresh permutation per epoch when the training set holds 300 x 128 samples, drawn with
+replacement when it is smaller, as for digits, MNIST-5k and MNIST-1D), growth steps evenly
+spaced.  The initialisation of new neurons is GradMax or random (``PathConfig.method``).  Paths first-layer-first, second-layer-first,
 alternating and random are compared with the root and the target trained alone.
 
 Trials are paired: trial i draws one root network and one batch order from its seed and
@@ -30,7 +32,7 @@ from growth.grow import grow_layer, hidden_sizes, use_grow_relu
 from growth.schedules import Schedule, layer_by_layer, random_path, round_robin
 from models.datasets import load_dataset
 from models.snn import make_mlp
-from models.training import fit, listed_batches
+from models.training import fit, listed_batches, sampled_batches
 from mosaic.figures import new_figure, save
 
 PATHS = ("first-layer-first", "second-layer-first", "alternating", "random")
@@ -42,13 +44,13 @@ ALPHA = 0.05  # significance level of the verdict (paired Wilcoxon)
 class PathConfig:
     """Settings of the experiment (defaults: the research notes' protocol)."""
 
-    dataset: str = "digits"          # "digits", "mnist1d", "mnist"/"fashion" (needs data_path)
+    dataset: str = "digits"          # "digits", "mnist5k", "mnist1d", "mnist"/"fashion" (data_path)
     data_path: str | None = None
     root: tuple[int, int] = (10, 10)
     target: tuple[int, int] = (100, 100)
     k: int = 9                       # neurons per growth step
     batch_size: int = 128
-    batches_per_epoch: int = 300     # capped by one pass over the training set
+    batches_per_epoch: int = 300     # with replacement when the set is smaller than this x batch
     epochs: int = 3
     lr: float = 5e-3
     trials: int = 10
@@ -91,6 +93,7 @@ class PathReport:
     pairs: list[PairTest]
     verdict: str
     schedules: dict[str, list[int]] = field(default_factory=dict)  # fixed paths' layer orders
+    steps: int = 0                   # optimisation steps every arm of every trial ran (batches)
 
     def mean(self, arm: str) -> float:
         return float(np.mean(self.acc[arm]))
@@ -100,8 +103,8 @@ class PathReport:
 
     def table(self) -> str:
         c = self.config
-        lines = [f"growth paths on {c.dataset}: {c.trials} paired trials, {c.method}, root "
-                 f"{c.root[0]}-{c.root[1]} -> target {c.target[0]}-{c.target[1]}, k={c.k}",
+        lines = [f"growth paths on {c.dataset}: {c.trials} paired trials, {c.method} init, root "
+                 f"{c.root[0]}-{c.root[1]} -> target {c.target[0]}-{c.target[1]}, k={c.k}, {self.steps} steps",
                  f"{'arm':<20}{'mean acc %':>11}{'std':>7}{'min':>7}{'max':>7}"]
         for arm in ARMS:
             a = 100 * np.asarray(self.acc[arm])
@@ -116,6 +119,12 @@ class PathReport:
         d = asdict(self)
         d["config"] = asdict(self.config)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PathReport:
+        """The inverse of :meth:`to_dict` (e.g. a report read back from JSON)."""
+        cfg = {**d["config"], "root": tuple(d["config"]["root"]), "target": tuple(d["config"]["target"])}
+        return cls(**{**d, "config": PathConfig(**cfg), "pairs": [PairTest(**p) for p in d["pairs"]]})
 
     def plot(self, path: str | Path | None = None):
         """Two panels: final accuracy per arm (paired trials joined by lines, mean marked) and
@@ -156,6 +165,22 @@ def _accuracy(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(1) == y).float().mean())
 
 
+def protocol_batches(n: int, cfg: PathConfig, seed: int) -> list[torch.Tensor]:
+    """The ``epochs x batches_per_epoch`` index batches of one trial over ``n`` training
+    samples: per epoch a permutation cut into batches when it holds them all, otherwise
+    batches drawn with replacement (``models.training.sampled_batches``)."""
+    gen = torch.Generator().manual_seed(seed)
+    per, bs = cfg.batches_per_epoch, cfg.batch_size
+    out: list[torch.Tensor] = []
+    for ep in range(cfg.epochs):
+        if n >= per * bs:
+            perm = torch.randperm(n, generator=gen)
+            out += [perm[i * bs:(i + 1) * bs] for i in range(per)]
+        else:
+            out += list(sampled_batches(n, bs, per, gen)(ep))
+    return out
+
+
 def path_schedules(cfg: PathConfig, total_steps: int, trial_seed: int) -> dict[str, Schedule]:
     """The four paths of one trial (the random one drawn from ``trial_seed``)."""
     r, t, k = cfg.root, cfg.target, cfg.k
@@ -183,9 +208,10 @@ def _train_arm(model, batches, x, y, x_te, y_te, n_classes, lr, schedule, method
                 grow_layer(model, ev.layer, ev.k, method=method, optimizer=opt, data=(x[idx], onehot[idx]),
                            loss_fn=loss_fn, fill=True, generator=g)
 
-    fit(opt, listed_batches(batches), lambda idx, step: loss_fn(model(x[idx]), onehot[idx]), before_step=before)
+    res = fit(opt, listed_batches(batches), lambda idx, step: loss_fn(model(x[idx]), onehot[idx]),
+              before_step=before)
     curve.append(_accuracy(model, x_te, y_te))
-    return curve
+    return curve, res.steps
 
 
 def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None) -> PathReport:
@@ -195,8 +221,7 @@ def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None
     ds = data if data is not None else _load(cfg)
     x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
     x_te, y_te = torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test)
-    per_epoch = min(cfg.batches_per_epoch, math.ceil(len(x) / cfg.batch_size))
-    total = per_epoch * cfg.epochs
+    total = cfg.batches_per_epoch * cfg.epochs
     n_events = sum(math.ceil((t - r) / cfg.k) for r, t in zip(cfg.root, cfg.target))
     if total < n_events + 1:
         raise GrowthError(f"{total} training steps cannot hold {n_events} growth steps; "
@@ -208,11 +233,7 @@ def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None
     bar = tqdm(total=cfg.trials * len(ARMS), desc=f"growth paths ({cfg.dataset})", disable=not progress)
     for trial in range(cfg.trials):
         seed = cfg.seed * 100_003 + trial
-        rng = np.random.default_rng(seed)
-        batches = []
-        for _ in range(cfg.epochs):
-            perm = torch.from_numpy(rng.permutation(len(x)))
-            batches += [perm[i * cfg.batch_size:(i + 1) * cfg.batch_size] for i in range(per_epoch)]
+        batches = protocol_batches(len(x), cfg, seed)
         scheds = path_schedules(cfg, total, seed)
         eval_steps = [e.step for e in scheds["alternating"].events]
         orders = {p: s.order() for p, s in scheds.items() if p != "random"}
@@ -223,8 +244,10 @@ def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None
             else:
                 model = _mlp([ds.n_features, *cfg.root, ds.n_classes], seed)
                 model.load_state_dict(root_init.state_dict())
-            curve = _train_arm(model, batches, x, y, x_te, y_te, ds.n_classes, cfg.lr,
+            curve, steps = _train_arm(model, batches, x, y, x_te, y_te, ds.n_classes, cfg.lr,
                                scheds.get(arm), cfg.method, set(eval_steps))
+            if steps != total:
+                raise RuntimeError(f"arm {arm} ran {steps} steps, not the protocol's {total}")
             if arm in PATHS and hidden_sizes(model) != list(cfg.target):
                 raise GrowthError(f"path {arm} ended at sizes {hidden_sizes(model)}, not the target {list(cfg.target)}")
             acc[arm].append(curve[-1])
@@ -232,7 +255,7 @@ def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None
             bar.update()
     bar.close()
     pairs = paired_tests(acc)
-    return PathReport(cfg, acc, curves, eval_steps + [total], pairs, verdict(acc, pairs), orders)
+    return PathReport(cfg, acc, curves, eval_steps + [total], pairs, verdict(acc, pairs), orders, total)
 
 
 def _pvalues(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -277,3 +300,31 @@ def verdict(acc: dict[str, list[float]], pairs: list[PairTest], claim: str = "fi
                 f"significantly better than {', '.join(weak)} at p < {ALPHA}: " + "; ".join(vs(o) for o in weak) + ".")
     return (f"HOLDS: {claim} has the highest mean accuracy ({100 * means[claim]:.2f}%) and beats every "
             f"other path at p < {ALPHA} (paired Wilcoxon).")
+
+
+def plot_reports(reports: list[PathReport], path: str | Path | None = None):
+    """One panel per data set: final test accuracy of every arm, mean ± std over the paired
+    trials, one marker series per initialisation method (root and target do not grow, so
+    they are the same for every method), thin lines joining one trial's arms."""
+    if not reports:
+        raise GrowthError("plot_reports: no reports to plot")
+    datasets = list(dict.fromkeys(r.config.dataset for r in reports))
+    methods = list(dict.fromkeys(r.config.method for r in reports))
+    fig, axes = new_figure(len(datasets), 4.6, 4.0)
+    xs = np.arange(len(ARMS))
+    for ax, name in zip(axes, datasets):
+        for r in (r for r in reports if r.config.dataset == name):
+            i = methods.index(r.config.method)
+            dx = 0.25 * (i - (len(methods) - 1) / 2)
+            acc = np.array([r.acc[a] for a in ARMS]) * 100
+            ax.plot(xs + dx, acc, color=f"C{i}", lw=0.4, alpha=0.35)
+            ax.errorbar(xs + dx, acc.mean(1), yerr=acc.std(1, ddof=1) if acc.shape[1] > 1 else None,
+                        fmt="o", color=f"C{i}", capsize=3, label=f"{r.config.method} init ({r.config.trials} trials)")
+        ax.set_xticks(xs, [a.replace("-layer-", "-\n") for a in ARMS], fontsize="x-small")
+        c = next(r for r in reports if r.config.dataset == name)
+        ax.set_title(f"{name}: {c.config.root[0]}-{c.config.root[1]} -> {c.config.target[0]}-"
+                     f"{c.config.target[1]}, {c.steps} steps", fontsize="small")
+        ax.set_ylabel("final test accuracy (%)")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize="x-small")
+    return save(fig, path)

