@@ -601,7 +601,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = DemoConfig.quick(**changes) if args.quick else DemoConfig(**changes)
     with Outputs() as outs:
         folder = outs.folder(args.out, "--out")
-        summary = run_demo(folder, cfg, progress=progress_on(args), log=(lambda s: None) if args.json else print)
+        shown = str(Path(args.out))                 # name the final folder, not its staging copy
+        log = (lambda s: None) if args.json else (lambda s: print(s.replace(str(folder), shown)))
+        summary = run_demo(folder, cfg, progress=progress_on(args), log=log)
     if args.json:
         emit_json(summary)
         return 0
