@@ -34,6 +34,21 @@ class DatasetError(ModelError):
     """A data set cannot be loaded or split as asked."""
 
 
+def check_split_shapes(ds, sample_shape: str) -> None:
+    """Refuse a train/test split whose arrays do not have the shape ``sample_shape`` names
+    (``"(N, D)"`` or ``"(N, T, D)"``), whose labels are not (N,), or whose train and test
+    samples differ in shape; ``ds`` has ``name``, ``x_train``, ``y_train``, ``x_test``, ``y_test``."""
+    kind, ndim = type(ds).__name__, sample_shape.count(",") + 1
+    for part in ("train", "test"):
+        x, y = getattr(ds, f"x_{part}"), getattr(ds, f"y_{part}")
+        if x.ndim != ndim or y.ndim != 1 or len(x) != len(y):
+            raise DatasetError(f"{kind} {ds.name!r}: x_{part} must be {sample_shape} and y_{part} (N,), "
+                               f"got {x.shape} and {y.shape}")
+    if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
+        raise DatasetError(f"{kind} {ds.name!r}: train samples {ds.x_train.shape[1:]} and test samples "
+                           f"{ds.x_test.shape[1:]} differ")
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Train/test arrays of one classification task: ``x`` float32 (N, D) in [0, 1],
@@ -47,19 +62,14 @@ class Dataset:
     n_classes: int
 
     def __post_init__(self) -> None:
+        check_split_shapes(self, "(N, D)")
         for part in ("train", "test"):
             x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
-            if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
-                raise DatasetError(f"Dataset {self.name!r}: x_{part} must be (N, D) and y_{part} (N,), "
-                                   f"got {x.shape} and {y.shape}")
             if x.dtype != np.float32 or y.dtype != np.int64:
                 raise DatasetError(f"Dataset {self.name!r}: x_{part} must be float32 and y_{part} int64, "
                                    f"got {x.dtype} and {y.dtype}")
             if len(y) and (y.min() < 0 or y.max() >= self.n_classes):
                 raise DatasetError(f"Dataset {self.name!r}: y_{part} labels must lie in [0, {self.n_classes})")
-        if self.x_train.shape[1] != self.x_test.shape[1]:
-            raise DatasetError(f"Dataset {self.name!r}: train has {self.x_train.shape[1]} features, "
-                               f"test {self.x_test.shape[1]}")
 
     @property
     def n_features(self) -> int:

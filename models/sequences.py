@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .datasets import DatasetError, mnist5k_arrays, load_dataset
+from .datasets import DatasetError, check_split_shapes, load_dataset, mnist5k_arrays
 from .errors import ModelError
 
 SEQUENCE_SETS = ("smnist", "mnist1d")
@@ -42,14 +42,7 @@ class SequenceDataset:
     n_classes: int
 
     def __post_init__(self) -> None:
-        for part in ("train", "test"):
-            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
-            if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-                raise DatasetError(f"SequenceDataset {self.name!r}: x_{part} must be (N, T, D) and y_{part} "
-                                   f"(N,), got {x.shape} and {y.shape}")
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise DatasetError(f"SequenceDataset {self.name!r}: train sequences {self.x_train.shape[1:]} and "
-                               f"test sequences {self.x_test.shape[1:]} differ")
+        check_split_shapes(self, "(N, T, D)")
 
     @property
     def n_steps(self) -> int:
