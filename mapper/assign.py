@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from ortools.sat.python import cp_model
 from tqdm.auto import tqdm
 
-from .cpsat import rate_scale
+from .cpsat import rate_scale, solve
 
 EXACT_MAX_TERMS = 400_000     # pair constraints x candidate cores^2 up to which the whole QAP goes to CP-SAT
 WINDOW_PARTS = 8              # free parts per CP-SAT window on big instances
@@ -121,7 +121,7 @@ def solve_qap(f: sp.csr_matrix, f_io: np.ndarray, where: np.ndarray, free: np.nd
     solver.parameters.max_time_in_seconds = float(max(time_limit - (time.perf_counter() - t0), 0.01))
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed)
-    st = solver.solve(m)
+    st = solve(solver, m)
     out = where.copy()
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         for p_, opts in x.items():

@@ -13,6 +13,9 @@ a candidate) proves optimality on small instances.
 """
 from __future__ import annotations
 
+import signal
+import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -28,6 +31,43 @@ class SolveResult:
     optimal: bool
     feasible: bool
     wall_s: float
+
+
+def solve(solver: cp_model.CpSolver, model: cp_model.CpModel):
+    """``solver.solve(model)`` with Ctrl-C left to Python: CP-SAT's own SIGINT handler
+    would stop the search silently (the caller carries on as if the time limit was reached)
+    and afterwards reset SIGINT to the system default, so the next Ctrl-C would kill the
+    process.  Instead a watcher thread stops the search when Python's signal handler
+    records a signal (its wakeup fd), and the KeyboardInterrupt is raised when the solve
+    returns.  Outside the main thread (no signals there) this is a plain solve."""
+    solver.parameters.catch_sigint_signal = False
+    if threading.current_thread() is not threading.main_thread():
+        return solver.solve(model)
+    rx, tx = socket.socketpair()
+    rx.settimeout(0.05)
+    tx.setblocking(False)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                got = rx.recv(64)
+            except (TimeoutError, OSError):
+                continue
+            if signal.SIGINT in got:
+                solver.stop_search()
+                return
+    old_fd = signal.set_wakeup_fd(tx.fileno(), warn_on_full_buffer=False)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        return solver.solve(model)
+    finally:
+        done.set()
+        watcher.join()
+        signal.set_wakeup_fd(old_fd)
+        rx.close()
+        tx.close()
 
 
 def rate_scale(rates: np.ndarray) -> tuple[float, bool]:
@@ -161,7 +201,7 @@ def solve_window(p: Problem, core_of: np.ndarray, free: np.ndarray, cand: list[n
     solver.parameters.max_time_in_seconds = float(max(time_limit - (time.perf_counter() - t_start), 0.01))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = int(seed)
-    st = solver.solve(m)
+    st = solve(solver, m)
     out = core_of.copy()
     ok = st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if ok:

@@ -348,7 +348,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     st = neuron_state(prep.mem0, prm)
     inp = _inputs(net, prep)
     rec = record(T, net.n_neurons, topo.n_routers, len(topo.links))
-    chunk = max(1, T // 100) if progress else CHUNK_STEPS
+    chunk = min(max(1, T // 100), CHUNK_STEPS) if progress else CHUNK_STEPS
     bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
     if routing == "ideal":
         src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
@@ -462,7 +462,7 @@ def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inpu
     if parallel is None:
         parallel = B * T * (net.n_neurons + rt.syn_tgt.size) >= PARALLEL_WORK
     kernel = kernels.run_batch if parallel else kernels.run_batch_serial
-    chunk = max(1, B // 20) if progress else CHUNK_SAMPLES
+    chunk = min(max(1, B // 20), CHUNK_SAMPLES) if progress else CHUNK_SAMPLES
     with tqdm(total=B, desc=f"simulate_batch {spec.name} ({routing})", unit="sample",
               disable=not progress) as bar:
         for b0 in range(0, B, chunk):
