@@ -373,8 +373,15 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
     return Client(cluster)
 
 
-def close_client(client) -> None:
+def close_client(client, kill: bool = False) -> None:
+    """Close a client and its local cluster; ``kill`` (Ctrl-C) first terminates the local
+    worker processes, since a graceful close waits seconds for them."""
     cluster = getattr(client, "cluster", None)
+    if kill:
+        for nanny in getattr(cluster, "workers", {}).values():
+            proc = getattr(getattr(nanny, "process", None), "process", None)
+            if proc is not None:
+                proc.terminate()
     client.close()
     if cluster is not None:
         cluster.close()
@@ -427,6 +434,11 @@ def run_sweep(configs: Iterable[dict[str, Any]], store: ResultStore, *, client=N
             client = client or make_client(workers, scheduler)
             try:
                 _run_on_dask(client, pending, run, record)
+            except KeyboardInterrupt:
+                if own:
+                    close_client(client, kill=True)
+                    own = False
+                raise
             finally:
                 if own:
                     close_client(client)
