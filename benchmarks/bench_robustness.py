@@ -1,7 +1,7 @@
 """Hostile input: generated corruptions of every file the `mosaic` command reads, and bad flags.
 
 Each case is a command line run in a fresh folder holding valid base files (a spec TOML, a
-network .npz, a placement JSON, a growth schedule, a sweep config, a sweep database) with one
+network .npz and the same network as NIR, a placement JSON, a growth schedule, a sweep config, a sweep database) with one
 of them corrupted, or with one hostile flag.  Every case is bad input, so a clean outcome is:
 exit status 2, exactly one stderr line starting ``mosaic: error:``, no traceback, done within
 60 s, and no file created, removed or changed in the folder.  Cases run in a worker process
@@ -47,11 +47,13 @@ SCHEDULE_TOML = "initial = [8]\n\n[[event]]\nstep = 5\nlayer = 0\nk = 4\n"
 
 # -- the base files ------------------------------------------------------------------
 def base_files() -> dict[str, bytes]:
-    """Valid inputs: chip.toml, net.npz (4 inputs, 12 neurons), place.json, sched.toml,
-    sweep.toml, done.sqlite (a sweep database with one run)."""
+    """Valid inputs: chip.toml, net.npz (4 inputs, 12 neurons), net.nir (the same network,
+    written by nir's own writer), place.json, sched.toml, sweep.toml, done.sqlite (a sweep
+    database with one run)."""
     from mosaic.generators import random_feedforward
     from mosaic.placement import Placement
     from mosaic.spec import HardwareSpec
+    from models.nir_io import write as write_nir
     from mosaic_grow.store import ResultStore
     spec = HardwareSpec.preset("mosaic-4x4")
     net = random_feedforward([4, 8, 4], seed=0)
@@ -60,6 +62,8 @@ def base_files() -> dict[str, bytes]:
         with ResultStore(Path(d) / "done.sqlite") as s:
             s.put({"seed": 0}, "ok", {"energy_total_pj": 1.0})
         files = {n: (Path(d) / n).read_bytes() for n in ("net.npz", "done.sqlite")}
+        write_nir(Path(d) / "net.nir", net)
+        files["net.nir"] = (Path(d) / "net.nir").read_bytes()
     files["chip.toml"] = spec.to_toml().encode()
     files["place.json"] = Placement.fill(net, spec).to_json().encode()
     files["sched.toml"] = SCHEDULE_TOML.encode()
@@ -175,6 +179,113 @@ def c_npz_bytes(r: random.Random, f: dict) -> tuple:
     else:
         data = bytes(r.randrange(256) for _ in range(r.randint(0, 400)))
     return SIM + ["--net", "net.npz"], {"net.npz": data}
+
+
+NIR_NODES = "node/nodes/"
+NIR_KINDS = ("truncated", "garbage", "weight_nan", "weight_text", "weight_bool", "weight_shape", "weight_rank",
+             "missing_node", "missing_edges", "dropped_edge", "self_loop", "unknown_edge", "edges_int", "tau",
+             "param_length", "threshold", "r_text", "v_leak_nan", "v_reset", "input_shape", "node_type",
+             "missing_type", "dt", "reset", "layer", "linear_cycle", "dangling")
+
+
+def _h5_set(f, key: str, value) -> None:
+    del f[key]
+    f[key] = value
+
+
+def _h5_edge(f, a: str, b: str) -> None:
+    edges = f["node/edges"][()].tolist() + [[a.encode(), b.encode()]]
+    _h5_set(f, "node/edges", np.array(edges, dtype="S"))
+
+
+def _h5_linear(f, name: str, shape: tuple) -> None:
+    g = f.create_group(NIR_NODES + name)
+    g["type"] = b"Linear"
+    g["weight"] = np.ones(shape)
+
+
+def _nir_change(r: random.Random, f, kind: str) -> None:
+    """One corruption of the NIR graph in the open HDF5 file ``f`` (input 4 -> fc0 -> lif0 (8)
+    -> fc1 -> lif1 (4) -> output)."""
+    n = NIR_NODES
+    lif, size = r.choice([("lif0", 8), ("lif1", 4)])
+    if kind == "weight_nan":
+        w = f[n + "fc0/weight"][()]
+        w.flat[r.randrange(w.size)] = r.choice([np.nan, np.inf, -np.inf])
+        _h5_set(f, n + "fc0/weight", w)
+    elif kind == "weight_text":
+        _h5_set(f, n + "fc1/weight", np.array([[b"w"] * 8] * 4))
+    elif kind == "weight_bool":
+        _h5_set(f, n + "fc0/weight", np.ones((8, 4), bool))
+    elif kind == "weight_shape":
+        _h5_set(f, n + "fc0/weight", np.ones(r.choice([(8, 4 + r.randint(1, 9)), (8 + r.randint(1, 9), 4), (7, 4)])))
+    elif kind == "weight_rank":
+        _h5_set(f, n + "fc0/weight", r.choice([np.ones((8, 4, 2)), np.float64(1.0), np.ones(8)]))
+    elif kind == "missing_node":
+        del f[n + r.choice(["lif0", "fc1", "lif1", "output", "input"])]
+    elif kind == "missing_edges":
+        del f["node/edges"]
+    elif kind == "dropped_edge":
+        e = f["node/edges"][()]
+        _h5_set(f, "node/edges", np.delete(e, r.randrange(len(e)), axis=0))
+    elif kind == "self_loop":
+        _h5_edge(f, "fc0", "fc0")
+    elif kind == "unknown_edge":
+        _h5_edge(f, "fc0", f"ghost{r.randint(0, 99)}")
+    elif kind == "edges_int":
+        _h5_set(f, "node/edges", np.ones((5, 2), np.int64))
+    elif kind == "tau":
+        _h5_set(f, n + lif + "/tau", np.full(size, r.choice([0.0, -1e-3, np.nan, 1e-9])))
+    elif kind == "param_length":
+        _h5_set(f, n + lif + "/" + r.choice(["tau", "v_threshold", "r"]), np.ones(size + r.randint(1, 5)))
+    elif kind == "threshold":
+        _h5_set(f, n + lif + "/v_threshold", np.full(size, r.choice([np.nan, -1.0, 0.0, np.inf])))
+    elif kind == "r_text":
+        _h5_set(f, n + lif + "/r", np.array([b"r"] * size))
+    elif kind == "v_leak_nan":
+        _h5_set(f, n + lif + "/v_leak", np.full(size, np.nan))
+    elif kind == "v_reset":
+        _h5_set(f, n + lif + "/v_reset", np.full(size, r.choice([0.5, -1.0, np.nan])))
+    elif kind == "input_shape":
+        _h5_set(f, n + "input/shape", np.array(r.choice([[10**12], [100000, 100000], [-4], [0], [4.5]])))
+    elif kind == "node_type":
+        _h5_set(f, n + lif + "/type", r.choice([b"Quantum", b"Delay", 3]))
+    elif kind == "missing_type":
+        del f[n + r.choice(["fc0", "lif1", "input"]) + "/type"]
+    elif kind == "dt":
+        _h5_set(f, "node/metadata/dt", r.choice([b"fast", -1.0, np.nan, np.inf, 0.0, np.ones(3)]))
+    elif kind == "reset":
+        _h5_set(f, "node/metadata/reset", r.choice([b"explode", b"", b"Zero"]))
+    elif kind == "layer":
+        _h5_set(f, n + lif + "/metadata/layer", np.full(size, r.choice([-1, -7])))
+    elif kind == "linear_cycle":
+        _h5_linear(f, "loop", (4, 8))                       # fc0 -> loop -> fc0: no neuron in the loop
+        _h5_edge(f, "fc0", "loop")
+        _h5_edge(f, "loop", "fc0")
+    else:                                                   # dangling: weights that reach no neuron
+        _h5_linear(f, "lone", (3, 8))
+        _h5_edge(f, "lif0", "lone")
+
+
+def nir_corruption(r: random.Random, data: bytes, kind: str | None = None) -> tuple[str, bytes]:
+    """(kind, corrupted bytes) of the NIR file ``data``: a byte-level or a graph corruption."""
+    import h5py
+    kind = kind or r.choice(NIR_KINDS)
+    if kind == "truncated":
+        return kind, data[: r.randrange(0, len(data) - 1)]
+    if kind == "garbage":
+        return kind, (b"\x89HDF\r\n\x1a\n" if r.random() < 0.5 else b"") + bytes(r.randrange(256) for _ in range(300))
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "x.nir"
+        p.write_bytes(data)
+        with h5py.File(p, "r+") as f:
+            _nir_change(r, f, kind)
+        return kind, p.read_bytes()
+
+
+def c_nir(r: random.Random, f: dict) -> tuple:
+    argv = r.choice([SIM + ["--net", "net.nir"], ["map", "--net", "net.nir", "--method", "greedy", "--out", "p.json"]])
+    return argv, {"net.nir": nir_corruption(r, f["net.nir"])[1]}
 
 
 def c_placement(r: random.Random, f: dict) -> tuple:
@@ -294,7 +405,7 @@ def c_database(r: random.Random, f: dict) -> tuple:
     return cmd, {"db.sqlite": data}
 
 
-FAMILIES = (c_spec_value, c_spec_structure, c_npz_indices, c_npz_structure, c_npz_bytes, c_placement,
+FAMILIES = (c_spec_value, c_spec_structure, c_npz_indices, c_npz_structure, c_npz_bytes, c_nir, c_placement,
             c_schedule, c_sweep_config, c_flags, c_database)
 
 

@@ -44,6 +44,7 @@ import io
 import warnings
 from pathlib import Path
 
+import h5py
 import nir
 import numpy as np
 import snntorch as snn
@@ -79,8 +80,14 @@ def _read(graph_or_path) -> nir.NIRGraph:
             raise NIRError(f"{path}: no such NIR file")
         try:
             graph = nir.read(str(path))
+            with h5py.File(path, "r") as f:
+                stored = set(f["node/nodes"].keys())
         except Exception as e:  # h5py/KeyError/ValueError from a foreign or broken file
             raise NIRError(f"{path}: not a readable NIR file ({type(e).__name__}: {e})") from None
+        added = sorted(set(graph.nodes) - stored)      # nir's reader gives a loose end its own Input/Output
+        if added:
+            raise NIRError(f"{path}: node {added[0]!r} is not in the file: a node is fed by nothing or feeds "
+                           "nothing (an edge or a node is missing)")
     else:
         graph = graph_or_path
     if not isinstance(graph, nir.NIRGraph):
@@ -112,8 +119,18 @@ def _flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list]:
     return nodes, edges
 
 
-def _arr(node, name: str) -> np.ndarray:
-    return np.asarray(getattr(node, name), dtype=np.float64)
+def _arr(key: str, node, name: str, finite: bool = False) -> np.ndarray:
+    """A numeric parameter as float64; booleans, text, objects and NaN are refused, so is
+    inf if ``finite`` (weights; a time constant may be inf: no leak)."""
+    a = np.asarray(getattr(node, name))
+    if a.dtype.kind not in "iuf":
+        raise NIRError(f"node {key!r}: {name} must hold numbers, got {a.dtype} values")
+    a = a.astype(np.float64)
+    bad = ~np.isfinite(a) if finite else np.isnan(a)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NIRError(f"node {key!r}: {name} holds {a[at]} at {at}; replace it with a finite number")
+    return a
 
 
 def _snap(g: np.ndarray) -> np.ndarray:
@@ -138,17 +155,17 @@ def _neurons(key: str, node, dt: float) -> Neurons:
     with np.errstate(divide="ignore", invalid="ignore"):
         if isinstance(node, nir.IF):
             beta, alpha, bias = np.ones(1), np.zeros(1), np.zeros(1)
-            gain = _snap(_arr(node, "r") * dt)
+            gain = _snap(_arr(key, node, "r") * dt)
         elif isinstance(node, nir.LIF):
-            tau = _arr(node, "tau")
+            tau = _arr(key, node, "tau")
             beta, alpha = _from_meta(node, "beta", 1.0 - dt / tau), np.zeros(1)
-            gain = _snap(_arr(node, "r") * dt / tau)
-            bias = _from_meta(node, "bias", _arr(node, "v_leak") * dt / tau)
+            gain = _snap(_arr(key, node, "r") * dt / tau)
+            bias = _from_meta(node, "bias", _arr(key, node, "v_leak") * dt / tau)
         else:
-            ts, tm = _arr(node, "tau_syn"), _arr(node, "tau_mem")
+            ts, tm = _arr(key, node, "tau_syn"), _arr(key, node, "tau_mem")
             alpha, beta = _from_meta(node, "alpha", 1.0 - dt / ts), _from_meta(node, "beta", 1.0 - dt / tm)
-            gain = _snap(_arr(node, "w_in") * dt / ts) * _snap(_arr(node, "r") * dt / tm)
-            bias = _from_meta(node, "bias", _arr(node, "v_leak") * dt / tm)
+            gain = _snap(_arr(key, node, "w_in") * dt / ts) * _snap(_arr(key, node, "r") * dt / tm)
+            bias = _from_meta(node, "bias", _arr(key, node, "v_leak") * dt / tm)
     taus = [np.asarray(getattr(node, f)) for f in ("tau", "tau_mem", "tau_syn") if hasattr(node, f)]
     if taus and all(t.dtype == np.float32 for t in taus):  # a float32 model's decay factors are float32 numbers
         beta, alpha = (np.float32(v).astype(np.float64) for v in (beta, alpha))
@@ -157,8 +174,13 @@ def _neurons(key: str, node, dt: float) -> Neurons:
             raise NIRError(f"node {key!r}: {name} = 1 - dt/tau outside [0, 1] for dt = {dt}; "
                            "pass the dt the graph was made with")
     meta = getattr(node, "metadata", None) or {}
-    return Neurons(np.clip(beta, 0, 1), np.clip(alpha, 0, 1), _arr(node, "v_threshold"), bias, gain,
-                   synaptic=isinstance(node, nir.CubaLIF), layer=meta.get("layer"), kind=type(node).__name__)
+    layer = meta.get("layer")
+    if layer is not None:
+        lab = np.asarray(layer)
+        if lab.dtype.kind not in "iuf" or not np.all(np.isfinite(lab) & (lab >= 0) & (lab == np.round(lab))):
+            raise NIRError(f"node {key!r}: metadata layer must hold whole numbers >= 0, got {lab.reshape(-1)[:4]}")
+    return Neurons(np.clip(beta, 0, 1), np.clip(alpha, 0, 1), _arr(key, node, "v_threshold"), bias, gain,
+                   synaptic=isinstance(node, nir.CubaLIF), layer=layer, kind=type(node).__name__)
 
 
 def _node(key: str, node, dt: float):
@@ -176,14 +198,15 @@ def _node(key: str, node, dt: float):
     if isinstance(node, _NEURONS):
         return _neurons(key, node, dt)
     if isinstance(node, (nir.Affine, nir.Linear)):
-        return dense_map(node.weight, node.bias if isinstance(node, nir.Affine) else None, kind)
+        bias = _arr(key, node, "bias", finite=True) if isinstance(node, nir.Affine) else None
+        return dense_map(_arr(key, node, "weight", finite=True), bias, kind)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        return conv_map(_arr(node, "weight"), _arr(node, "bias"), node.stride, node.padding, node.dilation,
-                        node.groups, kind)
+        return conv_map(_arr(key, node, "weight", finite=True), _arr(key, node, "bias", finite=True), node.stride,
+                        node.padding, node.dilation, node.groups, kind)
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         return pool_map(node.kernel_size, node.stride, node.padding, kind == "AvgPool2d", kind)
     if isinstance(node, nir.Scale):
-        return scale_map(_arr(node, "scale"))
+        return scale_map(_arr(key, node, "scale", finite=True))
     if isinstance(node, nir.Flatten):
         return flatten_map(node.start_dim, node.end_dim)
     if isinstance(node, nir.Delay):
@@ -197,7 +220,10 @@ def _reset_of(meta: dict, reset: str | None, what: str) -> str:
         return reset
     if "reset" in meta:
         r = meta["reset"]
-        return r.decode() if isinstance(r, bytes) else str(r)
+        r = r.decode(errors="replace") if isinstance(r, bytes) else str(r)
+        if r not in ("subtract", "zero"):
+            raise NIRError(f"{what}: metadata reset must be 'subtract' or 'zero', got {r!r}")
+        return r
     warnings.warn(f"{what} carries no reset information: reading NIR's reset to v_reset (reset='zero'); "
                   "snnTorch's export_to_nir does not record its default 'subtract', so pass "
                   "reset='subtract' (CLI: --reset subtract) for such files, or reset='zero' to silence this",
@@ -219,9 +245,13 @@ def from_nir(graph_or_path, *, dt: float | None = None, reset: str | None = None
     """
     graph = _read(graph_or_path)
     meta = graph.metadata or {}
-    dt = float(meta.get("dt", SNNTORCH_DT)) if dt is None else float(dt)
-    if not dt > 0:
-        raise NIRError(f"from_nir: dt must be > 0 seconds, got {dt}")
+    raw = meta.get("dt", SNNTORCH_DT) if dt is None else dt
+    try:
+        dt = float(raw)
+    except (TypeError, ValueError):
+        raise NIRError(f"from_nir: dt must be a number of seconds, got {raw!r}") from None
+    if not (np.isfinite(dt) and dt > 0):
+        raise NIRError(f"from_nir: dt must be a finite number of seconds > 0, got {dt}")
     if reset is not None and reset not in ("subtract", "zero"):
         raise NIRError(f"from_nir: reset must be 'subtract' or 'zero', got {reset!r}")
     nodes, edges = _flatten(graph)

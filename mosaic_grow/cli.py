@@ -864,27 +864,34 @@ def _add_demo(sub) -> None:
 BAD_INPUT = (MosaicGrowError, OSError)
 
 
-def _interrupted() -> int:
-    """Ctrl-C: finished work was kept (stored sweep rows), partial outputs were removed."""
+def _interrupted(own_process: bool) -> int:
+    """Ctrl-C: finished work was kept (stored sweep rows), partial outputs were removed.  As
+    the console script (``own_process``) it exits at once: everything is closed by now, and
+    the interpreter's teardown takes seconds once torch is loaded."""
     print("mosaic: interrupted", file=sys.stderr)
+    if own_process:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     return 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mosaic`` console script; returns the exit status."""
+    """Entry point of the ``mosaic`` console script; returns the exit status (``argv`` None:
+    this process's command line, whose Ctrl-C exit is immediate, see ``_interrupted``)."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         with safe_interrupts():
             return func(args)
     except KeyboardInterrupt:
-        return _interrupted()
+        return _interrupted(argv is None)
     except BrokenPipeError:                     # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except SystemError as e:                    # Ctrl-C inside a numba call surfaces as SystemError
         if is_interrupt(e):
-            return _interrupted()
+            return _interrupted(argv is None)
         raise
     except BAD_INPUT as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -62,15 +62,18 @@ class Running:
         assert self.proc.poll() is None, "the command ended before the interrupt; make its work longer"
         t0 = time.monotonic()
         os.killpg(self.proc.pid, signal.SIGINT)
+        said = None
         while self.proc.poll() is None:      # keep reading: a full terminal would block its writes
             if time.monotonic() - t0 > 120:
                 self.kill()
                 pytest.fail(f"still running 120 s after Ctrl-C:\n{self.text[-2000:]}")
             self._read(0.05)
+            if said is None and "interrupted" in self.text:
+                said = time.monotonic() - t0
         stop = time.monotonic() - t0
         while self._read(2.0):               # what it printed on the way out
             pass
-        print(f"\n{self.proc.args[3]}: exited {stop:.2f} s after Ctrl-C")
+        print(f"\n{self.proc.args[3]}: exited {stop:.2f} s after Ctrl-C (said so after {said or stop:.2f} s)")
         return stop
 
     def group_gone(self) -> bool:
@@ -115,6 +118,17 @@ def _clean_exit(r: Running, stop_s: float) -> None:
 
 def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+def _shown(pattern: str, for_s: float = 3.0):
+    """Ready once ``pattern`` has been on the terminal for ``for_s`` seconds (work under way)."""
+    first: list[float] = []
+
+    def ready(r: Running) -> bool:
+        if not first and re.search(pattern, r.text):
+            first.append(time.monotonic())
+        return bool(first) and time.monotonic() - first[0] > for_s
+    return ready
 
 
 def _progress(pattern: str):
@@ -179,7 +193,7 @@ def _rows(db: Path) -> int:
 def test_score(tmp_path, running):
     (tmp_path / "sched.toml").write_text("initial = [16, 16]\n\n[[event]]\nstep = 20000\nlayer = 0\nk = 4\n")
     r = running(["score", "sched.toml", "--steps", "100000", "--out", "s.json", "--plot", "s.png"])
-    r.wait_for(_progress("score schedule"))
+    r.wait_for(_shown("score schedule"))     # its bar moves only at growth events
     _clean_exit(r, r.interrupt())
     assert _files(tmp_path) == ["sched.toml"]
 
