@@ -28,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from growth.errors import GrowthError
-from growth.grow import grow_layer, hidden_sizes, use_grow_relu
+from growth.grow import DeadLayerError, grow_layer, hidden_sizes, use_grow_relu
 from growth.schedules import Schedule, layer_by_layer, random_path, round_robin
 from models.datasets import load_dataset
 from models.snn import make_mlp
@@ -94,6 +94,7 @@ class PathReport:
     verdict: str
     schedules: dict[str, list[int]] = field(default_factory=dict)  # fixed paths' layer orders
     steps: int = 0                   # optimisation steps every arm of every trial ran (batches)
+    dead_layers: list[dict] = field(default_factory=list)  # GradMax found no gradient: grown randomly
 
     def mean(self, arm: str) -> float:
         return float(np.mean(self.acc[arm]))
@@ -112,6 +113,9 @@ class PathReport:
         lines.append(f"{'pair (a - b)':<42}{'diff pts':>9}{'p Wilcoxon':>12}{'p t-test':>10}")
         for p in self.pairs:
             lines.append(f"{p.a + ' - ' + p.b:<42}{100 * p.mean_diff:>9.2f}{p.p_wilcoxon:>12.4f}{p.p_ttest:>10.4f}")
+        if self.dead_layers:
+            lines.append(f"dead layers: {len(self.dead_layers)} GradMax growth steps found no gradient and "
+                         "grew with random fan-out (dead_layers)")
         lines.append("verdict: " + self.verdict)
         return "\n".join(lines)
 
@@ -190,7 +194,10 @@ def path_schedules(cfg: PathConfig, total_steps: int, trial_seed: int) -> dict[s
             "random": random_path(r, t, k, total_steps, seed=trial_seed)}
 
 
-def _train_arm(model, batches, x, y, x_te, y_te, n_classes, lr, schedule, method, eval_steps):
+def _train_arm(model, batches, x, y, x_te, y_te, n_classes, lr, schedule, method, eval_steps, dead):
+    """Train one arm, growing at its schedule's events; a GradMax growth that finds no gradient
+    (a dead layer) grows with random fan-out instead, so the path still reaches its target, and
+    is recorded in ``dead`` (step, layer, reason)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     onehot = nn.functional.one_hot(y, n_classes).float()
 
@@ -205,8 +212,13 @@ def _train_arm(model, batches, x, y, x_te, y_te, n_classes, lr, schedule, method
             curve.append(_accuracy(model, x_te, y_te))
         if schedule is not None:
             for ev in schedule.at(step.index):
-                grow_layer(model, ev.layer, ev.k, method=method, optimizer=opt, data=(x[idx], onehot[idx]),
-                           loss_fn=loss_fn, fill=True, generator=g)
+                try:
+                    grow_layer(model, ev.layer, ev.k, method=method, optimizer=opt, data=(x[idx], onehot[idx]),
+                               loss_fn=loss_fn, fill=True, generator=g)
+                except DeadLayerError as e:
+                    dead.append({"step": step.index, "layer": ev.layer, "k": ev.k,
+                                 "reason": f"{e}: grown with random fan-out"})
+                    grow_layer(model, ev.layer, ev.k, method="random", optimizer=opt, generator=g)
 
     res = fit(opt, listed_batches(batches), lambda idx, step: loss_fn(model(x[idx]), onehot[idx]),
               before_step=before)
@@ -230,6 +242,7 @@ def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None
     curves = {a: [] for a in ARMS}
     eval_steps: list[int] = []
     orders: dict[str, list[int]] = {}
+    dead_layers: list[dict] = []
     bar = tqdm(total=cfg.trials * len(ARMS), desc=f"growth paths ({cfg.dataset})", disable=not progress)
     for trial in range(cfg.trials):
         seed = cfg.seed * 100_003 + trial
@@ -244,8 +257,10 @@ def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None
             else:
                 model = _mlp([ds.n_features, *cfg.root, ds.n_classes], seed)
                 model.load_state_dict(root_init.state_dict())
+            dead: list[dict] = []
             curve, steps = _train_arm(model, batches, x, y, x_te, y_te, ds.n_classes, cfg.lr,
-                               scheds.get(arm), cfg.method, set(eval_steps))
+                                      scheds.get(arm), cfg.method, set(eval_steps), dead)
+            dead_layers += [{"trial": trial, "arm": arm, **d} for d in dead]
             if steps != total:
                 raise RuntimeError(f"arm {arm} ran {steps} steps, not the protocol's {total}")
             if arm in PATHS and hidden_sizes(model) != list(cfg.target):
@@ -255,7 +270,8 @@ def run_paths(cfg: PathConfig | None = None, *, progress: bool = True, data=None
             bar.update()
     bar.close()
     pairs = paired_tests(acc)
-    return PathReport(cfg, acc, curves, eval_steps + [total], pairs, verdict(acc, pairs), orders, total)
+    return PathReport(cfg, acc, curves, eval_steps + [total], pairs, verdict(acc, pairs), orders, total,
+                      dead_layers)
 
 
 def _pvalues(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
