@@ -281,13 +281,14 @@ def report_summary_rows(report: Any, net: SpikingNetwork, spec: HardwareSpec,
                       ("layers", ",".join(map(str, net.layer_sizes()))), ("time steps", T)]),
         ("hardware", [("chip", f"{spec.name} ({spec.rows}x{spec.cols} {spec.topology})"),
                       ("cores used", f"{used} of {spec.n_cores}"), ("placement", placement.method)]),
-        ("activity", [("spikes", n_spikes), ("spikes per neuron per step", n_spikes / max(1, T * net.n_neurons))]),
+        ("activity", [("spikes", n_spikes),                     # undefined ("-") without neurons or spikes
+                      ("spikes per neuron per step", n_spikes / (T * net.n_neurons) if net.n_neurons else math.nan)]),
         ("packets", list(s["packets"].items())),
         ("latency per step", [("mean (cycles)", s["latency_mean_cycles"]), ("max (cycles)", s["latency_max_cycles"]),
                               ("max (ns)", s["latency_max_ns"]), ("budget (cycles)", spec.step_cycles)]),
         ("router load (packets)", [("max", s["peak_router_load"]), ("mean", float(rl.mean()) if rl.size else 0.0),
                                    ("routers used", int(np.count_nonzero(rl)))]),
-        ("energy (pJ)", list(en.items()) + [("per spike", en["total"] / max(1, n_spikes))]),
+        ("energy (pJ)", list(en.items()) + [("per spike", en["total"] / n_spikes if n_spikes else math.nan)]),
         ("NeuroBench", list(s["neurobench"].items())),
     ]
 

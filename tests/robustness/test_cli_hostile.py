@@ -3,6 +3,7 @@ each case of issue 17 is one error line, exit 2, no traceback, no file created o
 import json
 import os
 import random
+import re
 import sqlite3
 
 import pytest
@@ -117,3 +118,98 @@ def test_strict_json_names_each_null():
     doc = json.loads(dumps_strict({"a": float("nan"), "b": [1.0, float("inf")], "c": 2}))
     assert doc == {"a": None, "b": [1.0, None], "c": 2,
                    "null_reasons": {"a": "not a number (undefined)", "b[1]": "inf (out of range)"}}
+
+
+# -- the rest of issue 17's cases, each once on the command line ------------------------
+@pytest.mark.parametrize("cmd", [["simulate", "--steps", "5"], ["map", "--method", "greedy"]])
+@pytest.mark.parametrize("which, value", [("w", 12), ("w", 2**31 - 1), ("w", -1), ("w_in", 40), ("w_in", -3)])
+def test_npz_index_outside_the_matrix(folder, bench, base_files, run_clean, cmd, which, value):
+    def change(a):
+        a[f"{which}_indices"][0] = value
+    (folder / "net.npz").write_bytes(bench._npz(base_files, change))
+    line = run_clean(folder, cmd + ["--net", "net.npz"])
+    assert f"SpikingNetwork.{which}: column index {value} in row" in line
+
+
+def test_truncated_npz(folder, base_files, run_clean):
+    (folder / "net.npz").write_bytes(base_files["net.npz"][:300])
+    assert "not a readable mosaic network file" in run_clean(folder, ["simulate", "--net", "net.npz"])
+
+
+def test_huge_placement_core_id(folder, run_clean):
+    doc = json.loads((folder / "place.json").read_text())
+    doc["core_of"][0] = 2**70
+    (folder / "place.json").write_text(json.dumps(doc))
+    line = run_clean(folder, ["simulate", "--net", "net.npz", "--placement", "place.json", "--spec", "chip.toml"])
+    assert f"core_of[0] = {2**70} is not a core id" in line
+
+
+def test_missing_router_table(folder, run_clean):
+    text = (folder / "chip.toml").read_text()
+    (folder / "chip.toml").write_text(text[:text.index("[router]")] + text[text.index("[timing]"):])
+    assert "missing table [router]" in run_clean(folder, ["simulate", "--spec", "chip.toml", "--sizes", "4,8"])
+
+
+def test_empty_sweep_file_runs_nothing(folder, run_clean):
+    (folder / "sweep.toml").write_text("")
+    assert "sweep.toml" in run_clean(folder, ["sweep", "sweep.toml", "--db", "new.sqlite", "--workers", "0"])
+
+
+def test_sweep_without_resume_does_not_adopt_a_foreign_database(folder, run_clean):
+    con = sqlite3.connect(folder / "db.sqlite")
+    con.execute("CREATE TABLE runs (name TEXT)")
+    con.commit()
+    con.close()
+    line = run_clean(folder, ["sweep", "sweep.toml", "--db", "db.sqlite", "--workers", "0"])
+    assert "another program or schema" in line
+
+
+def test_map_plot_failure_leaves_no_out_file(folder, run_clean):
+    line = run_clean(folder, ["map", "--sizes", "4,8", "--method", "greedy", "--out", "p.json", "--plot", "no/x.png"])
+    assert "no" in line and not (folder / "p.json").exists()
+
+
+def test_failing_sweep_leaves_no_csv_and_no_temporary(folder, bench):
+    before = bench.snapshot(folder)
+    res = bench.run_in_process(["sweep", "sweep.toml", "--db", "new.sqlite", "--csv", "x.csv",
+                                "--scheduler", "tcp://127.0.0.1:1"])
+    assert res["traceback"] is None and res["rc"] != 0
+    assert bench.snapshot(folder) == before                       # no x.csv, no .x.csv.*.part, no database
+
+
+def test_score_checks_out_before_training(folder, run_clean):
+    line = run_clean(folder, ["score", "sched.toml", "--steps", "5", "--out", "no/s.json", "--plot", "s.png"])
+    assert "--out" in line and not (folder / "s.png").exists()
+
+
+def test_zero_neuron_network_reports_no_energy_per_spike(folder, capsys):
+    import scipy.sparse as sp
+
+    from mosaic.network import SpikingNetwork
+    SpikingNetwork(sp.csr_matrix((4, 0)), sp.csr_matrix((0, 0)), beta=0.9, threshold=1.0).save(folder / "zero.npz")
+    assert main(["simulate", "--net", "zero.npz", "--steps", "5"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"per spike +-\n", out) and re.search(r"spikes per neuron per step +-\n", out), out
+
+
+@pytest.mark.slow
+def test_a_full_disk_leaves_the_old_report(folder):
+    """A real write failure: the command runs with a file-size limit (RLIMIT_FSIZE), so writing
+    the report fails with EFBIG as on a full disk; the old report stays, nothing else is left."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+    (folder / "r.json").write_text('{"old": true}')
+    before = {p.name for p in folder.iterdir()}
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)            # fail the write instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+    r = subprocess.run([sys.executable, "-m", "mosaic_grow.cli", "simulate", "--sizes", "4,8", "--steps", "50",
+                        "--out", "r.json"], cwd=folder, capture_output=True, text=True, preexec_fn=limit,
+                       timeout=300, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NUMBA_CACHE_DIR": "/tmp"})
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "File too large" in lines[0], r.stderr[-2000:]
+    assert (folder / "r.json").read_text() == '{"old": true}'
+    assert {p.name for p in folder.iterdir()} == before
