@@ -396,6 +396,8 @@ class GrowthController:
                 hint = np.concatenate([hint, np.arange(starts[li], starts[li + 1])])
         cand.cost = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old, sources=hint)
         cand.refused += [f"budget: {v}" for v in self._limits.violations(cand.cost)]
+        if not cand.benefit > 0:
+            cand.refused.append(f"no predicted benefit ({cand.benefit:.4g})")
         cand.added = self._added(base, cand.cost)
         cand.value = cand.benefit / cand.added if cand.added > 0 else math.inf
 

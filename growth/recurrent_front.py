@@ -74,7 +74,7 @@ class Workload:
 
 
 WORKLOADS = {
-    ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 300, 20),
+    ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 600, 30),
     ("smnist_recurrent", True): Workload("mosaic-4x4", 32, (16, 32), 24, 4, batch_size=32, n_val=64,
                                          n_sim=4, look_steps=2),
     ("mosaic_workload", False): Workload("mosaic-8x8", 502, (256, 512), 120, 12, batch_size=32, n_sim=8,
@@ -269,7 +269,8 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
         if pending is not None:                      # the interval after an accepted growth
             sims.append(run.simulate())
             before = pending.pop("before")
-            benefit.append({**pending, "realised": before[0] - loss, "realised_accuracy": acc - before[1]})
+            benefit.append({**pending, "realised": before[0] - loss, "realised_accuracy": acc - before[1],
+                            "simulated_energy_pj": sims[-1]["energy_pj"]})
             pending = None
         if step >= wl.grow_until * wl.steps:
             continue
