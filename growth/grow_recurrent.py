@@ -149,7 +149,8 @@ def _fan_out_norm(model: nn.Sequential) -> float:
 def grow_recurrent(model: nn.Sequential, k: int, *, method: str = "gradmax", layer: int = 0,
                    optimizer: torch.optim.Optimizer | None = None,
                    data: SeqBatch | Iterable[SeqBatch] | None = None, loss_fn: SeqLoss = count_loss,
-                   scale: float = 1.0, mask=None, generator: torch.Generator | None = None) -> torch.Tensor:
+                   scale: float = 1.0, mask=None, fill: bool = False,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Grow the recurrent layer by up to ``k`` neurons in place; returns the benefit per new
     neuron (GradMax: the top singular values of M; "random": NaN).
 
@@ -157,7 +158,9 @@ def grow_recurrent(model: nn.Sequential, k: int, *, method: str = "gradmax", lay
     whose fan-outs are M's top left singular vectors; "random": k normal directions.  Either
     way the fan-outs are scaled to ``scale`` x the mean fan-out norm of the existing neurons.
     With a recurrent mask, GradMax's directions use only the recurrent targets every new
-    neuron may reach.  ``optimizer``: its state is padded."""
+    neuron may reach.  ``fill=True`` tops GradMax up to exactly k neurons when rank M < k:
+    random directions orthogonal to the chosen ones (benefit 0), scaled alike.
+    ``optimizer``: its state is padded."""
     lin_in, rec, lin_out, _ = _check(model, layer)
     if method not in RMETHODS:
         raise GrowthError(f"unknown recurrent growth method {method!r}; use one of {RMETHODS}")
@@ -177,7 +180,12 @@ def grow_recurrent(model: nn.Sequential, k: int, *, method: str = "gradmax", lay
         if u.shape[1] == 0:
             raise DeadLayerError("the recurrent growth matrix is zero (no gradient reaches the new neurons' "
                                  "fan-in), so GradMax has no direction to grow; use method='random'")
-        fan_out, benefit = u.to(torch.float32) * norm, sv.to(torch.float32)
+        u, benefit = u.to(torch.float32), sv.to(torch.float32)
+        if fill and u.shape[1] < k:
+            extra = torch.randn(u.shape[0], k - u.shape[1], generator=generator) * allowed[:, None]
+            u = torch.cat([u, unit(extra - u @ (u.T @ extra), 0)], dim=1)
+            benefit = torch.cat([benefit, torch.zeros(k - len(benefit))])
+        fan_out = u * norm
     else:
         fan_out = unit(torch.randn(H + lin_out.out_features, k, generator=generator) * allowed[:, None], 0) * norm
         benefit = torch.full((k,), float("nan"))

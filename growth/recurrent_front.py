@@ -154,7 +154,7 @@ class _Run:
         """Grow by up to k (GradMax falls back to random on a dead layer); re-place."""
         before = self.hidden
         try:
-            grow_recurrent(self.model, k, method=method, optimizer=self.opt, data=self.grow_batch(),
+            grow_recurrent(self.model, k, method=method, optimizer=self.opt, data=self.grow_batch(), fill=True,
                            generator=self.gen)
         except DeadLayerError:
             grow_recurrent(self.model, k, method="random", optimizer=self.opt, generator=self.gen)
@@ -234,7 +234,7 @@ def _lookahead(run: _Run, k_options) -> dict[int, float]:
 
     def grow(m, opt, k):
         try:
-            return grow_recurrent(m, k, optimizer=opt, data=batch).numel()
+            return grow_recurrent(m, k, optimizer=opt, data=batch, fill=True, generator=run.gen).numel()
         except DeadLayerError:
             return grow_recurrent(m, k, method="random", optimizer=opt, generator=run.gen).numel()
 

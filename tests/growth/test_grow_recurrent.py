@@ -143,3 +143,15 @@ def test_bad_input_names_the_value():
     with pytest.raises(GrowthError, match="unknown recurrent growth method 'zero'"):
         grow_recurrent(m, 2, method="zero")
     assert m[0].out_features == H                          # nothing was grown by the failures
+
+
+def test_fill_tops_gradmax_up_to_k():
+    m = _model()
+    x, y = _data()
+    rank = int(torch.linalg.matrix_rank(recurrent_growth_matrix(m, (x[:, :1], y[:1]))))
+    k = rank + 3
+    sv = grow_recurrent(m, k, data=(x[:, :1], y[:1]), fill=True, generator=torch.Generator().manual_seed(0))
+    assert m[0].out_features == H + k and sv.shape == (k,) and torch.all(sv[rank:] == 0)
+    f = torch.cat([m[1].recurrent.weight[:H, H:], m[2].weight[:, H:]]).detach()
+    gram = f.T @ f                         # the random top-up is orthogonal to GradMax's directions
+    assert gram[:rank, rank:].abs().max() < 1e-6 * gram.diag().max()
