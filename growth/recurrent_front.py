@@ -71,16 +71,17 @@ class Workload:
     look_steps: int = 4
     grow_until: float = 0.7
     plateau_eps: float = 0.05
+    plateau_window: int = 2
 
 
 WORKLOADS = {
     ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 600, 30),
-    ("smnist_recurrent", True): Workload("mosaic-4x4", 32, (16, 32), 24, 4, batch_size=32, n_val=64,
-                                         n_sim=4, look_steps=2),
+    ("smnist_recurrent", True): Workload("mosaic-4x4", 32, (16, 32), 24, 3, batch_size=32, n_val=64,
+                                         n_sim=4, look_steps=2, plateau_window=1),
     ("mosaic_workload", False): Workload("mosaic-8x8", 502, (256, 512), 120, 12, batch_size=32, n_sim=8,
                                          look_steps=2),
-    ("mosaic_workload", True): Workload("mosaic-4x4", 118, (64, 128), 16, 4, batch_size=16, n_val=32,
-                                        n_sim=2, look_steps=1),
+    ("mosaic_workload", True): Workload("mosaic-4x4", 118, (64, 128), 24, 3, batch_size=16, n_val=32,
+                                        n_sim=2, look_steps=1, plateau_window=1),
 }
 
 
@@ -256,7 +257,7 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
     final network's simulation)."""
     wl, spec = run.wl, run.spec
     cfg = ControllerConfig(k_options=wl.k_options, max_neurons=spec.n_slots - N_OUT, check_every=wl.check_every,
-                           plateau=PlateauRule(window=2, eps=wl.plateau_eps), margin=margin,
+                           plateau=PlateauRule(window=wl.plateau_window, eps=wl.plateau_eps), margin=margin,
                            T=run.x_val.shape[0] + 1, pricing=pricing, recurrent=(0,), tile_options=tile_options,
                            seed=run.seed)
     ctl = GrowthController(spec, CostBudget(energy_pj=float(budget)), cfg, placer=run.place)
