@@ -75,7 +75,7 @@ class Workload:
 
 
 WORKLOADS = {
-    ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 600, 30),
+    ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 600, 20, plateau_eps=0.15),
     ("smnist_recurrent", True): Workload("mosaic-4x4", 32, (16, 32), 24, 3, batch_size=32, n_val=64,
                                          n_sim=4, look_steps=2, plateau_window=1),
     ("mosaic_workload", False): Workload("mosaic-8x8", 502, (256, 512), 120, 12, batch_size=32, n_sim=8,
@@ -252,9 +252,9 @@ def _gradmax_benefits(run: _Run, k_options) -> dict[int, float]:
 
 
 def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: float,
-                tile_options: int) -> tuple[list[dict], int, list[dict], dict]:
+                tile_options: int) -> tuple[list[dict], int, list[dict], dict, list[dict]]:
     """The controller's run: (benefit records, violations, simulated accepted networks, the
-    final network's simulation)."""
+    final network's simulation, its decisions: step, action, reason)."""
     wl, spec = run.wl, run.spec
     cfg = ControllerConfig(k_options=wl.k_options, max_neurons=spec.n_slots - N_OUT, check_every=wl.check_every,
                            plateau=PlateauRule(window=wl.plateau_window, eps=wl.plateau_eps), margin=margin,
@@ -295,7 +295,8 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
     if sims or pending is not None:                  # the final network is an accepted one
         sims.append(final)
     violations = sum(bool(CostBudget(energy_pj=float(budget)).violations(_View(r))) for r in sims)
-    return benefit, violations, sims, final
+    decisions = [{"step": e["step"], "action": e.get("action"), "reason": e.get("reason")} for e in ctl.log]
+    return benefit, violations, sims, final, decisions
 
 
 def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
@@ -314,9 +315,10 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
     try:
         torch.manual_seed(seed)
         run = _Run(wl, seed)
-        benefit, violations, sims = [], 0, []
+        benefit, violations, sims, decisions = [], 0, [], []
         if strategy == "controller":
-            benefit, violations, sims, final = _controller(run, setting, estimator, pricing, margin, tile_options)
+            benefit, violations, sims, final, decisions = _controller(run, setting, estimator, pricing, margin,
+                                                                      tile_options)
         else:
             _schedule(run, int(setting), "gradmax" if strategy == "fixed" else "random")
             final = run.simulate()
@@ -327,7 +329,7 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
             "preset": spec.name, "accuracy": ev["accuracy"], "energy_pj": final["energy_pj"],
             "n_neurons": run.n_neurons, "n_classes": N_OUT, "violations": int(violations), "benefit": benefit,
             "wall_s": time.perf_counter() - t0, "chip_accuracy": final["chip_accuracy"],
-            "latency_ns": final["latency_ns"], "simulated": len(sims), "quick": bool(quick)}
+            "latency_ns": final["latency_ns"], "simulated": len(sims), "decisions": decisions, "quick": bool(quick)}
 
 
 def benefit_rank_correlation(points: list[dict], key: str = "predicted") -> dict:
