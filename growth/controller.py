@@ -9,11 +9,13 @@ At each growth opportunity (every ``check_every`` training steps) the controller
    (``max_sizes`` / ``max_neurons``) allows.  Benefit = sum of the top-k squared singular
    values of GradMax's matrix M_l (the squared gradient norm the new fan-ins receive, i.e. the
    first-order loss decrease per unit learning rate; Evci et al. ICLR 2022); k is capped by
-   rank M_l as GradMax does.
+   rank M_l as GradMax does.  Or a given benefit per k (``growth.benefit``'s look-ahead).
+   Recurrent layers (``recurrent``) count the new neurons' synapses onto their own layer.
 3. **cost** - the grown network is placed incrementally (``mapper.map_network`` with
-   ``previous`` = the current placement, old neurons pinned) and costed by
-   ``mosaic.cost.delta_cost`` from the measured spike rates (new neurons get their layer's
-   mean rate).  Added cost = w_energy x dE/E + w_latency x dL/L + w_port x d(port use), a
+   ``previous`` = the current placement, old neurons pinned) and, with ``tile_options``,
+   also on each of the nearest tiles with free slots (one candidate per tile), then costed
+   by ``mosaic.cost.delta_cost`` from the measured spike rates (new neurons get their
+   layer's mean rate; ``pricing="bound"``: every neuron and input active every step).  Added cost = w_energy x dE/E + w_latency x dL/L + w_port x d(port use), a
    dimensionless relative increase.
 4. **budgets** - a candidate whose predicted cost breaks a hard limit (``CostBudget``, scaled
    by ``margin``) is refused and the log says which limit.  Never taken, whatever its benefit.
@@ -258,8 +260,8 @@ def fill_near(spec: HardwareSpec, previous: np.ndarray, tile: int) -> np.ndarray
     new = np.flatnonzero(core < 0)
     if new.size > free.sum():
         raise GrowthError(f"{new.size} new neurons but only {int(free.sum())} free slots on {spec.name}")
-    slots = np.repeat(np.argsort(hop_matrix(spec)[tile], kind="stable"), 1)
-    order = np.concatenate([np.full(max(f, 0), c) for c, f in zip(slots, free[slots])])
+    by_hops = np.argsort(hop_matrix(spec)[tile], kind="stable")
+    order = np.repeat(by_hops, np.maximum(free[by_hops], 0))
     core[new] = order[:new.size]
     return core
 
@@ -367,10 +369,12 @@ class GrowthController:
         out = [first]
         if self.config.tile_options:
             starts = np.cumsum([0] + list(sizes))
-            linked = np.zeros(len(core_of))
-            lo = starts[li - 1] if li > 0 else starts[li]
-            hi = starts[li + 2] if li + 2 < len(starts) else starts[-1]
-            linked[lo:hi] = rates[lo:hi] + rates[starts[li]:starts[li + 1]].mean()
+            linked = np.zeros(len(core_of))      # pre: their rates; post: the new neurons' rate
+            if li > 0:
+                linked[starts[li - 1]:starts[li]] = rates[starts[li - 1]:starts[li]]
+            linked[starts[li + 1]:starts[li + 2]] = new_rates[old < 0][0]
+            if li in self.config.recurrent:
+                linked[starts[li]:starts[li + 1]] = rates[starts[li]:starts[li + 1]] + new_rates[old < 0][0]
             for t in near_tiles(self.spec, core_of, linked, self.config.tile_options):
                 cand = Candidate(li, kk, first.benefit, tile=t)
                 try:
