@@ -78,9 +78,9 @@ WORKLOADS = {
     ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 600, 20, plateau_eps=0.15),
     ("smnist_recurrent", True): Workload("mosaic-4x4", 32, (16, 32), 24, 3, batch_size=32, n_val=64,
                                          n_sim=4, look_steps=2, plateau_window=1),
-    ("mosaic_workload", False): Workload("mosaic-8x8", 502, (256, 512), 120, 12, batch_size=32, n_sim=8,
-                                         look_steps=2),
-    ("mosaic_workload", True): Workload("mosaic-4x4", 118, (64, 128), 24, 3, batch_size=16, n_val=32,
+    ("mosaic_workload", False): Workload("mosaic-8x8", 502, (256, 512), 96, 12, batch_size=32, lr=1e-3,
+                                         n_sim=8, look_steps=2),
+    ("mosaic_workload", True): Workload("mosaic-4x4", 118, (64, 128), 24, 3, batch_size=16, lr=1e-3, n_val=32,
                                         n_sim=2, look_steps=1, plateau_window=1),
 }
 

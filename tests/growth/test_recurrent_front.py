@@ -36,5 +36,9 @@ def test_quick_controller_point():
     for r in p["benefit"]:
         assert r["type"] in {f"0:{k}" for k in wl.k_options}
         assert math.isfinite(r["predicted"]) and math.isfinite(r["realised"]) and r["gradmax"] > 0
+    actions = [d["action"] for d in p["decisions"]]
+    assert actions and set(actions) <= {"wait", "grow", "refuse", "skip"}
+    assert actions.count("grow") == len(p["benefit"])          # every growth is followed by its record
+    assert p["simulated"] == len(p["benefit"]) + bool(p["benefit"])   # ... and its simulation, + the final
     rho = benefit_rank_correlation([p])
     assert all(v["n"] == len(p["benefit"]) for t, v in rho.items() if t == "all")
