@@ -9,9 +9,13 @@ from hypothesis import strategies as st
 from growth.controller import (ControllerConfig, GrowthController, PlateauRule, grown_index,
                                layered_network)
 from growth.errors import GrowthError
+from growth.grow_recurrent import grow_recurrent
 from growth.regularizer import MosaicRegularizer, layer_penalties
 from mosaic import HardwareSpec
+from models.export import to_network
+from models.recurrent import make_rsnn, run_rsnn
 from mosaic.cost import CostBudget, estimate_cost
+from mosaic.simulate import simulate_batch
 from mosaic.spec import SpecError
 from mosaic.topology import hop_matrix, hop_penalty
 
@@ -264,8 +268,6 @@ def test_dict_benefits_and_no_benefit_refused():
 
 
 def _sim_energy(model, core_of, xs):
-    from models.export import to_network          # noqa: PLC0415 (test helper; keeps the header short)
-    from mosaic.simulate import simulate_batch    # noqa: PLC0415
     b = simulate_batch(to_network(model), SPEC, core_of, xs, routing="cycle")
     return b.totals()["energy_pj"]["total"] / len(xs)
 
@@ -276,8 +278,6 @@ def test_bound_priced_controller_never_accepts_what_the_simulation_finds_over_bu
     """Tight energy budgets around the current network's bound cost.  Whatever the grown
     network's weights become (here: random, scaled by ``gain`` so it fires a lot), a candidate
     accepted under pricing="bound" simulates (cycle routing, held-out batch) within budget."""
-    from growth.grow_recurrent import grow_recurrent   # noqa: PLC0415
-    from models.recurrent import make_rsnn, run_rsnn   # noqa: PLC0415
     T, n_in, H = 8, 6, int(np.random.default_rng(seed).integers(6, 20))
     g = torch.Generator().manual_seed(seed)
     model = make_rsnn(n_in, H, 3, threshold=0.5, seed=seed)
