@@ -9,11 +9,13 @@ At each growth opportunity (every ``check_every`` training steps) the controller
    (``max_sizes`` / ``max_neurons``) allows.  Benefit = sum of the top-k squared singular
    values of GradMax's matrix M_l (the squared gradient norm the new fan-ins receive, i.e. the
    first-order loss decrease per unit learning rate; Evci et al. ICLR 2022); k is capped by
-   rank M_l as GradMax does.
+   rank M_l as GradMax does.  Or a given benefit per k (``growth.benefit``'s look-ahead).
+   Recurrent layers (``recurrent``) count the new neurons' synapses onto their own layer.
 3. **cost** - the grown network is placed incrementally (``mapper.map_network`` with
-   ``previous`` = the current placement, old neurons pinned) and costed by
-   ``mosaic.cost.delta_cost`` from the measured spike rates (new neurons get their layer's
-   mean rate).  Added cost = w_energy x dE/E + w_latency x dL/L + w_port x d(port use), a
+   ``previous`` = the current placement, old neurons pinned) and, with ``tile_options``,
+   also on each of the nearest tiles with free slots (one candidate per tile), then costed
+   by ``mosaic.cost.delta_cost`` from the measured spike rates (new neurons get their
+   layer's mean rate; ``pricing="bound"``: every neuron and input active every step).  Added cost = w_energy x dE/E + w_latency x dL/L + w_port x d(port use), a
    dimensionless relative increase.
 4. **budgets** - a candidate whose predicted cost breaks a hard limit (``CostBudget``, scaled
    by ``margin``) is refused and the log says which limit.  Never taken, whatever its benefit.
@@ -41,24 +43,30 @@ from models.snn import encode, run
 from mosaic.cost import CostBudget, CostReport, delta_cost, estimate_cost
 from mosaic.network import SpikingNetwork
 from mosaic.spec import HardwareSpec
+from mosaic.topology import hop_matrix
 
 
 # ----------------------------------------------------------------- structure helpers
 def layered_network(n_inputs: int, sizes: Sequence[int], *, beta: float = 0.9,
-                    threshold: float = 1.0) -> SpikingNetwork:
-    """The dense feed-forward structure of an MLP (every synapse present, weight 1): what the
-    chip routes for a trained model, whose weights are all nonzero.  Neurons in layer order
-    (hidden layers, then the output layer), labelled by layer."""
+                    threshold: float = 1.0, recurrent: Sequence[int] = ()) -> SpikingNetwork:
+    """The dense structure of an MLP (every synapse present, weight 1): what the chip routes
+    for a trained model, whose weights are all nonzero.  Hidden layers listed in ``recurrent``
+    also connect all-to-all to themselves (a dense recurrent matrix, self-synapses included).
+    Neurons in layer order (hidden layers, then the output layer), labelled by layer."""
     sizes = [int(s) for s in sizes]
     if n_inputs < 1 or not sizes or min(sizes) < 1:
         raise GrowthError(f"layered_network needs n_inputs >= 1 and layer sizes >= 1, got {n_inputs}, {sizes}")
+    bad = [li for li in recurrent if not 0 <= li < len(sizes) - 1]
+    if bad:
+        raise GrowthError(f"recurrent layer {bad[0]} does not exist; hidden layers are 0..{len(sizes) - 2}")
     n = sum(sizes)
     starts = np.cumsum([0] + sizes)
     w_in = sp.csr_matrix(np.pad(np.ones((n_inputs, sizes[0])), ((0, 0), (0, n - sizes[0]))))
     rows, cols = [], []
-    for li in range(len(sizes) - 1):
-        a, b, c = starts[li], starts[li + 1], starts[li + 2]
-        r, q = np.meshgrid(np.arange(a, b), np.arange(b, c), indexing="ij")
+    blocks = [(li, li + 1) for li in range(len(sizes) - 1)] + [(li, li) for li in sorted(set(recurrent))]
+    for src, dst in blocks:
+        r, q = np.meshgrid(np.arange(starts[src], starts[src + 1]), np.arange(starts[dst], starts[dst + 1]),
+                           indexing="ij")
         rows.append(r.ravel())
         cols.append(q.ravel())
     r = np.concatenate(rows) if rows else np.zeros(0, int)
@@ -106,6 +114,17 @@ def layer_benefits(model: nn.Sequential, batch, loss_fn, n_hidden: int) -> list[
     return out
 
 
+def _benefit(b: np.ndarray | dict, k: int) -> tuple[int, float]:
+    """(neurons actually added, predicted benefit) of growing by ``k``: GradMax singular
+    values (k capped by their number, benefit = sum of the top-k squared) or a dict {k: value}
+    (0 neurons when k was not estimated)."""
+    if isinstance(b, dict):
+        return (k, float(b[k])) if k in b else (0, 0.0)
+    sv = np.sort(np.asarray(b, np.float64))[::-1]
+    kk = min(k, sv.size)            # GradMax adds at most rank(M) neurons
+    return kk, float(np.sum(sv[:kk] ** 2))
+
+
 # ----------------------------------------------------------------- rules and records
 @dataclass(frozen=True)
 class PlateauRule:
@@ -142,8 +161,10 @@ class PlateauRule:
 
 @dataclass
 class Candidate:
-    """Growing hidden ``layer`` by ``k``: predicted benefit, cost after growth, added cost,
-    value = benefit / added, and ``refused`` (why not admissible; empty if admissible)."""
+    """Growing hidden ``layer`` by ``k`` (new neurons on ``tile`` and the free slots nearest
+    it, or where the placer puts them when ``tile`` is None): predicted benefit, cost after
+    growth, added cost, value = benefit / added, and ``refused`` (why not admissible; empty if
+    admissible)."""
 
     layer: int
     k: int
@@ -153,14 +174,24 @@ class Candidate:
     added: float = float("nan")
     value: float = float("nan")
     refused: list[str] = field(default_factory=list)
+    tile: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """The candidate type, "layer:k" (benefit estimates are compared within a type)."""
+        return f"{self.layer}:{self.k}"
 
     def record(self) -> dict:
-        d = {"layer": self.layer, "k": self.k, "benefit": float(self.benefit),
-             "added_cost": float(self.added), "value": float(self.value), "refused": list(self.refused)}
+        d = {"layer": self.layer, "k": self.k, "tile": self.tile, "type": self.kind,
+             "benefit": float(self.benefit), "added_cost": float(self.added), "value": float(self.value),
+             "refused": list(self.refused)}
         if self.cost is not None:
             d.update(energy_pj=float(self.cost.energy_pj["total"]), latency_ns=float(self.cost.latency_ns),
                      port_use=float(self.cost.port_use), cores=int(self.cost.cores_used))
         return d
+
+
+PRICINGS = ("rates", "bound")
 
 
 @dataclass
@@ -169,7 +200,13 @@ class ControllerConfig:
     ``max_neurons`` (hidden total) cap growth (the final neuron budget); ``check_every``
     training steps between opportunities; ``w_*`` weights of the added-cost terms;
     ``margin`` < 1 keeps predictions that far inside each budget; ``mapping``/``time_limit``
-    for the incremental placement (s); ``T`` steps per inference."""
+    for the incremental placement (s); ``T`` steps per inference.  ``pricing``: "rates" (the
+    expected cost from measured spike rates, new neurons at their layer's mean rate) or
+    "bound" (every neuron and input active every step: a cost no run can exceed).
+    ``recurrent``: hidden layers with an all-to-all recurrent matrix (their new neurons also
+    synapse onto the layer itself).  ``tile_options``: besides the placer's choice, also
+    price putting the k new neurons on each of this many tiles nearest (in hops, weighted by
+    spike rates) to the neurons they connect to (0: the placer only)."""
 
     k_options: tuple[int, ...] = (8,)
     max_sizes: tuple[int, ...] | None = None
@@ -185,6 +222,9 @@ class ControllerConfig:
     time_limit: float = 1.0
     T: int = 10
     seed: int = 0
+    pricing: str = "rates"
+    recurrent: tuple[int, ...] = ()
+    tile_options: int = 0
 
     def __post_init__(self) -> None:
         if not self.k_options or min(self.k_options) < 1:
@@ -193,6 +233,10 @@ class ControllerConfig:
             raise GrowthError(f"need check_every >= 1 and 0 < margin <= 1, got {self.check_every}, {self.margin}")
         if min(self.w_energy, self.w_latency, self.w_port) < 0 or self.w_energy + self.w_latency + self.w_port <= 0:
             raise GrowthError("added-cost weights w_energy, w_latency, w_port must be >= 0, not all 0")
+        if self.pricing not in PRICINGS:
+            raise GrowthError(f"unknown pricing {self.pricing!r}; use one of {PRICINGS}")
+        if self.tile_options < 0:
+            raise GrowthError(f"tile_options must be >= 0, got {self.tile_options}")
 
 
 Placer = Callable[[SpikingNetwork, HardwareSpec, np.ndarray, np.ndarray], np.ndarray]
@@ -208,8 +252,33 @@ def incremental_placer(method: str = "greedy", time_limit: float = 1.0, seed: in
     return place
 
 
+def fill_near(spec: HardwareSpec, previous: np.ndarray, tile: int) -> np.ndarray:
+    """Old neurons stay (``previous``); new ones (-1) go to ``tile``'s free slots, then to the
+    free slots of the tiles nearest it in hops.  ``GrowthError`` when the chip is full."""
+    core = np.asarray(previous, np.int64).copy()
+    free = spec.neurons_per_core - np.bincount(core[core >= 0], minlength=spec.n_cores)
+    new = np.flatnonzero(core < 0)
+    if new.size > free.sum():
+        raise GrowthError(f"{new.size} new neurons but only {int(free.sum())} free slots on {spec.name}")
+    by_hops = np.argsort(hop_matrix(spec)[tile], kind="stable")
+    order = np.repeat(by_hops, np.maximum(free[by_hops], 0))
+    core[new] = order[:new.size]
+    return core
+
+
+def near_tiles(spec: HardwareSpec, core_of: np.ndarray, weights: np.ndarray, n: int) -> list[int]:
+    """The ``n`` tiles with a free slot that minimise sum_j weights[j] x hops(tile, core_of[j]):
+    where a new neuron connected to neurons j (weights: their spike rates) routes least."""
+    free = spec.neurons_per_core - np.bincount(core_of, minlength=spec.n_cores)
+    load = np.bincount(core_of, weights=weights, minlength=spec.n_cores)
+    score = hop_matrix(spec) @ load
+    ok = np.flatnonzero(free > 0)
+    return [int(t) for t in ok[np.argsort(score[ok], kind="stable")[:n]]]
+
+
 class GrowthController:
-    """Decides where and when a spiking MLP grows on ``spec`` within ``budget``."""
+    """Decides where and when a spiking MLP (or a recurrent SNN, ``config.recurrent``) grows on
+    ``spec`` within ``budget``."""
 
     def __init__(self, spec: HardwareSpec, budget: CostBudget, config: ControllerConfig | None = None,
                  placer: Placer | None = None) -> None:
@@ -226,62 +295,115 @@ class GrowthController:
 
     # -- candidates ------------------------------------------------------------------
     def candidates(self, n_inputs: int, sizes: Sequence[int], core_of: np.ndarray, rates: np.ndarray,
-                   input_rates: np.ndarray, benefits: Sequence[np.ndarray], *,
+                   input_rates: np.ndarray, benefits: Sequence[np.ndarray | dict], *,
                    analog_input: bool = True) -> tuple[CostReport, list[Candidate]]:
-        """Cost the current network and every candidate (layer, k); ``sizes`` lists every
-        layer (hidden then output), ``benefits[l]`` the singular values of hidden layer l."""
+        """Cost the current network and every candidate (layer, k[, tile]); ``sizes`` lists
+        every layer (hidden then output); ``benefits[l]``: the GradMax singular values of
+        hidden layer l (benefit of k = sum of the top-k squared, k capped by their number),
+        or a dict {k: benefit} (e.g. ``growth.benefit.lookahead_benefits``)."""
         c = self.config
         sizes = [int(s) for s in sizes]
         n_hidden = len(sizes) - 1
         if len(benefits) != n_hidden:
             raise GrowthError(f"benefits has {len(benefits)} entries for {n_hidden} hidden layers")
-        net = layered_network(n_inputs, sizes)
-        rates = np.asarray(rates, np.float64)
+        rates, input_rates = self.priced_rates(rates, input_rates)
+        core_of = np.asarray(core_of, np.int64)
+        net = layered_network(n_inputs, sizes, recurrent=c.recurrent)
         base = estimate_cost(net, self.spec, core_of, rates, input_rates, T=c.T, analog_input=analog_input)
-        starts = np.cumsum([0] + sizes)
-        out = []
+        out: list[Candidate] = []
         for li in range(n_hidden):
-            sv = np.sort(np.asarray(benefits[li], np.float64))[::-1]
             for k in sorted(set(c.k_options)):
-                kk = min(k, sv.size)            # GradMax adds at most rank(M) neurons
+                kk, benefit = _benefit(benefits[li], k)
                 if kk and any(o.layer == li and o.k == kk for o in out):
                     continue
-                cand = Candidate(li, kk if kk else k, float(np.sum(sv[:kk] ** 2)))
-                out.append(cand)
-                if kk == 0:
-                    cand.refused.append(f"layer {li}: GradMax matrix is zero, nothing to grow")
+                first = Candidate(li, kk if kk else k, benefit)
+                out.append(first)
+                self._screen(first, sizes, kk)
+                if first.refused:
                     continue
-                new_sizes = grown_sizes(sizes, li, kk)
-                if c.max_sizes is not None and new_sizes[li] > c.max_sizes[li]:
-                    cand.refused.append(f"neuron budget: layer {li} would have {new_sizes[li]} > "
-                                        f"{c.max_sizes[li]} neurons")
-                if c.max_neurons is not None and sum(new_sizes[:-1]) > c.max_neurons:
-                    cand.refused.append(f"neuron budget: {sum(new_sizes[:-1])} hidden neurons > {c.max_neurons}")
-                if len(new_sizes) and sum(new_sizes) > self.spec.n_slots:
-                    cand.refused.append(f"{sum(new_sizes)} neurons exceed the chip's {self.spec.n_slots} slots")
-                if cand.refused:
-                    continue
-                old = grown_index(sizes, li, kk)
-                layer_rate = rates[starts[li]:starts[li + 1]].mean()
-                new_rates = np.where(old >= 0, rates[np.maximum(old, 0)], layer_rate)
-                previous = np.where(old >= 0, np.asarray(core_of)[np.maximum(old, 0)], -1)
-                new_net = layered_network(n_inputs, new_sizes)
-                try:
-                    cand.core_of = self.placer(new_net, self.spec, previous, new_rates)
-                except ValueError as e:          # MappingError: no room for the new neurons
-                    cand.refused.append(f"mapping failed: {e}")
-                    continue
-                kept = old >= 0
-                moved = np.any(cand.core_of[kept] != np.asarray(core_of)[old[kept]])
-                # Only layer li-1 (or the inputs) gains targets; a hint makes the delta O(changes).
-                hint = None if moved else (np.arange(starts[li - 1], starts[li]) if li > 0
-                                           else new_net.n_neurons + np.arange(n_inputs))
-                cand.cost = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old,
-                                       sources=hint)
-                cand.refused += [f"budget: {v}" for v in self._limits.violations(cand.cost)]
-                cand.added = self._added(base, cand.cost)
-                cand.value = cand.benefit / cand.added if cand.added > 0 else math.inf
+                for cand in self._placed(first, n_inputs, sizes, core_of, rates, input_rates):
+                    if cand is not first:
+                        out.append(cand)
+                    if not cand.refused:
+                        self._price(cand, base, n_inputs, sizes, core_of, rates, input_rates)
         return base, out
+
+    def priced_rates(self, rates, input_rates) -> tuple[np.ndarray, np.ndarray]:
+        """The rates the budget is priced at: measured ones ("rates") or all 1 ("bound")."""
+        rates = np.asarray(rates, np.float64)
+        input_rates = np.asarray(input_rates, np.float64)
+        if self.config.pricing == "bound":
+            return np.ones_like(rates), np.ones_like(input_rates)
+        return rates, input_rates
+
+    def _screen(self, cand: Candidate, sizes: list[int], kk: int) -> None:
+        c, li = self.config, cand.layer
+        if kk == 0:
+            cand.refused.append(f"layer {li}: no benefit estimate for k = {cand.k} (GradMax matrix zero "
+                                "or k not estimated)")
+            return
+        new_sizes = grown_sizes(sizes, li, kk)
+        if c.max_sizes is not None and new_sizes[li] > c.max_sizes[li]:
+            cand.refused.append(f"neuron budget: layer {li} would have {new_sizes[li]} > {c.max_sizes[li]} neurons")
+        if c.max_neurons is not None and sum(new_sizes[:-1]) > c.max_neurons:
+            cand.refused.append(f"neuron budget: {sum(new_sizes[:-1])} hidden neurons > {c.max_neurons}")
+        if sum(new_sizes) > self.spec.n_slots:
+            cand.refused.append(f"{sum(new_sizes)} neurons exceed the chip's {self.spec.n_slots} slots")
+
+    def _grown_rates(self, sizes, li, kk, rates) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.cumsum([0] + list(sizes))
+        old = grown_index(sizes, li, kk)
+        layer_rate = rates[starts[li]:starts[li + 1]].mean()
+        return old, np.where(old >= 0, rates[np.maximum(old, 0)], layer_rate)
+
+    def _placed(self, first: Candidate, n_inputs, sizes, core_of, rates, input_rates) -> list[Candidate]:
+        """``first`` placed by the placer, plus one candidate per nearby tile (``tile_options``)."""
+        li, kk = first.layer, first.k
+        old, new_rates = self._grown_rates(sizes, li, kk, rates)
+        previous = np.where(old >= 0, core_of[np.maximum(old, 0)], -1)
+        new_net = layered_network(n_inputs, grown_sizes(sizes, li, kk), recurrent=self.config.recurrent)
+        try:
+            first.core_of = np.asarray(self.placer(new_net, self.spec, previous, new_rates), np.int64)
+        except ValueError as e:          # MappingError: no room for the new neurons
+            first.refused.append(f"mapping failed: {e}")
+        out = [first]
+        if self.config.tile_options:
+            starts = np.cumsum([0] + list(sizes))
+            linked = np.zeros(len(core_of))      # pre: their rates; post: the new neurons' rate
+            if li > 0:
+                linked[starts[li - 1]:starts[li]] = rates[starts[li - 1]:starts[li]]
+            linked[starts[li + 1]:starts[li + 2]] = new_rates[old < 0][0]
+            if li in self.config.recurrent:
+                linked[starts[li]:starts[li + 1]] = rates[starts[li]:starts[li + 1]] + new_rates[old < 0][0]
+            for t in near_tiles(self.spec, core_of, linked, self.config.tile_options):
+                cand = Candidate(li, kk, first.benefit, tile=t)
+                try:
+                    cand.core_of = fill_near(self.spec, previous, t)
+                except GrowthError as e:
+                    cand.refused.append(f"tile {t}: {e}")
+                out.append(cand)
+        return out
+
+    def _price(self, cand: Candidate, base: CostReport, n_inputs, sizes, core_of, rates, input_rates) -> None:
+        li, kk = cand.layer, cand.k
+        old, new_rates = self._grown_rates(sizes, li, kk, rates)
+        new_net = layered_network(n_inputs, grown_sizes(sizes, li, kk), recurrent=self.config.recurrent)
+        kept = old >= 0
+        moved = np.any(cand.core_of[kept] != core_of[old[kept]])
+        # Only layer li-1 (or the inputs), and layer li itself when recurrent, gain targets:
+        # a hint makes the delta O(changes).
+        hint = None
+        if not moved:
+            starts = np.cumsum([0] + grown_sizes(sizes, li, kk))
+            hint = (np.arange(starts[li - 1], starts[li]) if li > 0 else new_net.n_neurons + np.arange(n_inputs))
+            if li in self.config.recurrent:
+                hint = np.concatenate([hint, np.arange(starts[li], starts[li + 1])])
+        cand.cost = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old, sources=hint)
+        cand.refused += [f"budget: {v}" for v in self._limits.violations(cand.cost)]
+        if not cand.benefit > 0:
+            cand.refused.append(f"no predicted benefit ({cand.benefit:.4g})")
+        cand.added = self._added(base, cand.cost)
+        cand.value = cand.benefit / cand.added if cand.added > 0 else math.inf
 
     def _added(self, base: CostReport, new: CostReport) -> float:
         c = self.config

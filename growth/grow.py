@@ -172,12 +172,13 @@ def capture_growth_matrix(model: nn.Sequential, layer: int, data: Batch | Iterab
     return m
 
 
-def _unit(v: torch.Tensor, dim: int) -> torch.Tensor:
+def unit(v: torch.Tensor, dim: int) -> torch.Tensor:
+    """``v`` with its non-zero vectors along ``dim`` scaled to unit L2 norm (zero ones kept)."""
     n = v.norm(dim=dim, keepdim=True)
     return torch.where(n > 0, v / n.clamp_min(1e-30), v)
 
 
-def _pad_param(p: nn.Parameter, new: torch.Tensor, dim: int, optimizer: torch.optim.Optimizer | None) -> None:
+def pad_param(p: nn.Parameter, new: torch.Tensor, dim: int, optimizer: torch.optim.Optimizer | None) -> None:
     """Append ``new`` to parameter ``p`` along ``dim`` in place; pad optimizer state with zeros."""
     old_shape = p.shape
     p.data = torch.cat([p.data, new.to(p.dtype)], dim=dim)
@@ -192,6 +193,19 @@ def _pad_param(p: nn.Parameter, new: torch.Tensor, dim: int, optimizer: torch.op
             pad_shape = list(old_shape)
             pad_shape[dim] = new.shape[dim]
             state[key] = torch.cat([v, v.new_zeros(pad_shape)], dim=dim)
+
+
+def pad_neuron_params(act: nn.Module, n_old: int, k: int, optimizer: torch.optim.Optimizer | None) -> None:
+    """Give k new neurons of a snnTorch layer the mean of its per-neuron parameters (beta,
+    threshold, ...); scalar parameters are shared and left alone."""
+    for name in _NEURON_PARAMS:
+        v = getattr(act, name, None)
+        if torch.is_tensor(v) and v.ndim >= 1 and v.numel() > 1 and v.shape[-1] == n_old:
+            fill = v.mean(dim=-1, keepdim=True).expand(*v.shape[:-1], k)
+            if isinstance(v, nn.Parameter):
+                pad_param(v, fill.clone(), v.ndim - 1, optimizer)
+            else:
+                setattr(act, name, torch.cat([v, fill], dim=-1))
 
 
 def insert_units(model: nn.Sequential, layer: int, fan_in: torch.Tensor, fan_out: torch.Tensor,
@@ -215,21 +229,14 @@ def insert_units(model: nn.Sequential, layer: int, fan_in: torch.Tensor, fan_out
             raise GrowthError(f"insert_units: {name} has NaN/inf entries")
     n_old = lin_a.out_features
     with torch.no_grad():
-        _pad_param(lin_a.weight, fan_in.detach(), 0, optimizer)
+        pad_param(lin_a.weight, fan_in.detach(), 0, optimizer)
         if lin_a.bias is not None:
-            _pad_param(lin_a.bias, bias.detach(), 0, optimizer)
-        _pad_param(lin_b.weight, fan_out.detach(), 1, optimizer)
+            pad_param(lin_a.bias, bias.detach(), 0, optimizer)
+        pad_param(lin_b.weight, fan_out.detach(), 1, optimizer)
         lin_a.out_features += k
         lin_b.in_features += k
         for act in acts:
-            for name in _NEURON_PARAMS:
-                v = getattr(act, name, None)
-                if torch.is_tensor(v) and v.ndim >= 1 and v.numel() > 1 and v.shape[-1] == n_old:
-                    fill = v.mean(dim=-1, keepdim=True).expand(*v.shape[:-1], k)
-                    if isinstance(v, nn.Parameter):
-                        _pad_param(v, fill.clone(), v.ndim - 1, optimizer)
-                    else:
-                        setattr(act, name, torch.cat([v, fill], dim=-1))
+            pad_neuron_params(act, n_old, k, optimizer)
     if any(hasattr(a, "init_hidden") for a in acts):
         reset_state(model)
 
@@ -284,19 +291,19 @@ def grow_layer(model: nn.Sequential, layer: int, k: int, *, method: str = "gradm
         if fill and u.shape[1] < k:
             extra = rand((n_next, k - u.shape[1])) * mask
             extra = extra - u @ (u.T @ extra)
-            u = torch.cat([u, _unit(extra, 0)], dim=1)
+            u = torch.cat([u, unit(extra, 0)], dim=1)
             sv = torch.cat([sv, torch.zeros(k - len(sv))])
         k = u.shape[1]
         fan_out = u * (scale * fan_out_norm)
-        fan_in = _unit(rand((k, n_prev)), 1) * (epsilon * fan_in_norm)
+        fan_in = unit(rand((k, n_prev)), 1) * (epsilon * fan_in_norm)
         benefit = sv
     elif method == "random":
-        fan_out = _unit(rand((n_next, k)) * mask, 0) * (scale * fan_out_norm)
-        fan_in = _unit(rand((k, n_prev)), 1) * (epsilon * fan_in_norm)
+        fan_out = unit(rand((n_next, k)) * mask, 0) * (scale * fan_out_norm)
+        fan_in = unit(rand((k, n_prev)), 1) * (epsilon * fan_in_norm)
         benefit = torch.full((k,), float("nan"))
     else:
         fan_out = torch.zeros(n_next, k)
-        fan_in = _unit(rand((k, n_prev)), 1) * (scale * fan_in_norm)
+        fan_in = unit(rand((k, n_prev)), 1) * (scale * fan_in_norm)
         benefit = torch.full((k,), float("nan"))
     insert_units(model, layer, fan_in, fan_out, optimizer=optimizer)
     return benefit

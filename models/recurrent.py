@@ -13,6 +13,7 @@ first (label 0), output neurons (label 1), the recurrent matrix inside layer 0.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -96,6 +97,13 @@ def reset_rsnn(model: nn.Sequential) -> None:
         for s in _STATES:
             if isinstance(m, (snn.Leaky, *_RECURRENT)) and hasattr(m, s):
                 setattr(m, s, torch.zeros(0, dtype=getattr(m, s).dtype))
+
+
+def copy_rsnn(model: nn.Sequential) -> nn.Sequential:
+    """A deep copy of the model, both at rest (snnTorch's hidden states after a forward pass
+    are graph tensors, which ``copy.deepcopy`` refuses)."""
+    reset_rsnn(model)
+    return copy.deepcopy(model)
 
 
 def run_rsnn(model: nn.Sequential, x_seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

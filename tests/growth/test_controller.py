@@ -9,9 +9,13 @@ from hypothesis import strategies as st
 from growth.controller import (ControllerConfig, GrowthController, PlateauRule, grown_index,
                                layered_network)
 from growth.errors import GrowthError
+from growth.grow_recurrent import grow_recurrent
 from growth.regularizer import MosaicRegularizer, layer_penalties
 from mosaic import HardwareSpec
+from models.export import to_network
+from models.recurrent import make_rsnn, run_rsnn
 from mosaic.cost import CostBudget, estimate_cost
+from mosaic.simulate import simulate_batch
 from mosaic.spec import SpecError
 from mosaic.topology import hop_matrix, hop_penalty
 
@@ -197,3 +201,107 @@ def test_hop_penalty_is_generate_mosaic_mask(preset, beta):
     assert np.allclose(hop_penalty(spec, beta), _generate_mosaic_mask(spec.n_cores, beta), rtol=1e-12, atol=0)
     with pytest.raises(SpecError, match="beta"):
         hop_penalty(spec, 0.0)
+
+
+# ----------------------------------------------------------------- recurrent layers, tiles, pricing
+def test_recurrent_structure_and_bad_layer():
+    net = layered_network(5, [3, 2], recurrent=(0,))
+    assert net.w.nnz == 3 * 2 + 3 * 3 and net.w[:3, :3].toarray().all() and net.w[3:].nnz == 0
+    with pytest.raises(GrowthError, match="recurrent layer 1 does not exist"):
+        layered_network(5, [3, 2], recurrent=(1,))
+
+
+@pytest.mark.parametrize("tiles", [0, 3])
+def test_recurrent_candidates_price_like_a_fresh_estimate(tiles):
+    """Every candidate's delta cost (with the recurrent source hint) equals estimate_cost of the
+    grown recurrent network at its placement; tile candidates put the new neurons on their
+    tile first and keep the old ones where they were."""
+    sizes = [9, 4]
+    core, rates, in_rates = _state(sizes, 7)
+    cfg = ControllerConfig(k_options=(2, 5), T=10, recurrent=(0,), tile_options=tiles)
+    ctl = GrowthController(SPEC, CostBudget(), cfg, placer=fill_placer)
+    _, cands = ctl.candidates(12, sizes, core, rates, in_rates, [np.ones(6)], analog_input=True)
+    assert len(cands) == 2 * (1 + tiles)
+    for k in (2, 5):
+        placed = [c.tile for c in cands if c.k == k and c.tile is not None]
+        assert len(set(placed)) == tiles and all(np.sum(core == t) < SPEC.neurons_per_core for t in placed)
+    for c in cands:
+        grown = [sizes[0] + c.k, sizes[1]]
+        old = grown_index(sizes, 0, c.k)
+        r = np.where(old >= 0, rates[np.maximum(old, 0)], rates[:9].mean())
+        ref = estimate_cost(layered_network(12, grown, recurrent=(0,)), SPEC, c.core_of, r, in_rates, T=10,
+                            analog_input=True)
+        assert c.cost.energy_pj["total"] == pytest.approx(ref.energy_pj["total"], rel=1e-9)
+        assert c.cost.peak_link_load == pytest.approx(ref.peak_link_load, rel=1e-9)
+        assert np.array_equal(c.core_of[old >= 0], core[old[old >= 0]])
+        if c.tile is not None:
+            free = SPEC.neurons_per_core - np.sum(core == c.tile)
+            assert np.all(c.core_of[old < 0][:free] == c.tile)
+
+
+def test_bound_pricing_is_the_all_active_cost():
+    sizes = [6, 4]
+    core, rates, in_rates = _state(sizes, 8)
+    base = {}
+    for pricing in ("rates", "bound"):
+        ctl = GrowthController(SPEC, CostBudget(), ControllerConfig(k_options=(2,), T=10, pricing=pricing,
+                                                                    recurrent=(0,)), placer=fill_placer)
+        base[pricing], _ = ctl.candidates(12, sizes, core, rates, in_rates, [np.ones(3)], analog_input=True)
+    ref = estimate_cost(layered_network(12, sizes, recurrent=(0,)), SPEC, core, 1.0, 1.0, T=10, analog_input=True)
+    assert base["bound"].energy_pj["total"] == pytest.approx(ref.energy_pj["total"])
+    assert base["bound"].energy_pj["total"] > base["rates"].energy_pj["total"]
+    with pytest.raises(GrowthError, match="unknown pricing 'mean'"):
+        ControllerConfig(pricing="mean")
+
+
+def test_dict_benefits_and_no_benefit_refused():
+    sizes = [6, 4]
+    core, rates, in_rates = _state(sizes, 9)
+    ctl = GrowthController(SPEC, CostBudget(), ControllerConfig(k_options=(2, 4, 8), T=10, recurrent=(0,)),
+                           placer=fill_placer)
+    _, cands = ctl.candidates(12, sizes, core, rates, in_rates, [{2: 0.3, 4: -0.1}], analog_input=True)
+    by = {c.k: c for c in cands}
+    assert by[2].benefit == 0.3 and not by[2].refused
+    assert any("no predicted benefit" in r for r in by[4].refused)
+    assert any("no benefit estimate" in r for r in by[8].refused)
+    assert ctl.select(cands) is by[2]
+
+
+def _sim_energy(model, core_of, xs):
+    b = simulate_batch(to_network(model), SPEC, core_of, xs, routing="cycle")
+    return b.totals()["energy_pj"]["total"] / len(xs)
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), tight=st.floats(0.9, 1.6), gain=st.floats(0.2, 3.0))
+def test_bound_priced_controller_never_accepts_what_the_simulation_finds_over_budget(seed, tight, gain):
+    """Tight energy budgets around the current network's bound cost.  Whatever the grown
+    network's weights become (here: random, scaled by ``gain`` so it fires a lot), a candidate
+    accepted under pricing="bound" simulates (cycle routing, held-out batch) within budget."""
+    T, n_in, H = 8, 6, int(np.random.default_rng(seed).integers(6, 20))
+    g = torch.Generator().manual_seed(seed)
+    model = make_rsnn(n_in, H, 3, threshold=0.5, seed=seed)
+    core = np.arange(H + 3) // SPEC.neurons_per_core
+    x = torch.rand(T, 12, n_in, generator=g)
+    cfg = ControllerConfig(k_options=(2, 6), T=T, pricing="bound", recurrent=(0,), tile_options=2,
+                           plateau=PlateauRule(window=1, eps=1e9))
+    bound = estimate_cost(layered_network(n_in, [H, 3], recurrent=(0,)), SPEC, core, 1.0, 1.0, T=T,
+                          analog_input=True).energy_pj["total"]
+    budget = CostBudget(energy_pj=bound * tight)
+    ctl = GrowthController(SPEC, budget, cfg, placer=fill_placer)
+    ctl.observe(1.0)
+    ctl.observe(1.0)
+    with torch.no_grad():
+        _, _, hid = run_rsnn(model, x)
+    rates = np.full(H + 3, float(hid.mean()))
+    pick = ctl.decide(0, n_in, [H, 3], core, rates, np.ones(n_in), [np.ones(6)])
+    if tight < 1:
+        assert pick is None                    # even the current network is over the bound budget
+    if pick is None:
+        return
+    grow_recurrent(model, pick.k, method="random", generator=g)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * gain)
+    xs = np.random.default_rng(seed).uniform(0, 1, (4, T, n_in))
+    assert _sim_energy(model, pick.core_of, xs) <= budget.energy_pj

