@@ -234,8 +234,9 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
     x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
     fan = events.fanout(net, spec, prep.core_of, prep.spiking_input,
                         key=f"{key or _fingerprint(net, prep.core_of, spec, prep.spiking_input)}/{spec.cores_per_tile}")
+    sent = events.injections(per_neuron, spikes[-1], per_input[:x_spk.shape[1]])
     counts.update({k: int(round(v)) for k, v in
-                   events.message_counts(events.injections(spikes, x_spk), fan.n_dest, fan.hops_x, fan.hops_y).items()})
+                   events.message_counts(sent, fan.n_dest, fan.hops_x, fan.hops_y).items()})
     e = energy_pj(spec, counts, T)
     lat = np.asarray(step_latency, dtype=np.int64)
     input_rates = per_input / T
@@ -303,10 +304,11 @@ def build_routes(spec: HardwareSpec, m: sp.csr_matrix, core_of: np.ndarray, src_
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
         kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
                             core_of, src_core, perm, edge_ptr)
-    return Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
+    rt = Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
                   n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
                   syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
-                  max_depth=max_depth)
+                  max_depth=max_depth, max_fan=1, max_edges=max(1, int(np.diff(edge_ptr).max(initial=0))))
+    return rt._replace(max_fan=int(kernels.max_branching(rt, spec.n_cores)))
 
 
 def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
