@@ -494,7 +494,7 @@ def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
     return ent_free, free_e, n_active
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cycle(c, w0, chip, rt, I, noc, last, rec):
     """One cycle of the network: serve the active FIFOs (bitmap ``active``, flags ``is_active``)
     in increasing index (FIFO ``F`` belongs to link ``F // chip.vcs``; a link's FIFOs share
@@ -523,7 +523,7 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
             bit = trailing_zeros(word)
             word &= word - one
             F = wi * 64 + bit
-            L = F // vcs
+            L = F if vcs == 1 else F // vcs
             if L != cur_link:
                 cur_link, cur_used = L, 0
             v = link_head[L]
