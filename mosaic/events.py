@@ -77,9 +77,10 @@ def fanout(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking
     return f
 
 
-def injections(spikes: np.ndarray, x_spk: np.ndarray) -> np.ndarray:
-    """(S,) packets each source injects in a run: neuron spikes of steps 0..T-2, input spikes."""
-    return np.concatenate([spikes[:-1].sum(axis=0), x_spk.sum(axis=0)]).astype(np.float64)
+def injections(per_neuron: np.ndarray, last: np.ndarray, per_input: np.ndarray) -> np.ndarray:
+    """(S,) packets each source injects in a run: neuron spikes of steps 0..T-2 (``per_neuron``
+    spikes of the run minus the ``last`` step's), input spikes (``per_input``)."""
+    return np.concatenate([per_neuron - last, per_input]).astype(np.float64)
 
 
 def message_counts(sent: np.ndarray, n_dest: np.ndarray, hops_x: np.ndarray, hops_y: np.ndarray) -> dict:

@@ -212,19 +212,30 @@ def _analog_input(t, I, inp, counters):
 
 
 @njit(cache=True)
-def _sources(t, n, spikes, x_spk, syn_ptr, out):
-    """Sources injecting at window t, in order: neurons that spiked at t-1, then spiking inputs."""
-    k = 0
-    if t > 0:
-        for i in range(n):
-            if spikes[t - 1, i] and syn_ptr[i + 1] > syn_ptr[i]:
-                out[k] = i
-                k += 1
-    for j in range(x_spk.shape[1]):
-        if x_spk[t, j] and syn_ptr[n + j + 1] > syn_ptr[n + j]:
-            out[k] = n + j
+def _spiked(row, base, syn_ptr, out, k):
+    """Append to ``out[k:]`` the sources ``base + i`` (in increasing ``i``) with ``row[i]`` set
+    and any synapse; returns the new count.  Rows are sparse: 8 flags are tested at a time."""
+    n = row.size
+    nw = n // 8
+    words = row[:nw * 8].view(np.uint64)
+    for j in range(nw):
+        if words[j] != 0:
+            for i in range(8 * j, 8 * j + 8):
+                if row[i] and syn_ptr[base + i + 1] > syn_ptr[base + i]:
+                    out[k] = base + i
+                    k += 1
+    for i in range(nw * 8, n):
+        if row[i] and syn_ptr[base + i + 1] > syn_ptr[base + i]:
+            out[k] = base + i
             k += 1
     return k
+
+
+@njit(cache=True)
+def _sources(t, n, spikes, x_spk, syn_ptr, out):
+    """Sources injecting at window t, in order: neurons that spiked at t-1, then spiking inputs."""
+    k = _spiked(spikes[t - 1], 0, syn_ptr, out, 0) if t > 0 else 0
+    return _spiked(x_spk[t], n, syn_ptr, out, k)
 
 
 @njit(cache=True)
@@ -483,7 +494,7 @@ def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
     return ent_free, free_e, n_active
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cycle(c, w0, chip, rt, I, noc, last, rec):
     """One cycle of the network: serve the active FIFOs (bitmap ``active``, flags ``is_active``)
     in increasing index (FIFO ``F`` belongs to link ``F // chip.vcs``; a link's FIFOs share
@@ -512,7 +523,7 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
             bit = trailing_zeros(word)
             word &= word - one
             F = wi * 64 + bit
-            L = F // vcs
+            L = F if vcs == 1 else F // vcs
             if L != cur_link:
                 cur_link, cur_used = L, 0
             v = link_head[L]
@@ -617,11 +628,8 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
     born = np.empty(n + inp.x_spk.shape[1], np.int64)
     n_links = link_head.size
-    max_e = 1
-    for k in range(edge_ptr.size - 1):
-        max_e = max(max_e, edge_ptr[k + 1] - edge_ptr[k])
-    max_fan = max_branching(rt, n_cores)
-    dep = np.empty(max_e, np.int64)                 # fast path: depth of each tree edge
+    max_fan = rt.max_fan
+    dep = np.empty(rt.max_edges, np.int64)          # fast path: depth of each tree edge
     ustamp = np.full(n_links, -1, np.int64)         # fast path: window that last used a link,
     ucnt = np.zeros(n_links, np.int64)              # how often, in which cycles
     ucyc = np.empty((n_links, min(cap, _FAST_USES)), np.int64)

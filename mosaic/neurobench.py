@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ChipError
+from .kernels import spike_counts
 from .network import SpikingNetwork
 
 
@@ -45,7 +46,7 @@ def synaptic_ops(net: SpikingNetwork, spikes: np.ndarray, counts: dict) -> tuple
     """(effective ACs, effective MACs) of one run from its raster and counters; valid when
     every copy was delivered (nothing dropped or in flight)."""
     T = spikes.shape[0]
-    neuron_ops = float(spikes[:-1].sum(axis=0) @ np.diff(net.w.indptr)) if T > 1 else 0.0
+    neuron_ops = float(spike_counts(np.ascontiguousarray(spikes[:-1])) @ np.diff(net.w.indptr)) if T > 1 else 0.0
     input_ops = counts["synaptic_ops"] - neuron_ops
     analog = counts["input_packets"] == 0 and input_ops > 0
     return neuron_ops + (0.0 if analog else input_ops), (input_ops if analog else 0.0)
@@ -64,7 +65,7 @@ def run_metrics(net: SpikingNetwork, spikes: np.ndarray, counts: dict, packets: 
     complete = not (packets["dropped"] or packets["in_flight"])
     acs, macs = synaptic_ops(net, spikes, counts) if complete else (None, None)
     return {"effective_acs": acs, "effective_macs": macs,
-            "activation_sparsity": 1.0 - float(spikes.sum()) / (n * T) if n else 0.0,
+            "activation_sparsity": 1.0 - float(np.count_nonzero(spikes)) / (n * T) if n else 0.0,
             "membrane_updates": float(n * T), **static_metrics(net)}
 
 

@@ -79,6 +79,8 @@ class Routes(NamedTuple):
     link_head: np.ndarray   # (n_links,) int32 node each link enters
     n_routers: np.ndarray   # (n_src,) int32 routers on the source's tree
     max_depth: np.ndarray   # (n_src,) int32 routers on the deepest path
+    max_fan: int            # most branches leaving one router of any tree (``kernels.max_branching``)
+    max_edges: int          # most tree edges of one source (at least 1)
 
 
 class NocState(NamedTuple):

@@ -213,35 +213,56 @@ def prepare(net: SpikingNetwork, spec: HardwareSpec, placement, input_spikes, ro
     return Prepared(core_of, np.ascontiguousarray(x), spiking, mem0, dt.type, int(x.shape[0]))  # one kernel layout
 
 
+def _fanout(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, key: str | None) -> events.Fanout:
+    """The run's message fan-out (``events.fanout``, cached under the routing-table key)."""
+    return events.fanout(net, spec, prep.core_of, prep.spiking_input,
+                         key=f"{key or _fingerprint(net, prep.core_of, spec, prep.spiking_input)}/{spec.cores_per_tile}")
+
+
+def run_counts(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, counters: dict, per_neuron, last,
+               per_input, link_traversals: int, steps: int, key: str | None = None) -> dict:
+    """The event counts of one run, or of several summed (a batch): ``counters`` (kernel
+    counters, ``counter_dict``), spikes ``per_neuron`` and of the ``last`` step of each run,
+    input spikes ``per_input`` (zeros for analog input), ``steps`` neuron steps per neuron
+    (T, or B x T).  The one place counts are made (``finish_report``, ``BatchReport.totals``)."""
+    counts = {"synaptic_ops": int(counters["synaptic_ops"]), "neuron_updates": net.n_neurons * steps,
+              "spikes": int(per_neuron.sum()), "router_traversals": int(counters["router_traversals"]),
+              "link_traversals": int(link_traversals),
+              "input_spikes": int(per_input.sum()),
+              "input_packets": int(counters["input_packets"])}
+    fan = _fanout(net, spec, prep, key)
+    sent = events.injections(per_neuron, last, per_input if prep.spiking_input else per_input[:0])
+    counts.update({k: int(round(v)) for k, v in
+                   events.message_counts(sent, fan.n_dest, fan.hops_x, fan.hops_y).items()})
+    return counts
+
+
+def _packets(counters: dict) -> dict:
+    """The packet counters of a run (or summed runs); checks packet conservation."""
+    packets = {k: int(counters[k]) for k in ("injected", "delivered", "late", "dropped", "in_flight")}
+    if packets["injected"] != packets["delivered"] + packets["dropped"] + packets["in_flight"]:
+        raise RuntimeError(f"packet conservation violated: {packets}")
+    return packets
+
+
 def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, spikes, counters: dict,
                   router_load, link_load, step_latency, final_mem, routing: str, late: str,
                   wall_s: float, key: str | None = None) -> RunReport:
     """Assemble a RunReport from raw counters; checks packet conservation.  ``key``: the run's
     ``_fingerprint``, if the caller has computed it."""
-    T, n = prep.T, net.n_neurons
-    packets = {k: int(counters[k]) for k in ("injected", "delivered", "late", "dropped", "in_flight")}
-    if packets["injected"] != packets["delivered"] + packets["dropped"] + packets["in_flight"]:
-        raise RuntimeError(f"packet conservation violated: {packets}")
+    T = prep.T
+    packets = _packets(counters)
     per_neuron = kernels.spike_counts(np.ascontiguousarray(spikes))
-    n_spikes = int(per_neuron.sum())
     per_input = (kernels.spike_counts(np.ascontiguousarray(prep.x)) if prep.spiking_input
                  else np.zeros(net.n_inputs, np.int64))
-    counts = {"synaptic_ops": int(counters["synaptic_ops"]), "neuron_updates": n * T,
-              "spikes": n_spikes, "router_traversals": int(counters["router_traversals"]),
-              "link_traversals": int(link_load.sum()),
-              "input_spikes": int(per_input.sum()),
-              "input_packets": int(counters["input_packets"])}
-    x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
-    fan = events.fanout(net, spec, prep.core_of, prep.spiking_input,
-                        key=f"{key or _fingerprint(net, prep.core_of, spec, prep.spiking_input)}/{spec.cores_per_tile}")
-    counts.update({k: int(round(v)) for k, v in
-                   events.message_counts(events.injections(spikes, x_spk), fan.n_dest, fan.hops_x, fan.hops_y).items()})
+    counts = run_counts(net, spec, prep, counters, per_neuron, spikes[-1], per_input, link_load.sum(), T, key)
     e = energy_pj(spec, counts, T)
     lat = np.asarray(step_latency, dtype=np.int64)
     input_rates = per_input / T
     lat_ns = lat * spec.ns_per_cycle
     if events.has_latencies(spec):
-        lat_ns = lat_ns + events.processing_ns(spec, fan, prep.core_of, spikes, x_spk)
+        x_spk = prep.x if prep.spiking_input else np.zeros((T, 0), np.bool_)
+        lat_ns = lat_ns + events.processing_ns(spec, _fanout(net, spec, prep, key), prep.core_of, spikes, x_spk)
     return RunReport(spikes=spikes, packets=packets, energy_pj=e, counts=counts,
                      router_load=np.asarray(router_load, np.int64),
                      link_load=np.asarray(link_load, np.int64), step_latency_cycles=lat,
@@ -303,10 +324,11 @@ def build_routes(spec: HardwareSpec, m: sp.csr_matrix, core_of: np.ndarray, src_
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
         kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
                             core_of, src_core, perm, edge_ptr)
-    return Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
+    rt = Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
                   n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
                   syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
-                  max_depth=max_depth)
+                  max_depth=max_depth, max_fan=1, max_edges=max(1, int(np.diff(edge_ptr).max(initial=0))))
+    return rt._replace(max_fan=int(kernels.max_branching(rt, spec.n_cores)))
 
 
 def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
@@ -412,13 +434,18 @@ class BatchReport:
     def totals(self) -> dict:
         """Sums over the samples: ``packets`` and ``counts`` (events), ``energy_pj`` (pJ, all
         B runs), ``router_load`` and ``link_load`` (packets), ``samples`` and ``steps`` (B x T).
-        Counts are those of the per-sample reports (``finish_report``, the one place they are
-        made), so every energy term, message counts included, is summed."""
-        reports = [self.report(b) for b in range(len(self))]
-        counts = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts}
-        packets = {k: sum(r.packets[k] for r in reports) for k in reports[0].packets}
+        Counted from the batch's arrays in one pass (``run_counts``, as every per-sample
+        report), so every energy term, message counts included, is the sum of the samples'."""
         B, T = len(self), self.prep.T
-        return {"samples": B, "steps": B * T, "packets": packets, "counts": counts,
+        p = self.prep
+        counters = counter_dict(self.counters.sum(axis=0))
+        per_neuron = kernels.spike_counts(self.spikes.reshape(B * T, -1))
+        last = np.count_nonzero(self.spikes[:, -1], axis=0)
+        per_input = (kernels.spike_counts(p.x.reshape(B * T, -1)) if p.spiking_input
+                     else np.zeros(self.net.n_inputs, np.int64))
+        counts = run_counts(self.net, self.spec, p, counters, per_neuron, last, per_input,
+                            self.link_load.sum(), B * T, self.key)
+        return {"samples": B, "steps": B * T, "packets": _packets(counters), "counts": counts,
                 "energy_pj": energy_pj(self.spec, counts, B * T),
                 "router_load": self.router_load.sum(axis=0), "link_load": self.link_load.sum(axis=0)}
 
