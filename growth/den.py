@@ -35,7 +35,8 @@ weight reaches zero and S is the whole network; at 0.5 a head weight survives on
 Adam's steps keep more than half their full size in one direction, i.e. where its gradient
 is consistent; at 1.0 or more every weight is zeroed given enough steps and S empties), tau
 calibrated (``tau_fraction`` 0.5) instead of the reference's 0.01, which every task's loss
-exceeds, and 600 Adam steps per phase (150 for the head-alone phase);
+exceeds, and 600 Adam steps per phase (430, the reference's max_iter / 10, for the
+head-alone phase);
 ``DENConfig.reference()`` sets the reference's 4300 steps per phase.
 Remaining differences from the reference code:
 - softmax cross-entropy over the task's classes (the reference: a sigmoid per class), plain
@@ -92,7 +93,7 @@ class DENConfig:
     lr: float = 1e-3
     batch_size: int = 256
     iters: int = 600                 # Adam steps per training phase
-    head_iters: int = 150            # Adam steps of the head-alone phase
+    head_iters: int = 430            # Adam steps of the head-alone phase
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -46,7 +46,7 @@ def test_gradmax_cl_without_freeze_and_finetune_run(tasks):
 
 def _den_task1(tasks, **kw):
     heads = TaskHeads.from_tasks(tasks)
-    den = DEN(tasks[0].x_train.shape[1], heads, DENConfig(hidden=(12, 8), iters=20, seed=3, **kw))
+    den = DEN(tasks[0].x_train.shape[1], heads, DENConfig(hidden=(12, 8), iters=20, head_iters=10, seed=3, **kw))
     for t in range(2):
         x, y = torch.from_numpy(tasks[t].x_train), torch.from_numpy(tasks[t].y_train)
         den.learn_task(t, x, heads.local(t, y))
@@ -68,7 +68,7 @@ def test_den_expands_only_above_loss_threshold(tasks):
 
 def test_den_split_keeps_the_original_beside_its_copy(tasks):
     heads = TaskHeads.from_tasks(tasks)
-    den = DEN(tasks[0].x_train.shape[1], heads, DENConfig(hidden=(10, 7), iters=15, split_threshold=0.05))
+    den = DEN(tasks[0].x_train.shape[1], heads, DENConfig(hidden=(10, 7), iters=15, head_iters=10, split_threshold=0.05))
     x0, y0 = torch.from_numpy(tasks[0].x_train), torch.from_numpy(tasks[0].y_train)
     den.learn_task(0, x0, heads.local(0, y0))
     x = torch.from_numpy(tasks[1].x_test)
@@ -149,7 +149,7 @@ def test_bad_task_sequences(tasks):
 
 
 def test_run_den_matrix_and_timestamps(tasks):
-    r, den = run_den(tasks, DENConfig(hidden=(10, 8), iters=15), progress=False)
+    r, den = run_den(tasks, DENConfig(hidden=(10, 8), iters=15, head_iters=10), progress=False)
     assert np.array(r.matrix).shape == (3, 3) and r.hidden == den.sizes
     assert all(b.min() >= 0 for b in den.born) and len(den.log) == 3
     with pytest.raises(GrowthError, match="expected task 3"):
