@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from growth.baselines.common import increments, linears, mlp
+from growth.baselines.common import linears, mlp
 from growth.errors import GrowthError
 from growth.grow import grow_layer, hidden_sizes, use_grow_relu
 from growth.metrics import CLReport, summarize
@@ -100,8 +100,7 @@ class CLConfig:
 class CLResult:
     """Accuracy matrix ``R[i][j]`` (after task i, on task j), untrained baselines b, metrics and
     the final hidden sizes.  Runners of growth.cl also keep (out of ``to_dict``) the trained
-    ``model`` (all heads), ``snapshots[t]`` (every Linear's weight after task t),
-    ``sizes[t]`` (hidden sizes after task t), the task ``heads`` and ``isolated`` (True when
+    ``model`` (all heads), ``sizes[t]`` (hidden sizes after task t), the task ``heads`` and ``isolated`` (True when
     task t's outputs depend only on the hidden units that existed after task t and head t, as
     with frozen GradMax-CL: see :meth:`task_mlp`)."""
 
@@ -111,12 +110,11 @@ class CLResult:
     hidden: list[int]
     report: CLReport = field(init=False)
     model: nn.Sequential | None = field(default=None, repr=False, compare=False)
-    snapshots: list[list[torch.Tensor]] | None = field(default=None, repr=False, compare=False)
     sizes: list[list[int]] | None = field(default=None, repr=False, compare=False)
     heads: TaskHeads | None = field(default=None, repr=False, compare=False)
     isolated: bool = False
 
-    _NOT_JSON = ("model", "snapshots", "heads")
+    _NOT_JSON = ("model", "heads")
 
     def __post_init__(self) -> None:
         self.report = summarize(self.matrix, self.baseline)
@@ -150,18 +148,6 @@ class CLResult:
                 lin.bias.copy_(src[l].bias[r] if src[l].bias is not None else torch.zeros_like(lin.bias))
                 if l < len(keep):
                     n_prev = keep[l]
-        return out
-
-    def task_parts(self, t: int) -> list[dict[int, torch.Tensor]]:
-        """Weight ownership of :meth:`task_mlp` ``(t)`` by increments (task j owns its change
-        ``W_j - W_{j-1}``, task 0 also the initialisation; growth.baselines.pollution)."""
-        mlp_ = self.task_mlp(t)
-        shapes = [lin.weight.shape for lin in linear_layers(mlp_)]
-        rows = self.heads.rows(t)
-        out = []
-        for l, part in enumerate(increments(self.snapshots)):
-            r = slice(0, shapes[l][0]) if l < len(shapes) - 1 else rows
-            out.append({j: w[r, :shapes[l][1]] for j, w in part.items()})
         return out
 
 
@@ -245,7 +231,7 @@ def run_tasks(tasks, cfg: CLConfig, name: str, grow: GrowHook | None = None, *, 
         return model(x)[:, heads.rows(t)]
 
     baseline = task_accuracy(logits_fn, heads, tasks)
-    matrix, snapshots, sizes = [], [], []
+    matrix, sizes = [], []
     for t in tqdm(range(len(tasks)), desc=name, disable=not progress):
         x, y, _, _ = _tensors(tasks[t])
         yl = heads.local(t, y)
@@ -255,9 +241,8 @@ def run_tasks(tasks, cfg: CLConfig, name: str, grow: GrowHook | None = None, *, 
         isolate = grow is not None and cfg.freeze and t > 0
         train_task(model, heads, t, x, yl, cfg, gen, old if isolate else None)
         matrix.append(task_accuracy(logits_fn, heads, tasks))
-        snapshots.append([lin.weight.detach().clone() for lin in linear_layers(model)])
         sizes.append(hidden_sizes(model))
-    return CLResult(name, matrix, baseline, hidden_sizes(model), model=model, snapshots=snapshots, sizes=sizes,
+    return CLResult(name, matrix, baseline, hidden_sizes(model), model=model, sizes=sizes,
                     heads=heads, isolated=grow is not None and cfg.freeze)
 
 

@@ -64,7 +64,7 @@ class ControllerCLResult(CLResult):
     cost: CostReport | None = field(default=None, repr=False, compare=False)
     log: list[dict] = field(default_factory=list, repr=False)
 
-    _NOT_JSON = ("model", "snapshots", "heads", "core_of", "cost")
+    _NOT_JSON = ("model", "heads", "core_of", "cost")
 
 
 def bound_cost(n_inputs: int, sizes, spec: HardwareSpec, core_of, T: int) -> CostReport:
@@ -169,7 +169,7 @@ def run_controller_cl(tasks, spec: HardwareSpec, budget: CostBudget, *, config: 
     if len(state["core_of"]) != sum(sizes):
         raise GrowthError(f"internal: placement of {len(state['core_of'])} neurons for sizes {sizes}")
     return ControllerCLResult(res.method, res.matrix, res.baseline, res.hidden, model=res.model,
-                             snapshots=res.snapshots, sizes=res.sizes, heads=res.heads, isolated=res.isolated,
+                             sizes=res.sizes, heads=res.heads, isolated=res.isolated,
                              core_of=state["core_of"], cost=bound_cost(n_in, sizes, spec, state["core_of"], ccfg.T),
                              log=log)
 

@@ -11,9 +11,12 @@ Task 0: the ReLU MLP is trained with L1 sparsity.  Every later task t:
 2. dynamic expansion, only if the training loss after step 1 is above tau: ``expand_k``
    units are added to every hidden layer, trained with L1 and group sparsity (group lasso on
    each new unit's fan-in) and the new units whose fan-in went to zero are removed.  tau is
-   ``loss_threshold`` if given, else calibrated on the data after task 0: ``tau_factor`` x
-   the loss selective retraining reaches on a task the network already represents (task 0
-   again, from a fresh head 0), so a task expands when the network serves it clearly worse;
+   ``loss_threshold`` if given, else calibrated on the data after task 0, between two losses
+   measured there: l_rep, the loss selective retraining reaches on a task the network already
+   represents (task 0 again, from a fresh head 0), and l_chance = log C_0, the loss of a
+   uniform guess over task 0's C_0 classes (a network that represents nothing):
+   tau = l_rep + ``tau_fraction`` x (l_chance - l_rep), so a task expands when the network
+   serves it clearly worse than a task it represents;
 3. split/duplication: every unit older than t whose fan-in drifted by
    ``rho_i = ||w_i^t - w_i^{t-1}||_2 > split_threshold`` (sigma) is split, with no cap: the
    original gets back its weights of before task t (fan-in, bias, fan-out) and stays, for
@@ -22,12 +25,19 @@ Task 0: the ReLU MLP is trained with L1 sparsity.  Every later task t:
    with L2, L1 and the drift term towards the weights before task t (the final pass).
 Timestamps: a unit born at task s is used only by tasks >= s.
 
-Defaults: the reference's (DEN_run.py) expansion 10, L1 1e-5, L2 1e-4, group lasso 1e-3,
-drift 0.5, sigma 0.05, Adam lr 1e-3, batch 256; L1 and group lasso are proximal steps of that
-size after every Adam step, as in the reference.  Ours: ``l1_head`` 1e-3 (with the reference's
-L1 1e-5 almost no head weight reaches zero and S is the whole network), tau calibrated
-(``tau_factor`` 4) instead of the reference's 0.01, which every task's loss exceeds, and 200
-Adam steps per phase; ``DENConfig.reference()`` sets the reference's 4300 steps per phase.
+Defaults: the reference's (DEN_run.py) expansion 10, L2 1e-4, drift 0.5, sigma 0.05, Adam lr
+1e-3, batch 256.  L1 and group lasso are proximal steps after every Adam step, as in the
+reference, here of size lr x strength (proximal gradient; the reference's thresholds do not
+follow lr), so they keep their weight against Adam's steps (about lr each) at any learning
+rate: at lr 1e-3 the strengths ``l1`` 1e-2 and ``group_lasso`` 1.0 are the reference's
+thresholds 1e-5 and 1e-3.  Ours: ``l1_head`` 0.5 (with the reference's L1 almost no head
+weight reaches zero and S is the whole network; at 0.5 a head weight survives only where
+Adam's steps keep more than half their full size in one direction, i.e. where its gradient
+is consistent; at 1.0 or more every weight is zeroed given enough steps and S empties), tau
+calibrated (``tau_fraction`` 0.5) instead of the reference's 0.01, which every task's loss
+exceeds, and 600 Adam steps per phase (430, the reference's max_iter / 10, for the
+head-alone phase);
+``DENConfig.reference()`` sets the reference's 4300 steps per phase.
 Remaining differences from the reference code:
 - softmax cross-entropy over the task's classes (the reference: a sigmoid per class), plain
   accuracy (the reference reports AUC), a task-incremental split of one data set (the
@@ -38,7 +48,9 @@ Remaining differences from the reference code:
 - constant learning rate and a fixed number of steps per phase (the reference: decay 0.95 per
   epoch, early stop when the mean validation loss of 10 checks moves by < 1e-6);
 - the head-alone phase of selective retraining runs ``head_iters`` steps (the reference's loop
-  starts at its counter ``max_iter / 10`` and leaves after one step);
+  starts at its counter ``max_iter / 10`` and leaves after one step) from a zero head t (the
+  reference: random): on fixed features it is an L1-regularised linear classifier, so it
+  reaches its sparse solution without first waiting for random weights to decay;
 - S is grown from every row of head t (the reference looks at the first class's column only);
 - split/duplication runs for every task t >= 1 (the paper's Algorithm 1; the reference only
   after an expansion), every unit above sigma is split (the reference: at most ``ex_k`` per
@@ -70,18 +82,18 @@ class DENConfig:
 
     hidden: tuple[int, ...] = (32, 32)
     expand_k: int = 10
-    l1: float = 1e-5                 # proximal L1 step per Adam step, every phase
-    l1_head: float = 1e-3            # ... in the head-alone phase of selective retraining
+    l1: float = 1e-2                 # proximal L1 step per Adam step (x lr), every phase
+    l1_head: float = 0.5             # ... in the head-alone phase of selective retraining
     l2: float = 1e-4
-    group_lasso: float = 1e-3
+    group_lasso: float = 1.0         # proximal group-lasso step (x lr)
     drift_reg: float = 0.5
-    loss_threshold: float | None = None  # tau; None: tau_factor x task 0's training loss
-    tau_factor: float = 4.0
+    loss_threshold: float | None = None  # tau; None: calibrated on task 0 (module doc)
+    tau_fraction: float = 0.5        # where tau lies between l_rep (0) and l_chance (1)
     split_threshold: float = 0.05    # sigma
     lr: float = 1e-3
     batch_size: int = 256
-    iters: int = 200                 # Adam steps per training phase
-    head_iters: int = 100            # Adam steps of the head-alone phase
+    iters: int = 600                 # Adam steps per training phase
+    head_iters: int = 430            # Adam steps of the head-alone phase
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -90,9 +102,11 @@ class DENConfig:
         for name in ("expand_k", "batch_size", "iters", "head_iters"):
             if getattr(self, name) < 1:
                 raise GrowthError(f"DENConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("l1", "l1_head", "l2", "group_lasso", "drift_reg", "tau_factor", "split_threshold"):
+        for name in ("l1", "l1_head", "l2", "group_lasso", "drift_reg", "split_threshold"):
             if not getattr(self, name) >= 0:
                 raise GrowthError(f"DENConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.tau_fraction <= 1:
+            raise GrowthError(f"DENConfig.tau_fraction must lie in [0, 1], got {self.tau_fraction}")
         if self.loss_threshold is not None and not self.loss_threshold >= 0:
             raise GrowthError(f"DENConfig.loss_threshold must be >= 0 or None (calibrated), got {self.loss_threshold}")
 
@@ -189,11 +203,12 @@ class DEN:
     def _train(self, x, y, t, masks, *, prev=None, groups=None, iters=None, l1=None) -> float:
         """Adam on the entries where ``masks`` (one per parameter, or None = frozen) is 1, with
         L2, the drift penalty towards ``prev`` (on each tensor's leading block of ``prev``'s
-        shape, where given), and proximal L1 (``l1``, default ``cfg.l1``) and group-lasso steps
+        shape, where given), and proximal L1 (strength ``l1``, default ``cfg.l1``) and group-lasso steps
         (``groups``: (layer, row indices) whose fan-in rows are groups).  Returns the mean
         training loss (cross-entropy) of the final model."""
         cfg = self.cfg
-        l1 = cfg.l1 if l1 is None else l1
+        l1 = cfg.lr * (cfg.l1 if l1 is None else l1)
+        gl = cfg.lr * cfg.group_lasso
         params = [p.clone().requires_grad_(m is not None) for p, m in zip(self.params(), masks)]
         trained = [(p, m) for p, m in zip(params, masks) if m is not None]
         vis = [self.visible(l, t) for l in range(len(self.W))]
@@ -216,8 +231,7 @@ class DEN:
             for l, rows in groups or []:
                 w = params[l][rows]
                 norm = w.norm(dim=1, keepdim=True)
-                params[l][rows] = torch.where(norm < cfg.group_lasso, torch.zeros_like(w),
-                                              w - cfg.group_lasso * w / norm.clamp_min(1e-30))
+                params[l][rows] = torch.where(norm < gl, torch.zeros_like(w), w - gl * w / norm.clamp_min(1e-30))
 
         fit([p for p, _ in trained], sampled_batches(len(x), min(cfg.batch_size, len(x)), iters or cfg.iters,
                                                     self._gen),
@@ -251,7 +265,8 @@ class DEN:
         if t == 0:
             self._train(x, y, t, self._all_masks(0))
             if self.tau is None:
-                self.tau = self.cfg.tau_factor * self._calibration_loss(x, y)
+                rep_loss, chance = self._calibration_loss(x, y), float(np.log(len(self.heads.classes[0])))
+                self.tau = rep_loss + self.cfg.tau_fraction * max(chance - rep_loss, 0.0)
             self.log.append(log)
             return log
         L = len(self.W)
@@ -270,12 +285,9 @@ class DEN:
 
     def _calibration_loss(self, x, y) -> float:
         """The loss selective retraining reaches on a task the network already represents:
-        task 0 again, from a freshly drawn head 0; the network is left as it was."""
+        task 0 again, from a fresh head 0; the network is left as it was."""
         state = [p.clone() for p in self.params()]
         gen_state = self._gen.get_state()
-        rows = self.heads.rows(0)
-        self.Wo[rows] = self._init(self.Wo[rows].shape, self.Wo.shape[1], self._gen)
-        self.bo[rows] = 0
         L = len(self.W)
         loss = self._selective(x, y, 0, [p.clone() for p in self.params()[:2 * L]] + [None, None], TaskLog(0))
         self.W, self.b = state[:L], state[L:2 * L]
@@ -284,10 +296,12 @@ class DEN:
         return loss
 
     def _selective(self, x, y, t, prev, log: TaskLog) -> float:
-        """1. Selective retraining: head t alone (L1 ``l1_head``), then the sub-network S it
-        reaches; returns the training loss after it."""
+        """1. Selective retraining: head t alone (L1 ``l1_head``, from zero), then the
+        sub-network S it reaches; returns the training loss after it."""
         L = len(self.W)
         vis = [self.visible(l, t) > 0 for l in range(L)]
+        rows = self.heads.rows(t)
+        self.Wo[rows], self.bo[rows] = 0.0, 0.0
         hm, hb = self._head_mask(t, vis[L - 1].float())
         self._train(x, y, t, [None] * (2 * L) + [hm, hb], iters=self.cfg.head_iters, l1=self.cfg.l1_head)
         sel = [None] * L

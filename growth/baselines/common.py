@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -143,18 +143,14 @@ class TrainConfig:
             raise BaselineError(f"TrainConfig: need epochs >= 0, batch_size > 0, lr > 0; got {self}")
 
 
-PollutionTerms = tuple[dict[int, float], float]
-"""(numerator per owner task j, denominator): see :mod:`growth.baselines.pollution`."""
-
-
 class ContinualLearner(ABC):
     """A method that learns tasks one after the other.
 
     ``fit_task(t, task)`` trains on task t; ``logits(x, t)`` returns (N, n_classes) logits
-    (``t`` is None when the task is not given); ``pollution_terms(x, t)`` returns the
-    pollution numerators/denominator of the network used on task t's inputs ``x``;
-    ``chip_mlps(x, t)`` the plain ReLU MLPs that run on the chip for inputs ``x`` of task t,
-    for the spiking version and its energy.
+    (``t`` is None when the task is not given); ``chip_mlps(x, t)`` the plain ReLU MLPs
+    that run on the chip for inputs ``x`` of task t, for the spiking version and its energy.
+    Pollution (growth.baselines.pollution) reads a learner's protected sets from its
+    ``protected_nets(x, t)`` method or from a built-in provider of its class.
     """
 
     name: str = "learner"
@@ -172,9 +168,6 @@ class ContinualLearner(ABC):
     @abstractmethod
     def n_neurons(self) -> int:
         """Hidden plus output neurons that must sit on the chip."""
-
-    @abstractmethod
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms: ...
 
     @abstractmethod
     def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
@@ -239,54 +232,3 @@ def run_sequence(learner: ContinualLearner, tasks: Sequence[TaskLike], *, task_g
 def _ready(learner: ContinualLearner) -> bool:
     """Whether the learner can answer for a task it has not seen (SupSup cannot)."""
     return getattr(learner, "answers_unseen_tasks", True)
-
-
-def pollution_terms_mlp(weights: Sequence[Tensor], biases: Sequence[Tensor],
-                        parts: Sequence[Mapping[int, Tensor]], x: Tensor) -> PollutionTerms:
-    """Pollution numerators and denominator of one ReLU MLP on inputs ``x``.
-
-    ``weights[l]`` (out, in) are the weights used, ``parts[l][j]`` the part owned by task j.
-    Summed over layers, samples and neurons: numerator_j = sum |W^(j) h|, denominator =
-    sum |W h|, where h is the layer's input (ReLU of the previous layer, biases included in
-    the forward pass but not in the sums).
-    """
-    if not (len(weights) == len(biases) == len(parts)):
-        raise BaselineError(f"pollution: {len(weights)} weights, {len(biases)} biases and {len(parts)} "
-                            "part lists; need one of each per layer")
-    num: dict[int, float] = {}
-    den = 0.0
-    h = x
-    with torch.no_grad():
-        for li, (w, b, own) in enumerate(zip(weights, biases, parts)):
-            pre = h @ w.T
-            den += float(pre.abs().sum())
-            for j, wj in own.items():
-                if wj.shape != w.shape:
-                    raise BaselineError(f"pollution: layer {li} part of task {j} has shape {tuple(wj.shape)}, "
-                                        f"the layer's weights {tuple(w.shape)}")
-                num[j] = num.get(j, 0.0) + float((h @ wj.T).abs().sum())
-            h = torch.relu(pre + b) if li < len(weights) - 1 else pre + b
-    return num, den
-
-
-def increments(snapshots: Sequence[Sequence[Tensor]]) -> list[dict[int, Tensor]]:
-    """Per-layer ownership by increments: task j owns ``W_j - W_{j-1}`` (``W_{-1}`` = 0, so
-    task 0 also owns the initial weights).  ``snapshots[j][l]`` is layer l's weight after
-    task j; a grown layer (more rows/columns later) is zero-padded at the end, so the parts
-    always sum to the last snapshot."""
-    if not snapshots:
-        raise BaselineError("increments: no snapshots")
-    n_layers = len(snapshots[-1])
-    parts: list[dict[int, Tensor]] = [{} for _ in range(n_layers)]
-    for l in range(n_layers):
-        shape = snapshots[-1][l].shape
-        prev = torch.zeros(shape)
-        for j, snap in enumerate(snapshots):
-            w = snap[l].detach()
-            if w.shape[0] > shape[0] or w.shape[1] > shape[1]:
-                raise BaselineError(f"increments: layer {l} shrank from {tuple(w.shape)} to {tuple(shape)}")
-            cur = torch.zeros(shape)
-            cur[:w.shape[0], :w.shape[1]] = w
-            parts[l][j] = cur - prev
-            prev = cur
-    return parts

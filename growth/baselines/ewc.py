@@ -22,16 +22,13 @@ from torch.func import functional_call, grad, vmap
 
 from .common import (
     BaselineError,
-    PollutionTerms,
     SingleMLPLearner,
     TaskLike,
     TrainConfig,
     as_tensors,
-    increments,
     linears,
     mask_logits,
     mlp,
-    pollution_terms_mlp,
     task_classes,
     train_classifier,
 )
@@ -96,7 +93,6 @@ class EWC(SingleMLPLearner):
         self.lam, self.fisher, self.online, self.gamma = float(lam), fisher, online, float(gamma)
         self.fisher_samples = fisher_samples
         self.anchors: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []  # (Fisher, theta*)
-        self.snapshots: list[list[Tensor]] = []
         self.name = ("online-" if online else "") + ("EWC" if lam > 0 else "fine-tune")
 
     def penalty(self) -> Tensor:
@@ -124,11 +120,6 @@ class EWC(SingleMLPLearner):
             self.anchors = [({k: self.gamma * old[k] + fis[k] for k in fis}, star)]
         else:
             self.anchors.append((fis, star))
-        self.snapshots.append([m.weight.detach().clone() for m in linears(self.model)])
-
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
-        lin = linears(self.model)
-        return pollution_terms_mlp([m.weight for m in lin], [m.bias for m in lin], increments(self.snapshots), x)
 
     def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
         return [(self.model, torch.ones(len(x), dtype=torch.bool), torch.arange(linears(self.model)[-1].out_features))]

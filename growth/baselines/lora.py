@@ -14,14 +14,12 @@ from torch import Tensor, nn
 
 from .common import (
     BaselineError,
-    PollutionTerms,
     SingleMLPLearner,
     TaskLike,
     TrainConfig,
     as_tensors,
     linears,
     mlp,
-    pollution_terms_mlp,
     task_classes,
     train_classifier,
 )
@@ -94,11 +92,6 @@ class LoRACL(SingleMLPLearner):
             self.deltas.append([a.delta().detach().clone() for a in adapters])
             for a in adapters:
                 a.base.weight.copy_(a.merged())
-
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
-        lin = linears(self.model)
-        parts = [{0: self.core[l], **{j + 1: d[l] for j, d in enumerate(self.deltas)}} for l in range(len(lin))]
-        return pollution_terms_mlp([m.weight for m in lin], [m.bias for m in lin], parts, x)
 
     def chip_mlps(self, x: Tensor, t: int | None) -> list[tuple[nn.Sequential, Tensor, Tensor]]:
         return [(self.model, torch.ones(len(x), dtype=torch.bool), torch.arange(linears(self.model)[-1].out_features))]

@@ -38,13 +38,11 @@ from torch import Tensor, nn
 from .common import (
     BaselineError,
     ContinualLearner,
-    PollutionTerms,
     TaskLike,
     TrainConfig,
     as_tensors,
     linears,
     mlp,
-    pollution_terms_mlp,
     task_classes,
     train_classifier,
 )
@@ -210,16 +208,6 @@ class MNTDP(ContinualLearner):
                     dst.bias.copy_(src.bias)
             self._mlps[t] = m
         return self._mlps[t]
-
-    def _owner(self, t: int) -> list[int]:
-        """Task that made each layer's module of task t's path (the head: t)."""
-        return [self.born[l][k] for l, k in enumerate(self.paths[t])] + [t]
-
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
-        """Pooled form: a module's weights are owned by the task that made it."""
-        lins = linears(self.task_mlp(t))
-        parts = [{j: lin.weight} for j, lin in zip(self._owner(t), lins)]
-        return pollution_terms_mlp([m.weight for m in lins], [m.bias for m in lins], parts, x)
 
     def protected_nets(self, x: Tensor, t: int) -> list[tuple[Tensor, ProtectedNet]]:
         """Eqs. 2-4: task j protects the modules on its path (and its head); within task t's

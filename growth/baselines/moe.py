@@ -34,15 +34,12 @@ from torch import Tensor, nn
 from .common import (
     BaselineError,
     ContinualLearner,
-    PollutionTerms,
     TaskLike,
     TrainConfig,
     as_tensors,
-    increments,
     linears,
     mask_logits,
     mlp,
-    pollution_terms_mlp,
     task_classes,
     train_classifier,
 )
@@ -174,8 +171,7 @@ class HardMoE(ContinualLearner):
         self.extractor: nn.Sequential | None = None
         self.gater = KMeansGater(quantile=quantile, clusters_per_task=clusters_per_task, seed=self.train.seed)
         self.experts: list[nn.Sequential] = []
-        self.snapshots: list[list[list[Tensor]]] = []  # expert -> weight snapshots after each task it trained on
-        self.owners: list[list[int]] = []              # expert -> the task of each snapshot
+        self.owners: list[list[int]] = []              # expert -> the tasks that trained it, in order
         self.classes: list[Tensor] = []                # expert -> classes it was trained on
         self.name = f"MoE k-means ({features} features, q={quantile:g})"
 
@@ -219,7 +215,6 @@ class HardMoE(ContinualLearner):
         x, y = as_tensors(task.x_train, task.y_train)
         for e in self.gater.update(self.embed(x)):
             self.experts.append(mlp(self.sizes, seed=self.train.seed + 31 * e))
-            self.snapshots.append([])
             self.owners.append([])
             self.classes.append(torch.zeros(0, dtype=torch.long))
         route = self.route(x)
@@ -230,7 +225,6 @@ class HardMoE(ContinualLearner):
             train_classifier(model, model.parameters(), x[sel], y[sel], classes=task_classes(task),
                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
                              seed=cfg.seed + 1000 * t + e, progress=cfg.progress, desc=f"expert {e} task {t}")
-            self.snapshots[e].append([m.weight.detach().clone() for m in linears(model)])
             self.owners[e].append(t)
             self.classes[e] = torch.unique(torch.cat([self.classes[e], task_classes(task)]))
 
@@ -238,7 +232,6 @@ class HardMoE(ContinualLearner):
         """Split expert e in two (module docstring); the new expert starts as a copy; its id."""
         new = self.gater.split(e)
         self.experts.append(copy.deepcopy(self.experts[e]))
-        self.snapshots.append([list(s) for s in self.snapshots[e]])
         self.owners.append(list(self.owners[e]))
         self.classes.append(self.classes[e].clone())
         return new
@@ -246,7 +239,7 @@ class HardMoE(ContinualLearner):
     def remove_expert(self, e: int) -> None:
         """Remove expert e and its centroids; experts above e are renumbered down by one."""
         self.gater.remove(e)
-        for store in (self.experts, self.snapshots, self.owners, self.classes):
+        for store in (self.experts, self.owners, self.classes):
             del store[e]
 
     def logits(self, x: Tensor, t: int | None) -> Tensor:
@@ -263,21 +256,6 @@ class HardMoE(ContinualLearner):
     def n_neurons(self) -> int:
         ext = sum(m.out_features for m in linears(self.extractor)) if self.extractor is not None else 0
         return len(self.experts) * sum(self.sizes[1:]) + ext
-
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
-        """Pooled form: each input uses its routed expert; an expert's weights are owned by
-        increments over the tasks that trained it (the first also owns its initialisation)."""
-        route = self.route(x)
-        num: dict[int, float] = {}
-        den = 0.0
-        for e in route.unique().tolist():
-            lin = linears(self.experts[e])
-            parts = [{self.owners[e][s]: p for s, p in part.items()} for part in increments(self.snapshots[e])]
-            n_e, d_e = pollution_terms_mlp([m.weight for m in lin], [m.bias for m in lin], parts, x[route == e])
-            for j, v in n_e.items():
-                num[j] = num.get(j, 0.0) + v
-            den += d_e
-        return num, den
 
     def protected_nets(self, x: Tensor, t: int) -> list[tuple[Tensor, ProtectedNet]]:
         """Eqs. 2-4: the routed expert; every weight of an expert is protected for each task that

@@ -1,5 +1,5 @@
 """Pollution P^{i->j}: how much the weights protected for task j drive neurons' input on task
-i's data.  Three quantities live here.
+i's data.  Two quantities live here.
 
 **The research notes' definition (equations 2-4), literally** -- :func:`notes_pollution`:
 
@@ -30,10 +30,6 @@ P^{i->i} = 1 wherever anything is defined.
 
 **A magnitude variant (OURS, not the notes')**: the same with ``|w(x)|`` inside both sums (same
 undefined rule on its own denominator); it is non-negative and cannot cancel.
-
-**The older pooled reconstruction (OURS)** -- :func:`pollution_matrix`: one ratio of
-absolute sums over samples, neurons and layers, with all weights in the denominator and
-ownership by weight increments (``ContinualLearner.pollution_terms``); kept for comparison.
 """
 from __future__ import annotations
 
@@ -158,7 +154,6 @@ def notes_pollution(learner: ContinualLearner, tasks: Sequence[TaskLike], *, eps
     return out
 
 
-
 def diagonal_is_one(P: np.ndarray, *, tol: float = 1e-9) -> bool:
     """Whether every defined diagonal entry P^{i->i} equals 1 (eq. 3 by construction)."""
     d = np.diag(np.asarray(P, dtype=float))
@@ -239,24 +234,6 @@ def default_provider(learner) -> Provider:
             return fn
     raise BaselineError(f"notes_pollution: no protected-set definition for {type(learner).__name__}; give the "
                         "learner a protected_nets(x, t) method or pass provider=")
-
-
-def pollution_matrix(learner: ContinualLearner, tasks: Sequence[TaskLike], *, split: str = "test") -> np.ndarray:
-    """The older pooled reconstruction (module docstring): (T, T) matrix P[i, j] from
-    ``learner.pollution_terms`` on the ``split`` ("train" or "test") inputs of each task i."""
-    if split not in ("train", "test"):
-        raise BaselineError(f"pollution_matrix: split must be 'train' or 'test', got {split!r}")
-    n = len(tasks)
-    P = np.zeros((n, n))
-    for i, task in enumerate(tasks):
-        num, den = learner.pollution_terms(as_tensors(getattr(task, f"x_{split}")), i)
-        if den <= 0:
-            raise BaselineError(f"pollution_matrix: task {i} drives no input into any neuron (denominator 0)")
-        for j, v in num.items():
-            if not 0 <= j < n:
-                raise BaselineError(f"pollution_matrix: owner task {j} outside 0..{n - 1}")
-            P[i, j] = v / den
-    return P
 
 
 def off_diagonal_mean(P: np.ndarray) -> float:

@@ -25,11 +25,9 @@ from torch import Tensor, nn
 from .common import (
     BaselineError,
     ContinualLearner,
-    PollutionTerms,
     TaskLike,
     TrainConfig,
     as_tensors,
-    pollution_terms_mlp,
     task_classes,
     train_classifier,
 )
@@ -157,16 +155,6 @@ class SupSup(ContinualLearner):
 
     def n_neurons(self) -> int:
         return sum(w.shape[0] for w in self.weights)
-
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
-        """Network on task t: ``W * M_t``; an edge kept by several masks is owned by each of
-        those tasks in equal shares."""
-        used = [w * m.float() for w, m in zip(self.weights, self.masks[t])]
-        parts = []
-        for l, w in enumerate(used):
-            count = sum(self.masks[j][l].float() for j in range(len(self.masks))).clamp(min=1)
-            parts.append({j: w * self.masks[j][l].float() / count for j in range(len(self.masks))})
-        return pollution_terms_mlp(used, [torch.zeros(w.shape[0]) for w in used], parts, x)
 
     def _masked_mlp(self, t: int) -> nn.Sequential:
         """The plain MLP (zero biases) that runs task t: weights ``W * M_t`` (built once)."""

@@ -79,6 +79,10 @@ def test_bad_input_is_rejected_clearly(digits):
         L.fit_task(0, tiny)
     with pytest.raises(BaselineError, match="different sizes"):
         run_sequence(L, [digits[0], wrong])
+    empty = Dataset("e", np.zeros((0, 64), np.float32), np.zeros(0, np.int64), np.zeros((2, 64), np.float32),
+                    np.zeros(2, np.int64), 2)
+    with pytest.raises(BaselineError, match="task 1: x_train is empty"):
+        run_sequence(L, [digits[0], empty])
     L.fit_task(0, digits[0])
     with pytest.raises(BaselineError, match="task id is needed"):
         L.logits(torch.zeros(1, 64), None)

@@ -121,3 +121,9 @@ def test_moe_rejects_bad_input():
                   np.zeros(2, np.int64), 2)
     with pytest.raises(BaselineError, match="take 6"):
         moe.fit_task(0, bad)
+    empty = Dataset("e", np.zeros((0, 6), np.float32), np.zeros(0, np.int64), np.zeros((2, 6), np.float32),
+                    np.zeros(2, np.int64), 2)
+    with pytest.raises(BaselineError, match="task 0: x_train is empty"):
+        run_sequence(moe, [empty])
+    with pytest.raises(BaselineError, match="different sizes"):
+        run_sequence(moe, [_two_regions()[0], bad])

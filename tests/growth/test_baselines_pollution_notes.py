@@ -19,6 +19,7 @@ from growth.baselines import (
     births_from_sizes,
     diagonal_is_one,
     notes_pollution,
+    off_diagonal_mean,
     pollution_figures,
     protected_by_birth,
     run_sequence,
@@ -165,6 +166,14 @@ def test_bad_input_is_rejected_clearly():
         notes_pollution(None, tasks, eps=float("nan"), provider=_provider([short, short]))
     with pytest.raises(BaselineError, match="no protected-set definition"):
         notes_pollution(object(), tasks)
+    with pytest.raises(BaselineError, match="square"):
+        off_diagonal_mean(np.ones((1, 1)))
+
+
+def test_off_diagonal_mean_skips_undefined_entries():
+    P = np.array([[1.0, 0.2, np.nan], [0.4, 1.0, 0.6], [np.nan, np.nan, 1.0]])
+    assert off_diagonal_mean(P) == pytest.approx(0.4)
+    assert np.isnan(off_diagonal_mean(np.array([[1.0, np.nan], [np.nan, 1.0]])))
 
 
 @pytest.fixture(scope="module")
