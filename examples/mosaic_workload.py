@@ -40,7 +40,9 @@ from mosaic.simulate import simulate
 from mosaic.spec import HardwareSpec
 
 PRESET, N_OUT, PRUNE = "mosaic-8x8", 10, 1e-3
-RATIOS = (0.03, 0.1, 0.153, 0.3, 1.0, 3.0, 10.0)   # 0.153 = 3.6 / 23.6, the preset's assumption
+_PRESET = HardwareSpec.preset(PRESET)
+DEFAULT_RATIO = _PRESET.e_router_pj / _PRESET.e_synaptic_pj     # the preset's assumption (0.153)
+RATIOS = (0.03, 0.1, round(DEFAULT_RATIO, 3), 0.3, 1.0, 3.0, 10.0)
 
 
 def pruned(model, prune: float = PRUNE):
@@ -137,21 +139,33 @@ def run_workload(lambdas=(0.0, 1e-4, 1e-3, 1e-2), *, quick: bool = False, max_ba
     return res
 
 
-def plot(result: dict, path: Path) -> None:
-    """Routing share and mapping benefit against the router/synapse energy ratio, per lambda."""
-    fig, (a, b) = new_figure(2, 10, 3.8)
+def plot(result: dict, path: Path, growth: list[dict] | None = None) -> None:
+    """Routing share and mapping benefit against the router/synapse energy ratio, per lambda;
+    with ``growth`` rows ({workload, ratio, growth_benefit}, from the fronts of
+    ``benchmarks/bench_feedback.py``) a third panel: hardware-aware-growth benefit (controller /
+    best other hypervolume) against the same ratio."""
+    fig, axes = new_figure(3 if growth else 2, 5, 3.8)
+    a, b = axes[:2]
     for rec in result["records"]:
         r = [x["ratio"] for x in rec["ratio_sweep"]]
         a.plot(r, [x["routing_share"] for x in rec["ratio_sweep"]], "o-", label=f"lambda {rec['lambda_con']:g}")
         b.plot(r, [100 * x["mapping_benefit"] for x in rec["ratio_sweep"]], "s-", label=f"lambda {rec['lambda_con']:g}")
-    for ax, lab in ((a, "routing share of energy"), (b, "CP-SAT vs greedy: energy saved (%)")):
+    panels = [(a, "routing share of energy"), (b, "CP-SAT vs greedy: energy saved (%)")]
+    if growth:
+        c = axes[2]
+        for w in sorted({g["workload"] for g in growth}):
+            rows = [g for g in growth if g["workload"] == w]
+            c.plot([g["ratio"] for g in rows], [g["growth_benefit"] for g in rows], "^-", label=w)
+        c.axhline(1.0, color="C3", lw=0.6, ls="--")
+        panels.append((c, "growth benefit: controller / best other HV"))
+    for ax, lab in panels:
         ax.set_xscale("log")
         ax.set_xlabel("e_router / e_synaptic")
         ax.set_ylabel(lab)
-        ax.axvline(3.6 / 23.6, color="k", lw=0.6, ls=":")
+        ax.axvline(DEFAULT_RATIO, color="k", lw=0.6, ls=":")
         ax.legend(fontsize=7)
     a.axhline(0.2, color="C3", lw=0.6, ls="--")
-    a.set_title(f"{result['preset']}, {result['hidden'] + result['n_out']} neurons, sequential MNIST")
+    a.set_title(f"{result['preset']}, {result['hidden'] + result['n_out']} neurons, sequential MNIST", fontsize=9)
     save(fig, path)
 
 
