@@ -139,7 +139,8 @@ def run_grid(db: Path, workloads, seeds: int, quick: bool, workers: int) -> tupl
     doc = front_doc(workloads, seeds, quick)
     db.parent.mkdir(parents=True, exist_ok=True)
     (db.parent / "front.toml").write_text(_toml(doc))
-    configs = expand(parse_config(doc, where="bench_feedback grid"))
+    # seed-major order: a run stopped early leaves whole seeds (every strategy), not whole strategies
+    configs = sorted(expand(parse_config(doc, where="bench_feedback grid")), key=lambda c: c["seed"])
     with open_store(db, resume=db.exists()) as store:
         store.set_meta("config:front.toml", _toml(doc))
         st = run_sweep(configs, store, workers=workers, progress=True)
@@ -254,12 +255,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help=f"seeds per point (default {SEEDS}, quick {QUICK_SEEDS})")
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes (0: in this process)")
     ap.add_argument("--workload-json", default=None, help="results.json of examples/mosaic_workload.py")
-    ap.add_argument("--out", default=None, help="figures folder (default benchmarks/results/bench_feedback; "
-                                                "quick: results/bench_feedback/quick)")
+    ap.add_argument("--out", default=None, help="figures folder (default docs/images/bench_feedback, the "
+                                                "figures the docs show; quick: results/bench_feedback/quick)")
     a = ap.parse_args(argv)
     t_start = time.perf_counter()
     store_dir = ROOT / "results" / "bench_feedback" / ("quick" if a.quick else "")
-    out = Path(a.out) if a.out else (store_dir if a.quick else ROOT / "benchmarks" / "results" / "bench_feedback")
+    out = Path(a.out) if a.out else (store_dir if a.quick else ROOT / "docs" / "images" / "bench_feedback")
     out.mkdir(parents=True, exist_ok=True)
     db = Path(a.db) if a.db else store_dir / "fronts.sqlite"
     workloads = a.workloads or (["digits_mlp"] if a.quick else list(WORKLOADS))
@@ -277,7 +278,7 @@ def main(argv=None) -> int:
     wl.plot(workload, out / "ratio_sweep.png", growth=growth_rows)
     wall = time.perf_counter() - t_start
     print(f"\nbench_feedback wall time {wall:.0f} s; figures in {out}\n")
-    emit("bench_feedback", front_targets(fr, workloads) + workload_targets(workload, a.quick, wl.DEFAULT_RATIO) + [
+    emit("bench_feedback", front_targets(fr, list(dict.fromkeys([*WORKLOADS, *workloads]))) + workload_targets(workload, a.quick, wl.DEFAULT_RATIO) + [
         benefit_target(points),
         target("budget_violations_simulated", violations, "== 0 (every accepted network, cycle routing)",
                violations == 0, controller_points=sum(p["strategy"] == "controller" for p in points)),
