@@ -121,7 +121,7 @@ def run_lambda(data, spec, lam: float, *, epochs: int, max_batches: int | None, 
             "ratio_sweep": sweep, "wall_s": time.perf_counter() - t0}
 
 
-def run_workload(lambdas=(0.0, 1e-4, 1e-3, 1e-2), *, quick: bool = False, max_batches: int = 40, seed: int = 0,
+def run_workload(lambdas=(0.0, 1e-3, 1e-2), *, quick: bool = False, max_batches: int = 60, seed: int = 0,
                  log=print, on_record=None) -> dict:
     """Every lambda_con of the workload (``max_batches`` training batches of 32 each);
     ``quick``: the same construction filling mosaic-4x4 (512 neurons), 2 lambdas, 2 batches,
@@ -180,8 +180,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="results/mosaic_workload")
-    ap.add_argument("--lambdas", default="0,1e-4,1e-3,1e-2", help="lambda_con values, comma-separated")
-    ap.add_argument("--max-batches", type=int, default=40, help="training batches (of 32) per lambda_con")
+    ap.add_argument("--lambdas", default="0,1e-3,1e-2", help="lambda_con values, comma-separated")
+    ap.add_argument("--max-batches", type=int, default=60, help="training batches (of 32) per lambda_con")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
