@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from targets import emit, target
 
 from growth import fronts as gf
 from growth.controller import grown_index, layered_network
@@ -50,7 +51,6 @@ from mosaic import HardwareSpec
 from mosaic.cost import cost_reference, delta_cost, estimate_cost
 from mosaic.simulate import simulate
 from mosaic_grow.sweep import expand, open_store, parse_config, run_sweep
-from targets import emit, target
 
 try:
     from growth.recurrent_front import benefit_rank_correlation
@@ -178,7 +178,7 @@ def analyse_fronts(points: list[dict], workloads, out: Path, ratios) -> tuple[di
         if all("energy_by_kind" in p for p in pts):
             spec = HardwareSpec.preset(pts[0]["preset"])
             for r in ratios:
-                s = gf.front_summary(pts, ref, energy=lambda p, r=r: gf.repriced(p, r, spec))
+                s = gf.front_summary(pts, ref, energy=lambda p, r=r, spec=spec: gf.repriced(p, r, spec))
                 growth_rows.append({"workload": w, "ratio": r, "growth_benefit": s["ratio"]})
         print(f"front {w}: {len(pts)} points, {len(fs['seeds'])} seeds; hypervolume per seed "
               + ", ".join(f"{s} {np.mean(v):.4g}" for s, v in fs["hypervolume"].items())
@@ -222,6 +222,19 @@ def benefit_target(points: list[dict]) -> dict:
                   per_type=rc, growths=n)
 
 
+def read_workloads(paths) -> dict:
+    """Saved results of ``examples/mosaic_workload.py``; several files (runs at other
+    lambda_con) must share chip, size and training settings and have their records merged."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    keys = ("preset", "hidden", "n_out", "prune", "dataset", "settings")
+    for p, r in zip(paths[1:], runs[1:]):
+        if any(r[k] != runs[0][k] for k in keys):
+            sys.exit(f"bench_feedback: {p} differs from {paths[0]} in {[k for k in keys if r[k] != runs[0][k]]}; "
+                     "only runs of other lambda_con on the same chip and settings can be merged")
+    recs = sorted((rec for r in runs for rec in r["records"]), key=lambda rec: rec["lambda_con"])
+    return {**runs[0], "records": recs}
+
+
 def workload_targets(res: dict | None, quick: bool, default_ratio: float) -> list[dict]:
     """``routing_share_mosaic_workload``: the largest routing share over lambda_con at the
     preset's energy ratio (cycle routing, preset window), with the ratio where it reaches 0.2."""
@@ -236,7 +249,13 @@ def workload_targets(res: dict | None, quick: bool, default_ratio: float) -> lis
     tight = best["chip"]["tight"]
     note = (f"{res['preset']}, {res['hidden'] + res['n_out']} neurons, lambda_con {best['lambda_con']:g}"
             + ("; --quick: a mosaic-4x4 stand-in, a few training batches" if quick else ""))
-    return [target("routing_share_mosaic_workload", round(share, 4),
+    accs = {f"{r['lambda_con']:g}": round(r["accuracy"], 4) for r in res["records"]}
+    hops = {f"{r['lambda_con']:g}": [round(x, 3) for x in r["hop_shares"]["synapses"][:4]] for r in res["records"]}
+    worst = min(accs.values())
+    acc_line = target("mosaic_workload_accuracy", worst, "well above chance (0.1): >= 0.3 at every lambda_con",
+                      worst >= 0.3, per_lambda=accs, synapse_share_by_hops_0_to_3=hops,
+                      n_eval=res["records"][0]["n_eval"], train=res["settings"], note=note)
+    return [acc_line, target("routing_share_mosaic_workload", round(share, 4),
                    ">= 0.2 at the default ratio, or the ratio at which it reaches 0.2", share >= 0.2,
                    default_ratio=round(default_ratio, 3), ratio_at_0_2=round(at, 3),
                    tight_window_cycles=tight["step_cycles"], tight_late=tight["defer"]["packets"]["late"],
@@ -254,7 +273,9 @@ def main(argv=None) -> int:
                                                                  "; quick: digits_mlp)")
     ap.add_argument("--seeds", type=int, default=None, help=f"seeds per point (default {SEEDS}, quick {QUICK_SEEDS})")
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes (0: in this process)")
-    ap.add_argument("--workload-json", default=None, help="results.json of examples/mosaic_workload.py")
+    ap.add_argument("--workload-json", nargs="+", default=None,
+                    help="results.json of examples/mosaic_workload.py (several: runs of other lambda_con on the "
+                         "same chip and settings, their records merged)")
     ap.add_argument("--out", default=None, help="figures folder (default docs/images/bench_feedback, the "
                                                 "figures the docs show; quick: results/bench_feedback/quick)")
     a = ap.parse_args(argv)
@@ -273,8 +294,7 @@ def main(argv=None) -> int:
     wl = _example("mosaic_workload")
     fr, growth_rows = analyse_fronts(points, workloads, out, wl.RATIOS)
     violations = sum(p["violations"] for p in points if p["strategy"] == "controller")
-    workload = (json.loads(Path(a.workload_json).read_text()) if a.workload_json
-                else wl.run_workload(quick=a.quick))
+    workload = read_workloads(a.workload_json) if a.workload_json else wl.run_workload(quick=a.quick)
     wl.plot(workload, out / "ratio_sweep.png", growth=growth_rows)
     wall = time.perf_counter() - t_start
     print(f"\nbench_feedback wall time {wall:.0f} s; figures in {out}\n")

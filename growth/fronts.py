@@ -246,5 +246,5 @@ def plot_fronts(points: Sequence[dict], ref: tuple[float, float], path, *, title
     return save(fig, path)
 
 
-__all__ = ["MLPWorkload", "MLP_WORKLOADS", "RUNNERS", "REFERENCES", "STRATEGIES", "run_point", "run_mlp_point",
-           "settings", "mlp_settings", "SETTINGS", "mlp_reference", "front_summary", "plot_fronts", "repriced"]
+__all__ = ["MLP_WORKLOADS", "REFERENCES", "RUNNERS", "SETTINGS", "STRATEGIES", "MLPWorkload", "front_summary",
+           "mlp_reference", "mlp_settings", "plot_fronts", "repriced", "run_mlp_point", "run_point", "settings"]

@@ -14,7 +14,15 @@ import time
 import pytest
 
 from growth.fronts import settings
-from mosaic_grow.sweep import SweepError, close_client, expand, make_client, open_store, parse_config, run_sweep
+from mosaic_grow.sweep import (
+    SweepError,
+    close_client,
+    expand,
+    make_client,
+    open_store,
+    parse_config,
+    run_sweep,
+)
 
 DOC = {"front": {"workloads": ["digits_mlp"], "strategies": ["fixed", "random"], "quick": True},
        "sweep": {"seeds": [0, 1]}}
@@ -58,8 +66,9 @@ def test_killed_front_sweep_resumes_without_repeats_or_losses(tmp_path):
     cfg.write_text(TOML)
     configs = expand(parse_config(DOC))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from mosaic_grow.cli import main; "
-                             f"sys.exit(main(['sweep', {str(cfg)!r}, '--db', {str(db)!r}, '--workers', '2']))"],
+    code = ("import sys; from mosaic_grow.cli import main; "
+            f"sys.exit(main(['sweep', {str(cfg)!r}, '--db', {str(db)!r}, '--workers', '2']))")
+    proc = subprocess.Popen([sys.executable, "-c", code],
                             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 600

@@ -21,7 +21,7 @@ def test_bench_feedback_quick_prints_json_targets(tmp_path):
                           "hypervolume_ratio_smnist_recurrent", "hypervolume_ratio_mosaic_workload",
                           "budget_violations_simulated", "routing_share_mosaic_workload",
                           "benefit_rank_correlation", "cost_model_candidate_ms", "cost_model_vs_simulator_energy",
-                          "bench_feedback_wall_s"}
+                          "bench_feedback_wall_s", "mosaic_workload_accuracy"}
     assert all(isinstance(d["met"], bool) for d in lines.values())
     hv = lines["hypervolume_ratio_digits_mlp"]
     assert hv["value"] is not None and hv["seeds"] == 2 and "reference point" in hv["note"]
