@@ -275,6 +275,8 @@ def run_note(a, seeds: int) -> str:
     if a.workload_json:
         parts.append("Mosaic workload read from " + ", ".join(Path(p).name if Path(p).is_absolute() else p
                                                                 for p in a.workload_json))
+    if a.note:
+        parts.append(a.note)
     return "; ".join(parts)
 
 
@@ -290,6 +292,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workload-json", nargs="+", default=None,
                     help="results.json of examples/mosaic_workload.py (several: runs of other lambda_con on the "
                          "same chip and settings, their records merged)")
+    ap.add_argument("--note", default=None, help="said in the wall-time line's note (e.g. how an earlier, "
+                                                 "resumed part of the run went, or what it left out)")
     ap.add_argument("--out", default=None, help="figures folder (default docs/images/bench_feedback, the "
                                                 "figures the docs show; quick: results/bench_feedback/quick)")
     a = ap.parse_args(argv)
