@@ -31,6 +31,8 @@ from .training import fit, shuffled_batches
 RKINDS = ("leaky", "synaptic")
 _RECURRENT = (snn.RLeaky, snn.RSynaptic)
 _STATES = ("mem", "syn", "spk")
+LOSSES = ("count", "membrane", "rate")
+RATE_TARGETS = (0.8, 0.2)        # "rate" loss: spike on 80% of the steps for the label, 20% otherwise
 
 
 def make_rsnn(n_inputs: int, hidden: int, n_outputs: int, kind: str = "leaky", *, mask=None,
@@ -131,6 +133,16 @@ def _encoded(ds: SequenceDataset, part: str, idx, encoder: str, sub: int, seed: 
     return encode_sequence(time_first(x[idx]), encoder, sub=sub, seed=seed)
 
 
+def _loss(kind: str, spk: torch.Tensor, mem: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Classification loss of output spikes / membranes (T, B, n_out) against labels ``y``."""
+    if kind == "rate":           # target spike counts: RATE_TARGETS of the steps (snnTorch's mse_count_loss)
+        hi, lo = RATE_TARGETS
+        goal = torch.full_like(spk[0], lo * spk.shape[0])
+        goal[torch.arange(len(y)), y] = hi * spk.shape[0]
+        return nn.functional.mse_loss(spk.sum(0), goal) / spk.shape[0]
+    return nn.functional.cross_entropy((spk if kind == "count" else mem).sum(0), y)
+
+
 def train_rsnn(model: nn.Sequential, ds: SequenceDataset, *, encoder: str = "direct", sub: int = 4,
                epochs: int = 5, lr: float = 2e-3, batch_size: int = 64, loss: str = "count",
                penalty: Callable[[nn.Sequential], torch.Tensor] | None = None, max_batches: int | None = None,
@@ -138,15 +150,17 @@ def train_rsnn(model: nn.Sequential, ds: SequenceDataset, *, encoder: str = "dir
     """BPTT (Adam, cosine learning rate, surrogate gradient) through ``models.training.fit``.
 
     Loss: cross-entropy on the output spike counts ("count") or summed output membrane
-    ("membrane"), plus ``penalty(model)`` if given (e.g. the hop regulariser).
+    ("membrane"), or the mean squared error of the spike counts against target counts
+    ("rate": ``RATE_TARGETS`` x T for the label and the others, which keeps every output
+    neuron spiking and so its surrogate gradient alive), plus ``penalty(model)`` if given (e.g. the hop regulariser).
     ``max_batches`` caps the batches per epoch.  Recurrent masks are kept.  Returns the
     ``FitResult`` fields as a dict."""
     lin_in = check_rsnn(model)[0]
     if encoded_inputs(ds.n_features, encoder) != lin_in.in_features:
         raise ModelError(f"train_rsnn: {ds.name!r} encoded with {encoder!r} gives "
                          f"{encoded_inputs(ds.n_features, encoder)} inputs, the model takes {lin_in.in_features}")
-    if loss not in ("count", "membrane"):
-        raise ModelError(f"train_rsnn: loss must be 'count' or 'membrane', got {loss!r}")
+    if loss not in LOSSES:
+        raise ModelError(f"train_rsnn: loss must be one of {LOSSES}, got {loss!r}")
     y = torch.as_tensor(ds.y_train)
     gen = torch.Generator().manual_seed(seed)
     every = shuffled_batches(len(y), batch_size, gen)
@@ -154,7 +168,7 @@ def train_rsnn(model: nn.Sequential, ds: SequenceDataset, *, encoder: str = "dir
 
     def batch_loss(idx: torch.Tensor, step) -> torch.Tensor:
         spk, mem, _ = run_rsnn(model, _encoded(ds, "train", idx.numpy(), encoder, sub, seed * 7919 + step.index))
-        lo = nn.functional.cross_entropy((spk if loss == "count" else mem).sum(0), y[idx])
+        lo = _loss(loss, spk, mem, y[idx])
         return lo if penalty is None else lo + penalty(model)
 
     model.train()

@@ -34,6 +34,16 @@ train_steps = 300                 # Adam steps per run
 n_sim = 20                        # test samples simulated on the chip
 ```
 
+```toml
+[front]                           # optional: a grid of accuracy-energy front points instead
+workloads = ["digits_mlp", "mnist1d_mlp"]      # growth.fronts.RUNNERS
+strategies = ["fixed", "random", "controller"]  # each at its settings (growth.fronts.settings)
+quick = false                     # the runners' quick sizes (tests)
+```
+
+A front run is one point of ``growth.fronts.run_point`` (workload, strategy, setting, seed);
+the table allows only ``[sweep] seeds`` beside it.
+
 A growth run trains a spiking MLP along its schedule (``growth.score.score_schedule``: incremental
 mapping after every growth step) and stores the final accuracy,
 energy and latency per inference; the schedule's content (not its path) is part of the config,
@@ -78,6 +88,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "workload": ("generator", "sizes", "n", "k", "p", "rate"),
     "mapping": ("method", "time_limit"),
     "growth": ("schedule", "growth_method", "dataset", "train_steps", "n_sim"),
+    "front": ("workloads", "strategies", "quick"),
 }
 WORKLOAD_KEYS = ("generator", "sizes", "n", "k", "p", "rate", "steps", "routing", "late")  # unused by growth runs
 DEFAULTS: dict[str, Any] = {"seeds": [0], "steps": 50, "routing": "cycle", "late": "defer",
@@ -129,8 +140,41 @@ def _load_schedule(value: Any, base_dir: Path, where: str) -> dict[str, Any]:
         raise SweepError(f"{where}: {e}") from None
 
 
+def _front_axes(doc: dict[str, Any], where: str) -> dict[str, list[Any]]:
+    """A [front] grid: axis "front" of {workload, strategy, setting, quick} points, and seeds."""
+    # lazy: growth loads torch (seconds); only front sweeps need it, not the CLI or plain runs
+    from growth.errors import GrowthError
+    from growth.fronts import STRATEGIES, settings
+    extra = sorted(set(doc) - {"front", "sweep"}) + [f"sweep.{k}" for k in doc.get("sweep", {}) if k != "seeds"]
+    if extra:
+        raise SweepError(f"{where}: a [front] sweep takes only [front] and sweep.seeds, not {', '.join(extra)}")
+    front = doc["front"]
+    unknown = sorted(set(front) - set(SECTIONS["front"]))
+    if unknown:
+        raise SweepError(f"{where}: unknown key front.{unknown[0]}; known keys: {', '.join(SECTIONS['front'])}")
+    if "workloads" not in front:
+        raise SweepError(f"{where}: [front] needs workloads = [...] (e.g. [\"digits_mlp\"])")
+    quick = front.get("quick", False)
+    if not isinstance(quick, bool):
+        raise SweepError(f"{where}: front.quick must be true or false, got {quick!r}")
+    points = []
+    for w in _as_axis("workloads", front["workloads"], where, "front"):
+        for s in _as_axis("strategies", front.get("strategies", list(STRATEGIES)), where, "front"):
+            try:
+                points += [{"workload": w, "strategy": s, "setting": float(x), "quick": quick}
+                           for x in settings(w, s, quick=quick)]
+            except GrowthError as e:
+                raise SweepError(f"{where}: {e}") from None
+    seeds = _as_axis("seeds", doc.get("sweep", {}).get("seeds", DEFAULTS["seeds"]), where, "sweep")
+    if any(isinstance(x, bool) or not isinstance(x, int) for x in seeds):
+        raise SweepError(f"{where}: sweep.seeds must be integers, got {seeds}")
+    return {"front": points, "seeds": seeds}
+
+
 def parse_config(doc: dict[str, Any], where: str = "sweep config", base_dir: str | Path = ".") -> dict[str, Any]:
     """{section: {key: value or list}} -> {key: list of values} with defaults filled in."""
+    if "front" in doc and isinstance(doc["front"], dict):
+        return _front_axes(doc, where)
     axes: dict[str, list[Any]] = {}
     for section, table in doc.items():
         if section not in SECTIONS:
@@ -198,7 +242,9 @@ def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     for values in itertools.product(*(axes[k] for k in keys), axes["seeds"]):
         cfg = dict(zip(keys, values[:-1]))
         cfg["seed"] = values[-1]
-        if "schedule" in cfg:                  # a growth run: the network comes from training
+        if "front" in cfg:                     # a front point: nothing else applies
+            pass
+        elif "schedule" in cfg:                # a growth run: the network comes from training
             for key in WORKLOAD_KEYS:
                 cfg.pop(key, None)
         else:
@@ -288,8 +334,18 @@ def run_growth(cfg: dict[str, Any]) -> dict[str, Any]:
             "path_energy_pj": [float(r["energy_pj"]) for r in score.rows], "train_wall_s": time.perf_counter() - t0}
 
 
+def run_front(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A front point: ``growth.fronts.run_point`` of the config's workload, strategy, setting, seed."""
+    # lazy: growth loads torch (seconds); Dask workers of plain sweeps never need it
+    from growth.fronts import run_point
+    f = cfg["front"]
+    return run_point(f["workload"], f["strategy"], f["setting"], int(cfg["seed"]), quick=bool(f["quick"]))
+
+
 def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
+    if "front" in cfg:
+        return run_front(cfg)
     if "schedule" in cfg:
         return run_growth(cfg)
     spec = build_spec(cfg)
