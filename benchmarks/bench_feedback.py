@@ -47,18 +47,16 @@ from targets import emit, target
 from growth import fronts as gf
 from growth.controller import grown_index, layered_network
 from mapper import map_network
+from growth.recurrent_front import benefit_rank_correlation
 from mosaic import HardwareSpec
 from mosaic.cost import cost_reference, delta_cost, estimate_cost
 from mosaic.simulate import simulate
 from mosaic_grow.store import config_hash
 from mosaic_grow.sweep import expand, open_store, parse_config, run_sweep
 
-try:
-    from growth.recurrent_front import benefit_rank_correlation
-except ImportError:        # the recurrent fronts' module is merged separately; until then not measured
-    benefit_rank_correlation = None
 
 ROOT = Path(__file__).resolve().parents[1]
+MIN_RECORDS = 5            # growths of one candidate type needed for its rank correlation
 WORKLOADS = ("digits_mlp", "mnist1d_mlp", "smnist_recurrent", "mosaic_workload")   # the issue's
 RECURRENT = ("smnist_recurrent", "mosaic_workload")
 SEEDS, QUICK_SEEDS = 5, 2
@@ -133,17 +131,35 @@ def _toml(doc: dict) -> str:
             f"quick = {'true' if f['quick'] else 'false'}\n\n[sweep]\nseeds = {json.dumps(s['seeds'])}\n")
 
 
-def run_grid(db: Path, workloads, seeds: int, quick: bool, workers: int) -> tuple[list[dict], dict]:
+def seed_groups(workloads, seeds: int, overrides) -> dict[int, list[str]]:
+    """Workloads grouped by their number of seeds (``--seeds``, or ``--seeds-of W=N``)."""
+    per = {w: seeds for w in workloads}
+    for item in overrides or ():
+        w, _, n = item.partition("=")
+        if w not in per or not n.isdigit() or int(n) < 1:
+            raise SystemExit(f"bench_feedback: --seeds-of wants WORKLOAD=N with WORKLOAD one of {workloads} "
+                             f"and N >= 1, got {item!r}")
+        per[w] = int(n)
+    groups: dict[int, list[str]] = {}
+    for w, n in per.items():
+        groups.setdefault(n, []).append(w)
+    return groups
+
+
+def run_grid(db: Path, groups: dict[int, list[str]], quick: bool, workers: int) -> tuple[list[dict], dict]:
     """Run (or resume) the grid's sweep into ``db``; returns the stored points and the stats.
-    The config is also written beside ``db`` (``front.toml``), so ``mosaic sweep front.toml
-    --db ... --resume`` continues it."""
-    doc = front_doc(workloads, seeds, quick)
+    The config of each seed group is also written beside ``db`` (``front.toml``, then
+    ``front-<n>seeds.toml`` for the others), so ``mosaic sweep <file> --db ... --resume``
+    continues it."""
+    docs = {n: front_doc(ws, n, quick) for n, ws in groups.items()}
     db.parent.mkdir(parents=True, exist_ok=True)
-    (db.parent / "front.toml").write_text(_toml(doc))
+    for i, (n, doc) in enumerate(docs.items()):
+        (db.parent / ("front.toml" if i == 0 else f"front-{n}seeds.toml")).write_text(_toml(doc))
+    configs = [c for doc in docs.values() for c in expand(parse_config(doc, where="bench_feedback grid"))]
     # seed-major order: a run stopped early leaves whole seeds (every strategy), not whole strategies
-    configs = sorted(expand(parse_config(doc, where="bench_feedback grid")), key=lambda c: c["seed"])
+    configs.sort(key=lambda c: c["seed"])
     with open_store(db, resume=db.exists()) as store:
-        store.set_meta("config:front.toml", _toml(doc))
+        store.set_meta("config:front.toml", "\n".join(_toml(doc) for doc in docs.values()))
         st = run_sweep(configs, store, workers=workers, progress=True)
         mine = {config_hash(c) for c in configs}          # the store may hold other seeds' points too
         points = [r["result"] for r in store.records("ok") if r["hash"] in mine]
@@ -209,19 +225,17 @@ def front_targets(fr: dict, workloads) -> list[dict]:
 
 
 def benefit_target(points: list[dict]) -> dict:
-    """``benefit_rank_correlation``: computed by the recurrent helpers' function once it is
-    registered; until then reported not met, with the number of recorded growths."""
+    """``benefit_rank_correlation``: Spearman's rho of the controller's predicted benefit vs
+    the gain realised after the next training interval, per candidate type; the value is the
+    lowest rho over the types with at least ``MIN_RECORDS`` growths (the pooled "all" is
+    printed beside it, not used: MLP and recurrent gains are in different units)."""
     n = sum(len(p["benefit"]) for p in points if p["strategy"] == "controller")
-    if benefit_rank_correlation is None:
-        return target("benefit_rank_correlation", None, ">= 0.5", False,
-                      note=f"{n} controller growths recorded (predicted GradMax benefit, realised accuracy gain) "
-                           "but the rank-correlation function (growth.recurrent_front.benefit_rank_correlation) "
-                           "is not merged yet")
-    rc = benefit_rank_correlation(points)
-    rhos = [v["rho"] if isinstance(v, dict) else v for v in rc.values()]
-    rho = float(min(rhos)) if rhos else float("nan")
-    return target("benefit_rank_correlation", rho, ">= 0.5", bool(np.isfinite(rho) and rho >= 0.5),
-                  per_type=rc, growths=n)
+    rc = benefit_rank_correlation([p for p in points if p["strategy"] == "controller"])
+    used = {t: v for t, v in rc.items() if t != "all" and v["n"] >= MIN_RECORDS and np.isfinite(v["rho"])}
+    rho = float(min(v["rho"] for v in used.values())) if used else None
+    return target("benefit_rank_correlation", None if rho is None else round(rho, 4), ">= 0.5",
+                  rho is not None and rho >= 0.5, per_type=rc, growths=n,
+                  note=f"lowest rho over candidate types with >= {MIN_RECORDS} growths")
 
 
 def read_workloads(paths) -> dict:
@@ -272,6 +286,8 @@ def run_note(a, seeds: int) -> str:
               "points_wall_s: the sum of every stored point's own wall time)")]
     if not a.quick and seeds < SEEDS:
         parts.append(f"REDUCED run: {seeds} seeds of the full {SEEDS}")
+    for item in a.seeds_of or ():
+        parts.append(f"REDUCED run: {item.replace('=', ' with ')} seeds of the full {SEEDS}")
     if a.workload_json:
         parts.append("Mosaic workload read from " + ", ".join(Path(p).name if Path(p).is_absolute() else p
                                                                 for p in a.workload_json))
@@ -288,6 +304,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workloads", nargs="+", default=None, help=f"front workloads (default: {', '.join(WORKLOADS)}"
                                                                  "; quick: digits_mlp)")
     ap.add_argument("--seeds", type=int, default=None, help=f"seeds per point (default {SEEDS}, quick {QUICK_SEEDS})")
+    ap.add_argument("--seeds-of", nargs="+", default=None, metavar="WORKLOAD=N",
+                    help="a different number of seeds for some workloads (a reduced run; said in the note)")
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes (0: in this process)")
     ap.add_argument("--workload-json", nargs="+", default=None,
                     help="results.json of examples/mosaic_workload.py (several: runs of other lambda_con on the "
@@ -306,7 +324,8 @@ def main(argv=None) -> int:
     cm = bench_cost_model(a.quick)
     runnable = [w for w in workloads if w in gf.RUNNERS]
     seeds = a.seeds or (QUICK_SEEDS if a.quick else SEEDS)
-    points, stats = run_grid(db, runnable, seeds, a.quick, a.workers)
+    groups = seed_groups(runnable, seeds, a.seeds_of)
+    points, stats = run_grid(db, groups, a.quick, a.workers)
     print(f"\nfront grid ({db}): {stats['runs']} points, {stats['skipped']} already stored, {stats['executed']} run "
           f"({stats['failed']} failed) in {stats['wall_s']:.0f} s wall, {stats['run_s']:.0f} s of point runs"
           + "".join(f"\n  failed {e}" for e in stats["errors"]))

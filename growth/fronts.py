@@ -35,6 +35,7 @@ import torch
 from growth.controller import ControllerConfig, PlateauRule, layered_network
 from growth.errors import GrowthError
 from growth.metrics import hypervolume, paired_p_value, pareto_mask
+from growth.recurrent_front import RECURRENT_WORKLOADS, recurrent_reference, recurrent_settings, run_recurrent_point
 from growth.schedules import random_path, round_robin
 from growth.score import RunConfig, ScheduleScore, grow_with_controller, score_schedule
 from mapper import map_network
@@ -158,6 +159,8 @@ def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, qu
 
 RUNNERS: dict[str, Callable[..., dict]] = {name: run_mlp_point for name in MLP_WORKLOADS}
 SETTINGS: dict[str, Callable[[str, str, bool], tuple[float, ...]]] = {name: mlp_settings for name in MLP_WORKLOADS}
+for _name in RECURRENT_WORKLOADS:
+    RUNNERS[_name], SETTINGS[_name] = run_recurrent_point, recurrent_settings
 
 
 def settings(workload: str, strategy: str, *, quick: bool = False) -> tuple[float, ...]:
@@ -194,6 +197,7 @@ def mlp_reference(workload: str) -> tuple[float, float]:
 
 
 REFERENCES: dict[str, Callable[[str], tuple[float, float]]] = {name: mlp_reference for name in MLP_WORKLOADS}
+REFERENCES.update({name: recurrent_reference for name in RECURRENT_WORKLOADS})
 
 
 def repriced(point: dict, ratio: float, spec: HardwareSpec) -> float:

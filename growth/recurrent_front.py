@@ -45,11 +45,14 @@ from models.recurrent import copy_rsnn, evaluate_rsnn, make_rsnn, recurrent_mask
 from models.sequences import load_sequences, time_first
 from models.snn import predict
 from models.training import fit, sampled_batches
-from mosaic.cost import CostBudget
+from mapper import map_network
+from mosaic.cost import CostBudget, estimate_cost
 from mosaic.simulate import simulate_batch
 from mosaic.spec import HardwareSpec
 
 N_OUT = 10
+RECURRENT_WORKLOADS = ("smnist_recurrent", "mosaic_workload")
+SMNIST_INPUTS, SMNIST_STEPS = 28, 28          # sequential MNIST: 28 pixels per row, 28 rows
 STRATEGIES = ("fixed", "random", "controller")
 
 
@@ -83,6 +86,41 @@ WORKLOADS = {
     ("mosaic_workload", True): Workload("mosaic-4x4", 118, (64, 128), 24, 3, batch_size=16, lr=1e-3, n_val=32,
                                         n_sim=2, look_steps=1, plateau_window=1),
 }
+
+
+# The grid of each workload: (final sizes of fixed/random growth, neurons; controller budgets,
+# pJ per inference).  Chosen after first runs (the full sMNIST points span 74-138 neurons at
+# 0.45-1.1 uJ; the one full Mosaic controller point grew 512 -> 768 under 150 uJ).
+GRID = {
+    ("smnist_recurrent", False): ((74, 106, 138), (6e5, 9e5, 1.2e6)),
+    ("smnist_recurrent", True): ((58, 74), (6e5, 2e6)),
+    ("mosaic_workload", False): ((1024, 1536, 2048), (3e7, 6e7, 1.5e8)),
+    ("mosaic_workload", True): ((256, 512), (5e6, 2e7)),
+}
+
+
+def recurrent_settings(name: str, strategy: str, quick: bool = False) -> tuple[float, ...]:
+    """The grid's settings of ``strategy`` on recurrent workload ``name`` (``GRID``)."""
+    workload(name, quick)
+    if strategy not in STRATEGIES:
+        raise GrowthError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
+    sizes, budgets = GRID[name, bool(quick)]
+    return tuple(float(v) for v in (budgets if strategy == "controller" else sizes))
+
+
+def recurrent_reference(name: str, quick: bool = False) -> tuple[float, float]:
+    """The hypervolume reference point (energy pJ, accuracy): chance accuracy and the cost
+    model's rate bound (every neuron spiking at every one of the T + 1 chip steps, chip-order
+    fill) of the grid's largest fixed network.  It depends on neither the points nor the
+    methods; a controller point above it adds no volume."""
+    wl = workload(name, quick)
+    spec = HardwareSpec.preset(wl.preset)
+    n_hidden = int(max(GRID[name, bool(quick)][0])) - N_OUT
+    net = layered_network(SMNIST_INPUTS, [n_hidden, N_OUT], recurrent=(0,))
+    core = map_network(net, spec, method="greedy").core_of
+    e = estimate_cost(net, spec, core, np.ones(net.n_neurons), np.ones(SMNIST_INPUTS), T=SMNIST_STEPS + 1,
+                      analog_input=True)
+    return float(e.energy_pj["total"]), 1.0 / N_OUT
 
 
 def workload(name: str, quick: bool = False) -> Workload:
@@ -339,4 +377,5 @@ def benefit_rank_correlation(points: list[dict], key: str = "predicted") -> dict
     return rank_correlation([r for p in points for r in p.get("benefit", [])], key)
 
 
-__all__ = ["WORKLOADS", "STRATEGIES", "Workload", "workload", "run_recurrent_point", "benefit_rank_correlation"]
+__all__ = ["GRID", "RECURRENT_WORKLOADS", "WORKLOADS", "STRATEGIES", "Workload", "workload", "recurrent_settings", "recurrent_reference",
+           "run_recurrent_point", "benefit_rank_correlation"]
