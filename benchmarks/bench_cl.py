@@ -35,7 +35,7 @@ from growth.baselines import (EWC, MNTDP, HardMoE, LoRACL, SupSup, TrainConfig, 
                               off_diagonal_mean, pollution_figures, pollution_matrix)
 from growth.baselines.chip import chip_figures
 from growth.baselines.common import accuracy, linears, mlp, pollution_terms_mlp, run_sequence
-from growth.cl import CLConfig, CLResult, TaskHeads, run_gradmax_cl
+from growth.cl import CLConfig, CLResult, TaskHeads, headed_tasks, run_gradmax_cl
 from growth.controller import ControllerConfig, incremental_placer, layered_network
 from growth.controller_cl import bound_cost, run_controller_cl
 from growth.den import DEN, DENConfig, run_den
@@ -49,18 +49,6 @@ HIDDEN = (32, 32)
 BUDGET_FRACTION = 0.7     # controller budget: this fraction of GradMax-CL's rate-bound energy per inference
 CONTROLLER = "hw-aware controller (CL)"
 SCENARIOS = ("split-digits", "permuted-mnist1d")
-
-
-def headed(tasks):
-    """Relabel every task to head offset + local label (growth.cl.TaskHeads), so masking the
-    logits to a task's classes is exactly choosing its head."""
-    heads = TaskHeads.from_tasks(tasks)
-    out = []
-    for t, task in enumerate(tasks):
-        def lab(y, t=t):
-            return (heads.offsets[t] + heads.local(t, torch.from_numpy(y)).numpy()).astype(np.int64)
-        out.append(replace(task, y_train=lab(task.y_train), y_test=lab(task.y_test), n_classes=heads.n_out))
-    return out, heads
 
 
 def scenario(name: str, seed: int, quick: bool):
@@ -174,7 +162,7 @@ def metrics(R) -> dict:
 
 def run_seed(name: str, seed: int, quick: bool, spec, chip: dict, lora_grid) -> tuple[dict, dict]:
     raw = scenario(name, seed, quick)
-    tasks, heads = headed(raw)
+    tasks, heads = headed_tasks(raw)
     D, n_out = raw[0].n_features, heads.n_out
     per_task_out = max(len(c) for c in heads.classes)
     epochs, lr = (4, 1e-2) if quick else (30, 1e-3)
