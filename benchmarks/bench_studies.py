@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     figures.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=min(args.workers, len(args.sections)), mp_context=get_context("spawn")) as pool:
-        jobs = {name: pool.submit(SECTIONS[name], args.quick, figures) for name in args.sections}
+        jobs = {name: pool.submit(SECTIONS[name], args.quick, figures, progress=not args.quick)
+                for name in args.sections}
         lines = {name: job.result() for name, job in jobs.items()}
     print(f"wall {time.perf_counter() - t0:.0f} s; figures in {figures}", file=sys.stderr)
     out = []
