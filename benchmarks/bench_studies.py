@@ -4,7 +4,8 @@ and energy (``mosaic_grow.studies.width``) and activation sparsity (``mosaic_gro
 Each section runs its study (``bench(quick)`` of its module) and returns its target lines;
 sections run side by side in worker processes (one per section, at most ``--workers``).
 Full runs write the studies' figures into ``docs/figures/`` for the guide; quick runs into
-``benchmarks/results/quick/``.  Targets: ``width_points`` (>= 6 widths with every method and
+``benchmarks/results/quick/``.  ``--sections`` runs a subset: the target lines of the other
+sections are kept from the results file their last run wrote (full or quick, as this run).  Targets: ``width_points`` (>= 6 widths with every method and
 seed measured on the chip, per task sequence) and ``sparsity_energy_reduction`` (reported).
 
     python benchmarks/bench_studies.py [--quick] [--sections width sparsity] [--workers 2]
@@ -19,7 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from mosaic_grow.studies import sparsity, width
-from targets import RESULTS, emit, target
+from targets import RESULTS, emit, load, target
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"width": width.bench, "sparsity": sparsity.bench}
@@ -41,8 +42,13 @@ def main(argv=None) -> int:
                 for name in args.sections}
         lines = {name: job.result() for name, job in jobs.items()}
     print(f"wall {time.perf_counter() - t0:.0f} s; figures in {figures}", file=sys.stderr)
+    folder = RESULTS / "quick" if args.quick else RESULTS
+    kept = [t for t in load("bench_studies", folder) if t.get("section") in SECTIONS and t["section"] not in lines]
     out = []
-    for name in args.sections:
+    for name in SECTIONS:
+        if name not in lines:
+            out += [t for t in kept if t["section"] == name]
+            continue
         for d in lines[name]:
             extra = {k: v for k, v in d.items() if k not in ("target", "value", "goal", "met")}
             out.append(target(d["target"], d["value"], d["goal"], d["met"], section=name, **extra))

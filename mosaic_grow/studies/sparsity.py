@@ -2,10 +2,13 @@
 and does a sparser network change where and when the controller grows it?
 
 A spiking MLP (``models.snn.make_mlp``, snnTorch ``Leaky``, direct input over ``T`` steps)
-is trained with ``models.training.fit`` on the spike-count cross-entropy plus a spike-rate
-penalty ``lam`` x (mean spikes per hidden neuron per step), at several ``lam``; threshold
-scaling multiplies every layer's firing threshold of the ``lam = 0`` network by ``s`` after
-training (same weights).  Each setting is measured on the chip (``models.readout.measure_on_chip``,
+is trained with ``models.training.fit`` on the spike-count cross-entropy for ``epochs``; each
+setting then trains a copy ``tune_epochs`` more with a spike-rate penalty ``lam`` x (mean
+spikes per hidden neuron per step) added to the loss (``lam = 0``: the dense reference, trained
+as long).  The penalty starts from the trained network because the freshly initialised one
+is almost silent: from there even a weak penalty silences it before the cross-entropy can
+make it fire.  Threshold scaling multiplies every layer's firing threshold of the dense
+network by ``s`` (same weights).  Each setting is measured on the chip (``models.readout.measure_on_chip``,
 cycle routing, greedy placement): accuracy (snnTorch on the whole test split, and the
 chip's own on the samples it ran), mean firing rate (spikes per neuron per chip step),
 synaptic operations and energy per inference, and the routing share of that energy.
@@ -48,8 +51,9 @@ from mosaic_grow.errors import AppError
 @dataclass(frozen=True)
 class SparsityConfig:
     """The study's protocol: ``dataset`` (``n_train``/``n_test``, None: all), hidden sizes,
-    ``T`` steps per inference, ``epochs`` of Adam at ``lr`` (cosine, batch 64), the rate
-    penalties ``lams`` (the first must be 0, the dense reference) and threshold factors
+    ``T`` steps per inference, ``epochs`` of Adam at ``lr`` (cosine, batch 64) and
+    ``tune_epochs`` more per setting, the rate penalties ``lams`` (the first must be 0, the
+    dense reference) and threshold factors
     ``thresholds``; ``n_chip`` test samples on ``preset``; the growth comparison's
     ``growth_rounds``, ``growth_budget`` (x the dense network's energy) and ``k_options``."""
 
@@ -59,28 +63,32 @@ class SparsityConfig:
     hidden: tuple[int, ...] = (64, 64)
     T: int = 8
     epochs: int = 20
+    tune_epochs: int = 10
     lr: float = 2e-3
     lams: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
-    thresholds: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0)
+    thresholds: tuple[float, ...] = (1.1, 1.25, 1.5, 2.0)
     n_chip: int = 100
     preset: str = "mosaic-8x8"
-    growth_rounds: int = 6
-    growth_budget: float = 1.6
+    growth_rounds: int = 10
+    growth_budget: float = 1.15
     k_options: tuple[int, ...] = (4, 8, 16)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not self.lams or self.lams[0] != 0 or min(self.lams) < 0:
             raise AppError(f"sparsity study: lams must start with 0 (the dense reference) and be >= 0, got {self.lams}")
-        if any(s <= 0 for s in self.thresholds) or self.epochs < 1 or self.n_chip < 1 or self.growth_rounds < 0:
-            raise AppError(f"sparsity study: need thresholds > 0, epochs >= 1, n_chip >= 1, growth_rounds >= 0; "
+        if (any(s <= 0 for s in self.thresholds) or min(self.epochs, self.tune_epochs, self.n_chip) < 1
+                or self.growth_rounds < 0):
+            raise AppError(f"sparsity study: need thresholds > 0, epochs, tune_epochs, n_chip >= 1 and "
+                           f"growth_rounds >= 0; "
                            f"got {self}")
 
     @classmethod
     def quick(cls) -> SparsityConfig:
         """Seconds: small hidden layers, 4 epochs, a dense and one penalised network, one threshold
         factor, 16 chip samples."""
-        return cls(hidden=(32, 32), epochs=4, lams=(0.0, 0.1), thresholds=(1.5,), n_chip=16, growth_rounds=2)
+        return cls(hidden=(32, 32), epochs=4, tune_epochs=2, lams=(0.0, 0.3), thresholds=(1.5,), n_chip=16,
+                   growth_rounds=2)
 
 
 def _rate_penalty(layers: list[torch.Tensor]) -> torch.Tensor:
@@ -184,9 +192,11 @@ def run_sparsity(cfg: SparsityConfig | None = None, *, quick: bool = False, prog
     sizes = [ds.n_features, *cfg.hidden, ds.n_classes]
     models, records = {}, []
     bar = tqdm(total=len(cfg.lams) + len(cfg.thresholds), desc="sparsity study", disable=not progress)
+    base = make_mlp(sizes, "leaky", seed=cfg.seed)
+    train_epochs(base, ds, cfg, 0.0, cfg.epochs, cfg.seed)
     for lam in cfg.lams:
-        model = make_mlp(sizes, "leaky", seed=cfg.seed)
-        train_epochs(model, ds, cfg, lam, cfg.epochs, cfg.seed)
+        model = copy.deepcopy(base)
+        train_epochs(model, ds, cfg, lam, cfg.tune_epochs, cfg.seed + 1)
         name = "dense" if lam == 0 else f"rate penalty {lam:g}"
         models[name] = (model, lam)
         records.append(dict(setting=name, knob="dense" if lam == 0 else "rate penalty", strength=float(lam),
@@ -302,7 +312,8 @@ def sparsity_targets(result: dict, cfg: SparsityConfig, quick: bool) -> list[dic
     growth = {k: {"grown": {str(l): n for l, n in _grown(g[k]).items()},
                   "steps": [[e["round"], e["layer"], e["k"]] for e in g[k] if e["action"] == "grow"],
                   "stopped_by_budget": bool(g[k]) and g[k][-1]["action"] == "refuse"} for k in ("dense", "sparse")}
-    note = (f"{cfg.dataset}, hidden {list(cfg.hidden)}, T={cfg.T}, {cfg.epochs} epochs, {cfg.n_chip} chip samples, "
+    note = (f"{cfg.dataset}, hidden {list(cfg.hidden)}, T={cfg.T}, {cfg.epochs} + {cfg.tune_epochs} epochs, "
+            f"{cfg.n_chip} chip samples, "
             f"one seed" + ("; quick run" if quick else ""))
     return [dict(target="sparsity_energy_reduction", value=round(ratio, 4),
                  goal="reported (energy of the sparsest setting within 1 accuracy point of dense / dense energy)",

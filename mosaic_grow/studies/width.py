@@ -18,6 +18,9 @@ active on every step) on the preset used.
 """
 from __future__ import annotations
 
+import json
+import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -65,7 +68,7 @@ class WidthConfig:
     n_train: tuple[tuple[str, int | None], ...] = (("digits", None), ("mnist5k", 1000), ("mnist1d", 600))
     n_test: tuple[tuple[str, int | None], ...] = (("digits", None), ("mnist5k", 500), ("mnist1d", 200))
     T: int = 8
-    per_task: int = 4
+    per_task: int = 2
     presets: tuple[str, ...] = PRESETS
 
     def __post_init__(self) -> None:
@@ -159,29 +162,41 @@ def run_block(sequence: str, seed: int, cfg: WidthConfig) -> list[dict]:
 
 
 def run_width(cfg: WidthConfig | None = None, *, quick: bool = False, workers: int = 1,
-              progress: bool = True) -> list[dict]:
+              checkpoint: str | Path | None = None, progress: bool = True) -> list[dict]:
     """Every (sequence, seed, method, width) point of the study (``cfg`` default:
     ``WidthConfig.quick()`` if ``quick`` else ``WidthConfig()``); plain dict records, in
-    that order.  ``workers`` > 1 runs the (sequence, seed) blocks in that many processes."""
+    that order.  ``workers`` > 1 runs the (sequence, seed) blocks in that many processes;
+    ``checkpoint``: a JSON-lines file each finished block's records are appended to (as
+    they finish), so an interrupted run leaves what it measured (``load_checkpoint``)."""
     cfg = cfg or (WidthConfig.quick() if quick else WidthConfig())
     if workers < 1:
         raise AppError(f"width study: workers must be >= 1, got {workers}")
-    blocks = [(s, seed) for s in cfg.sequences for seed in range(cfg.seeds)]
+    blocks = [(s, seed) for seed in range(cfg.seeds) for s in cfg.sequences]
     bar = tqdm(total=len(blocks), desc="width study (sequence x seed)", disable=not progress)
-    out: list[dict] = []
+    done: dict[tuple, list[dict]] = {}
+
+    def finished(key, records):
+        done[key] = records
+        if checkpoint is not None:
+            with open(checkpoint, "a") as fh:
+                fh.write(json.dumps(records) + "\n")
+        bar.update()
+
     if workers == 1:
-        for s, seed in blocks:
-            out += run_block(s, seed, cfg)
-            bar.update()
+        for key in blocks:
+            finished(key, run_block(*key, cfg))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            jobs = [pool.submit(run_block, s, seed, cfg) for s, seed in blocks]
+            jobs = {pool.submit(run_block, *key, cfg): key for key in blocks}
             for job in as_completed(jobs):
-                job.result()
-                bar.update()
-            out = [r for job in jobs for r in job.result()]
+                finished(jobs[job], job.result())
     bar.close()
-    return out
+    return [r for s in cfg.sequences for seed in range(cfg.seeds) for r in done[(s, seed)]]
+
+
+def load_checkpoint(path: str | Path) -> list[dict]:
+    """The records a (possibly interrupted) ``run_width(checkpoint=path)`` appended."""
+    return [r for line in Path(path).read_text().splitlines() if line.strip() for r in json.loads(line)]
 
 
 def aggregate(records: list[dict]) -> list[dict]:
@@ -302,10 +317,16 @@ def width_targets(records: list[dict], cfg: WidthConfig, quick: bool) -> list[di
 def bench(quick: bool, out: str | Path | None = None, *, progress: bool = False,
           workers: int | None = None) -> list[dict]:
     """Run the study (quick or full), print its table, write ``study_width.png`` into ``out``
-    if given, and return :func:`width_targets`.  ``workers``: processes for the (sequence,
-    seed) blocks (default 1 quick, one per sequence full)."""
+    if given, and return :func:`width_targets`; a full run checkpoints its blocks to
+    ``<temp dir>/mosaic_study_width.jsonl`` (``run_width``).  ``workers``: processes for the (sequence, seed) blocks
+    (default 1 quick, one per block full)."""
     cfg = WidthConfig.quick() if quick else WidthConfig()
-    records = run_width(cfg, progress=progress, workers=workers or (1 if quick else len(cfg.sequences)))
+    ckpt = None if quick else Path(tempfile.gettempdir()) / "mosaic_study_width.jsonl"
+    if ckpt is not None:
+        ckpt.unlink(missing_ok=True)
+        print(f"width study: checkpoint {ckpt}", file=sys.stderr, flush=True)
+    records = run_width(cfg, progress=progress, checkpoint=ckpt,
+                        workers=workers or (1 if quick else len(cfg.sequences) * cfg.seeds))
     print(width_table(records), flush=True)
     if out is not None:
         width_figure(records, Path(out) / "study_width.png", base=cfg.presets[0])
@@ -313,4 +334,4 @@ def bench(quick: bool, out: str | Path | None = None, *, progress: bool = False,
 
 
 __all__ = ["WidthConfig", "run_width", "run_point", "width_table", "width_figure", "aggregate", "bench", "width_targets",
-           "task_sequence", "run_block", "TaskNets", "on_chip", "train_method"]
+           "task_sequence", "run_block", "load_checkpoint", "TaskNets", "on_chip", "train_method"]

@@ -20,7 +20,7 @@ def result():
 def test_quick_run_measures_every_setting_and_writes_its_figure(result, tmp_path):
     cfg, res = result
     names = [r["setting"] for r in res["settings"]]
-    assert names == ["dense", "rate penalty 0.1", "threshold x1.5"]
+    assert names == ["dense", "rate penalty 0.3", "threshold x1.5"]
     for r in res["settings"]:
         assert 0 <= r["accuracy"] <= 1 and 0 <= r["routing_share"] < 1 and r["energy_pj"] > 0
         assert r["synaptic_ops"] >= 0 and 0 <= r["rate"] <= 1
@@ -34,7 +34,7 @@ def test_a_stronger_rate_penalty_and_a_higher_threshold_fire_less_and_cost_less(
     _, res = result
     by = {r["setting"]: r for r in res["settings"]}
     dense = by["dense"]
-    for name in ("rate penalty 0.1", "threshold x1.5"):
+    for name in ("rate penalty 0.3", "threshold x1.5"):
         assert by[name]["rate"] < dense["rate"], name
         assert by[name]["synaptic_ops"] < dense["synaptic_ops"], name
         assert by[name]["energy_pj"] < dense["energy_pj"], name
