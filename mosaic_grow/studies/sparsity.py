@@ -24,6 +24,8 @@ where (layer, k) and when (round, energy before the step) each network grew.
 from __future__ import annotations
 
 import copy
+import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -325,9 +327,17 @@ def sparsity_targets(result: dict, cfg: SparsityConfig, quick: bool) -> list[dic
 
 def bench(quick: bool, out: str | Path | None = None, *, progress: bool = False) -> list[dict]:
     """Run the study (quick or full), print its table, write ``study_sparsity.png`` into
-    ``out`` if given, and return :func:`sparsity_targets`."""
+    ``out`` if given, and return :func:`sparsity_targets`.  A full run keeps its result in
+    ``<temp dir>/mosaic_study_sparsity.json`` and reuses it when rerun with the same protocol."""
     cfg = SparsityConfig.quick() if quick else SparsityConfig()
-    result = run_sparsity(cfg, progress=progress)
+    ckpt = Path(tempfile.gettempdir()) / "mosaic_study_sparsity.json"
+    saved = json.loads(ckpt.read_text()) if not quick and ckpt.exists() else {}
+    if saved.get("protocol") == repr(cfg):
+        result = saved["result"]
+    else:
+        result = run_sparsity(cfg, progress=progress)
+        if not quick:
+            ckpt.write_text(json.dumps({"protocol": repr(cfg), "result": result}))
     print(sparsity_table(result), flush=True)
     if out is not None:
         sparsity_figure(result, Path(out) / "study_sparsity.png")

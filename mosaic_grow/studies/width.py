@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -167,19 +167,26 @@ def run_width(cfg: WidthConfig | None = None, *, quick: bool = False, workers: i
     ``WidthConfig.quick()`` if ``quick`` else ``WidthConfig()``); plain dict records, in
     that order.  ``workers`` > 1 runs the (sequence, seed) blocks in that many processes;
     ``checkpoint``: a JSON-lines file each finished block's records are appended to (as
-    they finish), so an interrupted run leaves what it measured (``load_checkpoint``)."""
+    they finish); blocks it already holds for this protocol are not run again, so an
+    interrupted run resumes where it stopped (``load_checkpoint``)."""
     cfg = cfg or (WidthConfig.quick() if quick else WidthConfig())
     if workers < 1:
         raise AppError(f"width study: workers must be >= 1, got {workers}")
-    blocks = [(s, seed) for seed in range(cfg.seeds) for s in cfg.sequences]
-    bar = tqdm(total=len(blocks), desc="width study (sequence x seed)", disable=not progress)
+    key0 = repr(replace(cfg, seeds=1))          # the protocol but the seed count: blocks are per seed
     done: dict[tuple, list[dict]] = {}
+    if checkpoint is not None and Path(checkpoint).exists():
+        for line in Path(checkpoint).read_text().splitlines():
+            d = json.loads(line) if line.strip() else {}
+            if d.get("protocol") == key0:
+                done[(d["sequence"], d["seed"])] = d["records"]
+    blocks = [(s, seed) for seed in range(cfg.seeds) for s in cfg.sequences if (s, seed) not in done]
+    bar = tqdm(total=len(blocks), desc="width study (sequence x seed)", disable=not progress)
 
     def finished(key, records):
         done[key] = records
         if checkpoint is not None:
             with open(checkpoint, "a") as fh:
-                fh.write(json.dumps(records) + "\n")
+                fh.write(json.dumps({"protocol": key0, "sequence": key[0], "seed": key[1], "records": records}) + "\n")
         bar.update()
 
     if workers == 1:
@@ -196,7 +203,7 @@ def run_width(cfg: WidthConfig | None = None, *, quick: bool = False, workers: i
 
 def load_checkpoint(path: str | Path) -> list[dict]:
     """The records a (possibly interrupted) ``run_width(checkpoint=path)`` appended."""
-    return [r for line in Path(path).read_text().splitlines() if line.strip() for r in json.loads(line)]
+    return [r for line in Path(path).read_text().splitlines() if line.strip() for r in json.loads(line)["records"]]
 
 
 def aggregate(records: list[dict]) -> list[dict]:
@@ -315,22 +322,27 @@ def width_targets(records: list[dict], cfg: WidthConfig, quick: bool) -> list[di
 
 
 def bench(quick: bool, out: str | Path | None = None, *, progress: bool = False,
-          workers: int | None = None) -> list[dict]:
+          workers: int | None = None, seeds: int | None = None) -> list[dict]:
     """Run the study (quick or full), print its table, write ``study_width.png`` into ``out``
     if given, and return :func:`width_targets`; a full run checkpoints its blocks to
-    ``<temp dir>/mosaic_study_width.jsonl`` (``run_width``).  ``workers``: processes for the (sequence, seed) blocks
+    ``<temp dir>/mosaic_study_width.jsonl`` and resumes from it (``run_width``).  ``seeds``
+    overrides the protocol's seed count (a reduced run; the notes say so).  ``workers``: processes for the (sequence, seed) blocks
     (default 1 quick, one per block full)."""
-    cfg = WidthConfig.quick() if quick else WidthConfig()
+    full = WidthConfig.quick() if quick else WidthConfig()
+    cfg = full if seeds is None else replace(full, seeds=seeds)
     ckpt = None if quick else Path(tempfile.gettempdir()) / "mosaic_study_width.jsonl"
     if ckpt is not None:
-        ckpt.unlink(missing_ok=True)
         print(f"width study: checkpoint {ckpt}", file=sys.stderr, flush=True)
     records = run_width(cfg, progress=progress, checkpoint=ckpt,
                         workers=workers or (1 if quick else len(cfg.sequences) * cfg.seeds))
     print(width_table(records), flush=True)
     if out is not None:
         width_figure(records, Path(out) / "study_width.png", base=cfg.presets[0])
-    return width_targets(records, cfg, quick)
+    lines = width_targets(records, cfg, quick)
+    if cfg.seeds < full.seeds:
+        for d in lines:
+            d["note"] += f"; reduced run: {cfg.seeds} of the protocol's {full.seeds} seeds (the full run did not fit the time)"
+    return lines
 
 
 __all__ = ["WidthConfig", "run_width", "run_point", "width_table", "width_figure", "aggregate", "bench", "width_targets",
