@@ -154,18 +154,18 @@ def run_point(sequence: str, method: str, width: int, seed: int, cfg: WidthConfi
                 T=cfg.T, wall_s=time.perf_counter() - t0)
 
 
-def run_block(sequence: str, seed: int, cfg: WidthConfig) -> list[dict]:
-    """Every (method, width) point of one sequence and seed (one task draw)."""
+def run_block(sequence: str, seed: int, method: str, cfg: WidthConfig) -> list[dict]:
+    """Every width's point of one sequence, seed (one task draw) and method."""
     torch.set_num_threads(1)
     data = task_sequence(sequence, seed, cfg)
-    return [run_point(sequence, method, width, seed, cfg, data) for method in cfg.methods for width in cfg.widths]
+    return [run_point(sequence, method, width, seed, cfg, data) for width in cfg.widths]
 
 
 def run_width(cfg: WidthConfig | None = None, *, quick: bool = False, workers: int = 1,
               checkpoint: str | Path | None = None, progress: bool = True) -> list[dict]:
     """Every (sequence, seed, method, width) point of the study (``cfg`` default:
     ``WidthConfig.quick()`` if ``quick`` else ``WidthConfig()``); plain dict records, in
-    that order.  ``workers`` > 1 runs the (sequence, seed) blocks in that many processes;
+    that order.  ``workers`` > 1 runs the (sequence, seed, method) blocks in that many processes;
     ``checkpoint``: a JSON-lines file each finished block's records are appended to (as
     they finish); blocks it already holds for this protocol are not run again, so an
     interrupted run resumes where it stopped (``load_checkpoint``)."""
@@ -178,15 +178,17 @@ def run_width(cfg: WidthConfig | None = None, *, quick: bool = False, workers: i
         for line in Path(checkpoint).read_text().splitlines():
             d = json.loads(line) if line.strip() else {}
             if d.get("protocol") == key0:
-                done[(d["sequence"], d["seed"])] = d["records"]
-    blocks = [(s, seed) for seed in range(cfg.seeds) for s in cfg.sequences if (s, seed) not in done]
-    bar = tqdm(total=len(blocks), desc="width study (sequence x seed)", disable=not progress)
+                done[(d["sequence"], d["seed"], d["method"])] = d["records"]
+    blocks = [(s, seed, m) for seed in range(cfg.seeds) for s in cfg.sequences for m in cfg.methods
+              if (s, seed, m) not in done]
+    bar = tqdm(total=len(blocks), desc="width study (sequence x seed x method)", disable=not progress)
 
     def finished(key, records):
         done[key] = records
         if checkpoint is not None:
             with open(checkpoint, "a") as fh:
-                fh.write(json.dumps({"protocol": key0, "sequence": key[0], "seed": key[1], "records": records}) + "\n")
+                fh.write(json.dumps({"protocol": key0, "sequence": key[0], "seed": key[1], "method": key[2],
+                                     "records": records}) + "\n")
         bar.update()
 
     if workers == 1:
@@ -198,7 +200,7 @@ def run_width(cfg: WidthConfig | None = None, *, quick: bool = False, workers: i
             for job in as_completed(jobs):
                 finished(jobs[job], job.result())
     bar.close()
-    return [r for s in cfg.sequences for seed in range(cfg.seeds) for r in done[(s, seed)]]
+    return [r for s in cfg.sequences for seed in range(cfg.seeds) for m in cfg.methods for r in done[(s, seed, m)]]
 
 
 def load_checkpoint(path: str | Path) -> list[dict]:
@@ -326,15 +328,15 @@ def bench(quick: bool, out: str | Path | None = None, *, progress: bool = False,
     """Run the study (quick or full), print its table, write ``study_width.png`` into ``out``
     if given, and return :func:`width_targets`; a full run checkpoints its blocks to
     ``<temp dir>/mosaic_study_width.jsonl`` and resumes from it (``run_width``).  ``seeds``
-    overrides the protocol's seed count (a reduced run; the notes say so).  ``workers``: processes for the (sequence, seed) blocks
-    (default 1 quick, one per block full)."""
+    overrides the protocol's seed count (a reduced run; the notes say so).  ``workers``:
+    processes for the (sequence, seed, method) blocks (default 1 quick, one per block full)."""
     full = WidthConfig.quick() if quick else WidthConfig()
     cfg = full if seeds is None else replace(full, seeds=seeds)
     ckpt = None if quick else Path(tempfile.gettempdir()) / "mosaic_study_width.jsonl"
     if ckpt is not None:
         print(f"width study: checkpoint {ckpt}", file=sys.stderr, flush=True)
     records = run_width(cfg, progress=progress, checkpoint=ckpt,
-                        workers=workers or (1 if quick else len(cfg.sequences) * cfg.seeds))
+                        workers=workers or (1 if quick else len(cfg.sequences) * len(cfg.methods) * cfg.seeds))
     print(width_table(records), flush=True)
     if out is not None:
         width_figure(records, Path(out) / "study_width.png", base=cfg.presets[0])

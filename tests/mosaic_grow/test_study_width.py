@@ -2,11 +2,14 @@
 placement, real chip simulation), and the properties its figures rest on."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from mosaic_grow.errors import AppError
-from mosaic_grow.studies.width import WidthConfig, run_width, width_figure, width_table, width_targets
+from mosaic_grow.studies.width import (WidthConfig, load_checkpoint, run_width, width_figure, width_table,
+                                       width_targets)
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +82,17 @@ def test_target_line_counts_complete_widths(records):
     assert d["not_fit_example"]["width"] == 256 and "capacity" in d["not_fit_example"]["mosaic-4x4"]
     incomplete = [r for r in recs if not (r["sequence"] == "split-digits" and r["width"] == 16)]
     assert width_targets(incomplete, cfg, quick=True)[0]["per_sequence"]["split-digits"] == 1
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    cfg = WidthConfig(widths=(16,), sequences=("split-digits",), methods=("fine-tune",), seeds=2, epochs=1, T=4,
+                      per_task=1, presets=("mosaic-4x4",), n_train=(("digits", 100), ("mnist5k", 1), ("mnist1d", 1)),
+                      n_test=(("digits", 50), ("mnist5k", 1), ("mnist1d", 1)))
+    ckpt = tmp_path / "width.jsonl"
+    first = run_width(replace(cfg, seeds=1), checkpoint=ckpt, progress=False)     # "killed" after seed 0
+    assert [r["seed"] for r in load_checkpoint(ckpt)] == [0]
+    both = run_width(cfg, checkpoint=ckpt, progress=False)                        # runs seed 1 only
+    assert both[0] == first[0] and [r["seed"] for r in both] == [0, 1]
+    assert [r["seed"] for r in load_checkpoint(ckpt)] == [0, 1]
+    other = run_width(replace(cfg, seeds=1, epochs=2), checkpoint=ckpt, progress=False)   # another protocol
+    assert other[0]["wall_s"] != first[0]["wall_s"]                                       # was measured anew
