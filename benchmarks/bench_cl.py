@@ -42,7 +42,7 @@ from growth.baselines import (EWC, MNTDP, HardMoE, LoRACL, SupSup, TrainConfig, 
                               pollution_figures)
 from growth.baselines.chip import chip_figures
 from growth.baselines.common import accuracy, linears, mlp, run_sequence
-from growth.cl import CLConfig, CLResult, TaskHeads, run_gradmax_cl
+from growth.cl import CLConfig, CLResult, TaskHeads, headed_tasks, run_gradmax_cl
 from growth.controller import ControllerConfig, incremental_placer, layered_network
 from growth.controller_cl import bound_cost, run_controller_cl
 from growth.den import DEN, DENConfig, run_den
@@ -59,18 +59,6 @@ SCENARIOS = ("split-digits", "split-mnist5k", "permuted-mnist1d")
 DEN_QUICK = dict(iters=120, head_iters=40)   # DEN's steps per phase in --quick (full: its defaults)
 MNTDP_LABEL = "MNTDP-D"
 DEN_LABEL = "DEN (growth.den)"
-
-
-def headed(tasks):
-    """Relabel every task to head offset + local label (growth.cl.TaskHeads), so masking the
-    logits to a task's classes is exactly choosing its head."""
-    heads = TaskHeads.from_tasks(tasks)
-    out = []
-    for t, task in enumerate(tasks):
-        def lab(y, t=t):
-            return (heads.offsets[t] + heads.local(t, torch.from_numpy(y)).numpy()).astype(np.int64)
-        out.append(replace(task, y_train=lab(task.y_train), y_test=lab(task.y_test), n_classes=heads.n_out))
-    return out, heads
 
 
 def scenario(name: str, seed: int, quick: bool):
@@ -259,7 +247,7 @@ def run_seed(name: str, seed: int, quick: bool, chip: dict, lora_grid) -> tuple[
     torch.set_num_threads(1)
     spec = HardwareSpec.preset("mosaic-8x8")
     raw = scenario(name, seed, quick)
-    tasks, heads = headed(raw)
+    tasks, heads = headed_tasks(raw)
     epochs, lr = (4, 1e-2) if quick else (30, 1e-3)
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=64, seed=seed)
     rows = baseline_rows(name, tasks, heads, cfg, spec, chip)

@@ -15,7 +15,7 @@ exactly; with ``freeze=False`` everything keeps training.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -73,6 +73,19 @@ class TaskHeads:
         if (idx >= len(c)).any() or not torch.equal(c[idx.clamp_max(len(c) - 1)], y):
             raise GrowthError(f"labels outside task {t}'s classes {self.classes[t].tolist()}")
         return idx
+
+
+def headed_tasks(tasks) -> tuple[list, TaskHeads]:
+    """``tasks`` relabelled to head offset + position in the task (:class:`TaskHeads`), with
+    ``n_classes`` = every head's units, so that masking a single-head learner's logits to a
+    task's classes is exactly choosing its head; returns (tasks, heads)."""
+    heads = TaskHeads.from_tasks(tasks)
+    out = []
+    for t, task in enumerate(tasks):
+        def lab(y, t=t):
+            return (heads.offsets[t] + heads.local(t, torch.from_numpy(y)).numpy()).astype(np.int64)
+        out.append(replace(task, y_train=lab(task.y_train), y_test=lab(task.y_test), n_classes=heads.n_out))
+    return out, heads
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """MkDocs hook: render the measured-results page from the benchmarks' JSON target lines.
 
 Every ``benchmarks/bench_*.py`` script gets one section on the page that contains the marker
-``<!-- benchmark-results -->``: a table of its target lines (target, value, goal, met, details)
+``<!-- benchmark-results -->`` (a page may instead show one benchmark's section with
+``<!-- benchmark-results: bench_name -->``): a table of its target lines (target, value, goal, met, details)
 read with ``benchmarks/targets.py``'s ``load`` from ``benchmarks/results/<name>.json``, or a
 sentence saying that no full run has written that file yet.  Nothing on the page is typed by
 hand, so a figure cannot go stale: rerun the benchmark and rebuild.
@@ -11,11 +12,13 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 MARKER = "<!-- benchmark-results -->"
+ONE = re.compile(r"<!-- benchmark-results: (bench_\w+) -->")
 
 
 def _targets_module():
@@ -45,11 +48,11 @@ def _summary(script: Path) -> str:
     return " ".join(doc.split("\n\n", 1)[0].split())
 
 
-def render(benchmarks: Path = BENCHMARKS) -> str:
-    """The markdown of every benchmark's section, in file-name order."""
+def render(benchmarks: Path = BENCHMARKS, only: str | None = None) -> str:
+    """The markdown of every benchmark's section (or of benchmark ``only``), in file-name order."""
     load = _targets_module().load
     out = []
-    for script in sorted(benchmarks.glob("bench_*.py")):
+    for script in sorted(benchmarks.glob("bench_*.py" if only is None else f"{only}.py")):
         name = script.stem
         out.append(f"## `{name}`\n")
         summary = _summary(script)
@@ -75,6 +78,7 @@ def render(benchmarks: Path = BENCHMARKS) -> str:
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     """MkDocs event: replace the marker with the rendered results."""
+    markdown = ONE.sub(lambda m: render(only=m.group(1)), markdown)
     if MARKER not in markdown:
         return markdown
     return markdown.replace(MARKER, render())
