@@ -290,6 +290,9 @@ def run_growth(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
+    if cfg.get("study") == "tuning":
+        from .studies.tuning import run_trial  # lazy: torch and optuna (seconds); plain sweeps never need them
+        return run_trial(cfg)
     if "schedule" in cfg:
         return run_growth(cfg)
     spec = build_spec(cfg)

@@ -1,0 +1,1 @@
+"""Studies the research notes ask for, run on the chip."""
