@@ -281,7 +281,11 @@ def run_study(cfg: EnsembleConfig, *, progress: bool = True) -> list[dict]:
             tasks = task_sequence(name, seed, cfg.n_train)
             runs = [("single", 1, cfg.width)] + [(kind, k, wk[k]) for k in cfg.ks for kind in ("ensemble", "subspace")]
             for kind, k, w in runs:
-                records.append(dict(run_one(kind, k, w, tasks, spec, cfg, seed), sequence=name))
+                if kind == "single" and seed == 0:    # the same run as the sizing one at this width
+                    rec = next(dict(r, kind="single") for r in sizing if r["width"] == w)
+                else:
+                    rec = dict(run_one(kind, k, w, tasks, spec, cfg, seed), sequence=name)
+                records.append(rec)
                 bar.update(1)
     bar.close()
     return records
