@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 trials per method, 1 validation and 1 test stream")
     ap.add_argument("--methods", nargs="+", choices=METHODS, help="methods (default: all 8)")
     ap.add_argument("--trials", type=int, help="trials per method (default 16, quick 3); checkpoints up to it")
-    ap.add_argument("--batch", type=int, help="trials asked per method and round (default 2, quick 3)")
+    ap.add_argument("--batch", type=int, help="trials asked per method and round (default 4, quick 3)")
     ap.add_argument("--workers", type=int, help="Dask worker processes (default: one per core)")
     ap.add_argument("--out", default=".", help="folder for tuning.sqlite, study_tuning.png and .json (created)")
     args = ap.parse_args(argv)

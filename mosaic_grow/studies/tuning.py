@@ -101,14 +101,14 @@ def data_role(tasks) -> str:
 
 
 def suggest(trial: optuna.Trial, method: str, quick: bool) -> dict[str, Any]:
-    """Method ``method``'s search space (epochs 1-3 when ``quick``, else 5-30)."""
+    """Method ``method``'s search space (epochs 1-3 when ``quick``, else 5-20)."""
     if method not in METHODS:
         raise TuningError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    lo, hi = (1, 3) if quick else (5, 30)
+    lo, hi = (1, 3) if quick else (5, 20)
     p: dict[str, Any] = {"lr": trial.suggest_float("lr", 1e-3 if method == "SupSup" else 1e-4,
                                                    1e-1 if method == "SupSup" else 3e-2, log=True)}
     if method == "DEN":
-        p["iters"] = trial.suggest_int("iters", 10 if quick else 50, 30 if quick else 300)
+        p["iters"] = trial.suggest_int("iters", 10 if quick else 50, 30 if quick else 200)
         p["l1"] = trial.suggest_float("l1", 1e-7, 1e-3, log=True)
         p["tau_factor"] = trial.suggest_float("tau_factor", 1.0, 10.0)
         p["expand_k"] = trial.suggest_int("expand_k", 1, 20)
@@ -201,27 +201,31 @@ def run_trial(cfg: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class TuningConfig:
     """Methods, trials per method, streams per role, trials asked per method and round
-    (``batch``), checkpoints (trial counts) of the test curve, the TPE seed."""
+    (``batch``), checkpoints (trial counts) of the test curve, the TPE seed and its random
+    start-up trials (``startup``; fixed, so that a run of fewer trials replays a prefix of a
+    longer one exactly)."""
 
     methods: tuple[str, ...] = METHODS
     trials: int = 16
     val_streams: int = 2
     test_streams: int = 3
-    batch: int = 2
+    batch: int = 4
     checkpoints: tuple[int, ...] = (1, 2, 4, 8, 16)
     quick: bool = False
     seed: int = 0
+    startup: int = 8
 
     @classmethod
     def quick_run(cls, **kw) -> TuningConfig:
-        return cls(**{**dict(trials=3, val_streams=1, test_streams=1, batch=3, checkpoints=(1, 3), quick=True), **kw})
+        return cls(**{**dict(trials=3, val_streams=1, test_streams=1, batch=3, checkpoints=(1, 3), quick=True,
+                             startup=2), **kw})
 
     def __post_init__(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise TuningError(f"unknown or no methods {bad}; choose from {', '.join(METHODS)}")
-        if self.trials < 1 or self.batch < 1 or self.val_streams < 1 or self.test_streams < 1:
-            raise TuningError(f"trials, batch and stream counts must be >= 1: {self}")
+        if min(self.trials, self.batch, self.val_streams, self.test_streams, self.startup) < 1:
+            raise TuningError(f"trials, batch, stream counts and startup must be >= 1: {self}")
         if not self.checkpoints or max(self.checkpoints) > self.trials or min(self.checkpoints) < 1:
             raise TuningError(f"checkpoints {self.checkpoints} must lie in 1..{self.trials}")
 
@@ -244,7 +248,8 @@ def search(cfg: TuningConfig, store: ResultStore, client) -> dict[str, list[dict
     """Run (or resume) every method's search; returns per method its trials in order as
     {number, params, value (None if failed), hash}."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    studies = {m: optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed))
+    sampler = dict(seed=cfg.seed, n_startup_trials=cfg.startup)
+    studies = {m: optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(**sampler))
                for m in cfg.methods}
     trials: dict[str, list[dict]] = {m: [] for m in cfg.methods}
     while len(trials[cfg.methods[0]]) < cfg.trials:
