@@ -337,13 +337,16 @@ def figure(records: list[dict], path: str | Path | None):
         ax_t.errorbar([r["trials"] for r in rs], [r["test"] for r in rs], yerr=[r["test_std"] for r in rs],
                       marker="o", capsize=2, label=m)
         ax_g.plot([r["trials"] for r in rs], [r["gap"] for r in rs], marker="o", label=m)
+    ticks = sorted({r["trials"] for r in curves})
     for ax in (ax_t, ax_g):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("tuning trials (on validation streams)")
     ax_t.set(ylabel="test-stream ACC of the incumbent", title="accuracy vs tuning cost")
     ax_g.set(ylabel="validation ACC - test ACC", title="hyper-overfitting")
     ax_g.axhline(0.0, color="k", lw=0.5)
-    ax_t.legend(fontsize=7)
+    ax_t.legend(fontsize=7, loc="lower right")
     return save(fig, path)
 
 
