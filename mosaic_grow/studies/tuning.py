@@ -244,6 +244,13 @@ def _stored(store: ResultStore) -> dict[str, dict]:
     return {r["hash"]: r for r in store.records()}
 
 
+def run_all(configs: list[dict], store: ResultStore, client) -> None:
+    """Run every config not yet stored; a run another live process holds (a concurrent
+    resume) is waited for, so every process tells Optuna the same values."""
+    while run_sweep(configs, store, client=client, progress=False).pending:
+        time.sleep(1.0)
+
+
 def search(cfg: TuningConfig, store: ResultStore, client) -> dict[str, list[dict]]:
     """Run (or resume) every method's search; returns per method its trials in order as
     {number, params, value (None if failed), hash}."""
@@ -259,7 +266,7 @@ def search(cfg: TuningConfig, store: ResultStore, client) -> dict[str, list[dict
             for i in range(min(cfg.batch, cfg.trials - n0)):
                 tr = study.ask()
                 asked.append((m, tr, trial_config(cfg, m, n0 + i, suggest(tr, m, cfg.quick))))
-        run_sweep([c for _, _, c in asked], store, client=client, progress=False)
+        run_all([c for _, _, c in asked], store, client)
         rows = _stored(store)
         for m, tr, c in asked:
             row = rows.get(config_hash(c))
@@ -297,7 +304,7 @@ def run_study(cfg: TuningConfig, folder: str | Path, *, workers: int | None = No
         inc = {m: incumbents(trials[m], cfg.checkpoints) for m in cfg.methods}
         tests = {config_hash(c): c for m in cfg.methods for t in inc[m].values() if t is not None
                  for c in [test_config(cfg, m, t["params"])]}
-        run_sweep(list(tests.values()), store, client=client, progress=False)
+        run_all(list(tests.values()), store, client)
         rows = _stored(store)
     finally:
         close_client(client)

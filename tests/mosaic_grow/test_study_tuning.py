@@ -9,14 +9,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mosaic_grow.store import ResultStore, config_hash
 from mosaic_grow.studies.tuning import (DB, METHODS, TuningConfig, TuningError, data_role, figure, make_stream,
-                                        objective, run_study, stream_ids, table, targets)
+                                        objective, run_all, run_study, stream_ids, table, targets, trial_config)
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"lr": 1e-2, "epochs": 1}
@@ -113,3 +115,26 @@ def _safe_rows(db: Path) -> list[tuple]:
         return _rows(db)
     except sqlite3.OperationalError:                                          # schema not created yet
         return []
+
+
+def test_a_trial_another_live_process_is_running_is_waited_for_not_told_failed(tmp_path):
+    cfg = TuningConfig.quick_run(methods=("fine-tune",))
+    c = trial_config(cfg, "fine-tune", 0, TINY)
+    mine, other = ResultStore(tmp_path / DB), ResultStore(tmp_path / DB)   # two owners of one file
+    assert other.claim_runs([config_hash(c)]) == [config_hash(c)]
+
+    def finish():                                 # the other process finishes it (own connection: own thread)
+        time.sleep(1.5)
+        with ResultStore(tmp_path / DB) as late:
+            late.put(c, "ok", {"value": 0.25}, None, 0.0)
+
+    th = threading.Thread(target=finish)
+    th.start()
+    t0 = time.monotonic()
+    run_all([c], mine, None)                                                  # no run of its own: waits
+    th.join()
+    assert time.monotonic() - t0 >= 1.0
+    (rec,) = mine.records()
+    assert rec["result"] == {"value": 0.25}                                   # the other process's result
+    mine.close()
+    other.close()
