@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 seeds, k = 2, 3 epochs, 400 training samples")
     ap.add_argument("--sequences", nargs="+", choices=SEQUENCES, help="task sequences (default: split-digits)")
     ap.add_argument("--seeds", type=int, help="seeds (default 5, quick 2)")
+    ap.add_argument("--ks", type=int, nargs="+", help="ensemble sizes (default 2 4 8, quick 2)")
     ap.add_argument("--out", default=".", help="folder for study_ensembles.png and .json (created)")
     args = ap.parse_args(argv)
     cfg = EnsembleConfig.quick() if args.quick else EnsembleConfig()
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = replace(cfg, sequences=tuple(args.sequences))
     if args.seeds:
         cfg = replace(cfg, seeds=args.seeds)
+    if args.ks:
+        cfg = replace(cfg, ks=tuple(args.ks))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = run_study(cfg)
