@@ -346,6 +346,9 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Execute one sweep run in this process; returns its flat result dict (raises on failure)."""
     if "front" in cfg:
         return run_front(cfg)
+    if cfg.get("study") == "tuning":
+        from .studies.tuning import run_trial  # lazy: torch and optuna (seconds); plain sweeps never need them
+        return run_trial(cfg)
     if "schedule" in cfg:
         return run_growth(cfg)
     spec = build_spec(cfg)

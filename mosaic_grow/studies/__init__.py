@@ -1,1 +1,1 @@
-"""Studies run on the chip: width against forgetting and energy, and activation sparsity."""
+"""Studies the research notes ask for, run on the chip: width, activation sparsity, ensembles, the cost of tuning."""
