@@ -1,5 +1,7 @@
-"""Studies the research notes ask for, run on the chip (issue 18): width against forgetting
-and energy (``mosaic_grow.studies.width``) and activation sparsity (``mosaic_grow.studies.sparsity``).
+"""Studies the research notes ask for, run on the chip: width against forgetting and energy
+(``mosaic_grow.studies.width``), activation sparsity (``mosaic_grow.studies.sparsity``),
+ensembles under an energy budget (``mosaic_grow.studies.ensembles``) and the cost of tuning
+(``mosaic_grow.studies.tuning``).
 
 Each section runs its study (``bench(quick)`` of its module) and returns its target lines;
 sections run side by side in worker processes (one per section, at most ``--workers``).
@@ -8,9 +10,11 @@ Full runs write the studies' figures into ``docs/figures/`` for the guide; quick
 sections are kept from the results file their last run wrote (full or quick, as this run).
 Full runs checkpoint (the width study per block, the sparsity study whole) in the temporary
 folder and resume from it; ``--width-seeds N`` makes a reduced width run of N seeds.  Targets: ``width_points`` (>= 6 widths with every method and
-seed measured on the chip, per task sequence) and ``sparsity_energy_reduction`` (reported).
+seed measured on the chip, per task sequence), ``sparsity_energy_reduction`` (reported),
+``ensemble_vs_single_equal_energy`` (reported, with its paired p-value) and
+``tuning_curve_methods`` (== 8, a test-stream curve each).
 
-    python benchmarks/bench_studies.py [--quick] [--sections width sparsity] [--workers 2]
+    python benchmarks/bench_studies.py [--quick] [--sections width sparsity ensembles tuning] [--workers 2]
 """
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from mosaic_grow.studies import sparsity, width
+from mosaic_grow.studies import ensembles, sparsity, tuning, width
 from targets import RESULTS, emit, load, target
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {"width": width.bench, "sparsity": sparsity.bench}
+SECTIONS = {"width": width.bench, "sparsity": sparsity.bench, "ensembles": ensembles.bench, "tuning": tuning.bench}
 
 
 def main(argv=None) -> int:

@@ -348,9 +348,13 @@ def figure(records: list[dict], path: str | Path | None):
     return save(fig, path)
 
 
-def bench(quick: bool) -> list[dict]:
-    """Target dicts (benchmarks/targets.py's keys) from a quick or full run of the study."""
-    records = run_study(EnsembleConfig.quick() if quick else EnsembleConfig(), progress=False)
+def bench(quick: bool, out: str | Path | None = None, *, progress: bool = False) -> list[dict]:
+    """Run the study (quick or full), print its table, write ``study_ensembles.png`` into
+    ``out`` if given, and return its target dicts (benchmarks/targets.py's keys)."""
+    records = run_study(EnsembleConfig.quick() if quick else EnsembleConfig(), progress=progress)
+    print(table(records), flush=True)
+    if out is not None:
+        figure(records, Path(out) / "study_ensembles.png")
     return targets(records)
 
 

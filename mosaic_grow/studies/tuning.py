@@ -370,9 +370,16 @@ def targets(records: list[dict], cfg: TuningConfig) -> list[dict]:
                  final={m: {"val": r["val"], "test": r["test"], "gap": r["gap"]} for m, r in last.items()})]
 
 
-def bench(quick: bool, folder: str | Path | None = None) -> list[dict]:
-    """Target dicts (benchmarks/targets.py's keys) from a quick or full run; the store goes to
-    ``folder`` (default: a fresh temporary folder)."""
+def bench(quick: bool, out: str | Path | None = None, *, progress: bool = False,
+          folder: str | Path | None = None) -> list[dict]:
+    """Run the study (quick or full), print its table, write ``study_tuning.png`` into ``out``
+    if given, and return its target dicts (benchmarks/targets.py's keys); the trial store goes
+    to ``folder`` (default: a fresh temporary folder).  ``progress`` is accepted for the
+    benchmark's common call; the sweep prints its own."""
     cfg = TuningConfig.quick_run() if quick else TuningConfig()
     with tempfile.TemporaryDirectory() as tmp:
-        return targets(run_study(cfg, folder or tmp), cfg)
+        records = run_study(cfg, folder or tmp)
+    print(table(records), flush=True)
+    if out is not None:
+        figure(records, Path(out) / "study_tuning.png")
+    return targets(records, cfg)
