@@ -39,8 +39,7 @@ from tqdm.auto import tqdm
 
 from growth.baselines import EWC, ContinualLearner, TrainConfig, mlp, run_sequence
 from growth.baselines.chip import chip_figures
-from growth.baselines.common import (PollutionTerms, TaskLike, as_tensors, increments, linears, pollution_terms_mlp,
-                                     task_classes, train_classifier)
+from growth.baselines.common import TaskLike, as_tensors, linears, task_classes, train_classifier
 from growth.metrics import paired_p_value, summarize
 from models.datasets import load_dataset, split_tasks
 from mosaic import HardwareSpec
@@ -126,16 +125,6 @@ class Ensemble(ContinualLearner):
     def n_neurons(self) -> int:
         return sum(m.n_neurons() for m in self.members)
 
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
-        num: dict[int, float] = {}
-        den = 0.0
-        for m in self.members:
-            n_m, d_m = m.pollution_terms(x, t)
-            den += d_m
-            for j, v in n_m.items():
-                num[j] = num.get(j, 0.0) + v
-        return num, den
-
     def chip_mlps(self, x: Tensor, t: int | None):
         return [c for m in self.members for c in m.chip_mlps(x, t)]
 
@@ -153,7 +142,6 @@ class SubspaceLine(ContinualLearner):
                      for s in (0, 7919)]
         self.samples, self.beta = int(samples), float(beta)
         self.alphas = [(i + 0.5) / self.samples for i in range(self.samples)]
-        self.snapshots: list[list[Tensor]] = []   # midpoint weights after each task (pollution)
         self.name = f"subspace line x{samples}"
 
     def params_at(self, a: float | Tensor) -> dict[str, Tensor]:
@@ -184,7 +172,6 @@ class SubspaceLine(ContinualLearner):
         train_classifier(forward, [p for e in self.ends for p in e.values()], x, y, classes=task_classes(task),
                          epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed + 1000 * t,
                          penalty=(lambda: self.beta * self._cos2()) if self.beta > 0 else None)
-        self.snapshots.append([m.weight.detach().clone() for m in linears(self.point(0.5))])
 
     def logits(self, x: Tensor, t: int | None) -> Tensor:
         with torch.no_grad():
@@ -195,11 +182,6 @@ class SubspaceLine(ContinualLearner):
 
     def n_neurons(self) -> int:
         return self.samples * sum(m.out_features for m in linears(self.template))
-
-    def pollution_terms(self, x: Tensor, t: int) -> PollutionTerms:
-        """Of the midpoint network, ownership by increments of its weights per task."""
-        lin = linears(self.point(0.5))
-        return pollution_terms_mlp([m.weight for m in lin], [m.bias for m in lin], increments(self.snapshots), x)
 
     def chip_mlps(self, x: Tensor, t: int | None):
         n_out = linears(self.template)[-1].out_features
