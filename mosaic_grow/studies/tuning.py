@@ -110,7 +110,7 @@ def suggest(trial: optuna.Trial, method: str, quick: bool) -> dict[str, Any]:
     if method == "DEN":
         p["iters"] = trial.suggest_int("iters", 10 if quick else 50, 30 if quick else 200)
         p["l1"] = trial.suggest_float("l1", 1e-7, 1e-3, log=True)
-        p["tau_factor"] = trial.suggest_float("tau_factor", 1.0, 10.0)
+        p["tau_fraction"] = trial.suggest_float("tau_fraction", 0.1, 0.9)
         p["expand_k"] = trial.suggest_int("expand_k", 1, 20)
         return p
     p["epochs"] = trial.suggest_int("epochs", lo, hi)
@@ -151,7 +151,7 @@ def run_method(method: str, p: dict[str, Any], tasks, seed: int) -> float:
     sizes = [D, *HIDDEN, n_out]
     if method == "DEN":
         cfg = DENConfig(hidden=HIDDEN, lr=p["lr"], iters=p["iters"], head_iters=max(1, p["iters"] // 2), l1=p["l1"],
-                        tau_factor=p["tau_factor"], expand_k=p["expand_k"], seed=seed)
+                        tau_fraction=p["tau_fraction"], expand_k=p["expand_k"], seed=seed)
         return average_accuracy(run_den(tasks, cfg, progress=False)[0].matrix)
     if method == "GradMax-CL":
         cfg = CLConfig(hidden=HIDDEN, epochs=p["epochs"], lr=p["lr"], k=p["k"], freeze=p["freeze"], seed=seed)

@@ -95,5 +95,6 @@ def test_bad_input_names_the_value(args, words):
 def test_settings_per_strategy():
     assert gf.settings("digits_mlp", "fixed") == tuple(float(s) for s in gf.MLP_WORKLOADS["digits_mlp"].sizes)
     assert len(gf.settings("digits_mlp", "controller", quick=True)) == 2
-    with pytest.raises(GrowthError, match="smnist_recurrent"):
-        gf.settings("smnist_recurrent", "fixed")
+    assert gf.settings("smnist_recurrent", "fixed") == (74.0, 106.0, 138.0)   # registered recurrent workload
+    with pytest.raises(GrowthError, match="unknown front workload 'nope'"):
+        gf.settings("nope", "fixed")
