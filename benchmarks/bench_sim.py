@@ -12,7 +12,7 @@
    compiled (or loaded from numba's cache) by a tiny warm-up run.
 2. Scaling: CUBA-like networks of 1k-64k neurons with the mean in-degree fixed at 80
    (p = 80 / n, so work grows linearly with n): synaptic events per second and the fitted
-   exponent of time vs events; the peak resident memory (``ru_maxrss``) of a fresh child
+   exponent of time vs events; the peak resident memory (``VmHWM``) of a fresh child
    process running the largest network.
 3. Batches: the digits test set on mosaic-8x8 as one ``simulate`` call per sample and as one
    ``simulate_batch`` call (parallel over samples), routing "ideal" and "cycle"; speed-up
@@ -254,7 +254,7 @@ def scale_point(n: int, duration_ms: float, routing: str, seed: int) -> dict:
 
 def run_scale_point(n: int, duration_ms: float, routing: str, seed: int, timeout_s: float) -> dict:
     """``scale_point`` in a fresh child process (after a warm-up), plus the child's peak
-    resident memory ``maxrss_gib`` (``ru_maxrss``: interpreter, libraries and the run)."""
+    resident memory ``maxrss_gib`` (``peak_rss_gib``: interpreter, libraries and the run)."""
     arg = json.dumps({"n": n, "duration_ms": duration_ms, "routing": routing, "seed": seed})
     try:
         r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--scale-point", arg],
@@ -265,6 +265,17 @@ def run_scale_point(n: int, duration_ms: float, routing: str, seed: int, timeout
         raise BenchError(f"scaling point n={n} ({routing}) failed: "
                          + " | ".join(r.stderr.strip().splitlines()[-3:]))
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_gib() -> float:
+    """This process's own peak resident memory in GiB: ``VmHWM`` (Linux).  Not ``ru_maxrss``:
+    a child's ``ru_maxrss`` starts from its parent's resident size at the fork, so it reports
+    the benchmark's parent, not the run.  ``ru_maxrss`` where there is no ``/proc``."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")) / 2 ** 20
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
 def fit_exponent(x, y) -> float:
@@ -479,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         a = json.loads(args.scale_point)
         warm_up()
         r = scale_point(a["n"], a["duration_ms"], a["routing"], a["seed"])
-        r["maxrss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        r["maxrss_gib"] = peak_rss_gib()
         print(json.dumps(r))
         return 0
     for opt, path in (("--out", args.out), ("--plot", args.plot)):
