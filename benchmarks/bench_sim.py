@@ -12,7 +12,7 @@
    compiled (or loaded from numba's cache) by a tiny warm-up run.
 2. Scaling: CUBA-like networks of 1k-64k neurons with the mean in-degree fixed at 80
    (p = 80 / n, so work grows linearly with n): synaptic events per second and the fitted
-   exponent of time vs events; the peak resident memory (``ru_maxrss``) of a fresh child
+   exponent of time vs events; the peak resident memory (``VmHWM``) of a fresh child
    process running the largest network.
 3. Batches: the digits test set on mosaic-8x8 as one ``simulate`` call per sample and as one
    ``simulate_batch`` call (parallel over samples), routing "ideal" and "cycle"; speed-up
@@ -127,15 +127,16 @@ def spread(n: int, spec: HardwareSpec) -> np.ndarray:
 
 def run_ours(net: SpikingNetwork, mem0: np.ndarray, spec: HardwareSpec, core_of: np.ndarray | None,
              steps: int, routing: str) -> dict:
-    """Simulate ``steps`` steps without input (the whole ``simulate`` call is timed)."""
+    """Simulate ``steps`` steps without input (the whole ``simulate`` call is timed: wall
+    ``run_s`` and the process's CPU time ``cpu_s``, which a loaded machine inflates less)."""
     inp = np.zeros((steps, net.n_inputs), dtype=bool)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     rep = simulate(net, spec, core_of, inp, routing=routing, initial_mem=mem0)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
     spikes = rep.spikes
     n_spk = int(spikes.sum())
     events = int(rep.counts["synaptic_ops"])
-    return {"run_s": wall, "run_s_all": [round(wall, 4)], "spikes": n_spk,
+    return {"run_s": wall, "run_s_all": [round(wall, 4)], "cpu_s": cpu, "spikes": n_spk,
             "mean_rate_hz": n_spk / (net.n_neurons * steps * spec.dt_us * 1e-6),
             "synaptic_events": events, "events_per_s": events / wall, "packets": dict(rep.packets),
             "counts_per_ms": _per_ms(spikes.sum(axis=1), spec.dt_us)}
@@ -253,7 +254,7 @@ def scale_point(n: int, duration_ms: float, routing: str, seed: int) -> dict:
 
 def run_scale_point(n: int, duration_ms: float, routing: str, seed: int, timeout_s: float) -> dict:
     """``scale_point`` in a fresh child process (after a warm-up), plus the child's peak
-    resident memory ``maxrss_gib`` (``ru_maxrss``: interpreter, libraries and the run)."""
+    resident memory ``maxrss_gib`` (``peak_rss_gib``: interpreter, libraries and the run)."""
     arg = json.dumps({"n": n, "duration_ms": duration_ms, "routing": routing, "seed": seed})
     try:
         r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--scale-point", arg],
@@ -266,9 +267,66 @@ def run_scale_point(n: int, duration_ms: float, routing: str, seed: int, timeout
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def peak_rss_gib() -> float:
+    """This process's own peak resident memory in GiB: ``VmHWM`` (Linux).  Not ``ru_maxrss``:
+    a child's ``ru_maxrss`` starts from its parent's resident size at the fork, so it reports
+    the benchmark's parent, not the run.  ``ru_maxrss`` where there is no ``/proc``."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")) / 2 ** 20
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
 def fit_exponent(x, y) -> float:
     """Least-squares slope of log(y) against log(x)."""
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
+
+
+def scaling(scale_ns: list[int], scale_ms: float, seed: int, q: bool) -> dict:
+    """Section 2: run time against size for both routings (wall and CPU time, each fitted on
+    the synaptic events), then the peak memory of the largest size in a child process."""
+    print(f"\n2. Scaling: CUBA-like, mean in-degree {IN_DEGREE} (p = {IN_DEGREE}/n, so synapses and "
+          f"events grow linearly with n), {scale_ms:.0f} ms, neurons spread evenly over mosaic-16x16 "
+          f"(neurons/core raised to fit)", flush=True)
+    scale = {}
+    for routing in ("cycle", "ideal"):
+        pts = []
+        for n_s in scale_ns:
+            r = scale_point(n_s, scale_ms, routing, seed)
+            pts.append(r)
+            print(f"  {routing:<5s} n={n_s:>6d}  {r['run_s']:8.3f} s (CPU {r['cpu_s']:.3f} s, tables "
+                  f"{r['tables_s']:.2f} s)  spikes {r['spikes']:>8d}  events {r['synaptic_events']:>10d}  "
+                  f"{r['events_per_s']:.3g} ev/s  rate {r['mean_rate_hz']:.2f} Hz", flush=True)
+        ok = all(r["synaptic_events"] > 0 for r in pts)
+        ev = [r["synaptic_events"] for r in pts]
+        expo, expo_cpu = ((fit_exponent(ev, [r["run_s"] for r in pts]), fit_exponent(ev, [r["cpu_s"] for r in pts]))
+                          if ok else (None, None))
+        scale[routing] = {"points": pts, "exponent": expo, "exponent_cpu": expo_cpu}
+        print(f"  {routing}: wall time ~ events^{expo:.3f}, CPU time ~ events^{expo_cpu:.3f} (log-log least "
+              f"squares)" if ok else f"  {routing}: no events, no fit")
+    mem_n = scale_ns[-1]
+    try:
+        mem_pt = run_scale_point(mem_n, scale_ms, "cycle", seed, timeout_s=120.0 if q else 1800.0)
+        print(f"  peak resident memory of a child process running n={mem_n} (cycle): "
+              f"{mem_pt['maxrss_gib']:.3f} GiB (its run took {mem_pt['run_s']:.2f} s)")
+    except BenchError as e:
+        mem_pt = None
+        print(f"  {e}")
+    scale["memory_point"] = mem_pt
+    return scale
+
+
+def scaling_targets(scale: dict) -> list[dict]:
+    """The scaling targets: the cycle routing's wall-time exponent (the CPU-time one beside
+    it) and the largest size's peak resident memory."""
+    expo, expo_cpu = scale["cycle"]["exponent"], scale["cycle"]["exponent_cpu"]
+    mem_pt = scale["memory_point"]
+    mem = mem_pt["maxrss_gib"] if mem_pt else None
+    mem_n = scale["cycle"]["points"][-1]["n"]
+    return [target("scaling_exponent", _round(expo), "0.9-1.1", expo is not None and 0.9 <= expo <= 1.1,
+                   cpu_time_exponent=_round(expo_cpu)),
+            target(f"peak_mem_{mem_n // 1000}k_gib", _round(mem), "< 1.5", mem is not None and mem < 1.5)]
 
 
 # ---------------------------------------------------------------- batched chip evaluation
@@ -425,13 +483,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, help="draw accepted vs offered load (PNG) with mosaic_grow.plots")
     ap.add_argument("--venv", type=Path, default=BRIAN_VENV, help="the Brian2 virtual environment")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", choices=("scaling",), help="run one section (its targets go to results/quick/)")
     ap.add_argument("--scale-point", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.scale_point:
         a = json.loads(args.scale_point)
         warm_up()
         r = scale_point(a["n"], a["duration_ms"], a["routing"], a["seed"])
-        r["maxrss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        r["maxrss_gib"] = peak_rss_gib()
         print(json.dumps(r))
         return 0
     for opt, path in (("--out", args.out), ("--plot", args.plot)):
@@ -449,6 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     sat_cases = [("mosaic-8x8", 1)] if q else [("mosaic-8x8", 1), ("mosaic-8x8", 4), ("mesh-8x8", 1),
                                                ("mesh-8x8", 4)]
     results: dict = {"quick": q}
+    if args.only == "scaling":
+        warm_up()
+        emit("bench_sim_scaling", scaling_targets(scaling(scale_ns, scale_ms, args.seed, q)), quick=True)
+        return 0
 
     # Brian2's environment is prepared in the background while our side runs.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
@@ -485,33 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     brian_reason = results["cuba"]["brian2_reason"]
 
     # ---- 2. scaling
-    print(f"\n2. Scaling: CUBA-like, mean in-degree {IN_DEGREE} (p = {IN_DEGREE}/n, so synapses and "
-          f"events grow linearly with n), {scale_ms:.0f} ms, neurons spread evenly over mosaic-16x16 "
-          f"(neurons/core raised to fit)", flush=True)
-    scale = {}
-    for routing in ("cycle", "ideal"):
-        pts = []
-        for n_s in scale_ns:
-            r = scale_point(n_s, scale_ms, routing, args.seed)
-            pts.append(r)
-            print(f"  {routing:<5s} n={n_s:>6d}  {r['run_s']:8.3f} s (tables {r['tables_s']:.2f} s)  spikes {r['spikes']:>8d}  "
-                  f"events {r['synaptic_events']:>10d}  {r['events_per_s']:.3g} ev/s  "
-                  f"rate {r['mean_rate_hz']:.2f} Hz", flush=True)
-        ok = all(r["synaptic_events"] > 0 for r in pts)
-        expo = fit_exponent([r["synaptic_events"] for r in pts], [r["run_s"] for r in pts]) if ok else None
-        scale[routing] = {"points": pts, "exponent": expo}
-        print(f"  {routing}: time ~ events^{expo:.3f} (log-log least squares)" if ok
-              else f"  {routing}: no events, no fit")
-    mem_n = scale_ns[-1]
-    try:
-        mem_pt = run_scale_point(mem_n, scale_ms, "cycle", args.seed, timeout_s=120.0 if q else 1800.0)
-        print(f"  peak resident memory of a child process running n={mem_n} (cycle): "
-              f"{mem_pt['maxrss_gib']:.3f} GiB (its run took {mem_pt['run_s']:.2f} s)")
-    except BenchError as e:
-        mem_pt = None
-        print(f"  {e}")
-    scale["memory_point"] = mem_pt
-    results["scaling"] = scale
+    results["scaling"] = scale = scaling(scale_ns, scale_ms, args.seed, q)
 
     # ---- 3. batched chip evaluation
     print(f"\n3. Batched evaluation: the digits test set through a trained 64-128-10 spiking MLP on "
@@ -565,8 +602,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- targets
     reasons = results["cuba"]["brian2_reason"]
-    expo = scale["cycle"]["exponent"]
-    mem = mem_pt["maxrss_gib"] if mem_pt else None
     bt = results["batched"]
     speedup = min(bt["ideal"]["speedup"], bt["cycle"]["speedup"])
     lines = []
@@ -575,9 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         why = {} if v is not None else {"reason": reasons["cpp_standalone" if "standalone" in key else "cython"]}
         lines.append(target(f"brian2_{'standalone_' if 'standalone' in key else ''}ratio_{key.split('_')[-1]}",
                             _round(v), f">= {goal}", v is not None and v >= goal, **why))
-    emit("bench_sim", lines + [
-        target("scaling_exponent", _round(expo), "0.9-1.1", expo is not None and 0.9 <= expo <= 1.1),
-        target(f"peak_mem_{mem_n // 1000}k_gib", _round(mem), "< 1.5", mem is not None and mem < 1.5),
+    emit("bench_sim", lines + scaling_targets(scale) + [
         target("batched_vs_loop_speedup", _round(speedup), ">= 10", speedup >= 10,
                ideal=_round(bt["ideal"]["speedup"]), cycle=_round(bt["cycle"]["speedup"]),
                samples=bt["samples"]),

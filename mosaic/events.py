@@ -51,25 +51,42 @@ def message_fanout(spec: HardwareSpec, src_core: np.ndarray, pair_src: np.ndarra
 
 _CACHE: "OrderedDict[str, Fanout]" = OrderedDict()
 _CACHE_MAX = 4
+_BLOCK_ROWS = 4096   # sources per block of ``fanout``: bounds its sparse temporaries (MB, not GB)
+
+
+def _core_blocks(m: sp.csr_matrix, onehot: sp.csr_matrix, src_core: np.ndarray, spec: HardwareSpec):
+    """``fanout``'s figures for the rows of ``m`` (sources sending from ``src_core``), a block of
+    ``_BLOCK_ROWS`` rows at a time: per block, its (rows, n_cores) synapse counts and
+    ``message_fanout``'s three per-source arrays."""
+    for r0 in range(0, m.shape[0], _BLOCK_ROWS):
+        b = m[r0:r0 + _BLOCK_ROWS]
+        pattern = sp.csr_matrix((np.ones(b.nnz), b.indices, b.indptr), shape=b.shape)
+        syn = (pattern @ onehot).tocsr()
+        coo = syn.tocoo()
+        yield (syn, *message_fanout(spec, src_core[r0:r0 + b.shape[0]], coo.row.astype(np.int64),
+                                    coo.col.astype(np.int64)))
 
 
 def fanout(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool,
            key: str | None = None) -> Fanout:
     """The sources' fan-out onto cores; cached under ``key`` (a network/placement/chip
-    fingerprint) for the last few runs."""
+    fingerprint) for the last few runs.  Built block by block of sources, so its peak memory
+    is about that of the result."""
     if key is not None and key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    m = sp.vstack([net.w, net.w_in], format="csr") if spiking else net.w.tocsr()
-    pattern = sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
     n = net.n_neurons
     onehot = sp.csr_matrix((np.ones(n), (np.arange(n), core_of)), shape=(n, spec.n_cores))
-    syn = (pattern @ onehot).tocsr()
-    src_core = np.concatenate([core_of, np.full(m.shape[0] - n, spec.io_core)]).astype(np.int64)
-    coo = syn.tocoo()
+    mats = (net.w.tocsr(), net.w_in.tocsr()) if spiking else (net.w.tocsr(),)
+    src_core = np.concatenate([core_of, np.full(net.n_inputs if spiking else 0, spec.io_core)]).astype(np.int64)
+    parts, lo = [], 0
+    for m in mats:
+        parts += list(_core_blocks(m, onehot, src_core[lo:lo + m.shape[0]], spec))
+        lo += m.shape[0]
+    blocks, n_dest, hops_x, hops_y = zip(*parts)
+    syn = sp.vstack(blocks, format="csr") if len(blocks) > 1 else blocks[0]
     dest = sp.csr_matrix((np.ones(syn.nnz), syn.indices, syn.indptr), shape=syn.shape)
-    f = Fanout(src_core, syn, dest, *message_fanout(spec, src_core, coo.row.astype(np.int64),
-                                              coo.col.astype(np.int64)))
+    f = Fanout(src_core, syn, dest, np.concatenate(n_dest), np.concatenate(hops_x), np.concatenate(hops_y))
     if key is not None:
         _CACHE[key] = f
         while len(_CACHE) > _CACHE_MAX:

@@ -326,7 +326,7 @@ def build_routes(spec: HardwareSpec, m: sp.csr_matrix, core_of: np.ndarray, src_
                             core_of, src_core, perm, edge_ptr)
     rt = Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
                   n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
-                  syn_w=m.data[perm].astype(np.float64), link_head=link_head, n_routers=n_routers,
+                  syn_w=m.data[perm].astype(np.float64, copy=False), link_head=link_head, n_routers=n_routers,
                   max_depth=max_depth, max_fan=1, max_edges=max(1, int(np.diff(edge_ptr).max(initial=0))))
     return rt._replace(max_fan=int(kernels.max_branching(rt, spec.n_cores)))
 
@@ -346,7 +346,7 @@ def _kernel_args(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, late: 
     its ``_fingerprint`` (the routing-table cache key, computed once per call)."""
     key = _fingerprint(net, prep.core_of, spec, prep.spiking_input)
     tab = routing_tables(net, spec, prep.core_of, prep.spiking_input, key)
-    rt = tab._replace(syn_w=tab.syn_w.astype(prep.dtype))
+    rt = tab._replace(syn_w=tab.syn_w.astype(prep.dtype, copy=False))   # no copy for float64 runs
     chip = Chip(spec.step_cycles, spec.cycles_per_hop, spec.bandwidth, spec.buffer_depth, late == "drop",
                 spec.n_cores, spec.virtual_channels)
     return rt, neuron_params(net, prep.dtype), chip, topology(spec), key
