@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
-SLOW = {"mosaic_workload"}          # trains a 512-neuron recurrent network even in --quick mode (minutes)
+SLOW = {"mosaic_workload",          # trains a 512-neuron recurrent network even in --quick mode (minutes)
+        # the studies' quick modes run end to end in tests/mosaic_grow/test_study_*.py already
+        "study_tuning", "study_width", "study_ensembles", "study_sparsity"}
 
 
 def test_there_are_examples():
