@@ -17,7 +17,7 @@ from growth.den / growth.cl (hidden 32-32, the same learning rate as the baselin
 its own defaults (fewer steps per phase in --quick, ``DEN_QUICK``).
 The hardware-aware controller row is growth.controller_cl (GradMax-CL whose growth per task
 the controller decides) with a hard budget of 0.7 x GradMax-CL's final network's rate-bound
-energy per inference (growth.controller_cl.bound_cost: same chip, T and mapper).
+energy per inference (growth.controller.bound_cost: same chip, T and mapper).
 Targets: the hardware-aware growth controller on the accuracy-energy Pareto front (value: the
 fraction of the task sequences on whose front, mean accuracy vs mean chip energy, it lies);
 P^{i->i} = 1 for every method (both forms); DEN's selective retraining selective (< 0.8 of
@@ -43,8 +43,8 @@ from growth.baselines import (EWC, MNTDP, HardMoE, LoRACL, SupSup, TrainConfig, 
 from growth.baselines.chip import chip_figures
 from growth.baselines.common import accuracy, linears, mlp, run_sequence
 from growth.cl import CLConfig, CLResult, TaskHeads, headed_tasks, run_gradmax_cl
-from growth.controller import ControllerConfig, incremental_placer, layered_network
-from growth.controller_cl import bound_cost, run_controller_cl
+from growth.controller import ControllerConfig, bound_cost, incremental_placer, layered_network
+from growth.controller_cl import run_controller_cl
 from growth.den import DEN, DENConfig, run_den
 from growth.metrics import pareto_mask, summarize
 from targets import emit, target

@@ -75,6 +75,16 @@ def layered_network(n_inputs: int, sizes: Sequence[int], *, beta: float = 0.9,
     return SpikingNetwork(w_in, w, beta, threshold, layer=np.repeat(np.arange(len(sizes)), sizes))
 
 
+def bound_cost(n_inputs: int, sizes, spec: HardwareSpec, core_of, T: int, *,
+               recurrent: Sequence[int] = ()) -> CostReport:
+    """Rate-bound cost of a dense MLP with layer ``sizes`` (hidden then output; hidden layers
+    in ``recurrent`` all-to-all to themselves) placed by ``core_of``: every neuron spikes and
+    every (analog) input is nonzero on each of the ``T`` steps.  An upper bound of its
+    expected cost per inference (pJ, ns) for any weights."""
+    net = layered_network(n_inputs, sizes, recurrent=recurrent)
+    return estimate_cost(net, spec, core_of, np.ones(net.n_neurons), np.ones(n_inputs), T=T, analog_input=True)
+
+
 def grown_index(sizes: Sequence[int], layer: int, k: int) -> np.ndarray:
     """For layer sizes ``sizes`` grown by ``k`` neurons appended to ``layer``: each new
     neuron's index in the old network, -1 for the k new ones (the order ``grow_layer`` and

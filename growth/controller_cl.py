@@ -45,12 +45,13 @@ from growth.cl import (
 from growth.controller import (
     ControllerConfig,
     GrowthController,
+    bound_cost,
     incremental_placer,
     layered_network,
 )
 from growth.errors import GrowthError
 from growth.grow import capture_growth_matrix, grow_layer
-from mosaic.cost import CostBudget, CostReport, estimate_cost
+from mosaic.cost import CostBudget, CostReport
 from mosaic.spec import HardwareSpec
 
 
@@ -65,14 +66,6 @@ class ControllerCLResult(CLResult):
     log: list[dict] = field(default_factory=list, repr=False)
 
     _NOT_JSON = ("model", "heads", "core_of", "cost")
-
-
-def bound_cost(n_inputs: int, sizes, spec: HardwareSpec, core_of, T: int) -> CostReport:
-    """Rate-bound cost of a dense MLP with layer ``sizes`` (hidden then output) placed by
-    ``core_of``: every neuron spikes and every (analog) input is nonzero on each of the ``T``
-    steps.  An upper bound of its expected cost per inference (pJ, ns) for any weights."""
-    net = layered_network(n_inputs, sizes)
-    return estimate_cost(net, spec, core_of, np.ones(net.n_neurons), np.ones(n_inputs), T=T, analog_input=True)
 
 
 def _benefits(model: nn.Sequential, heads: TaskHeads, t: int, batch, old: list[int], freeze: bool,
@@ -174,4 +167,4 @@ def run_controller_cl(tasks, spec: HardwareSpec, budget: CostBudget, *, config: 
                              log=log)
 
 
-__all__ = ["ControllerCLResult", "bound_cost", "run_controller_cl"]
+__all__ = ["ControllerCLResult", "run_controller_cl"]

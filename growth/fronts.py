@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from growth.controller import ControllerConfig, PlateauRule, layered_network
+from growth.controller import ControllerConfig, PlateauRule, bound_cost, layered_network
 from growth.errors import GrowthError
 from growth.metrics import hypervolume, paired_p_value, pareto_mask
 from growth.recurrent_front import RECURRENT_WORKLOADS, recurrent_reference, recurrent_settings, run_recurrent_point
@@ -40,7 +40,7 @@ from growth.schedules import random_path, round_robin
 from growth.score import RunConfig, ScheduleScore, grow_with_controller, score_schedule
 from mapper import map_network
 from models.datasets import load_dataset
-from mosaic.cost import CostBudget, estimate_cost
+from mosaic.cost import CostBudget
 from mosaic.figures import new_figure, save
 from mosaic.spec import HardwareSpec
 
@@ -188,10 +188,9 @@ def mlp_reference(workload: str) -> tuple[float, float]:
     data = load_dataset(w.dataset, seed=0)
     n_in = data.x_train.shape[1]
     sizes = [*w.target(w.max_hidden), int(data.n_classes)]
-    net = layered_network(n_in, sizes)
-    core = map_network(net, spec, method="greedy").core_of
+    core = map_network(layered_network(n_in, sizes), spec, method="greedy").core_of
     T = RunConfig().T
-    e = estimate_cost(net, spec, core, np.ones(net.n_neurons), np.ones(n_in), T=T, analog_input=True)
+    e = bound_cost(n_in, sizes, spec, core, T)
     # measure_on_chip runs T + L - 1 steps per inference; the bound covers them all
     return float(e.energy_pj["total"] * (T + len(sizes) - 1) / T), 1.0 / data.n_classes
 

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from growth.benefit import ESTIMATORS, lookahead_benefits, rank_correlation
-from growth.controller import (ControllerConfig, GrowthController, PlateauRule, grown_index,
+from growth.controller import (ControllerConfig, GrowthController, PlateauRule, bound_cost, grown_index,
                                incremental_placer, layered_network)
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError
@@ -46,7 +46,7 @@ from models.sequences import load_sequences, time_first
 from models.snn import predict
 from models.training import fit, sampled_batches
 from mapper import map_network
-from mosaic.cost import CostBudget, estimate_cost
+from mosaic.cost import CostBudget
 from mosaic.simulate import simulate_batch
 from mosaic.spec import HardwareSpec
 
@@ -115,11 +115,9 @@ def recurrent_reference(name: str, quick: bool = False) -> tuple[float, float]:
     methods; a controller point above it adds no volume."""
     wl = workload(name, quick)
     spec = HardwareSpec.preset(wl.preset)
-    n_hidden = int(max(GRID[name, bool(quick)][0])) - N_OUT
-    net = layered_network(SMNIST_INPUTS, [n_hidden, N_OUT], recurrent=(0,))
-    core = map_network(net, spec, method="greedy").core_of
-    e = estimate_cost(net, spec, core, np.ones(net.n_neurons), np.ones(SMNIST_INPUTS), T=SMNIST_STEPS + 1,
-                      analog_input=True)
+    sizes = [int(max(GRID[name, bool(quick)][0])) - N_OUT, N_OUT]
+    core = map_network(layered_network(SMNIST_INPUTS, sizes, recurrent=(0,)), spec, method="greedy").core_of
+    e = bound_cost(SMNIST_INPUTS, sizes, spec, core, SMNIST_STEPS + 1, recurrent=(0,))
     return float(e.energy_pj["total"]), 1.0 / N_OUT
 
 

@@ -37,8 +37,8 @@ import torch
 
 from growth.baselines import EWC, MNTDP, LoRACL, SupSup, TrainConfig, run_sequence
 from growth.cl import CLConfig, run_gradmax_cl
-from growth.controller import ControllerConfig, incremental_placer, layered_network
-from growth.controller_cl import bound_cost, run_controller_cl
+from growth.controller import ControllerConfig, bound_cost, incremental_placer, layered_network
+from growth.controller_cl import run_controller_cl
 from growth.den import DENConfig, run_den
 from growth.metrics import average_accuracy
 from models.datasets import load_dataset, split_tasks

@@ -13,7 +13,7 @@ also counts an untrained head's chance-level score), and the energy per inferenc
 The chip is the first preset of ``WidthConfig.presets`` the network fits on: a network too
 large for the first (``mosaic-8x8``) is measured on the next, and the record keeps the
 mapper's own error for every preset it did not fit.  ``bound_energy_pj`` is the rate-bound
-energy of the final network (``growth.controller_cl.bound_cost``: every neuron and input
+energy of the final network (``growth.controller.bound_cost``: every neuron and input
 active on every step) on the preset used.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from growth.baselines.chip import chip_figures
 from growth.baselines.common import run_sequence
 from growth.cl import CLConfig, CLResult, headed_tasks, run_finetune, run_gradmax_cl
 from growth.controller import layered_network
-from growth.controller_cl import bound_cost
+from growth.controller import bound_cost
 from growth.metrics import forgetting, pareto_mask, summarize
 from mapper import MappingError, map_network
 from models.datasets import load_dataset, permuted_tasks, split_tasks
