@@ -26,6 +26,9 @@ expand, in every run); MNTDP-D's accuracy on split MNIST-5k (goal: within 2 poin
 best method with fewer neurons than DEN).
 
     python benchmarks/bench_cl.py [--quick] [--seeds N] [--jobs J] [--time-budget S] [--scenarios ...]
+
+Output: one JSON line per target, {"target": name, "value": ..., "goal": "...", "met": bool, ...}
+(``targets.target`` / ``targets.emit``), also written to ``benchmarks/results/<name>.json``.
 """
 from __future__ import annotations
 

@@ -18,6 +18,9 @@
    tasks: average accuracy, BWT, forgetting, final hidden neuron count.
 
 Ends with one JSON line per target.  Usage: python benchmarks/bench_growth.py [--quick]
+
+Output: one JSON line per target, {"target": name, "value": ..., "goal": "...", "met": bool, ...}
+(``targets.target`` / ``targets.emit``), also written to ``benchmarks/results/<name>.json``.
 """
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ mosaic-8x8; a 2048-neuron distance-dependent small-world sheet on mosaic-8x8; a
 that process, chip build included).  Bounds are checked against brute force on tiny
 instances.  Then incremental placement of +10% neurons.  Ends with one JSON line
 per target (``benchmarks.targets``).
+
+Output: one JSON line per target, {"target": name, "value": ..., "goal": "...", "met": bool, ...}
+(``targets.target`` / ``targets.emit``), also written to ``benchmarks/results/<name>.json``.
 """
 from __future__ import annotations
 

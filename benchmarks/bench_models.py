@@ -10,6 +10,9 @@ means over three stratified splits (seeds 0, 1, 2: one 360-sample test set moves
 +-0.5 % between splits).  Ends with one JSON line per target of the issue.
 
     python benchmarks/bench_models.py [--quick]
+
+Output: one JSON line per target, {"target": name, "value": ..., "goal": "...", "met": bool, ...}
+(``targets.target`` / ``targets.emit``), also written to ``benchmarks/results/<name>.json``.
 """
 from __future__ import annotations
 

@@ -12,6 +12,9 @@ exit status 2, exactly one stderr line starting ``mosaic: error:``, no traceback
 
 Target (issue 17): bad_inputs_clean = 100% over >= 100 generated corruptions (0 tracebacks,
 0 hangs with a 60 s cap, 0 partial or changed files).
+
+Output: one JSON line per target, {"target": name, "value": ..., "goal": "...", "met": bool, ...}
+(``targets.target`` / ``targets.emit``), also written to ``benchmarks/results/<name>.json``.
 """
 from __future__ import annotations
 

@@ -23,6 +23,9 @@
 
 Ends with one JSON line per target (``benchmarks/targets.py``), also written to
 ``benchmarks/results/bench_sim.json`` (``results/quick/`` for ``--quick``).
+
+Output: one JSON line per target, {"target": name, "value": ..., "goal": "...", "met": bool, ...}
+(``targets.target`` / ``targets.emit``), also written to ``benchmarks/results/<name>.json``.
 """
 from __future__ import annotations
 

@@ -17,6 +17,9 @@ store the same table.
 Targets (issues 8, 20): speed-up >= 1.7x with 2 workers on 2 cores; store overhead < 5% per
 run.  One JSON line each (``benchmarks/targets.py``), also written to
 ``benchmarks/results/bench_sweep.json`` (``results/quick/`` for ``--quick``).
+
+Output: one JSON line per target, {"target": name, "value": ..., "goal": "...", "met": bool, ...}
+(``targets.target`` / ``targets.emit``), also written to ``benchmarks/results/<name>.json``.
 """
 from __future__ import annotations
 
