@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import multiprocessing as mp
-import resource
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from memory import peak_rss_gib  # noqa: E402
 from targets import emit, target  # noqa: E402
 
 from mosaic import HardwareSpec, SpikingNetwork  # noqa: E402
@@ -144,9 +144,9 @@ def _map_child(n: int, preset: str, time_limit: float, queue) -> None:
     spec = HardwareSpec.preset(preset)
     t = time.perf_counter()
     pl = map_network(net, spec, "cpsat", time_limit=time_limit, seed=0, progress=True)
-    wall = time.perf_counter() - t
+    wall, peak = time.perf_counter() - t, peak_rss_gib()
     greedy = map_network(net, spec, "greedy").objective           # after the measurement
-    queue.put((wall, pl.objective, greedy, pl.extra.get("n_parts")))
+    queue.put((wall, pl.objective, greedy, pl.extra.get("n_parts"), peak))
 
 
 def scale_run(n: int, preset: str, time_limit: float, targets, label: str) -> None:
@@ -155,15 +155,14 @@ def scale_run(n: int, preset: str, time_limit: float, targets, label: str) -> No
     q = ctx.Queue()
     proc = ctx.Process(target=_map_child, args=(n, preset, time_limit, q))
     proc.start()
-    wall, obj, greedy, n_parts = q.get()
+    wall, obj, greedy, n_parts, peak_gib = q.get()
     proc.join()
-    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20     # kB on Linux
     print(f"\n== scale: {n} neurons on {preset} (time limit {time_limit:g} s, {n_parts} parts): "
           f"{wall:.1f} s, peak resident {peak_gib:.2f} GiB, objective {obj:.0f} ({obj / greedy:.3f} x greedy)")
     targets.append(target(f"map_{label}_wall_s", round(wall, 1), "<= 120", wall <= 120, neurons=n,
                           time_limit_s=time_limit, cpsat_vs_greedy=round(obj / greedy, 4)))
     targets.append(target(f"map_{label}_peak_gib", round(peak_gib, 3), "<= 4", peak_gib <= 4, neurons=n,
-                          how="ru_maxrss of the mapping process"))
+                          how="VmHWM of the mapping process (memory.peak_rss_gib)"))
 
 
 def incremental(name, net, spec, keep_frac, time_limit, rates=None, full=None) -> tuple:

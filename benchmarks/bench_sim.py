@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -52,6 +51,7 @@ from mosaic.placement import as_core_of
 from mosaic.simulate import routing_tables, simulate, simulate_batch
 from mosaic.generators import cuba
 from mosaic.topology import topology
+from memory import peak_rss_gib
 from targets import emit, target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,17 +268,6 @@ def run_scale_point(n: int, duration_ms: float, routing: str, seed: int, timeout
         raise BenchError(f"scaling point n={n} ({routing}) failed: "
                          + " | ".join(r.stderr.strip().splitlines()[-3:]))
     return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def peak_rss_gib() -> float:
-    """This process's own peak resident memory in GiB: ``VmHWM`` (Linux).  Not ``ru_maxrss``:
-    a child's ``ru_maxrss`` starts from its parent's resident size at the fork, so it reports
-    the benchmark's parent, not the run.  ``ru_maxrss`` where there is no ``/proc``."""
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")) / 2 ** 20
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
 def fit_exponent(x, y) -> float:
