@@ -16,7 +16,11 @@ At each growth opportunity (every ``check_every`` training steps) the controller
    also on each of the nearest tiles with free slots (one candidate per tile), then costed
    by ``mosaic.cost.delta_cost`` from the measured spike rates (new neurons get their
    layer's mean rate; ``pricing="bound"``: every neuron and input active every step).  Added cost = w_energy x dE/E + w_latency x dL/L + w_port x d(port use), a
-   dimensionless relative increase.
+   dimensionless relative increase.  With ``measured`` (the chip's simulated energy of the
+   current network on a validation batch), the chip calibrates the model: every predicted
+   energy is scaled by measured / modelled energy of the current network before the budget
+   check, so what the model misses (a layered run's extra steps, contention, the last
+   step's packets) is priced too.
 4. **budgets** - a candidate whose predicted cost breaks a hard limit (``CostBudget``, scaled
    by ``margin``) is refused and the log says which limit.  Never taken, whatever its benefit.
 5. **where** - the admissible candidate with the largest value = benefit / added cost (ties:
@@ -27,6 +31,7 @@ Every decision, taken or not, is appended to ``controller.log`` as a plain dict.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -286,6 +291,24 @@ def near_tiles(spec: HardwareSpec, core_of: np.ndarray, weights: np.ndarray, n: 
     return [int(t) for t in ok[np.argsort(score[ok], kind="stable")[:n]]]
 
 
+def calibration(base: CostReport, measured: float | None) -> float:
+    """The chip's correction of the cost model: measured / modelled energy of the current
+    network (1 without a measurement).  ``GrowthError`` for a measurement that is not a
+    positive finite energy."""
+    if measured is None:
+        return 1.0
+    if not (math.isfinite(measured) and measured > 0):
+        raise GrowthError(f"measured energy must be a positive finite pJ per inference, got {measured!r}")
+    return float(measured) / max(float(base.energy_pj["total"]), 1e-12)
+
+
+def scaled_energy(report: CostReport, scale: float) -> CostReport:
+    """``report`` with every energy figure x ``scale`` (``calibration``); itself for 1."""
+    if scale == 1.0:
+        return report
+    return dataclasses.replace(report, energy_pj={k: v * scale for k, v in report.energy_pj.items()})
+
+
 class GrowthController:
     """Decides where and when a spiking MLP (or a recurrent SNN, ``config.recurrent``) grows on
     ``spec`` within ``budget``."""
@@ -306,11 +329,13 @@ class GrowthController:
     # -- candidates ------------------------------------------------------------------
     def candidates(self, n_inputs: int, sizes: Sequence[int], core_of: np.ndarray, rates: np.ndarray,
                    input_rates: np.ndarray, benefits: Sequence[np.ndarray | dict], *,
-                   analog_input: bool = True) -> tuple[CostReport, list[Candidate]]:
+                   analog_input: bool = True, measured: float | None = None) -> tuple[CostReport, list[Candidate]]:
         """Cost the current network and every candidate (layer, k[, tile]); ``sizes`` lists
         every layer (hidden then output); ``benefits[l]``: the GradMax singular values of
         hidden layer l (benefit of k = sum of the top-k squared, k capped by their number),
-        or a dict {k: benefit} (e.g. ``growth.benefit.lookahead_benefits``)."""
+        or a dict {k: benefit} (e.g. ``growth.benefit.lookahead_benefits``).  ``measured``:
+        the chip's energy of the current network (pJ per inference), which calibrates every
+        candidate's predicted energy (module doc, step 3)."""
         c = self.config
         sizes = [int(s) for s in sizes]
         n_hidden = len(sizes) - 1
@@ -320,6 +345,7 @@ class GrowthController:
         core_of = np.asarray(core_of, np.int64)
         net = layered_network(n_inputs, sizes, recurrent=c.recurrent)
         base = estimate_cost(net, self.spec, core_of, rates, input_rates, T=c.T, analog_input=analog_input)
+        scale = calibration(base, measured)
         out: list[Candidate] = []
         for li in range(n_hidden):
             for k in sorted(set(c.k_options)):
@@ -335,7 +361,7 @@ class GrowthController:
                     if cand is not first:
                         out.append(cand)
                     if not cand.refused:
-                        self._price(cand, base, n_inputs, sizes, core_of, rates, input_rates)
+                        self._price(cand, base, n_inputs, sizes, core_of, rates, input_rates, scale)
         return base, out
 
     def priced_rates(self, rates, input_rates) -> tuple[np.ndarray, np.ndarray]:
@@ -394,7 +420,8 @@ class GrowthController:
                 out.append(cand)
         return out
 
-    def _price(self, cand: Candidate, base: CostReport, n_inputs, sizes, core_of, rates, input_rates) -> None:
+    def _price(self, cand: Candidate, base: CostReport, n_inputs, sizes, core_of, rates, input_rates,
+               scale: float) -> None:
         li, kk = cand.layer, cand.k
         old, new_rates = self._grown_rates(sizes, li, kk, rates)
         new_net = layered_network(n_inputs, grown_sizes(sizes, li, kk), recurrent=self.config.recurrent)
@@ -408,11 +435,12 @@ class GrowthController:
             hint = (np.arange(starts[li - 1], starts[li]) if li > 0 else new_net.n_neurons + np.arange(n_inputs))
             if li in self.config.recurrent:
                 hint = np.concatenate([hint, np.arange(starts[li], starts[li + 1])])
-        cand.cost = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old, sources=hint)
+        raw = delta_cost(base, new_net, cand.core_of, new_rates, input_rates, old_index=old, sources=hint)
+        cand.cost = scaled_energy(raw, scale)
         cand.refused += [f"budget: {v}" for v in self._limits.violations(cand.cost)]
         if not cand.benefit > 0:
             cand.refused.append(f"no predicted benefit ({cand.benefit:.4g})")
-        cand.added = self._added(base, cand.cost)
+        cand.added = self._added(base, raw)
         cand.value = cand.benefit / cand.added if cand.added > 0 else math.inf
 
     def _added(self, base: CostReport, new: CostReport) -> float:
@@ -439,9 +467,11 @@ class GrowthController:
     def decide(self, step: int, n_inputs: int, sizes: Sequence[int], core_of: np.ndarray,
                rates: np.ndarray, input_rates: np.ndarray,
                benefits: Sequence[np.ndarray] | Callable[[], Sequence[np.ndarray]], *,
-               analog_input: bool = True) -> Candidate | None:
-        """After ``observe``: the candidate to grow now, or None.  ``benefits`` may be a
-        callable, evaluated only on a plateau (GradMax needs a backward pass)."""
+               analog_input: bool = True, measured: float | Callable[[], float] | None = None) -> Candidate | None:
+        """After ``observe``: the candidate to grow now, or None.  ``benefits`` and
+        ``measured`` (the chip's energy of the current network, pJ per inference; None: no
+        calibration) may be callables, evaluated only on a plateau (GradMax needs a
+        backward pass, a measurement a simulation)."""
         entry: dict = {"step": int(step), "sizes": [int(s) for s in sizes],
                        "val_loss": self.losses[-1] if self.losses else None}
         imp = self.config.plateau.improvement(self.losses)
@@ -452,10 +482,12 @@ class GrowthController:
             self.log.append(entry)
             return None
         sv = benefits() if callable(benefits) else benefits
+        meas = measured() if callable(measured) else measured
         base, cands = self.candidates(n_inputs, sizes, core_of, rates, input_rates, sv,
-                                      analog_input=analog_input)
+                                      analog_input=analog_input, measured=meas)
         entry["cost_now"] = {"energy_pj": base.energy_pj["total"], "latency_ns": base.latency_ns,
-                             "port_use": base.port_use, "cores": base.cores_used}
+                             "port_use": base.port_use, "cores": base.cores_used,
+                             "measured_energy_pj": meas, "calibration": calibration(base, meas)}
         entry["candidates"] = [c.record() for c in cands]
         best = self.select(cands)
         if best is None:

@@ -37,6 +37,7 @@ from growth.controller import (
     layer_benefits,
     layered_network,
 )
+from growth.energy_dual import EnergyDual, layer_slopes
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError, grow_layer, hidden_sizes
 from growth.regularizer import MosaicRegularizer
@@ -98,6 +99,7 @@ class ScheduleScore:
     rows: list[dict] = field(default_factory=list)
     events: list[tuple[int, int, int]] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
+    dual: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
 
     @property
@@ -110,7 +112,8 @@ class ScheduleScore:
 
     def to_dict(self) -> dict:
         return {"spec": self.spec, "budget": self.budget, "rows": self.rows,
-                "events": [list(e) for e in self.events], "log": self.log, "wall_s": self.wall_s}
+                "events": [list(e) for e in self.events], "log": self.log, "dual": self.dual,
+                "wall_s": self.wall_s}
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1, default=float)
@@ -199,12 +202,17 @@ class _Run:
     def _seq(self, x, seed):
         return encode(x, self.cfg.T, self.cfg.encoder, seed=seed)
 
-    def train(self, n_steps: int, step0: int) -> None:
+    def train(self, n_steps: int, step0: int, dual: EnergyDual | None = None) -> None:
         """``n_steps`` Adam steps on random training batches (the run's optimizer and
-        generator carry on across calls); loss: spike-count cross-entropy (+ regulariser)."""
+        generator carry on across calls); loss: spike-count cross-entropy (+ regulariser,
+        + the energy budget's penalty ``dual.penalty`` of the hidden spikes)."""
+        bind = dual is not None and dual.lam > 0
+
         def loss(idx, step):
-            spk, _ = run(self.model, self._seq(self.x_tr[idx], step0 + step.index))
-            lo = _loss_fn(spk.sum(0), self.y_tr[idx])
+            out = run(self.model, self._seq(self.x_tr[idx], step0 + step.index), record=bind)
+            lo = _loss_fn(out[0].sum(0), self.y_tr[idx])
+            if bind:
+                lo = lo + dual.penalty(out[2][:-1])
             return lo if self.reg is None else lo + self.reg(self.model)
 
         self.model.train()
@@ -378,11 +386,19 @@ def _grow_all(runs: list[_Run], layer: int, k: int, method: str) -> tuple[int, s
 
 def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: Sequence[int], *,
                          controller: ControllerConfig | None = None,
-                         config: RunConfig | None = None, grow_until: float = 0.8) -> ScheduleScore:
+                         config: RunConfig | None = None, grow_until: float = 0.8,
+                         calibrate: bool = True, dual_lr: float = 1.0) -> ScheduleScore:
     """Train from hidden sizes ``initial`` and let :class:`GrowthController` decide where and
     when to grow (every ``controller.check_every`` steps, up to ``grow_until`` x the run's
     steps, so new neurons have time to train).  Rows are measured before every growth and at
-    the end, like ``score_schedule``; the controller's decision log is ``score.log``."""
+    the end, like ``score_schedule``; the controller's decision log is ``score.log``.
+    ``calibrate``: on a plateau, the current network is simulated (cycle routing) on the
+    validation samples the rates come from, and the controller scales its predicted energies
+    by measured / modelled (``growth.controller.calibration``); False: the cost model alone.
+    ``dual_lr`` > 0 with an energy budget: training is bound to margin x budget as well
+    (``growth.energy_dual.EnergyDual``: at every opportunity the chip's energy on the
+    validation samples moves a multiplier on the hidden layers' spike energy); its history
+    is ``score.dual``.  0: growth alone is budgeted and training may drift above it."""
     cfg = config or RunConfig()
     if not 0 <= grow_until <= 1:
         raise GrowthError(f"grow_until must be a fraction of the run in [0, 1], got {grow_until}")
@@ -395,17 +411,25 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     score = ScheduleScore(spec.name, budget.to_dict())
     step = 0
     bar = tqdm(total=cfg.steps, desc="controller", disable=not cfg.progress, leave=False)
+    dual = (EnergyDual(budget.energy_pj * ccfg.margin, dual_lr)
+            if dual_lr > 0 and budget.energy_pj is not None else None)
+    xv = run.x_val[:64].numpy()
     while step < cfg.steps:
         n = min(ccfg.check_every, cfg.steps - step)
-        run.train(n, step)
+        run.train(n, step, dual)
         step += n
         bar.update(n)
+        rates, in_rates, analog = activity(run.model, xv, cfg.T, cfg.encoder)
+        measured = run._simulate(xv)["energy_pj"] if (calibrate or dual is not None) else None
+        if dual is not None:
+            sizes = run.sizes()
+            dual.update(step, measured, layer_slopes(layered_network(run.n_in, sizes), run.spec, run.core_of,
+                                                     rates, in_rates, sizes, cfg.T, analog))
         if step >= grow_until * cfg.steps:
             continue
         ctl.observe(run.val_loss())
-        rates, in_rates, analog = activity(run.model, run.x_val[:64].numpy(), cfg.T, cfg.encoder)
         pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates, run.benefits,
-                          analog_input=analog)
+                          analog_input=analog, measured=measured if calibrate else None)
         if pick is None:
             continue
         score.rows.append(run.measure(step))
@@ -416,6 +440,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     bar.close()
     score.rows.append(run.measure(cfg.steps))
     score.log = ctl.log
+    score.dual = [] if dual is None else dual.history
     score.wall_s = time.perf_counter() - t0
     return score
 

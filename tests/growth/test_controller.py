@@ -305,3 +305,27 @@ def test_bound_priced_controller_never_accepts_what_the_simulation_finds_over_bu
             p.copy_(torch.randn(p.shape, generator=g) * gain)
     xs = np.random.default_rng(seed).uniform(0, 1, (4, T, n_in))
     assert _sim_energy(model, pick.core_of, xs) <= budget.energy_pj
+
+
+def test_measured_energy_calibrates_every_prediction():
+    # The chip measures the current network at twice the model's energy: every candidate's
+    # predicted energy doubles, the relative added cost (the choice) does not change, and a
+    # budget that the model alone would meet refuses what the calibrated price breaks.
+    sizes = [6, 6, 4]
+    core, rates, in_rates = _state(sizes, 5)
+    sv = [np.array([1.0, 0.5, 0.2]), np.array([0.9, 0.4, 0.1])]
+    cfg = ControllerConfig(k_options=(2,), T=10)
+    free = GrowthController(SPEC, CostBudget(), cfg, placer=fill_placer)
+    base, plain = free.candidates(12, sizes, core, rates, in_rates, sv, analog_input=False)
+    e0 = base.energy_pj["total"]
+    _, cal = free.candidates(12, sizes, core, rates, in_rates, sv, analog_input=False, measured=2 * e0)
+    for a, b in zip(plain, cal):
+        assert b.cost.energy_pj["total"] == pytest.approx(2 * a.cost.energy_pj["total"])
+        assert b.added == pytest.approx(a.added)
+    top = max(c.cost.energy_pj["total"] for c in plain)
+    tight = GrowthController(SPEC, CostBudget(energy_pj=1.01 * top), cfg, placer=fill_placer)
+    _, ok = tight.candidates(12, sizes, core, rates, in_rates, sv, analog_input=False)
+    _, refused = tight.candidates(12, sizes, core, rates, in_rates, sv, analog_input=False, measured=2 * e0)
+    assert all(not c.refused for c in ok) and all(any("budget" in r for r in c.refused) for c in refused)
+    with pytest.raises(GrowthError, match="measured energy"):
+        free.candidates(12, sizes, core, rates, in_rates, sv, analog_input=False, measured=float("nan"))
