@@ -340,8 +340,12 @@ def test_too_large_for_dense_nir_is_a_clear_error(tmp_path):
     import scipy.sparse as sp
     from mosaic import SpikingNetwork
     n = 12_000  # one population: 12000^2 = 1.44e8 dense recurrent weights > 2^27
-    net = SpikingNetwork(sp.random(2, n, density=1e-3, random_state=0, format="csr"),
-                         sp.random(n, n, density=1e-6, random_state=1, format="csr"), 0.9, 1.0)
+    rng = np.random.default_rng(0)      # (sp.random over 1.44e8 cells takes seconds)
+
+    def sparse(rows, cols, nnz):
+        return sp.csr_matrix((rng.normal(size=nnz), (rng.integers(0, rows, nnz), rng.integers(0, cols, nnz))),
+                             shape=(rows, cols))
+    net = SpikingNetwork(sparse(2, n, 24), sparse(n, n, 144), 0.9, 1.0)
     with pytest.raises(NIRError, match="dense weights"):
         write(tmp_path / "big.nir", net)
     assert not (tmp_path / "big.nir").exists()
