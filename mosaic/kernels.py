@@ -174,14 +174,29 @@ def neuron_update(I, prm, st, out):
     """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``):
     ``NeuronParams`` ``prm``, ``NeuronState`` ``st`` updated in place, spikes into ``out``.
 
-    Each run of neurons with identical parameters (``prm.runs``) is one loop with the
-    parameters in registers; populations of many short runs take one loop that loads every
-    parameter per neuron.  Both do ``_neuron``'s operations, so the results are the same."""
+    Runs of neurons with identical parameters (``prm.runs``) are one loop each with the
+    parameters in registers (``_update_runs``); populations of many short runs take one
+    loop that loads every parameter per neuron (``_update_each``).  Both do ``_neuron``'s
+    operations, so the results are the same.  A kernel stepping many times picks the loop
+    once (``_by_runs``): a call through this dispatch counts a reference to every array
+    (atomic operations, ~0.1 us per call)."""
+    if _by_runs(prm, st.mem.size):
+        _update_runs(I, prm, st, out)
+    else:
+        _update_each(I, prm, st, out)
+
+
+@njit(cache=True)
+def _by_runs(prm, n):
+    """Whether ``neuron_update`` takes the runs' loops: at least ``_MIN_RUN`` neurons per run."""
+    return (prm.runs.size - 1) * _MIN_RUN <= n
+
+
+@njit(cache=True)
+def _update_runs(I, prm, st, out):
+    """``neuron_update``, one loop per run of identical parameters."""
     runs, zr = prm.runs, prm.zero_reset
     mem, syn, prev, ref_left = st.mem, st.syn, st.prev, st.ref_left
-    if (runs.size - 1) * _MIN_RUN > mem.size:
-        _update_each(I, prm, st, out)
-        return
     for k in range(runs.size - 1):
         a = runs[k]
         beta, alpha, th, bias, R = prm.beta[a], prm.alpha[a], prm.thr[a], prm.bias[a], prm.refr[a]
@@ -322,6 +337,7 @@ def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
     syn_ptr, syn_tgt, syn_w, n_routers, max_depth = rt.syn_ptr, rt.syn_tgt, rt.syn_w, rt.n_routers, rt.max_depth
     I = np.zeros_like(st.mem)
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
+    by_runs = _by_runs(prm, n)                 # neuron_update's choice, made once
     for t in range(t0, t1):
         I[:] = 0
         _analog_input(t, I, inp, counters)
@@ -339,7 +355,10 @@ def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
             src_count[k] += 1
             last = max(last, max_depth[k] * cph)
         latency[t] = last
-        neuron_update(I, prm, st, spikes[t])
+        if by_runs:
+            _update_runs(I, prm, st, spikes[t])
+        else:
+            _update_each(I, prm, st, spikes[t])
 
 
 @njit(cache=True)

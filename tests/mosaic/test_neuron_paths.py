@@ -52,28 +52,30 @@ def _same_state(a: NeuronState, b: NeuronState):
 def test_runs_path_equals_per_neuron_path_and_reference(seed, run_lengths, zero_reset, dtype, leaky_runs):
     prm, st0, rng = _population(seed, run_lengths, zero_reset, dtype, leaky_runs)
     n = st0.mem.size
-    a, b, ref = _copy(st0), _copy(st0), _copy(st0)
+    paths = {"dispatch": kernels.neuron_update,     # runs, unless there are many short ones
+             "runs": kernels._update_runs, "each": kernels._update_each}
+    states = {k: _copy(st0) for k in paths}
+    ref = _copy(st0)
     spikes = 0
     for t in range(12):
         I = rng.normal(0.3, 0.6, n).astype(dtype)
-        out_a, out_b = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
-        kernels.neuron_update(I, prm, a, out_a)       # runs, unless there are many short ones
-        kernels._update_each(I, prm, b, out_b)        # every parameter loaded per neuron
         ref = neuron_step(prm, ref, I)
-        assert np.array_equal(out_a, ref.prev) and np.array_equal(out_b, ref.prev)
-        _same_state(a, ref)
-        _same_state(b, ref)
-        spikes += int(out_a.sum())
+        for k, f in paths.items():
+            out = np.zeros(n, np.bool_)
+            f(I, prm, states[k], out)
+            assert np.array_equal(out, ref.prev), k
+            _same_state(states[k], ref)
+        spikes += int(ref.prev.sum())
     assert spikes > 0 or n < 8
 
 
 def test_runs_path_is_taken_for_long_runs_only():
-    """The runs path needs at least ``_MIN_RUN`` neurons per run on average; below that the
+    """The runs' loops need at least ``_MIN_RUN`` neurons per run on average; below that the
     per-neuron loop runs, and both give the reference's result (checked above)."""
     prm, _, _ = _population(3, [40, 40], True, np.float64, [False])
-    assert prm.runs.tolist() == [0, 40, 80] and 2 * kernels._MIN_RUN <= 80
+    assert prm.runs.tolist() == [0, 40, 80] and kernels._by_runs(prm, 80)
     prm1, _, _ = _population(3, [1] * 20, True, np.float64, [False, True])
-    assert prm1.runs.size - 1 > 20 // kernels._MIN_RUN
+    assert prm1.runs.size == 21 and not kernels._by_runs(prm1, 20)
 
 
 def test_param_runs_split_where_any_bit_changes():
