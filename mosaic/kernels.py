@@ -204,9 +204,10 @@ def _update_runs(I, prm, st, out):
             _neuron(i, I, mem, syn, prev, ref_left, out, beta, alpha, th, bias, R, zr)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _update_each(I, prm, st, out):
-    """``neuron_update`` loading every parameter per neuron."""
+    """``neuron_update`` loading every parameter per neuron (inlined: small populations
+    take it, where a call per step shows)."""
     mem, syn, prev, ref_left = st.mem, st.syn, st.prev, st.ref_left
     beta, alpha, thr, bias, refr, zr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr, prm.zero_reset
     for i in range(mem.size):
