@@ -166,49 +166,125 @@ def fill_routes(parent, parent_link, depth, n_cores, indptr, indices, core_of, s
 
 
 # -- neurons -------------------------------------------------------------------------
+_MIN_RUN = 16       # mean neurons per run of identical parameters below which runs do not pay
+
+
 @njit(cache=True)
 def neuron_update(I, prm, st, out):
     """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``):
     ``NeuronParams`` ``prm``, ``NeuronState`` ``st`` updated in place, spikes into ``out``.
 
-    Branch-free: both the refractory and the normal update are computed and one is
-    selected, each with the same operations as the step it stands for."""
+    Runs of neurons with identical parameters (``prm.runs``) are one loop each with the
+    parameters in registers (``_update_runs``); populations of many short runs take one
+    loop that loads every parameter per neuron (``_update_each``).  Both do ``_neuron``'s
+    operations, so the results are the same.  A kernel stepping many times picks the loop
+    once (``_by_runs``): a call through this dispatch counts a reference to every array
+    (atomic operations, ~0.1 us per call)."""
+    if _by_runs(prm, st.mem.size):
+        _update_runs(I, prm, st, out)
+    else:
+        _update_each(I, prm, st, out)
+
+
+@njit(cache=True)
+def _by_runs(prm, n):
+    """Whether ``neuron_update`` takes the runs' loops: at least ``_MIN_RUN`` neurons per run."""
+    return (prm.runs.size - 1) * _MIN_RUN <= n
+
+
+@njit(cache=True)
+def _update_runs(I, prm, st, out):
+    """``neuron_update``, one loop per run of identical parameters."""
+    runs, zr = prm.runs, prm.zero_reset
     mem, syn, prev, ref_left = st.mem, st.syn, st.prev, st.ref_left
-    beta, alpha, thr, bias, refr, zero_reset = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr, prm.zero_reset
+    for k in range(runs.size - 1):
+        a = runs[k]
+        beta, alpha, th, bias, R = prm.beta[a], prm.alpha[a], prm.thr[a], prm.bias[a], prm.refr[a]
+        for i in range(np.uint64(a), np.uint64(runs[k + 1])):   # unsigned: no index wrap-around
+            _neuron(i, I, mem, syn, prev, ref_left, out, beta, alpha, th, bias, R, zr)
+
+
+@njit(cache=True, inline="always")
+def _update_each(I, prm, st, out):
+    """``neuron_update`` loading every parameter per neuron (inlined: small populations
+    take it, where a call per step shows)."""
+    mem, syn, prev, ref_left = st.mem, st.syn, st.prev, st.ref_left
+    beta, alpha, thr, bias, refr, zr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr, prm.zero_reset
     for i in range(mem.size):
-        r = ref_left[i] > 0                      # refractory: reset once, hold, input lost
-        p = prev[i]
-        th = thr[i]
-        z = th - th
-        a = alpha[i]
-        m0 = mem[i]
-        s_ref = a * syn[i]
-        s = s_ref + I[i]
-        leaky = a == 0
-        mm = z if (p and zero_reset and leaky) else m0   # Leaky "zero": reset before the update
-        m = beta[i] * mm + s + bias[i]
-        m_sub = m - th
-        m_p = (m if leaky else z) if zero_reset else m_sub   # Synaptic "zero": the update is zeroed
-        m = m_p if p else m
-        held = (z if zero_reset else m0 - th) if p else m0
-        m = held if r else m
-        spk = (m > th) and not r
-        syn[i] = s_ref if r else s
-        mem[i] = m
-        out[i] = spk
-        prev[i] = spk
-        ref_left[i] = refr[i] if spk else (ref_left[i] - 1 if r else ref_left[i])
+        _neuron(i, I, mem, syn, prev, ref_left, out, beta[i], alpha[i], thr[i], bias[i], refr[i], zr)
+
+
+@njit(cache=True, inline="always")
+def _neuron(i, I, mem, syn, prev, ref_left, out, beta, alpha, th, bias, R, zero_reset):
+    """Neuron ``i``'s step with its parameters.  Branch-free: both the refractory and the
+    normal update are computed and one is selected, each with the same operations as the
+    step it stands for."""
+    z = th - th
+    leaky = alpha == 0
+    rl = ref_left[i]
+    r = rl > 0                               # refractory: reset once, hold, input lost
+    p = prev[i]
+    m0 = mem[i]
+    s_ref = alpha * syn[i]
+    s = s_ref + I[i]
+    mm = z if (p and zero_reset and leaky) else m0   # Leaky "zero": reset before the update
+    m = beta * mm + s + bias
+    m_sub = m - th
+    m_p = (m if leaky else z) if zero_reset else m_sub   # Synaptic "zero": the update is zeroed
+    m = m_p if p else m
+    held = (z if zero_reset else m0 - th) if p else m0
+    m = held if r else m
+    spk = (m > th) and not r
+    syn[i] = s_ref if r else s
+    mem[i] = m
+    out[i] = spk
+    prev[i] = spk
+    ref_left[i] = R if spk else (rl - 1 if r else rl)
+
+
+@njit(cache=True, inline="always")
+def _consecutive(idx):
+    """Whether ``idx`` (non-empty) is ``lo, lo+1, ..., lo+len-1``: a row of synapses onto one
+    block of neurons, each once (the compare loop has no early exit, so it is vectorized)."""
+    if idx[-1] - idx[0] != idx.size - 1:
+        return False
+    ok = True
+    for r in range(1, idx.size):
+        ok &= idx[r] == idx[r - 1] + 1
+    return ok
+
+
+@njit(cache=True, inline="always")
+def _add_synapses(I, idx, w):
+    """``I[idx[r]] += w[r]`` in increasing ``r``; as one vector loop on a block of consecutive
+    targets (each target gets the same single addition, so the sums are unchanged)."""
+    if _consecutive(idx):
+        blk = I[idx[0]:idx[0] + idx.size]
+        for r in range(idx.size):
+            blk[r] += w[r]
+    else:
+        for r in range(idx.size):
+            I[idx[r]] += w[r]
 
 
 @njit(cache=True)
 def _analog_input(t, I, inp, counters):
+    """``I += x_cur[t] @ w_in`` over the nonzero inputs in increasing order (a row onto a
+    block of consecutive neurons as one vector loop, the same additions)."""
     x_cur, in_ptr, in_idx, in_w = inp.x_cur, inp.in_ptr, inp.in_idx, inp.in_w
     for j in range(x_cur.shape[1]):
         xv = x_cur[t, j]
-        if xv != 0:
-            for q in range(in_ptr[j], in_ptr[j + 1]):
-                I[in_idx[q]] += xv * in_w[q]
-            counters[_SYN] += in_ptr[j + 1] - in_ptr[j]
+        a, b = in_ptr[j], in_ptr[j + 1]
+        if xv != 0 and b > a:
+            idx, w = in_idx[a:b], in_w[a:b]
+            if _consecutive(idx):
+                blk = I[idx[0]:idx[0] + idx.size]
+                for q in range(idx.size):
+                    blk[q] += xv * w[q]
+            else:
+                for q in range(idx.size):
+                    I[idx[q]] += xv * w[q]
+            counters[_SYN] += b - a
 
 
 @njit(cache=True)
@@ -262,6 +338,7 @@ def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
     syn_ptr, syn_tgt, syn_w, n_routers, max_depth = rt.syn_ptr, rt.syn_tgt, rt.syn_w, rt.n_routers, rt.max_depth
     I = np.zeros_like(st.mem)
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
+    by_runs = _by_runs(prm, n)                 # neuron_update's choice, made once
     for t in range(t0, t1):
         I[:] = 0
         _analog_input(t, I, inp, counters)
@@ -269,8 +346,7 @@ def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
         last = 0
         for q in range(n_inj):
             k = inj[q]
-            for r in range(syn_ptr[k], syn_ptr[k + 1]):
-                I[syn_tgt[r]] += syn_w[r]
+            _add_synapses(I, syn_tgt[syn_ptr[k]:syn_ptr[k + 1]], syn_w[syn_ptr[k]:syn_ptr[k + 1]])
             counters[_SYN] += syn_ptr[k + 1] - syn_ptr[k]
             counters[_INJ] += 1
             counters[_DEL] += 1
@@ -280,7 +356,10 @@ def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
             src_count[k] += 1
             last = max(last, max_depth[k] * cph)
         latency[t] = last
-        neuron_update(I, prm, st, spikes[t])
+        if by_runs:
+            _update_runs(I, prm, st, spikes[t])
+        else:
+            _update_each(I, prm, st, spikes[t])
 
 
 @njit(cache=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .network import SpikingNetwork
 from .noc import NocRun, Traffic, destinations, measure, schedule, zero_load_latency
-from .simstate import neuron_params, neuron_state, record
+from .simstate import NeuronParams, NeuronState, neuron_params, neuron_state, record
 from .simulate import RunReport, finish_report, prepare
 from .spec import HardwareSpec
 from .topology import topology
@@ -98,6 +98,29 @@ def serve_cycle(cyc: int, queues: list, links: list, link_of: dict, spec: Hardwa
     return True
 
 
+def neuron_step(prm: NeuronParams, st: NeuronState, I: np.ndarray) -> NeuronState:
+    """One step of every neuron from input currents ``I`` (whole-array numpy, semantics in
+    ``mosaic.simulate``): the new state, whose ``prev`` is the step's spikes."""
+    mem, syn, prev, ref_left = st
+    beta, alpha, thr, bias = prm.beta, prm.alpha, prm.thr, prm.bias
+    dt = mem.dtype
+    refractory = ref_left > 0
+    s_new = alpha * syn + I
+    m = beta * mem + s_new + bias
+    if not prm.zero_reset:
+        m = np.where(prev, m - thr, m)
+    else:
+        leaky = alpha == 0
+        m_leaky = beta * np.where(prev, np.zeros_like(mem), mem) + s_new + bias
+        m = np.where(leaky, m_leaky, np.where(prev, np.zeros_like(m), m))
+    held = np.where(prev, np.zeros_like(mem) if prm.zero_reset else mem - thr, mem)
+    mem = np.where(refractory, held, m).astype(dt)
+    syn = np.where(refractory, alpha * syn, s_new).astype(dt)
+    spk = ~refractory & (mem > thr)
+    ref_left = np.where(refractory, ref_left - 1, np.where(spk, prm.refr, 0))
+    return NeuronState(mem, syn, spk, ref_left)
+
+
 def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spikes=None, *,
                        routing: str = "cycle", late: str = "defer", initial_mem=None,
                        dtype=np.float64, progress: bool = False) -> RunReport:
@@ -120,7 +143,6 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
     inputs = [source(int(entry[j]), net.w_in, j) for j in range(net.n_inputs)] if prep.spiking_input else []
 
     prm = neuron_params(net, dt)
-    beta, alpha, thr, bias, refr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr
     mem, syn, prev, ref_left = neuron_state(prep.mem0, prm)
     rec = record(T, n, topo.n_routers, len(links))
     spikes, latency, router_load, link_load = rec.spikes, rec.latency, rec.router_load, rec.link_load
@@ -204,23 +226,8 @@ def simulate_reference(net: SpikingNetwork, spec: HardwareSpec, placement=None, 
                     for q in queues:
                         q.clear()
         latency[t] = max(last, 0)
-        # neuron update of step t
-        refractory = ref_left > 0
-        s_new = alpha * syn + I
-        m = beta * mem + s_new + bias
-        if not prm.zero_reset:
-            m = np.where(prev, m - thr, m)
-        else:
-            leaky = alpha == 0
-            m_leaky = beta * np.where(prev, np.zeros_like(mem), mem) + s_new + bias
-            m = np.where(leaky, m_leaky, np.where(prev, np.zeros_like(m), m))
-        held = np.where(prev, np.zeros_like(mem) if prm.zero_reset else mem - thr, mem)
-        mem = np.where(refractory, held, m).astype(dt)
-        syn = np.where(refractory, alpha * syn, s_new).astype(dt)
-        spk = ~refractory & (mem > thr)
-        ref_left = np.where(refractory, ref_left - 1, np.where(spk, refr, 0))
-        spikes[t] = spk
-        prev = spk
+        mem, syn, prev, ref_left = neuron_step(prm, NeuronState(mem, syn, prev, ref_left), I)
+        spikes[t] = prev
     in_flight = len({id(e[0]) for q in queues for e in q})
     return finish_report(net, spec, prep, spikes=spikes, counters={**c, "in_flight": in_flight},
                          router_load=router_load, link_load=link_load, step_latency=latency,

@@ -30,6 +30,8 @@ class NeuronParams(NamedTuple):
     bias: np.ndarray        # (n,) current added every step
     refr: np.ndarray        # (n,) int64 refractory steps after a spike
     zero_reset: bool        # reset "zero" (else "subtract")
+    runs: np.ndarray        # (n_runs+1,) int64 starts of the runs of neurons with bit-identical
+                            # beta, alpha, thr, bias, refr, then n (``param_runs``)
 
 
 class NeuronState(NamedTuple):
@@ -38,7 +40,7 @@ class NeuronState(NamedTuple):
     mem: np.ndarray         # (n,) membrane
     syn: np.ndarray         # (n,) synaptic current
     prev: np.ndarray        # (n,) bool: spiked at the previous step (reset flag)
-    ref_left: np.ndarray    # (n,) int64 refractory steps left
+    ref_left: np.ndarray    # (n,) int64 refractory steps left, 0 <= ref_left <= refr
 
 
 class Inputs(NamedTuple):
@@ -114,9 +116,23 @@ class Record(NamedTuple):
     latency: np.ndarray     # (T,) int64 cycles
 
 
+def param_runs(*arrays: np.ndarray) -> np.ndarray:
+    """Starts of the maximal runs of consecutive neurons whose values in every one of the
+    (n,) ``arrays`` have identical bits (so ``-0.0`` and ``0.0`` differ), then ``n``:
+    (n_runs+1,) int64.  The kernels update a run with its parameters held in registers."""
+    n = arrays[0].size
+    new = np.zeros(max(n - 1, 0), np.bool_)
+    for a in arrays:
+        bits = a.view(f"u{a.dtype.itemsize}")
+        new |= bits[1:] != bits[:-1]
+    starts = np.flatnonzero(new) + 1 if n else np.zeros(0, np.int64)
+    return np.concatenate(([0] if n else [], starts, [n])).astype(np.int64)
+
+
 def neuron_params(net: SpikingNetwork, dtype) -> NeuronParams:
-    return NeuronParams(net.beta.astype(dtype), net.alpha.astype(dtype), net.threshold.astype(dtype),
-                        net.bias.astype(dtype), net.refractory.astype(np.int64), net.reset == "zero")
+    beta, alpha, thr, bias = (a.astype(dtype) for a in (net.beta, net.alpha, net.threshold, net.bias))
+    refr = net.refractory.astype(np.int64)
+    return NeuronParams(beta, alpha, thr, bias, refr, net.reset == "zero", param_runs(beta, alpha, thr, bias, refr))
 
 
 def neuron_state(mem0: np.ndarray, params: NeuronParams) -> NeuronState:
