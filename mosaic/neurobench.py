@@ -42,11 +42,11 @@ def _aligned_window(net: SpikingNetwork, T: int, aligned: bool) -> tuple[np.ndar
     return lo, lo + (T - L + 1)
 
 
-def synaptic_ops(net: SpikingNetwork, spikes: np.ndarray, counts: dict) -> tuple[float, float]:
-    """(effective ACs, effective MACs) of one run from its raster and counters; valid when
-    every copy was delivered (nothing dropped or in flight)."""
-    T = spikes.shape[0]
-    neuron_ops = float(spike_counts(np.ascontiguousarray(spikes[:-1])) @ np.diff(net.w.indptr)) if T > 1 else 0.0
+def synaptic_ops(net: SpikingNetwork, sent: np.ndarray, counts: dict) -> tuple[float, float]:
+    """(effective ACs, effective MACs) of one run from the spikes each neuron sent (every step
+    but the last, whose spikes are never delivered) and its counters; valid when every copy
+    was delivered (nothing dropped or in flight)."""
+    neuron_ops = float(np.asarray(sent, np.int64) @ np.diff(net.w.indptr))
     input_ops = counts["synaptic_ops"] - neuron_ops
     analog = counts["input_packets"] == 0 and input_ops > 0
     return neuron_ops + (0.0 if analog else input_ops), (input_ops if analog else 0.0)
@@ -58,14 +58,17 @@ def static_metrics(net: SpikingNetwork, weight_bytes: int = 4, value_bytes: int 
             "footprint_bytes": int(net.n_synapses * weight_bytes + net.n_neurons * 5 * value_bytes)}
 
 
-def run_metrics(net: SpikingNetwork, spikes: np.ndarray, counts: dict, packets: dict) -> dict:
-    """The NeuroBench figures of one run, as ``RunReport.summary()`` reports them; ACs and MACs
-    are ``None`` when packets were dropped or left in flight (they cannot be separated)."""
-    T, n = spikes.shape
+def run_metrics(net: SpikingNetwork, per_neuron: np.ndarray, last: np.ndarray, T: int, counts: dict,
+                packets: dict) -> dict:
+    """The NeuroBench figures of one run of ``T`` steps, as ``RunReport.summary()`` reports
+    them, from its spikes per neuron and the last step's spikes (the raster is not read
+    again); ACs and MACs are ``None`` when packets were dropped or left in flight (they
+    cannot be separated)."""
+    n = net.n_neurons
     complete = not (packets["dropped"] or packets["in_flight"])
-    acs, macs = synaptic_ops(net, spikes, counts) if complete else (None, None)
+    acs, macs = synaptic_ops(net, per_neuron - last, counts) if complete else (None, None)
     return {"effective_acs": acs, "effective_macs": macs,
-            "activation_sparsity": 1.0 - float(np.count_nonzero(spikes)) / (n * T) if n else 0.0,
+            "activation_sparsity": 1.0 - float(per_neuron.sum()) / (n * T) if n else 0.0,
             "membrane_updates": float(n * T), **static_metrics(net)}
 
 
@@ -90,7 +93,7 @@ def chip_metrics(net: SpikingNetwork, reports, *, aligned: bool = False, weight_
             raise NeuroBenchError("chip_metrics: packets were dropped or left in flight, so the counters do "
                                   "not separate input MACs from spike ACs; run with routing='ideal' or "
                                   "late='defer' and enough steps")
-        a, m = synaptic_ops(net, rep.spikes, rep.counts)
+        a, m = synaptic_ops(net, spike_counts(np.ascontiguousarray(rep.spikes[:-1])), rep.counts)
         acs, macs = acs + a, macs + m
         T = rep.spikes.shape[0]
         lo, hi = _aligned_window(net, T, aligned)

@@ -270,7 +270,8 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
                      input_rates=np.asarray(input_rates, np.float64), T=T, spec=spec.name,
                      routing=routing, late=late, wall_s=float(wall_s),
                      final_mem=np.asarray(final_mem, np.float64),
-                     neurobench=run_metrics(net, spikes, counts, packets))
+                     neurobench=run_metrics(net, per_neuron, np.asarray(spikes[-1], np.int64), T, counts,
+                                            packets))
 
 
 # -- routing tables (cached per network, placement and chip) ---------------------
