@@ -523,6 +523,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     if args.workers is not None and args.workers < 0:
         raise CLIError(f"--workers must be >= 0 (0 = run in this process), got {args.workers}")
+    if not (math.isfinite(args.connect_timeout) and args.connect_timeout > 0):
+        raise CLIError(f"--connect-timeout must be a positive number of seconds, got {args.connect_timeout}")
     if args.limit is not None and args.limit < 0:
         raise CLIError(f"--limit must be >= 0 (runs to execute now), got {args.limit}")
     with Outputs(input_paths(args)) as outs:
@@ -531,7 +533,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             with open_store(args.db, args.resume) as store:
                 store.set_meta("config:" + Path(args.config).name, Path(args.config).read_text())
                 stats = run_sweep(configs, store, workers=args.workers, scheduler=args.scheduler,
-                                  limit=args.limit, progress=progress_on(args))
+                                  limit=args.limit, progress=progress_on(args),
+                                  connect_timeout=args.connect_timeout)
                 n_csv = store.to_csv(csv_tmp) if csv_tmp else None
     doc = {"runs": stats.total, "skipped_done": stats.skipped, "executed": stats.executed,
            "failed": stats.failed, "pending": stats.pending, "wall_s": stats.wall_s, "db": args.db,
@@ -823,6 +826,8 @@ def _add_sweep(sub) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="local Dask worker processes (default: one per core; 0 = no Dask, run here)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="use an existing Dask scheduler")
+    p.add_argument("--connect-timeout", type=float, default=20.0, metavar="S",
+                   help="seconds to wait for --scheduler before giving up (default 20)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="execute at most N runs now (the rest stay pending for --resume)")
     p.add_argument("--csv", default=None, metavar="FILE", help="export all stored runs to CSV at the end")

@@ -420,12 +420,12 @@ def open_store(db: str | Path, resume: bool) -> ResultStore:
     return store
 
 
-def make_client(workers: int | None = None, scheduler: str | None = None):
-    """A Dask client: to ``scheduler`` if given, else a LocalCluster of ``workers``
-    single-threaded worker processes (default: one per core)."""
+def make_client(workers: int | None = None, scheduler: str | None = None, connect_timeout: float = 20.0):
+    """A Dask client: to ``scheduler`` if given (giving up after ``connect_timeout`` s), else
+    a LocalCluster of ``workers`` single-threaded worker processes (default: one per core)."""
     from distributed import Client, LocalCluster    # seconds to import; only sweeps on Dask need it
     if scheduler:
-        return Client(scheduler, timeout="20s")
+        return Client(scheduler, timeout=f"{connect_timeout}s")
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
@@ -448,11 +448,11 @@ def close_client(client, kill: bool = False) -> None:
 
 def run_sweep(configs: Iterable[dict[str, Any]], store: ResultStore, *, client=None, workers: int | None = None,
               scheduler: str | None = None, limit: int | None = None, progress: bool = True,
-              run: Callable[[dict[str, Any]], tuple] = execute) -> SweepStats:
+              run: Callable[[dict[str, Any]], tuple] = execute, connect_timeout: float = 20.0) -> SweepStats:
     """Execute the runs not yet stored as ``ok`` and store each result as it completes.
 
     ``client``: an existing Dask client (kept open); otherwise one is made from
-    ``scheduler``/``workers`` and closed at the end.  ``workers=0`` runs in this
+    ``scheduler``/``workers`` (``make_client``, ``connect_timeout`` s) and closed at the end.  ``workers=0`` runs in this
     process without Dask.  ``limit`` caps how many runs this call executes (the
     rest stay pending for a later resume).
     """
@@ -490,7 +490,7 @@ def run_sweep(configs: Iterable[dict[str, Any]], store: ResultStore, *, client=N
                 record(key, cfg, run(cfg))
         elif pending:
             own = client is None
-            client = client or make_client(workers, scheduler)
+            client = client or make_client(workers, scheduler, connect_timeout)
             try:
                 _run_on_dask(client, pending, run, record)
             except KeyboardInterrupt:

@@ -88,7 +88,8 @@ def test_csv_equal_to_db_is_refused_before_anything_runs(folder, run_clean):
 
 def test_bad_scheduler_leaves_no_empty_database(folder, bench):
     before = bench.snapshot(folder)
-    res = bench.run_in_process(["sweep", "sweep.toml", "--db", "new.sqlite", "--scheduler", "tcp://127.0.0.1:1"])
+    res = bench.run_in_process(["sweep", "sweep.toml", "--db", "new.sqlite", "--scheduler", "tcp://127.0.0.1:1",
+                                "--connect-timeout", "1"])
     assert res["traceback"] is None and res["rc"] != 0
     assert bench.snapshot(folder) == before
 
@@ -172,7 +173,7 @@ def test_map_plot_failure_leaves_no_out_file(folder, run_clean):
 def test_failing_sweep_leaves_no_csv_and_no_temporary(folder, bench):
     before = bench.snapshot(folder)
     res = bench.run_in_process(["sweep", "sweep.toml", "--db", "new.sqlite", "--csv", "x.csv",
-                                "--scheduler", "tcp://127.0.0.1:1"])
+                                "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "1"])
     assert res["traceback"] is None and res["rc"] != 0
     assert bench.snapshot(folder) == before                       # no x.csv, no .x.csv.*.part, no database
 
@@ -213,3 +214,10 @@ def test_a_full_disk_leaves_the_old_report(folder):
     assert r.returncode == 2 and len(lines) == 1 and "File too large" in lines[0], r.stderr[-2000:]
     assert (folder / "r.json").read_text() == '{"old": true}'
     assert {p.name for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan"])
+def test_bad_connect_timeout_is_refused_before_anything_is_written(folder, run_clean, value):
+    line = run_clean(folder, ["sweep", "sweep.toml", "--db", "new.sqlite", "--scheduler", "tcp://127.0.0.1:1",
+                              "--connect-timeout", value])
+    assert "--connect-timeout" in line and value in line
