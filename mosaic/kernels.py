@@ -34,13 +34,13 @@ import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .simstate import (N_COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_FREE_P, SCAL_N_ACTIVE, SCAL_PKT_FREE,
-                       Inputs, NeuronState, NocState, Record, noc_state)
+from .simstate import (LK_CNT, LK_CYC, LK_DCNT, LK_DCYC, LK_FIRST, LK_OCC, LK_WIN, N_COUNTERS, SCAL_ENT_FREE,
+                       SCAL_FREE_E, SCAL_FREE_P, SCAL_N_ACTIVE, SCAL_PKT_FREE, Inputs, NeuronState, NocState, Record,
+                       noc_state, window_scratch)
 from .topology import tree_walk
 
 _INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
 _NEVER = np.int64(2 ** 62)
-_FAST_USES = 8      # uncontended fast path: at most this many uses of a link per window
 
 
 # -- routing tables ----------------------------------------------------------------
@@ -348,93 +348,190 @@ def _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next):
 
 
 @njit(cache=True)
-def _uncontended(t, chip, inj, n_rem, rt, dep, ustamp, ucnt, ucyc):
-    """Whether the packets ``inj[:n_rem]`` of window ``t``, injected into an empty network,
-    run without contention: every copy is forwarded in cycle (depth - 1) x cph of the window,
-    no link is used twice in one cycle, and no link more often than ``ucyc.shape[1]`` <= its
-    buffer depth in the window.  Then no FIFO ever holds a packet that is not ready, no
-    occupancy check fails, and the cycle model follows this schedule exactly."""
-    S, cph, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.n_cores
-    edge_ptr, root_end, edges, link_head = rt.edge_ptr, rt.root_end, rt.edges, rt.link_head
-    K = ucyc.shape[1]
-    for q in range(n_rem):
-        k = inj[q]
-        e0 = edge_ptr[k]
-        for e in range(e0, root_end[k]):
-            dep[e - e0] = 1
-        for e in range(e0, edge_ptr[k + 1]):
-            d = dep[e - e0]
-            off = (d - 1) * cph
-            if off >= S:
-                return False
-            L = edges[e, 0]
-            if ustamp[L] != t:
-                ustamp[L] = t
-                ucnt[L] = 1
-                ucyc[L, 0] = off
-            else:
-                u = ucnt[L]
-                for j in range(u):
-                    if ucyc[L, j] == off:
-                        return False
-                if u >= K:
-                    return False
-                ucyc[L, u] = off
-                ucnt[L] = u + 1
-            if link_head[L] >= n_cores:
-                for ce in range(edges[e, 1], edges[e, 2]):
-                    dep[ce - e0] = d + 1
-    return True
+def _rank_chain(first, bw, n_wait, par, head, sc):
+    """Service order of one link's candidates in one cycle (``event_window``: the chain from
+    candidate ``first``; candidates ``j < n_wait`` are the waiting entries ``sc.wait_*[par]``,
+    the others the arrivals from ``head``): FIFO order, by (ready cycle, key); the first
+    ``bw`` get ranks 0, 1, .. in ``sc.cand_rank``, the rest -1 (they wait)."""
+    cand_next, cand_rank, tmp = sc.cand_next, sc.cand_rank, sc.sort_tmp
+    n = 0
+    j = first
+    while j >= 0:
+        tmp[n] = j
+        n += 1
+        j = cand_next[j]
+    for a in range(1, n):                   # insertion sort: a handful of entries
+        j = tmp[a]
+        rj, kj = _ready_key(j, n_wait, par, head, sc)
+        b = a
+        while b > 0:
+            ri, ki = _ready_key(tmp[b - 1], n_wait, par, head, sc)
+            if ri < rj or (ri == rj and ki < kj):
+                break
+            tmp[b] = tmp[b - 1]
+            b -= 1
+        tmp[b] = j
+    for a in range(n):
+        cand_rank[tmp[a]] = a if a < bw else -1
+
+
+@njit(cache=True, inline="always")
+def _ready_key(j, n_wait, par, head, sc):
+    if j < n_wait:
+        return sc.wait_ready[par, j], sc.wait_key[par, j]
+    return sc.arr_ready[head + j - n_wait], sc.arr_key[head + j - n_wait]
 
 
 @njit(cache=True)
-def _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec):
-    """Apply an uncontended window (see ``_uncontended``): loads, counters, and the synapse
-    copies in the cycle model's order (cycle, then link index); returns the last delivery cycle."""
-    cph, n_cores = chip.cycles_per_hop, chip.n_cores
-    edge_ptr, root_end, edges, link_head = rt.edge_ptr, rt.root_end, rt.edges, rt.link_head
-    syn_tgt, syn_w = rt.syn_tgt, rt.syn_w
-    counters, router_load, link_load = rec.counters, rec.router_load, rec.link_load
-    n_links = link_head.size
+def event_window(w0, chip, rt, inj, n_rem, sc):
+    """The window starting at cycle ``w0`` of the packets ``inj[:n_rem]`` (injected in this
+    order into an empty network, one virtual channel per link), computed event by event:
+    per cycle only the entries that are ready (the waiting ones, then the arrivals of the
+    cycle), each link serving its ``bandwidth`` first in FIFO order -- FIFO order is (ready
+    cycle, upstream link x bandwidth + rank there; injection order at the roots), which is
+    the order in which ``_cycle``'s service in increasing link index pushes them.  Nothing
+    else of the cycle model depends on that service order as long as no occupancy check
+    can fail: a FIFO holds at most one entry per packet, so with ``n_rem <= buffer_depth``
+    none can; otherwise each push checks the bound (entries pushed up to this cycle - 1 -
+    departures before it) >= buffer_depth and gives up.  It also gives up if a packet is
+    still in the network at the window's end.  Writes only ``sc``: deliveries (tree edges,
+    in the cycle model's order: cycle, link, rank) in ``sc.dl_edge``; returns (number of
+    deliveries, last delivery cycle - w0), or (-1, 0) if it gave up."""
+    S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
+    edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
+    arr_edge, arr_ready, arr_key = sc.arr_edge, sc.arr_ready, sc.arr_key
+    wait_edge, wait_ready, wait_key = sc.wait_edge, sc.wait_ready, sc.wait_key
+    cand_next, cand_rank, lk, tile, dl_edge, dl_key = sc.cand_next, sc.cand_rank, sc.link, sc.tile, sc.dl_edge, sc.dl_key
+    guard = n_rem > cap
+    tail = 0
+    for q in range(n_rem):                  # root entries, ready at w0, in injection order
+        k = inj[q]
+        for e in range(edge_ptr[k], root_end[k]):
+            arr_edge[tail] = e
+            arr_ready[tail] = 0
+            arr_key[tail] = q
+            tail += 1
+    head = 0
+    n_wait = 0
+    par = 0
+    n_dl = 0
     last = -1
-    nd = 0
+    c = 0
+    while True:
+        if n_wait == 0:
+            if head == tail:
+                break
+            c = arr_ready[head]
+        if c >= S:
+            return -1, 0
+        cabs = w0 + c
+        end = head
+        while end < tail and arr_ready[end] == c:
+            end += 1
+        n_cand = n_wait + end - head
+        # pass 1: candidates per link
+        for j in range(n_cand):
+            e = wait_edge[par, j] if j < n_wait else arr_edge[head + j - n_wait]
+            X = edges[e, 0]
+            if lk[X, LK_CYC] != cabs:
+                lk[X, LK_CYC] = cabs
+                lk[X, LK_CNT] = 1
+                cand_next[j] = -1
+            else:
+                lk[X, LK_CNT] += 1
+                cand_next[j] = lk[X, LK_FIRST]
+            lk[X, LK_FIRST] = j
+        # pass 2: serve
+        nxt = 1 - par
+        n_next = 0
+        seg = n_dl
+        clash = False
+        for j in range(n_cand):
+            if j < n_wait:
+                e, r0, key = wait_edge[par, j], wait_ready[par, j], wait_key[par, j]
+            else:
+                i = head + j - n_wait
+                e, r0, key = arr_edge[i], arr_ready[i], arr_key[i]
+            X = edges[e, 0]
+            cnt = lk[X, LK_CNT]
+            rank = 0
+            if cnt != 1:
+                if cnt > 1:
+                    _rank_chain(lk[X, LK_FIRST], bw, n_wait, par, head, sc)
+                    lk[X, LK_CNT] = 0
+                rank = cand_rank[j]
+                if rank < 0:
+                    wait_edge[nxt, n_next] = e
+                    wait_ready[nxt, n_next] = r0
+                    wait_key[nxt, n_next] = key
+                    n_next += 1
+                    continue
+            v = link_head[X]
+            if v < n_cores:
+                dl_edge[n_dl] = e
+                dl_key[n_dl] = X * bw + rank
+                n_dl += 1
+                if tile[v] == cabs:
+                    clash = True
+                tile[v] = cabs
+                last = c
+            else:
+                ckey = X * bw + rank
+                for ce in range(edges[e, 1], edges[e, 2]):
+                    if guard:
+                        Z = edges[ce, 0]
+                        if lk[Z, LK_WIN] != w0:
+                            lk[Z, LK_WIN] = w0
+                            lk[Z, LK_OCC] = 0
+                        lk[Z, LK_OCC] += 1
+                        popped = lk[Z, LK_DCNT] if lk[Z, LK_DCYC] == cabs else 0
+                        if lk[Z, LK_OCC] - 1 + popped >= cap:
+                            return -1, 0
+                    arr_edge[tail] = ce
+                    arr_ready[tail] = c + cph
+                    arr_key[tail] = ckey
+                    tail += 1
+            if guard:
+                if lk[X, LK_WIN] != w0:
+                    lk[X, LK_WIN] = w0
+                    lk[X, LK_OCC] = 0
+                lk[X, LK_OCC] -= 1
+                if lk[X, LK_DCYC] != cabs:
+                    lk[X, LK_DCYC] = cabs
+                    lk[X, LK_DCNT] = 0
+                lk[X, LK_DCNT] += 1
+        if clash:                           # deliveries to one tile in one cycle: link order
+            for a in range(seg + 1, n_dl):
+                e, key = dl_edge[a], dl_key[a]
+                b = a
+                while b > seg and dl_key[b - 1] > key:
+                    dl_edge[b], dl_key[b] = dl_edge[b - 1], dl_key[b - 1]
+                    b -= 1
+                dl_edge[b], dl_key[b] = e, key
+        head = end
+        par = nxt
+        n_wait = n_next
+        c += 1
+    return n_dl, last
+
+
+@njit(cache=True)
+def _commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters):
+    """Apply a window ``event_window`` completed: its deliveries in order, its counters; the
+    packets' link and router loads (their whole trees) are added per source at the end of
+    ``run_cycle`` (``src_count``, ``ideal_loads``)."""
+    edges, syn_tgt, syn_w = rt.edges, rt.syn_tgt, rt.syn_w
+    for i in range(n_dl):
+        e = sc.dl_edge[i]
+        ea, eb = edges[e, 1], edges[e, 2]
+        for r in range(ea, eb):
+            I[syn_tgt[r]] += syn_w[r]
+        counters[_SYN] += eb - ea
     for q in range(n_rem):
         k = inj[q]
-        e0 = edge_ptr[k]
+        src_count[k] += 1
         counters[_DEL] += 1
-        for e in range(e0, root_end[k]):
-            dep[e - e0] = 1
-        for e in range(e0, edge_ptr[k + 1]):
-            d = dep[e - e0]
-            L = edges[e, 0]
-            link_load[L] += 1
-            v = link_head[L]
-            if v >= n_cores:
-                router_load[v - n_cores] += 1
-                counters[_ROUT] += 1
-                for ce in range(edges[e, 1], edges[e, 2]):
-                    dep[ce - e0] = d + 1
-            else:
-                off = (d - 1) * cph
-                last = max(last, off)
-                if n_rem == 1:              # one packet: each neuron gets at most one copy
-                    ea, eb = edges[e, 1], edges[e, 2]
-                    for r in range(ea, eb):
-                        I[syn_tgt[r]] += syn_w[r]
-                    counters[_SYN] += eb - ea
-                else:
-                    dkey[nd] = off * n_links + L
-                    dedge[nd] = e
-                    nd += 1
-    if nd > 0:
-        order = np.argsort(dkey[:nd])
-        for i in range(nd):
-            e = dedge[order[i]]
-            ea, eb = edges[e, 1], edges[e, 2]
-            for r in range(ea, eb):
-                I[syn_tgt[r]] += syn_w[r]
-            counters[_SYN] += eb - ea
-    return last
+        counters[_ROUT] += rt.n_routers[k]
 
 
 @njit(cache=True)
@@ -629,12 +726,8 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     born = np.empty(n + inp.x_spk.shape[1], np.int64)
     n_links = link_head.size
     max_fan = rt.max_fan
-    dep = np.empty(rt.max_edges, np.int64)          # fast path: depth of each tree edge
-    ustamp = np.full(n_links, -1, np.int64)         # fast path: window that last used a link,
-    ucnt = np.zeros(n_links, np.int64)              # how often, in which cycles
-    ucyc = np.empty((n_links, min(cap, _FAST_USES)), np.int64)
-    dkey = np.empty(64, np.int64)                   # fast path: deliveries (cycle, link), edge
-    dedge = np.empty(64, np.int64)
+    sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # event_window's arrays
+    src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by event_window, per source
     ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
     free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
     for t in range(t0, t1):
@@ -660,16 +753,16 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
             else:
                 inj[n_rem] = k                  # remote packets, in injection order
                 n_rem += 1
-        if n_rem > 0 and n_active == 0:
-            if n_rem > 1:
-                n_del = 0
-                for q in range(n_rem):
-                    n_del += n_remote[inj[q]]
-                if dkey.size < n_del:
-                    dkey = np.empty(2 * n_del, np.int64)
-                    dedge = np.empty(2 * n_del, np.int64)
-            if _uncontended(t, chip, inj, n_rem, rt, dep, ustamp, ucnt, ucyc):
-                last = max(last, _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec))
+        if n_rem > 0 and n_active == 0 and chip.vcs == 1:
+            need = 0
+            for q in range(n_rem):
+                need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
+            if need > sc.arr_edge.size:
+                sc = window_scratch(n_links, n_cores, 2 * need)
+            n_dl, w_last = event_window(w0, chip, rt, inj, n_rem, sc)
+            if n_dl >= 0:
+                _commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
+                last = max(last, w_last)
                 n_rem = 0
         n_born = 0
         grown = False
@@ -760,6 +853,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
         neuron_update(I, prm, st, spikes[t])
     scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
     scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
+    ideal_loads(src_count, rt, n_cores, rec)
     return _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
 
 
