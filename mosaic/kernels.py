@@ -500,6 +500,7 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
         seg = n_dl
         clash = False
         blocked = -1
+        n_blocked = 0
         for s in range(n_srv):
             i = srv[s]
             e = arr_edge[i]
@@ -532,6 +533,7 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
                         arr_next[srv[a]] = srv[a + 1]
                     lk[X, LK_QHEAD] = i
                     lk[X, LK_QLEN] += s2 - s
+                    n_blocked += s2 - s
                     continue
                 for ce in range(edges[e, 1], edges[e, 2]):
                     if guard:
@@ -552,7 +554,12 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
         if clash:                           # deliveries to one tile in one cycle: link order
             _sort_segment(dl_edge, dl_key, seg, n_dl)
         head = end
-        c += 1
+        if n_blocked == n_srv and n_wl > 0:  # all blocked: nothing changes before the next arrival
+            if head == tail:
+                break
+            c = arr_ready[head]
+        else:
+            c += 1
     for a in range(n_wl):
         lk[wl[a], LK_QLEN] = 0
     return -1, 0
