@@ -72,6 +72,9 @@ from .topology import tree_walk
 
 _INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
 _NEVER = np.int64(2 ** 62)
+# event_window serves a crowded window (more packets than buffer_depth) in sorted link order;
+# with more tree edges than n_links / this, the cycle model's bitmap of links is cheaper
+_SORTED_EDGES_PER_LINK = 2
 
 
 # -- routing tables ----------------------------------------------------------------
@@ -581,7 +584,13 @@ def _room(e, w0, cabs, cap, edges, lg):
 
 @njit(cache=True)
 def _sort_segment(edge, key, a0, a1):
-    """Insertion sort of ``edge[a0:a1]`` by ``key[a0:a1]`` (stable; a few entries)."""
+    """Sort ``edge[a0:a1]`` by ``key[a0:a1]`` (distinct keys): insertion sort for a few
+    entries, ``argsort`` for more."""
+    if a1 - a0 > 24:
+        order = np.argsort(key[a0:a1])
+        edge[a0:a1] = edge[a0:a1][order]
+        key[a0:a1] = key[a0:a1][order]
+        return
     for a in range(a0 + 1, a1):
         e, kk = edge[a], key[a]
         b = a
@@ -783,7 +792,7 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
     return moved, ready_left, min_future, last
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec):
     """The window starting at cycle ``w0`` in the cycle model: the packets of the sources
     ``inj[:n_rem]`` are born (ids into ``born``) and enter their root FIFOs, then ``_cycle``
@@ -937,7 +946,9 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
                 sc = window_scratch(n_links, n_cores, 2 * need)
-            n_dl, w_last = event_window(w0, chip, rt, inj, n_rem, sc)
+            n_dl, w_last = -1, 0
+            if n_rem <= chip.buffer_depth or need <= n_links // _SORTED_EDGES_PER_LINK:
+                n_dl, w_last = event_window(w0, chip, rt, inj, n_rem, sc)
             if n_dl >= 0:
                 _commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
