@@ -19,10 +19,19 @@ Network state of ``run_cycle`` (``NocState``): one linked-list FIFO per link and
 channel (FIFO ``F`` on link ``F // Chip.vcs``) in a shared entry pool (entries: packet, tree
 edge, ready cycle), a packet pool (undelivered copies), a bitmap and flags of the FIFOs
 that are non-empty (served in increasing index by walking the bitmap).  ``_cycle`` is the
-router model; ``run_cycle`` drives it from spikes, ``mosaic.noc.run_traffic`` from a
-synthetic injection process.  Pools grow when short, so the run never loses a
-packet for want of memory.  A window whose packets meet no contention is applied
-without cycles (``_uncontended``).
+router model; ``_cycle_window`` drives it through one step window, ``mosaic.noc.run_traffic``
+from a synthetic injection process.  Pools grow when short, so the run never loses a
+packet for want of memory.
+
+A window whose packets enter an empty network with one virtual channel per link is
+computed event by event instead (``event_window``, its arrays in ``WindowScratch``): a log
+of entries in order of their ready cycle, and per cycle only the entries that can move (the
+cycle's arrivals and the links' waiting queues), in each link's FIFO order; when more
+packets than a FIFO holds are in the window, the cycle's forwards are taken in increasing
+link index and every push checks room as ``_cycle`` does.  It gives up (and the window runs
+in ``_cycle_window``) only if a packet is still in the network at the window's end.  Its
+packets' link and router loads are their whole trees, added per source at the end of
+``run_cycle`` (``ideal_loads``).
 
 Batches (``run_batch``): B independent runs of the same network, one per sample, each
 from its own state; the samples are spread over the cores with ``prange`` and every
@@ -34,13 +43,38 @@ import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .simstate import (N_COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_FREE_P, SCAL_N_ACTIVE, SCAL_PKT_FREE,
-                       Inputs, NeuronState, NocState, Record, noc_state)
+from .simstate import (
+    GD_DCNT,
+    GD_DCYC,
+    GD_OCC,
+    GD_WIN,
+    LK_CNT,
+    LK_CYC,
+    LK_FIRST,
+    LK_LAST,
+    LK_QHEAD,
+    LK_QLEN,
+    LK_QTAIL,
+    N_COUNTERS,
+    SCAL_ENT_FREE,
+    SCAL_FREE_E,
+    SCAL_FREE_P,
+    SCAL_N_ACTIVE,
+    SCAL_PKT_FREE,
+    Inputs,
+    NeuronState,
+    NocState,
+    Record,
+    noc_state,
+    window_scratch,
+)
 from .topology import tree_walk
 
 _INJ, _DEL, _LATE, _DROP, _SYN, _ROUT, _INP, _LIVE = range(N_COUNTERS)
 _NEVER = np.int64(2 ** 62)
-_FAST_USES = 8      # uncontended fast path: at most this many uses of a link per window
+# event_window serves a crowded window (more packets than buffer_depth) in sorted link order;
+# with more tree edges than n_links / this, the cycle model's bitmap of links is cheaper
+_SORTED_EDGES_PER_LINK = 2
 
 
 # -- routing tables ----------------------------------------------------------------
@@ -427,93 +461,241 @@ def _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next):
 
 
 @njit(cache=True)
-def _uncontended(t, chip, inj, n_rem, rt, dep, ustamp, ucnt, ucyc):
-    """Whether the packets ``inj[:n_rem]`` of window ``t``, injected into an empty network,
-    run without contention: every copy is forwarded in cycle (depth - 1) x cph of the window,
-    no link is used twice in one cycle, and no link more often than ``ucyc.shape[1]`` <= its
-    buffer depth in the window.  Then no FIFO ever holds a packet that is not ready, no
-    occupancy check fails, and the cycle model follows this schedule exactly."""
-    S, cph, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.n_cores
-    edge_ptr, root_end, edges, link_head = rt.edge_ptr, rt.root_end, rt.edges, rt.link_head
-    K = ucyc.shape[1]
-    for q in range(n_rem):
+def _enqueue(X, first, arr_key, arr_next, tmp, lk):
+    """Append the arrivals of one cycle at link ``X`` (the chain from ``first`` through
+    ``arr_next``, in log order) to its waiting queue (``lk[X]``'s LK_Q* slots) in FIFO
+    order: by ``arr_key`` (``event_window``)."""
+    n = 0
+    i = first
+    while i >= 0:
+        tmp[n] = i
+        n += 1
+        i = arr_next[i]
+    for a in range(1, n):                   # insertion sort: a handful of entries, often sorted
+        i = tmp[a]
+        b = a
+        while b > 0 and arr_key[tmp[b - 1]] > arr_key[i]:
+            tmp[b] = tmp[b - 1]
+            b -= 1
+        tmp[b] = i
+    for a in range(n):
+        i = tmp[a]
+        arr_next[i] = -1
+        if lk[X, LK_QLEN] == 0:
+            lk[X, LK_QHEAD] = i
+        else:
+            arr_next[lk[X, LK_QTAIL]] = i
+        lk[X, LK_QTAIL] = i
+        lk[X, LK_QLEN] += 1
+
+
+@njit(cache=True)
+def event_window(w0, chip, rt, inj, n_rem, sc):
+    """The window starting at cycle ``w0`` of the packets ``inj[:n_rem]`` (injected in this
+    order into an empty network, one virtual channel per link), computed event by event.
+    Entries (tree edge, ready cycle, key) are logged in order of their ready cycle; per
+    cycle only the arrivals of the cycle and the links with waiting entries are visited.
+    A link's FIFO order is (ready cycle, key), key = upstream link x bandwidth + rank there
+    (injection order at the roots): the order in which ``_cycle``, serving in increasing
+    link index, pushes them.  An arrival at a link with no other entry is served at once;
+    otherwise the link's arrivals join its waiting queue in key order and the queue serves
+    ``bandwidth`` per cycle.  Nothing else depends on the order in which links serve as
+    long as no occupancy check can fail, which holds with ``n_rem <= buffer_depth`` (a FIFO
+    holds at most one entry per packet); otherwise the cycle's forwards are taken in
+    increasing link index and each checks its child links' room as ``_cycle`` does
+    (entries + entries that left in this cycle < ``buffer_depth``; a blocked link keeps its
+    entries, in order, for the next cycle).  Gives up if a packet is still in the network
+    at the window's end.  Writes only ``sc``: the deliveries (tree edges in the cycle
+    model's order: cycle, then link and rank) in ``sc.dl_edge``; returns (number of
+    deliveries, last delivery cycle - w0), or (-1, 0) if it gave up."""
+    S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
+    edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
+    arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
+    lk, lg, wl, tile, srv, srv_key = sc.link, sc.guard, sc.waiting, sc.tile, sc.served, sc.served_key
+    dl_edge, dl_key = sc.dl_edge, sc.dl_key
+    guard = n_rem > cap
+    tail = 0
+    for q in range(n_rem):                  # root entries, ready at w0, in injection order
         k = inj[q]
-        e0 = edge_ptr[k]
-        for e in range(e0, root_end[k]):
-            dep[e - e0] = 1
-        for e in range(e0, edge_ptr[k + 1]):
-            d = dep[e - e0]
-            off = (d - 1) * cph
-            if off >= S:
-                return False
-            L = edges[e, 0]
-            if ustamp[L] != t:
-                ustamp[L] = t
-                ucnt[L] = 1
-                ucyc[L, 0] = off
+        for e in range(edge_ptr[k], root_end[k]):
+            arr_edge[tail] = e
+            arr_ready[tail] = 0
+            arr_key[tail] = q
+            tail += 1
+    head = 0
+    n_wl = 0                                # links with waiting entries: wl[:n_wl]
+    n_dl = 0
+    last = -1
+    c = 0
+    while True:
+        if n_wl == 0:
+            if head == tail:
+                return n_dl, last
+            c = arr_ready[head]
+        if c >= S:
+            break
+        cabs = w0 + c
+        end = head
+        while end < tail and arr_ready[end] == c:
+            end += 1
+        for i in range(head, end):          # the cycle's arrivals per link, in log order
+            X = edges[arr_edge[i], 0]
+            arr_next[i] = -1
+            if lk[X, LK_CYC] != cabs:
+                lk[X, LK_CYC] = cabs
+                lk[X, LK_CNT] = 1
+                lk[X, LK_FIRST] = i
             else:
-                u = ucnt[L]
-                for j in range(u):
-                    if ucyc[L, j] == off:
-                        return False
-                if u >= K:
-                    return False
-                ucyc[L, u] = off
-                ucnt[L] = u + 1
-            if link_head[L] >= n_cores:
+                lk[X, LK_CNT] += 1
+                arr_next[lk[X, LK_LAST]] = i
+            lk[X, LK_LAST] = i
+        n_srv = 0                           # served this cycle: srv[:n_srv], key link x bw + rank
+        for i in range(head, end):
+            X = edges[arr_edge[i], 0]
+            cnt = lk[X, LK_CNT]
+            if cnt == 1 and lk[X, LK_QLEN] == 0:
+                srv[n_srv] = i
+                srv_key[n_srv] = X * bw
+                n_srv += 1
+            elif cnt > 0:
+                if lk[X, LK_QLEN] == 0:
+                    wl[n_wl] = X
+                    n_wl += 1
+                _enqueue(X, lk[X, LK_FIRST], arr_key, arr_next, sc.sort_tmp, lk)
+                lk[X, LK_CNT] = 0
+        w = 0
+        for a in range(n_wl):               # links with waiting entries serve their queues
+            X = wl[a]
+            for rank in range(min(bw, lk[X, LK_QLEN])):
+                i = lk[X, LK_QHEAD]
+                lk[X, LK_QHEAD] = arr_next[i]
+                lk[X, LK_QLEN] -= 1
+                srv[n_srv] = i
+                srv_key[n_srv] = X * bw + rank
+                n_srv += 1
+            if lk[X, LK_QLEN] > 0:
+                wl[w] = X
+                w += 1
+        n_wl = w
+        if guard:                           # occupancy checks: serve in increasing link index
+            _sort_segment(srv, srv_key, 0, n_srv)
+        seg = n_dl
+        clash = False
+        blocked = -1
+        n_blocked = 0
+        for s in range(n_srv):
+            i = srv[s]
+            e = arr_edge[i]
+            X = edges[e, 0]
+            if X == blocked:
+                continue
+            v = link_head[X]
+            if v < n_cores:
+                dl_edge[n_dl] = e
+                dl_key[n_dl] = srv_key[s]
+                n_dl += 1
+                if tile[v] == cabs:
+                    clash = True
+                tile[v] = cabs
+                last = c
+            else:
+                if guard and not _room(e, w0, cabs, cap, edges, lg):
+                    blocked = X                 # X's entries of this cycle stay, in order
+                    s2 = s
+                    while s2 < n_srv and edges[arr_edge[srv[s2]], 0] == X:
+                        s2 += 1
+                    if lk[X, LK_QLEN] == 0:
+                        wl[n_wl] = X
+                        n_wl += 1
+                        lk[X, LK_QTAIL] = srv[s2 - 1]
+                        arr_next[srv[s2 - 1]] = -1
+                    else:
+                        arr_next[srv[s2 - 1]] = lk[X, LK_QHEAD]
+                    for a in range(s, s2 - 1):
+                        arr_next[srv[a]] = srv[a + 1]
+                    lk[X, LK_QHEAD] = i
+                    lk[X, LK_QLEN] += s2 - s
+                    n_blocked += s2 - s
+                    continue
                 for ce in range(edges[e, 1], edges[e, 2]):
-                    dep[ce - e0] = d + 1
+                    if guard:
+                        lg[edges[ce, 0], GD_OCC] += 1
+                    arr_edge[tail] = ce
+                    arr_ready[tail] = c + cph
+                    arr_key[tail] = srv_key[s]
+                    tail += 1
+            if guard:                           # one entry leaves X
+                if lg[X, GD_WIN] != w0:
+                    lg[X, GD_WIN] = w0
+                    lg[X, GD_OCC] = 0
+                lg[X, GD_OCC] -= 1
+                if lg[X, GD_DCYC] != cabs:
+                    lg[X, GD_DCYC] = cabs
+                    lg[X, GD_DCNT] = 0
+                lg[X, GD_DCNT] += 1
+        if clash:                           # deliveries to one tile in one cycle: link order
+            _sort_segment(dl_edge, dl_key, seg, n_dl)
+        head = end
+        if n_blocked == n_srv and n_wl > 0:  # all blocked: nothing changes before the next arrival
+            if head == tail:
+                break
+            c = arr_ready[head]
+        else:
+            c += 1
+    for a in range(n_wl):
+        lk[wl[a], LK_QLEN] = 0
+    return -1, 0
+
+
+@njit(cache=True)
+def _room(e, w0, cabs, cap, edges, lg):
+    """Whether every child link of tree edge ``e`` has room in cycle ``cabs``, as
+    ``_cycle`` checks it: entries + entries that left in this cycle < ``cap``."""
+    for ce in range(edges[e, 1], edges[e, 2]):
+        Z = edges[ce, 0]
+        if lg[Z, GD_WIN] != w0:
+            lg[Z, GD_WIN] = w0
+            lg[Z, GD_OCC] = 0
+        if lg[Z, GD_OCC] + (lg[Z, GD_DCNT] if lg[Z, GD_DCYC] == cabs else 0) >= cap:
+            return False
     return True
 
 
 @njit(cache=True)
-def _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec):
-    """Apply an uncontended window (see ``_uncontended``): loads, counters, and the synapse
-    copies in the cycle model's order (cycle, then link index); returns the last delivery cycle."""
-    cph, n_cores = chip.cycles_per_hop, chip.n_cores
-    edge_ptr, root_end, edges, link_head = rt.edge_ptr, rt.root_end, rt.edges, rt.link_head
-    syn_tgt, syn_w = rt.syn_tgt, rt.syn_w
-    counters, router_load, link_load = rec.counters, rec.router_load, rec.link_load
-    n_links = link_head.size
-    last = -1
-    nd = 0
+def _sort_segment(edge, key, a0, a1):
+    """Sort ``edge[a0:a1]`` by ``key[a0:a1]`` (distinct keys): insertion sort for a few
+    entries, ``argsort`` for more."""
+    if a1 - a0 > 24:
+        order = np.argsort(key[a0:a1])
+        edge[a0:a1] = edge[a0:a1][order]
+        key[a0:a1] = key[a0:a1][order]
+        return
+    for a in range(a0 + 1, a1):
+        e, kk = edge[a], key[a]
+        b = a
+        while b > a0 and key[b - 1] > kk:
+            edge[b], key[b] = edge[b - 1], key[b - 1]
+            b -= 1
+        edge[b], key[b] = e, kk
+
+
+@njit(cache=True)
+def _commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters):
+    """Apply a window ``event_window`` completed: its deliveries in order, its counters; the
+    packets' link and router loads (their whole trees) are added per source at the end of
+    ``run_cycle`` (``src_count``, ``ideal_loads``)."""
+    edges, syn_tgt, syn_w = rt.edges, rt.syn_tgt, rt.syn_w
+    for i in range(n_dl):
+        e = sc.dl_edge[i]
+        ea, eb = edges[e, 1], edges[e, 2]
+        for r in range(ea, eb):
+            I[syn_tgt[r]] += syn_w[r]
+        counters[_SYN] += eb - ea
     for q in range(n_rem):
         k = inj[q]
-        e0 = edge_ptr[k]
+        src_count[k] += 1
         counters[_DEL] += 1
-        for e in range(e0, root_end[k]):
-            dep[e - e0] = 1
-        for e in range(e0, edge_ptr[k + 1]):
-            d = dep[e - e0]
-            L = edges[e, 0]
-            link_load[L] += 1
-            v = link_head[L]
-            if v >= n_cores:
-                router_load[v - n_cores] += 1
-                counters[_ROUT] += 1
-                for ce in range(edges[e, 1], edges[e, 2]):
-                    dep[ce - e0] = d + 1
-            else:
-                off = (d - 1) * cph
-                last = max(last, off)
-                if n_rem == 1:              # one packet: each neuron gets at most one copy
-                    ea, eb = edges[e, 1], edges[e, 2]
-                    for r in range(ea, eb):
-                        I[syn_tgt[r]] += syn_w[r]
-                    counters[_SYN] += eb - ea
-                else:
-                    dkey[nd] = off * n_links + L
-                    dedge[nd] = e
-                    nd += 1
-    if nd > 0:
-        order = np.argsort(dkey[:nd])
-        for i in range(nd):
-            e = dedge[order[i]]
-            ea, eb = edges[e, 1], edges[e, 2]
-            for r in range(ea, eb):
-                I[syn_tgt[r]] += syn_w[r]
-            counters[_SYN] += eb - ea
-    return last
+        counters[_ROUT] += rt.n_routers[k]
 
 
 @njit(cache=True)
@@ -689,38 +871,135 @@ def _cycle(c, w0, chip, rt, I, noc, last, rec):
     return moved, ready_left, min_future, last
 
 
-@njit(cache=True)
-def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
-    """Steps t0..t1-1 with the cycle-approximate network-on-chip (``Chip``,
-    ``NeuronParams``, ``NeuronState``, ``Inputs``, ``Routes``, ``NocState``, ``Record``);
-    returns the network state (its pools may have grown)."""
-    S, bw, cap, drop, n_cores = chip.step_cycles, chip.bandwidth, chip.buffer_depth, chip.drop, chip.n_cores
-    syn_ptr, edge_ptr, root_end, local_a, local_b = rt.syn_ptr, rt.edge_ptr, rt.root_end, rt.local_a, rt.local_b
-    n_remote, syn_tgt, syn_w, link_head = rt.n_remote, rt.syn_tgt, rt.syn_w, rt.link_head
+@njit(cache=True, inline="always")
+def _cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec):
+    """The window starting at cycle ``w0`` in the cycle model: the packets of the sources
+    ``inj[:n_rem]`` are born (ids into ``born``) and enter their root FIFOs, then ``_cycle``
+    runs until the network is empty or the window ends; late packets are counted, and
+    dropped with ``chip.drop``.  Returns (network state, its pools perhaps grown; last
+    delivery cycle - w0, ``step_cycles`` if packets are left)."""
+    S, bw, drop = chip.step_cycles, chip.bandwidth, chip.drop
+    edge_ptr, root_end, n_remote, max_fan = rt.edge_ptr, rt.root_end, rt.n_remote, rt.max_fan
     fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
     active, is_active, scal = noc.active, noc.is_active, noc.scal
     ent_next, ent_pkt, ent_edge, ent_ready = noc.ent_next, noc.ent_pkt, noc.ent_edge, noc.ent_ready
     pkt_rem, pkt_next = noc.pkt_rem, noc.pkt_next
+    counters = rec.counters
+    ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
+    free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
+    wend = w0 + S
+    n_born = 0
+    grown = False
+    for q in range(n_rem):
+        k = inj[q]
+        if free_p == 0:
+            size = pkt_next.size
+            pkt_next = _grow_i32(pkt_next, True)
+            pkt_rem = _grow_i32(pkt_rem, False)
+            pkt_free = size
+            free_p = size
+            grown = True
+        p = pkt_free
+        pkt_free = pkt_next[p]
+        free_p -= 1
+        pkt_rem[p] = n_remote[k]
+        born[n_born] = p
+        n_born += 1
+        counters[_LIVE] += 1
+        if free_e < root_end[k] - edge_ptr[k]:
+            size = ent_next.size
+            ent_next = _grow_i32(ent_next, True)
+            ent_pkt = _grow_i32(ent_pkt, False)
+            ent_edge = _grow_i32(ent_edge, False)
+            ent_ready = _grow_i64(ent_ready)
+            ent_next[2 * size - 1] = ent_free     # new block first, then the old free list
+            ent_free = size
+            free_e += size
+            grown = True
+        if grown:
+            noc = _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
+            grown = False
+        ent_free, free_e, n_active = push_roots(k, p, w0, chip.vcs, rt, noc, ent_free, free_e, n_active)
+    c = w0
+    while n_active > 0 and c < wend:
+        if free_e < n_active * bw * max_fan:
+            size = ent_next.size
+            while free_e + size < n_active * bw * max_fan:
+                size *= 2
+            ent_next = _grow_to(ent_next, size, True)
+            ent_pkt = _grow_to(ent_pkt, size, False)
+            ent_edge = _grow_to(ent_edge, size, False)
+            ent_ready = _grow_to64(ent_ready, size)
+            ent_next[ent_next.size - 1] = ent_free     # new block first, then the old free list
+            ent_free = ent_next.size - size
+            free_e += size
+            grown = True
+        if grown:
+            noc = _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
+            grown = False
+        scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
+        scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
+        moved, ready_left, min_future, last = _cycle(c, w0, chip, rt, I, noc, last, rec)
+        ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
+        free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
+        c = c + 1 if (moved and ready_left) else min_future
+    if n_active > 0:
+        last = S
+        for q in range(n_born):                 # late = born in this window, not delivered
+            if pkt_rem[born[q]] > 0:
+                counters[_LATE] += 1
+        if drop:                                # remove every undelivered copy
+            for L in range(fifo_head.size):
+                if not is_active[L]:
+                    continue
+                h = fifo_head[L]
+                while h >= 0:
+                    p = ent_pkt[h]
+                    if pkt_rem[p] > 0:
+                        pkt_rem[p] = 0
+                        counters[_DROP] += 1
+                        counters[_LIVE] -= 1
+                        pkt_next[p] = pkt_free
+                        pkt_free = p
+                        free_p += 1
+                    nxt = ent_next[h]
+                    ent_next[h] = ent_free
+                    ent_free = h
+                    free_e += 1
+                    h = nxt
+                fifo_head[L] = -1
+                fifo_tail[L] = -1
+                fifo_len[L] = 0
+                is_active[L] = False
+            active[:] = 0
+            n_active = 0
+    scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
+    scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
+    return _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next), last
+
+
+@njit(cache=True)
+def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
+    """Steps t0..t1-1 with the cycle-approximate network-on-chip (``Chip``,
+    ``NeuronParams``, ``NeuronState``, ``Inputs``, ``Routes``, ``NocState``, ``Record``);
+    returns the network state (its pools may have grown).  A window whose packets enter an
+    empty network goes through ``event_window`` if it can, else (and with virtual channels)
+    through ``_cycle_window``."""
+    S, n_cores = chip.step_cycles, chip.n_cores
+    syn_ptr, edge_ptr, local_a, local_b = rt.syn_ptr, rt.edge_ptr, rt.local_a, rt.local_b
+    n_remote, syn_tgt, syn_w = rt.n_remote, rt.syn_tgt, rt.syn_w
     counters, spikes, latency = rec.counters, rec.spikes, rec.latency
     n = st.mem.size
     I = np.zeros_like(st.mem)
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
     born = np.empty(n + inp.x_spk.shape[1], np.int64)
-    n_links = link_head.size
-    max_fan = rt.max_fan
-    dep = np.empty(rt.max_edges, np.int64)          # fast path: depth of each tree edge
-    ustamp = np.full(n_links, -1, np.int64)         # fast path: window that last used a link,
-    ucnt = np.zeros(n_links, np.int64)              # how often, in which cycles
-    ucyc = np.empty((n_links, min(cap, _FAST_USES)), np.int64)
-    dkey = np.empty(64, np.int64)                   # fast path: deliveries (cycle, link), edge
-    dedge = np.empty(64, np.int64)
-    ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
-    free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
+    n_links = rt.link_head.size
+    sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # event_window's arrays
+    src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by event_window, per source
     for t in range(t0, t1):
         I[:] = 0
         _analog_input(t, I, inp, counters)
         w0 = t * S
-        wend = w0 + S
         last = -1
         n_inj = _sources(t, n, spikes, inp.x_spk, syn_ptr, inj)
         n_rem = 0
@@ -739,107 +1018,26 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
             else:
                 inj[n_rem] = k                  # remote packets, in injection order
                 n_rem += 1
-        if n_rem > 0 and n_active == 0:
-            if n_rem > 1:
-                n_del = 0
-                for q in range(n_rem):
-                    n_del += n_remote[inj[q]]
-                if dkey.size < n_del:
-                    dkey = np.empty(2 * n_del, np.int64)
-                    dedge = np.empty(2 * n_del, np.int64)
-            if _uncontended(t, chip, inj, n_rem, rt, dep, ustamp, ucnt, ucyc):
-                last = max(last, _deliver_uncontended(chip, inj, n_rem, rt, I, dep, dkey, dedge, rec))
+        busy = noc.scal[SCAL_N_ACTIVE] > 0
+        if n_rem > 0 and not busy and chip.vcs == 1:
+            need = 0
+            for q in range(n_rem):
+                need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
+            if need > sc.arr_edge.size:
+                sc = window_scratch(n_links, n_cores, 2 * need)
+            n_dl, w_last = -1, 0
+            if n_rem <= chip.buffer_depth or need <= n_links // _SORTED_EDGES_PER_LINK:
+                n_dl, w_last = event_window(w0, chip, rt, inj, n_rem, sc)
+            if n_dl >= 0:
+                _commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
+                last = max(last, w_last)
                 n_rem = 0
-        n_born = 0
-        grown = False
-        for q in range(n_rem):
-            k = inj[q]
-            if free_p == 0:
-                size = pkt_next.size
-                pkt_next = _grow_i32(pkt_next, True)
-                pkt_rem = _grow_i32(pkt_rem, False)
-                pkt_free = size
-                free_p = size
-                grown = True
-            p = pkt_free
-            pkt_free = pkt_next[p]
-            free_p -= 1
-            pkt_rem[p] = n_remote[k]
-            born[n_born] = p
-            n_born += 1
-            counters[_LIVE] += 1
-            if free_e < root_end[k] - edge_ptr[k]:
-                size = ent_next.size
-                ent_next = _grow_i32(ent_next, True)
-                ent_pkt = _grow_i32(ent_pkt, False)
-                ent_edge = _grow_i32(ent_edge, False)
-                ent_ready = _grow_i64(ent_ready)
-                ent_next[2 * size - 1] = ent_free     # new block first, then the old free list
-                ent_free = size
-                free_e += size
-                grown = True
-            if grown:
-                noc = _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
-                grown = False
-            ent_free, free_e, n_active = push_roots(k, p, w0, chip.vcs, rt, noc, ent_free, free_e, n_active)
-        c = w0
-        while n_active > 0 and c < wend:
-            if free_e < n_active * bw * max_fan:
-                size = ent_next.size
-                while free_e + size < n_active * bw * max_fan:
-                    size *= 2
-                ent_next = _grow_to(ent_next, size, True)
-                ent_pkt = _grow_to(ent_pkt, size, False)
-                ent_edge = _grow_to(ent_edge, size, False)
-                ent_ready = _grow_to64(ent_ready, size)
-                ent_next[ent_next.size - 1] = ent_free     # new block first, then the old free list
-                ent_free = ent_next.size - size
-                free_e += size
-                grown = True
-            if grown:
-                noc = _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
-                grown = False
-            scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
-            scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
-            moved, ready_left, min_future, last = _cycle(c, w0, chip, rt, I, noc, last, rec)
-            ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
-            free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
-            c = c + 1 if (moved and ready_left) else min_future
-        if n_active > 0:
-            last = S
-            for q in range(n_born):                 # late = born in this window, not delivered
-                if pkt_rem[born[q]] > 0:
-                    counters[_LATE] += 1
-            if drop:                                # remove every undelivered copy
-                for L in range(fifo_head.size):
-                    if not is_active[L]:
-                        continue
-                    h = fifo_head[L]
-                    while h >= 0:
-                        p = ent_pkt[h]
-                        if pkt_rem[p] > 0:
-                            pkt_rem[p] = 0
-                            counters[_DROP] += 1
-                            counters[_LIVE] -= 1
-                            pkt_next[p] = pkt_free
-                            pkt_free = p
-                            free_p += 1
-                        nxt = ent_next[h]
-                        ent_next[h] = ent_free
-                        ent_free = h
-                        free_e += 1
-                        h = nxt
-                    fifo_head[L] = -1
-                    fifo_tail[L] = -1
-                    fifo_len[L] = 0
-                    is_active[L] = False
-                active[:] = 0
-                n_active = 0
+        if n_rem > 0 or busy:
+            noc, last = _cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec)
         latency[t] = max(last, 0)
         neuron_update(I, prm, st, spikes[t])
-    scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
-    scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
-    return _with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
+    ideal_loads(src_count, rt, n_cores, rec)
+    return noc
 
 
 # -- batches ----------------------------------------------------------------------------

@@ -106,6 +106,47 @@ class NocState(NamedTuple):
     scal: np.ndarray        # (5,) int64, slots SCAL_*
 
 
+class WindowScratch(NamedTuple):
+    """Working arrays of ``kernels.event_window`` (one window at a time, reused): the log of
+    entries (tree edge, ready cycle, order key) in order of their ready cycle, linked into
+    per-link chains and waiting queues; per-link and per-tile stamps (absolute cycles, so
+    nothing is reset between windows); the window's deliveries (tree edge, order key)."""
+
+    arr_edge: np.ndarray    # (cap,) int32 log of entries: tree edge,
+    arr_ready: np.ndarray   # (cap,) int64 ready cycle (offset in the window),
+    arr_key: np.ndarray     # (cap,) int64 order among the link's entries of one ready cycle,
+    arr_next: np.ndarray    # (cap,) int64 next entry of the same link (chain, then queue)
+    sort_tmp: np.ndarray    # (cap,) int64
+    link: np.ndarray        # (n_links, 8) int64 per link: LK_* slots
+    guard: np.ndarray       # (n_links, 4) int64 per link: GD_* slots (occupancy)
+    waiting: np.ndarray     # (n_links,) int64 links with waiting entries
+    tile: np.ndarray        # (n_cores,) int64 cycle of the tile's last delivery
+    served: np.ndarray      # (cap,) int64 entries served in the current cycle,
+    served_key: np.ndarray  # (cap,) int64 their link x bandwidth + rank
+    dl_edge: np.ndarray     # (cap,) int32 deliveries: tree edge,
+    dl_key: np.ndarray      # (cap,) int64 link x bandwidth + rank
+
+
+# slots of ``WindowScratch.link``: cycle of the arrivals counted, their number, first and
+# last of their chain, head, tail and length of the waiting queue
+LK_CYC, LK_CNT, LK_FIRST, LK_LAST, LK_QHEAD, LK_QTAIL, LK_QLEN = range(7)
+# slots of ``WindowScratch.guard`` (occupancy checks): window of the count, entries in the
+# FIFO, cycle and number of the last departures
+GD_WIN, GD_OCC, GD_DCYC, GD_DCNT = range(4)
+
+
+@njit(cache=True)
+def window_scratch(n_links, n_cores, cap):
+    """``WindowScratch`` for windows of up to ``cap`` tree edges (stamps at -1: never)."""
+    link = np.full((n_links, 8), -1, np.int64)
+    link[:, LK_QLEN] = 0
+    return WindowScratch(np.empty(cap, np.int32), np.empty(cap, np.int64), np.empty(cap, np.int64),
+                         np.empty(cap, np.int64), np.empty(cap, np.int64), link, np.full((n_links, 4), -1, np.int64),
+                         np.empty(n_links, np.int64), np.full(n_cores, -1, np.int64),
+                         np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32),
+                         np.empty(cap, np.int64))
+
+
 class Record(NamedTuple):
     """What a run records, written in place by the kernels."""
 
