@@ -59,17 +59,18 @@ def static_metrics(net: SpikingNetwork, weight_bytes: int = 4, value_bytes: int 
 
 
 def run_metrics(net: SpikingNetwork, per_neuron: np.ndarray, last: np.ndarray, T: int, counts: dict,
-                packets: dict) -> dict:
+                packets: dict, static: dict | None = None) -> dict:
     """The NeuroBench figures of one run of ``T`` steps, as ``RunReport.summary()`` reports
     them, from its spikes per neuron and the last step's spikes (the raster is not read
     again); ACs and MACs are ``None`` when packets were dropped or left in flight (they
-    cannot be separated)."""
+    cannot be separated).  ``static``: the network's ``static_metrics``, if the caller has
+    them."""
     n = net.n_neurons
     complete = not (packets["dropped"] or packets["in_flight"])
     acs, macs = synaptic_ops(net, per_neuron - last, counts) if complete else (None, None)
     return {"effective_acs": acs, "effective_macs": macs,
             "activation_sparsity": 1.0 - float(per_neuron.sum()) / (n * T) if n else 0.0,
-            "membrane_updates": float(n * T), **static_metrics(net)}
+            "membrane_updates": float(n * T), **(static if static is not None else static_metrics(net))}
 
 
 def chip_metrics(net: SpikingNetwork, reports, *, aligned: bool = False, weight_bytes: int = 4,

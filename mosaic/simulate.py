@@ -74,7 +74,7 @@ from . import events, kernels
 from .energy import energy_pj
 from .errors import ChipError
 from .network import SpikingNetwork
-from .neurobench import run_metrics
+from .neurobench import run_metrics, static_metrics
 from .placement import as_core_of
 from .simstate import Chip, Inputs, Routes, counter_dict, neuron_params, neuron_state, noc_state, record
 from .spec import HardwareSpec
@@ -271,12 +271,27 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
                      routing=routing, late=late, wall_s=float(wall_s),
                      final_mem=np.asarray(final_mem, np.float64),
                      neurobench=run_metrics(net, per_neuron, np.asarray(spikes[-1], np.int64), T, counts,
-                                            packets))
+                                            packets, _static_metrics(net, key)))
 
 
 # -- routing tables (cached per network, placement and chip) ---------------------
 _TABLES: "OrderedDict[str, Routes]" = OrderedDict()
 _TABLES_MAX = 4
+_STATIC: "OrderedDict[str, dict]" = OrderedDict()
+
+
+def _static_metrics(net: SpikingNetwork, key: str | None) -> dict:
+    """``neurobench.static_metrics`` of ``net``, cached for the last few networks: ``key`` (the
+    routing tables' ``_fingerprint``, which covers the weights) and the layer labels."""
+    if key is None:
+        return static_metrics(net)
+    if net.layer is not None:
+        key += hashlib.blake2b(np.ascontiguousarray(net.layer).tobytes(), digest_size=8).hexdigest()
+    if key not in _STATIC:
+        _STATIC[key] = static_metrics(net)
+        while len(_STATIC) > _TABLES_MAX:
+            _STATIC.popitem(last=False)
+    return _STATIC[key]
 
 
 def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, spiking: bool) -> str:

@@ -111,3 +111,22 @@ def test_chip_and_model_agree_and_match_neurobench(encoder):
     assert res["MembraneUpdates"] == pytest.approx(mm["membrane_updates"])
     assert res["ConnectionSparsity"] == pytest.approx(mm["connection_sparsity"], abs=1e-4)
     assert res["Footprint"] == mm["footprint_bytes"]
+
+
+def test_static_figures_follow_the_network_not_a_stale_cache():
+    # simulate caches a network's static figures beside its routing tables: the same weights
+    # with other layer labels (or other weights) must not get the cached figures
+    import scipy.sparse as sp
+    from mosaic.neurobench import static_metrics
+    rng = np.random.default_rng(3)
+    w = sp.csr_matrix(np.triu(rng.random((12, 12)) < 0.3, 1).astype(float))
+    w_in = sp.csr_matrix((rng.random((4, 12)) < 0.5).astype(float))
+    spec = HardwareSpec.preset("mosaic-4x4")
+    x = rng.random((6, 4)) < 0.5
+    nets = [SpikingNetwork(w_in, w, 0.9, 1.0, layer=np.repeat([0, 1], 6)),
+            SpikingNetwork(w_in, w, 0.9, 1.0, layer=np.repeat([0, 1, 2], 4)),
+            SpikingNetwork(w_in, w * 2.0, 0.9, 1.0, layer=np.repeat([0, 1, 2], 4))]
+    for net in nets + nets:
+        nb = simulate(net, spec, None, x).neurobench
+        assert {k: nb[k] for k in ("connection_sparsity", "footprint_bytes")} == static_metrics(net)
+    assert static_metrics(nets[0]) != static_metrics(nets[1])
