@@ -291,6 +291,16 @@ def near_tiles(spec: HardwareSpec, core_of: np.ndarray, weights: np.ndarray, n: 
     return [int(t) for t in ok[np.argsort(score[ok], kind="stable")[:n]]]
 
 
+class MeasuredCost:
+    """A measured row (a dict with ``energy_pj``, ``latency_ns``, ``port_use``, ``cores``: the
+    chip's simulated figures per inference) seen through the attributes
+    ``CostBudget.violations`` reads."""
+
+    def __init__(self, row: dict) -> None:
+        self.energy_pj = {"total": row["energy_pj"]}
+        self.latency_ns, self.port_use, self.cores_used = row["latency_ns"], row["port_use"], row["cores"]
+
+
 def calibration(base: CostReport, measured: float | None) -> float:
     """The chip's correction of the cost model: measured / modelled energy of the current
     network (1 without a measurement).  ``GrowthError`` for a measurement that is not a

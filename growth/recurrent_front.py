@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from growth.benefit import ESTIMATORS, lookahead_benefits, rank_correlation
-from growth.controller import (ControllerConfig, GrowthController, PlateauRule, bound_cost, grown_index,
+from growth.controller import (ControllerConfig, GrowthController, MeasuredCost, PlateauRule, bound_cost, grown_index,
                                incremental_placer, layered_network)
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError
@@ -222,13 +222,6 @@ class _Run:
                 "cores": int(np.unique(self.core_of).size), "chip_accuracy": acc}
 
 
-class _View:
-    """A simulated row seen through the attributes ``CostBudget.violations`` reads."""
-    def __init__(self, row: dict) -> None:
-        self.energy_pj = {"total": row["energy_pj"]}
-        self.latency_ns, self.port_use, self.cores_used = row["latency_ns"], row["port_use"], row["cores"]
-
-
 def _check(name: str, strategy: str, setting: float, quick: bool) -> tuple[Workload, HardwareSpec]:
     wl = workload(name, quick)
     if strategy not in STRATEGIES:
@@ -332,7 +325,7 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
     final = run.simulate()
     if sims or pending is not None:                  # the final network is an accepted one
         sims.append(final)
-    violations = sum(bool(CostBudget(energy_pj=float(budget)).violations(_View(r))) for r in sims)
+    violations = sum(bool(CostBudget(energy_pj=float(budget)).violations(MeasuredCost(r))) for r in sims)
     decisions = [{"step": e["step"], "action": e.get("action"), "reason": e.get("reason")} for e in ctl.log]
     return benefit, violations, sims, final, decisions
 

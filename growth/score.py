@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from growth.controller import (
     ControllerConfig,
     GrowthController,
+    MeasuredCost,
     activity,
     grown_index,
     layer_benefits,
@@ -270,7 +271,7 @@ class _Run:
             row.update(energy_pj=row["model_energy_pj"], latency_ns=row["model_latency_ns"],
                        port_use=row["model_port_use"], energy_by_kind=dict(model_cost.energy_pj),
                        peak_port_load=float(model_cost.peak_link_load / cfg.T))
-        sim_view = _View(row)
+        sim_view = MeasuredCost(row)
         row["violations"] = self.budget.violations(sim_view)
         return row
 
@@ -282,15 +283,6 @@ class _Run:
         return {"energy_pj": float(res.energy_pj["total"]), "latency_ns": res.latency_ns,
                 "peak_port_load": port, "port_use": port / (self.spec.bandwidth * self.spec.step_cycles),
                 "energy_by_kind": res.energy_pj}
-
-
-class _View:
-    """A measured row seen through the attributes ``CostBudget.violations`` reads."""
-    def __init__(self, row: dict) -> None:
-        self.energy_pj = {"total": row["energy_pj"]}
-        self.latency_ns = row["latency_ns"]
-        self.port_use = row["port_use"]
-        self.cores_used = row["cores"]
 
 
 def train_root(initial: Sequence[int], data, config: RunConfig | None = None) -> nn.Sequential:
