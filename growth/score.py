@@ -385,8 +385,9 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     steps, so new neurons have time to train).  Rows are measured before every growth and at
     the end, like ``score_schedule``; the controller's decision log is ``score.log``.
     ``calibrate``: on a plateau, the current network is simulated (cycle routing) on the
-    validation samples the rates come from, and the controller scales its predicted energies
-    by measured / modelled (``growth.controller.calibration``); False: the cost model alone.
+    validation samples the rates come from (the dual's measurement of the same opportunity,
+    when there is one), and the controller scales its predicted energies by measured /
+    modelled (``growth.controller.calibration``); False: the cost model alone.
     ``dual_lr`` > 0 with an energy budget: training is bound to margin x budget as well
     (``growth.energy_dual.EnergyDual``: at every opportunity the chip's energy on the
     validation samples moves a multiplier on the hidden layers' spike energy); its history
@@ -411,15 +412,19 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         run.train(n, step, dual)
         step += n
         bar.update(n)
-        rates, in_rates, analog = activity(run.model, xv, cfg.T, cfg.encoder)
-        measured = run._simulate(xv)["energy_pj"] if (calibrate or dual is not None) else None
-        if dual is not None:
+        act = measured = None
+        if dual is not None:                 # every opportunity, to the end of the run
+            act = rates, in_rates, analog = activity(run.model, xv, cfg.T, cfg.encoder)
+            measured = run._simulate(xv)["energy_pj"]
             sizes = run.sizes()
             dual.update(step, measured, layer_slopes(layered_network(run.n_in, sizes), run.spec, run.core_of,
                                                      rates, in_rates, sizes, cfg.T, analog))
         if step >= grow_until * cfg.steps:
             continue
         ctl.observe(run.val_loss())
+        rates, in_rates, analog = act or activity(run.model, xv, cfg.T, cfg.encoder)
+        if calibrate and measured is None:   # simulated only if the controller asks (on a plateau)
+            measured = lambda: run._simulate(xv)["energy_pj"]      # noqa: E731
         pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates, run.benefits,
                           analog_input=analog, measured=measured if calibrate else None)
         if pick is None:
