@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ChipError
-from .kernels import spike_counts
 from .network import SpikingNetwork
+from .neurons import spike_counts
 
 
 class NeuroBenchError(ChipError):

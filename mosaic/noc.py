@@ -32,7 +32,7 @@ router's (buffer depth, head-of-line blocking; ``HardwareSpec.virtual_channels``
 
 The packets run through the spiking simulator's own network: the same routing tables
 (``mosaic.simulate.build_routes``) and the same cycle of the router model
-(``mosaic.kernels._cycle``: FIFOs, arbitration in increasing link index, back-pressure);
+(``mosaic.cycle_model.noc_cycle``: FIFOs, arbitration in increasing link index, back-pressure);
 only the injection differs.  ``mosaic.reference.traffic_reference`` is the oracle.
 """
 from __future__ import annotations
@@ -45,9 +45,10 @@ import scipy.sparse as sp
 from numba import njit
 from tqdm import tqdm
 
+from .cycle_model import grow_to, grow_to64, noc_cycle, push_roots, with_pools
 from .errors import ChipError
-from .kernels import _cycle, _grow_to, _grow_to64, _with_pools, max_branching, push_roots
-from .simstate import (COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
+from .routes import max_branching
+from .simstate import (C_DEL, C_INJ, C_LIVE, C_SYN, COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
                        record)
 from .simulate import build_routes
 from .spec import HardwareSpec
@@ -57,8 +58,6 @@ PATTERNS = ("uniform", "transpose", "bitcomp", "hotspot", "neighbor", "multicast
 MULTICAST_POOL = 32                 # destination sets per tile for the multicast pattern
 LATENCY_FACTOR = 3.0                # saturated: mean latency > this x zero-load latency,
 ACCEPT_FACTOR = 0.95                # or accepted < this x offered
-_INJ, _DEL, _LIVE = COUNTERS.index("injected"), COUNTERS.index("delivered"), COUNTERS.index("in_flight")
-_SYN = COUNTERS.index("synaptic_ops")
 
 
 class NocError(ChipError):
@@ -253,21 +252,21 @@ def _ensure_entries(noc, need):
     size = noc.ent_next.size
     while scal[SCAL_FREE_E] + size < need:
         size *= 2
-    ent_next = _grow_to(noc.ent_next, size, True)
+    ent_next = grow_to(noc.ent_next, size, True)
     ent_next[ent_next.size - 1] = scal[SCAL_ENT_FREE]     # new block first, then the old free list
     scal[SCAL_ENT_FREE] = ent_next.size - size
     scal[SCAL_FREE_E] += size
-    return _with_pools(noc, ent_next, _grow_to(noc.ent_pkt, size, False), _grow_to(noc.ent_edge, size, False),
-                       _grow_to64(noc.ent_ready, size), noc.pkt_rem, noc.pkt_next)
+    return with_pools(noc, ent_next, grow_to(noc.ent_pkt, size, False), grow_to(noc.ent_edge, size, False),
+                       grow_to64(noc.ent_ready, size), noc.pkt_rem, noc.pkt_next)
 
 
 @njit(cache=True)
 def run_traffic(chip, rt, noc, rec, I, inj_cycle, inj_row, warm, meas, stop, done):
     """Cycle by cycle: the packets of ``inj_cycle``/``inj_row`` (packet ``p`` = its index)
-    enter the network, then one ``_cycle`` of the router model.  Injection ends once every
+    enter the network, then one ``noc_cycle`` of the router model.  Injection ends once every
     packet born in ``warm .. warm+meas-1`` is delivered and ``warm + meas`` is reached, or at
     ``stop``; then the network drains.  ``done[p]``: cycle packet ``p``'s last copy arrived.
-    Packet ids are never reused: ``_cycle`` chains the packets it completes onto the free
+    Packet ids are never reused: ``noc_cycle`` chains the packets it completes onto the free
     list, which starts each cycle empty, so the chain is exactly that cycle's completions.
     Returns (network state, last cycle + 1, cycle injection stopped, links' measured load)."""
     counters, link_load = rec.counters, rec.link_load
@@ -290,27 +289,27 @@ def run_traffic(chip, rt, noc, rec, I, inj_cycle, inj_row, warm, meas, stop, don
             link_meas += link_load
         while injecting and q < inj_cycle.size and inj_cycle[q] == c:
             k = inj_row[q]
-            counters[_INJ] += 1
+            counters[C_INJ] += 1
             if rt.local_a[k] >= 0:
                 for r in range(rt.local_a[k], rt.local_b[k]):
                     I[rt.syn_tgt[r]] += rt.syn_w[r]
-                counters[_SYN] += rt.local_b[k] - rt.local_a[k]
+                counters[C_SYN] += rt.local_b[k] - rt.local_a[k]
             if rt.n_remote[k] == 0:
-                counters[_DEL] += 1
+                counters[C_DEL] += 1
                 done[q] = c
                 if m0 <= c < m1:
                     outstanding -= 1
             else:
                 noc = _ensure_entries(noc, rt.root_end[k] - rt.edge_ptr[k])
                 noc.pkt_rem[q] = rt.n_remote[k]
-                counters[_LIVE] += 1
+                counters[C_LIVE] += 1
                 scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE] = push_roots(
                     k, q, c, chip.vcs, rt, noc, scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE])
             q += 1
         noc = _ensure_entries(noc, scal[SCAL_N_ACTIVE] * fan)
         scal = noc.scal
         scal[SCAL_PKT_FREE] = -1
-        _cycle(c, 0, chip, rt, I, noc, 0, rec)
+        noc_cycle(c, 0, chip, rt, I, noc, 0, rec)
         p = scal[SCAL_PKT_FREE]
         while p >= 0:
             done[p] = c

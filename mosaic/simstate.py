@@ -16,6 +16,8 @@ from .network import SpikingNetwork
 COUNTERS = ("injected", "delivered", "late", "dropped", "synaptic_ops", "router_traversals",
             "input_packets", "in_flight")
 N_COUNTERS = len(COUNTERS)
+# indices into ``Record.counters`` (COUNTERS order)
+C_INJ, C_DEL, C_LATE, C_DROP, C_SYN, C_ROUT, C_INP, C_LIVE = range(N_COUNTERS)
 # slots of ``NocState.scal``: entry free-list head, packet free-list head, active links,
 # free entries, free packets
 SCAL_ENT_FREE, SCAL_PKT_FREE, SCAL_N_ACTIVE, SCAL_FREE_E, SCAL_FREE_P = range(5)
@@ -67,7 +69,7 @@ class Chip(NamedTuple):
 
 class Routes(NamedTuple):
     """Routing tables, one row per source (neurons, then spike inputs); layout in
-    ``mosaic.kernels``.  Built once per (network, placement, chip) by ``simulate``."""
+    ``mosaic.routes``.  Built once per (network, placement, chip) by ``simulate``."""
 
     syn_ptr: np.ndarray     # (n_src+1,) int64 synapse range of each source
     edge_ptr: np.ndarray    # (n_src+1,) int64 tree-edge range of each source
@@ -81,7 +83,7 @@ class Routes(NamedTuple):
     link_head: np.ndarray   # (n_links,) int32 node each link enters
     n_routers: np.ndarray   # (n_src,) int32 routers on the source's tree
     max_depth: np.ndarray   # (n_src,) int32 routers on the deepest path
-    max_fan: int            # most branches leaving one router of any tree (``kernels.max_branching``)
+    max_fan: int            # most branches leaving one router of any tree (``routes.max_branching``)
     max_edges: int          # most tree edges of one source (at least 1)
 
 
@@ -107,7 +109,7 @@ class NocState(NamedTuple):
 
 
 class WindowScratch(NamedTuple):
-    """Working arrays of ``kernels.event_window`` (one window at a time, reused): the log of
+    """Working arrays of ``event_window.event_window`` (one window at a time, reused): the log of
     entries (tree edge, ready cycle, order key) in order of their ready cycle, linked into
     per-link chains and waiting queues; per-link and per-tile stamps (absolute cycles, so
     nothing is reset between windows); the window's deliveries (tree edge, order key)."""

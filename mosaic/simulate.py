@@ -70,11 +70,12 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from . import events, kernels
+from . import events, kernels, routes
 from .energy import energy_pj
 from .errors import ChipError
 from .network import SpikingNetwork
 from .neurobench import run_metrics, static_metrics
+from .neurons import spike_counts
 from .placement import as_core_of
 from .simstate import Chip, Inputs, Routes, counter_dict, neuron_params, neuron_state, noc_state, record
 from .spec import HardwareSpec
@@ -252,8 +253,8 @@ def finish_report(net: SpikingNetwork, spec: HardwareSpec, prep: Prepared, *, sp
     ``_fingerprint``, if the caller has computed it."""
     T = prep.T
     packets = _packets(counters)
-    per_neuron = kernels.spike_counts(np.ascontiguousarray(spikes))
-    per_input = (kernels.spike_counts(np.ascontiguousarray(prep.x)) if prep.spiking_input
+    per_neuron = spike_counts(np.ascontiguousarray(spikes))
+    per_input = (spike_counts(np.ascontiguousarray(prep.x)) if prep.spiking_input
                  else np.zeros(net.n_inputs, np.int64))
     counts = run_counts(net, spec, prep, counters, per_neuron, spikes[-1], per_input, link_load.sum(), T, key)
     e = energy_pj(spec, counts, T)
@@ -307,7 +308,7 @@ def _fingerprint(net: SpikingNetwork, core_of: np.ndarray, spec: HardwareSpec, s
 
 def routing_tables(net: SpikingNetwork, spec: HardwareSpec, core_of: np.ndarray, spiking: bool,
                    key: str | None = None) -> Routes:
-    """Per-source multicast trees as flat arrays (``kernels.count_routes``, ``fill_routes``).
+    """Per-source multicast trees as flat arrays (``mosaic.routes``).
 
     Sources are the neurons, then (for spike input) the inputs at ``spec.input_cores``.
     Cached for the last few (network, placement, chip) combinations (``key``: their
@@ -332,19 +333,19 @@ def build_routes(spec: HardwareSpec, m: sp.csr_matrix, core_of: np.ndarray, src_
     topo = topology(spec)
     indptr = m.indptr.astype(np.int64)
     indices = m.indices.astype(np.int64)
-    perm, edge_ptr = kernels.count_routes(topo.parent, indptr, indices, core_of, src_core)
+    perm, edge_ptr = routes.count_routes(topo.parent, indptr, indices, core_of, src_core)
     if edge_ptr[-1] >= 2 ** 31 or indices.size >= 2 ** 31:
         raise SimulationError(f"network too large for the routing tables: {edge_ptr[-1]} tree links, "
                               f"{indices.size} synapses (limit 2**31 each)")
     link_head = np.ascontiguousarray(topo.links[:, 1]).astype(np.int32)
     edges, root_end, local_a, local_b, n_remote, n_routers, max_depth = \
-        kernels.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
+        routes.fill_routes(topo.parent, topo.parent_link, topo.depth, spec.n_cores, indptr, indices,
                             core_of, src_core, perm, edge_ptr)
     rt = Routes(syn_ptr=indptr, edge_ptr=edge_ptr, root_end=root_end, local_a=local_a, local_b=local_b,
                   n_remote=n_remote, edges=edges, syn_tgt=indices[perm].astype(np.int32),
                   syn_w=m.data[perm].astype(np.float64, copy=False), link_head=link_head, n_routers=n_routers,
                   max_depth=max_depth, max_fan=1, max_edges=max(1, int(np.diff(edge_ptr).max(initial=0))))
-    return rt._replace(max_fan=int(kernels.max_branching(rt, spec.n_cores)))
+    return rt._replace(max_fan=int(routes.max_branching(rt, spec.n_cores)))
 
 
 def _inputs(net: SpikingNetwork, prep: Prepared) -> Inputs:
@@ -455,9 +456,9 @@ class BatchReport:
         B, T = len(self), self.prep.T
         p = self.prep
         counters = counter_dict(self.counters.sum(axis=0))
-        per_neuron = kernels.spike_counts(self.spikes.reshape(B * T, -1))
+        per_neuron = spike_counts(self.spikes.reshape(B * T, -1))
         last = np.count_nonzero(self.spikes[:, -1], axis=0)
-        per_input = (kernels.spike_counts(p.x.reshape(B * T, -1)) if p.spiking_input
+        per_input = (spike_counts(p.x.reshape(B * T, -1)) if p.spiking_input
                      else np.zeros(self.net.n_inputs, np.int64))
         counts = run_counts(self.net, self.spec, p, counters, per_neuron, last, per_input,
                             self.link_load.sum(), B * T, self.key)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mosaic import HardwareSpec, kernels
+from mosaic import HardwareSpec, neurons
 from mosaic.generators import cuba, random_feedforward
 from mosaic.reference import neuron_step, simulate_reference
 from mosaic.simstate import N_COUNTERS, Inputs, NeuronParams, NeuronState, param_runs
@@ -52,8 +52,8 @@ def _same_state(a: NeuronState, b: NeuronState):
 def test_runs_path_equals_per_neuron_path_and_reference(seed, run_lengths, zero_reset, dtype, leaky_runs):
     prm, st0, rng = _population(seed, run_lengths, zero_reset, dtype, leaky_runs)
     n = st0.mem.size
-    paths = {"dispatch": kernels.neuron_update,     # runs, unless there are many short ones
-             "runs": kernels._update_runs, "each": kernels._update_each}
+    paths = {"dispatch": neurons.neuron_update,     # runs, unless there are many short ones
+             "runs": neurons.update_runs, "each": neurons.update_each}
     states = {k: _copy(st0) for k in paths}
     ref = _copy(st0)
     spikes = 0
@@ -73,9 +73,9 @@ def test_runs_path_is_taken_for_long_runs_only():
     """The runs' loops need at least ``_MIN_RUN`` neurons per run on average; below that the
     per-neuron loop runs, and both give the reference's result (checked above)."""
     prm, _, _ = _population(3, [40, 40], True, np.float64, [False])
-    assert prm.runs.tolist() == [0, 40, 80] and kernels._by_runs(prm, 80)
+    assert prm.runs.tolist() == [0, 40, 80] and neurons.by_runs(prm, 80)
     prm1, _, _ = _population(3, [1] * 20, True, np.float64, [False, True])
-    assert prm1.runs.size == 21 and not kernels._by_runs(prm1, 20)
+    assert prm1.runs.size == 21 and not neurons.by_runs(prm1, 20)
 
 
 def test_param_runs_split_where_any_bit_changes():
@@ -105,10 +105,10 @@ def test_add_synapses_equals_the_scatter(idx, dtype):
     base = rng.normal(0, 1, 64).astype(dtype)
     w = rng.normal(0, 1, idx.size).astype(dtype)
     a, b = base.copy(), base.copy()
-    kernels._add_synapses(a, idx.astype(np.int32), w)
+    neurons.add_synapses(a, idx.astype(np.int32), w)
     _scatter(b, idx, w)
     assert np.array_equal(a, b)
-    assert bool(kernels._consecutive(idx)) == (idx.tolist() == list(range(idx[0], idx[0] + idx.size)))
+    assert bool(neurons._consecutive(idx)) == (idx.tolist() == list(range(idx[0], idx[0] + idx.size)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -133,7 +133,7 @@ def test_analog_input_equals_the_scatter(seed, n_in, dense, dtype):
     for t in range(T):
         I, J = np.zeros(n, dtype), np.zeros(n, dtype)
         counters = np.zeros(N_COUNTERS, np.int64)
-        kernels._analog_input(t, I, inp, counters)
+        neurons.analog_input(t, I, inp, counters)
         ops = 0
         for j in range(n_in):
             if x[t, j] != 0:
@@ -165,7 +165,7 @@ def test_analog_layered_run_equals_reference(dtype):
     net = random_feedforward([6, 20, 8], p=1.0, weight_scale=0.9, seed=4, alpha=0.5, quantum=None)
     spec = HardwareSpec.preset("mosaic-4x4").replace(neurons_per_core=8)
     x = np.random.default_rng(4).normal(0.4, 0.6, (30, net.n_inputs))
-    assert all(kernels._consecutive(net.w_in.indices[net.w_in.indptr[j]:net.w_in.indptr[j + 1]])
+    assert all(neurons._consecutive(net.w_in.indices[net.w_in.indptr[j]:net.w_in.indptr[j + 1]])
                for j in range(net.n_inputs))
     for routing in ("ideal", "cycle"):
         a = simulate(net, spec, None, x, routing=routing, dtype=dtype)

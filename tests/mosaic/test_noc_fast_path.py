@@ -1,5 +1,5 @@
-"""The event-driven window of ``run_cycle`` (``kernels.event_window``) equals the cycle model:
-window by window against ``_cycle_window`` (same deliveries in the same order, bit for bit,
+"""The event-driven window of ``run_cycle`` (``mosaic.event_window``) equals the cycle model:
+window by window against ``cycle_window`` (same deliveries in the same order, bit for bit,
 same loads, counters and last delivery; it gives up exactly when packets are still in the
 network at the window's end), and whole runs against the reference, on sparse traffic and on
 dense windows (many packets from one tile: waiting queues, more packets than the buffer
@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from mosaic import HardwareSpec
 from mosaic.generators import random_feedforward
-from mosaic.kernels import _commit_window, _cycle_window, event_window, ideal_loads
+from mosaic.cycle_model import cycle_window
+from mosaic.event_window import commit_window, event_window
+from mosaic.kernels import ideal_loads
 from mosaic.reference import simulate_reference
 from mosaic.simstate import COUNTERS, Chip, noc_state, record, window_scratch
 from mosaic.simulate import build_routes, simulate
@@ -87,7 +89,7 @@ def test_event_window_equals_cycle_window(seed, topo, n_pkt, fan, step_cycles, d
     I_cyc = np.zeros(n)
     rec_cyc = record(0, 0, topo_.n_routers, n_links)
     noc = noc_state(n_links, 16)
-    noc, last_cyc = _cycle_window(0, chip, rt, inj, inj.size, np.empty(inj.size, np.int64), I_cyc, noc, -1, rec_cyc)
+    noc, last_cyc = cycle_window(0, chip, rt, inj, inj.size, np.empty(inj.size, np.int64), I_cyc, noc, -1, rec_cyc)
     sc = window_scratch(n_links, spec.n_cores, max(1, int(np.diff(rt.edge_ptr).sum())))
     for w0 in (0, 7 * step_cycles):
         n_dl, last = event_window(w0, chip, rt, inj, inj.size, sc)
@@ -98,7 +100,7 @@ def test_event_window_equals_cycle_window(seed, topo, n_pkt, fan, step_cycles, d
         I_ev = np.zeros(n)
         rec_ev = record(0, 0, topo_.n_routers, n_links)
         src_count = np.zeros(n_pkt, np.int64)
-        _commit_window(inj, inj.size, n_dl, rt, sc, I_ev, src_count, rec_ev.counters)
+        commit_window(inj, inj.size, n_dl, rt, sc, I_ev, src_count, rec_ev.counters)
         ideal_loads(src_count, rt, spec.n_cores, rec_ev)
         assert np.array_equal(I_ev, I_cyc)      # same sums in the same order: bit for bit
         assert last == last_cyc

@@ -1,0 +1,272 @@
+"""The event-driven step window of the cycle model (``event_window``), its arrays in
+``mosaic.simstate.WindowScratch``.
+
+A window whose packets enter an empty network with one virtual channel per link is computed
+event by event: a log of entries in order of their ready cycle, and per cycle only the
+entries that can move (the cycle's arrivals and the links' waiting queues), in each link's
+FIFO order; when more packets than a FIFO holds are in the window, the cycle's forwards are
+taken in increasing link index and every push checks room as the cycle model
+(``mosaic.cycle_model.noc_cycle``) does.  It gives up (and the window runs in
+``mosaic.cycle_model.cycle_window``) only if a packet is still in the network at the
+window's end.  Its packets' link and router loads are their whole trees, added per source at
+the end of the run (``mosaic.kernels.ideal_loads``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .simstate import (
+    C_DEL,
+    C_ROUT,
+    C_SYN,
+    GD_DCNT,
+    GD_DCYC,
+    GD_OCC,
+    GD_WIN,
+    LK_CNT,
+    LK_CYC,
+    LK_FIRST,
+    LK_LAST,
+    LK_QHEAD,
+    LK_QLEN,
+    LK_QTAIL,
+)
+
+
+@njit(cache=True)
+def _enqueue(X, first, arr_key, arr_next, tmp, lk):
+    """Append the arrivals of one cycle at link ``X`` (the chain from ``first`` through
+    ``arr_next``, in log order) to its waiting queue (``lk[X]``'s LK_Q* slots) in FIFO
+    order: by ``arr_key`` (``event_window``)."""
+    n = 0
+    i = first
+    while i >= 0:
+        tmp[n] = i
+        n += 1
+        i = arr_next[i]
+    for a in range(1, n):                   # insertion sort: a handful of entries, often sorted
+        i = tmp[a]
+        b = a
+        while b > 0 and arr_key[tmp[b - 1]] > arr_key[i]:
+            tmp[b] = tmp[b - 1]
+            b -= 1
+        tmp[b] = i
+    for a in range(n):
+        i = tmp[a]
+        arr_next[i] = -1
+        if lk[X, LK_QLEN] == 0:
+            lk[X, LK_QHEAD] = i
+        else:
+            arr_next[lk[X, LK_QTAIL]] = i
+        lk[X, LK_QTAIL] = i
+        lk[X, LK_QLEN] += 1
+
+
+@njit(cache=True)
+def event_window(w0, chip, rt, inj, n_rem, sc):
+    """The window starting at cycle ``w0`` of the packets ``inj[:n_rem]`` (injected in this
+    order into an empty network, one virtual channel per link), computed event by event.
+    Entries (tree edge, ready cycle, key) are logged in order of their ready cycle; per
+    cycle only the arrivals of the cycle and the links with waiting entries are visited.
+    A link's FIFO order is (ready cycle, key), key = upstream link x bandwidth + rank there
+    (injection order at the roots): the order in which ``noc_cycle``, serving in increasing
+    link index, pushes them.  An arrival at a link with no other entry is served at once;
+    otherwise the link's arrivals join its waiting queue in key order and the queue serves
+    ``bandwidth`` per cycle.  Nothing else depends on the order in which links serve as
+    long as no occupancy check can fail, which holds with ``n_rem <= buffer_depth`` (a FIFO
+    holds at most one entry per packet); otherwise the cycle's forwards are taken in
+    increasing link index and each checks its child links' room as ``noc_cycle`` does
+    (entries + entries that left in this cycle < ``buffer_depth``; a blocked link keeps its
+    entries, in order, for the next cycle).  Gives up if a packet is still in the network
+    at the window's end.  Writes only ``sc``: the deliveries (tree edges in the cycle
+    model's order: cycle, then link and rank) in ``sc.dl_edge``; returns (number of
+    deliveries, last delivery cycle - w0), or (-1, 0) if it gave up."""
+    S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
+    edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
+    arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
+    lk, lg, wl, tile, srv, srv_key = sc.link, sc.guard, sc.waiting, sc.tile, sc.served, sc.served_key
+    dl_edge, dl_key = sc.dl_edge, sc.dl_key
+    guard = n_rem > cap
+    tail = 0
+    for q in range(n_rem):                  # root entries, ready at w0, in injection order
+        k = inj[q]
+        for e in range(edge_ptr[k], root_end[k]):
+            arr_edge[tail] = e
+            arr_ready[tail] = 0
+            arr_key[tail] = q
+            tail += 1
+    head = 0
+    n_wl = 0                                # links with waiting entries: wl[:n_wl]
+    n_dl = 0
+    last = -1
+    c = 0
+    while True:
+        if n_wl == 0:
+            if head == tail:
+                return n_dl, last
+            c = arr_ready[head]
+        if c >= S:
+            break
+        cabs = w0 + c
+        end = head
+        while end < tail and arr_ready[end] == c:
+            end += 1
+        for i in range(head, end):          # the cycle's arrivals per link, in log order
+            X = edges[arr_edge[i], 0]
+            arr_next[i] = -1
+            if lk[X, LK_CYC] != cabs:
+                lk[X, LK_CYC] = cabs
+                lk[X, LK_CNT] = 1
+                lk[X, LK_FIRST] = i
+            else:
+                lk[X, LK_CNT] += 1
+                arr_next[lk[X, LK_LAST]] = i
+            lk[X, LK_LAST] = i
+        n_srv = 0                           # served this cycle: srv[:n_srv], key link x bw + rank
+        for i in range(head, end):
+            X = edges[arr_edge[i], 0]
+            cnt = lk[X, LK_CNT]
+            if cnt == 1 and lk[X, LK_QLEN] == 0:
+                srv[n_srv] = i
+                srv_key[n_srv] = X * bw
+                n_srv += 1
+            elif cnt > 0:
+                if lk[X, LK_QLEN] == 0:
+                    wl[n_wl] = X
+                    n_wl += 1
+                _enqueue(X, lk[X, LK_FIRST], arr_key, arr_next, sc.sort_tmp, lk)
+                lk[X, LK_CNT] = 0
+        w = 0
+        for a in range(n_wl):               # links with waiting entries serve their queues
+            X = wl[a]
+            for rank in range(min(bw, lk[X, LK_QLEN])):
+                i = lk[X, LK_QHEAD]
+                lk[X, LK_QHEAD] = arr_next[i]
+                lk[X, LK_QLEN] -= 1
+                srv[n_srv] = i
+                srv_key[n_srv] = X * bw + rank
+                n_srv += 1
+            if lk[X, LK_QLEN] > 0:
+                wl[w] = X
+                w += 1
+        n_wl = w
+        if guard:                           # occupancy checks: serve in increasing link index
+            _sort_segment(srv, srv_key, 0, n_srv)
+        seg = n_dl
+        clash = False
+        blocked = -1
+        n_blocked = 0
+        for s in range(n_srv):
+            i = srv[s]
+            e = arr_edge[i]
+            X = edges[e, 0]
+            if X == blocked:
+                continue
+            v = link_head[X]
+            if v < n_cores:
+                dl_edge[n_dl] = e
+                dl_key[n_dl] = srv_key[s]
+                n_dl += 1
+                if tile[v] == cabs:
+                    clash = True
+                tile[v] = cabs
+                last = c
+            else:
+                if guard and not _room(e, w0, cabs, cap, edges, lg):
+                    blocked = X                 # X's entries of this cycle stay, in order
+                    s2 = s
+                    while s2 < n_srv and edges[arr_edge[srv[s2]], 0] == X:
+                        s2 += 1
+                    if lk[X, LK_QLEN] == 0:
+                        wl[n_wl] = X
+                        n_wl += 1
+                        lk[X, LK_QTAIL] = srv[s2 - 1]
+                        arr_next[srv[s2 - 1]] = -1
+                    else:
+                        arr_next[srv[s2 - 1]] = lk[X, LK_QHEAD]
+                    for a in range(s, s2 - 1):
+                        arr_next[srv[a]] = srv[a + 1]
+                    lk[X, LK_QHEAD] = i
+                    lk[X, LK_QLEN] += s2 - s
+                    n_blocked += s2 - s
+                    continue
+                for ce in range(edges[e, 1], edges[e, 2]):
+                    if guard:
+                        lg[edges[ce, 0], GD_OCC] += 1
+                    arr_edge[tail] = ce
+                    arr_ready[tail] = c + cph
+                    arr_key[tail] = srv_key[s]
+                    tail += 1
+            if guard:                           # one entry leaves X
+                if lg[X, GD_WIN] != w0:
+                    lg[X, GD_WIN] = w0
+                    lg[X, GD_OCC] = 0
+                lg[X, GD_OCC] -= 1
+                if lg[X, GD_DCYC] != cabs:
+                    lg[X, GD_DCYC] = cabs
+                    lg[X, GD_DCNT] = 0
+                lg[X, GD_DCNT] += 1
+        if clash:                           # deliveries to one tile in one cycle: link order
+            _sort_segment(dl_edge, dl_key, seg, n_dl)
+        head = end
+        if n_blocked == n_srv and n_wl > 0:  # all blocked: nothing changes before the next arrival
+            if head == tail:
+                break
+            c = arr_ready[head]
+        else:
+            c += 1
+    for a in range(n_wl):
+        lk[wl[a], LK_QLEN] = 0
+    return -1, 0
+
+
+@njit(cache=True)
+def _room(e, w0, cabs, cap, edges, lg):
+    """Whether every child link of tree edge ``e`` has room in cycle ``cabs``, as
+    ``noc_cycle`` checks it: entries + entries that left in this cycle < ``cap``."""
+    for ce in range(edges[e, 1], edges[e, 2]):
+        Z = edges[ce, 0]
+        if lg[Z, GD_WIN] != w0:
+            lg[Z, GD_WIN] = w0
+            lg[Z, GD_OCC] = 0
+        if lg[Z, GD_OCC] + (lg[Z, GD_DCNT] if lg[Z, GD_DCYC] == cabs else 0) >= cap:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _sort_segment(edge, key, a0, a1):
+    """Sort ``edge[a0:a1]`` by ``key[a0:a1]`` (distinct keys): insertion sort for a few
+    entries, ``argsort`` for more."""
+    if a1 - a0 > 24:
+        order = np.argsort(key[a0:a1])
+        edge[a0:a1] = edge[a0:a1][order]
+        key[a0:a1] = key[a0:a1][order]
+        return
+    for a in range(a0 + 1, a1):
+        e, kk = edge[a], key[a]
+        b = a
+        while b > a0 and key[b - 1] > kk:
+            edge[b], key[b] = edge[b - 1], key[b - 1]
+            b -= 1
+        edge[b], key[b] = e, kk
+
+
+@njit(cache=True)
+def commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters):
+    """Apply a window ``event_window`` completed: its deliveries in order, its counters; the
+    packets' link and router loads (their whole trees) are added per source at the end of
+    ``kernels.run_cycle`` (``src_count``, ``kernels.ideal_loads``)."""
+    edges, syn_tgt, syn_w = rt.edges, rt.syn_tgt, rt.syn_w
+    for i in range(n_dl):
+        e = sc.dl_edge[i]
+        ea, eb = edges[e, 1], edges[e, 2]
+        for r in range(ea, eb):
+            I[syn_tgt[r]] += syn_w[r]
+        counters[C_SYN] += eb - ea
+    for q in range(n_rem):
+        k = inj[q]
+        src_count[k] += 1
+        counters[C_DEL] += 1
+        counters[C_ROUT] += rt.n_routers[k]
