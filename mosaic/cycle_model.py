@@ -1,12 +1,14 @@
 """The cycle model of the network-on-chip: router FIFOs served cycle by cycle.
 
 Network state (``mosaic.simstate.NocState``): one linked-list FIFO per link and virtual
-channel (FIFO ``F`` on link ``F // Chip.vcs``) in a shared entry pool (entries: packet, tree
-edge, ready cycle), a packet pool (undelivered copies), a bitmap and flags of the FIFOs
-that are non-empty (served in increasing index by walking the bitmap).  ``noc_cycle`` is
-the router model; ``cycle_window`` drives it through one step window,
-``mosaic.noc.run_traffic`` from a synthetic injection process.  Pools grow when short, so
-a run never loses a packet for want of memory.
+channel (FIFO ``F`` on link ``F // Chip.vcs``; its head, tail, length, last departures and
+active flag in one row ``fifo[F]``, columns ``F_*``) in a shared pool of entries (rows
+``ent[h]``: next entry, packet, tree edge, ready cycle, columns ``E_*``), a packet pool
+(undelivered copies) and a bitmap of the FIFOs that are non-empty (served in increasing index
+by walking the bitmap).  A FIFO's state and an entry each sit in one cache line.
+``noc_cycle`` is the router model; ``cycle_window`` drives it through one step window,
+``mosaic.noc.run_traffic`` from a synthetic injection process.  Pools grow when short
+(``ensure_entries``), so a run never loses a packet for want of memory.
 """
 from __future__ import annotations
 
@@ -21,12 +23,23 @@ from .simstate import (
     C_LIVE,
     C_ROUT,
     C_SYN,
+    E_EDGE,
+    E_NEXT,
+    E_PKT,
+    E_READY,
+    F_ACT,
+    F_HEAD,
+    F_LEN,
+    F_POPC,
+    F_POPN,
+    F_TAIL,
     SCAL_ENT_FREE,
     SCAL_FREE_E,
     SCAL_FREE_P,
     SCAL_N_ACTIVE,
     SCAL_PKT_FREE,
     NocState,
+    free_rows,
 )
 
 _NEVER = np.int64(2 ** 62)
@@ -45,50 +58,36 @@ def _grow_i32(a, fill_next):
 
 
 @njit(cache=True)
-def grow_to(a, extra, fill_next):
-    """``a`` followed by ``extra`` new slots (chained as a free list ending at -1 if ``fill_next``)."""
-    n = a.size
-    b = np.empty(n + extra, np.int32)
-    b[:n] = a
-    if fill_next:
-        for i in range(n, n + extra):
-            b[i] = i + 1
-        b[n + extra - 1] = -1
-    return b
+def ensure_entries(noc, need):
+    """``noc`` with at least ``need`` free entries in its pool (``noc.scal``'s free list and
+    count updated; the pool at least doubles when it grows, and never shrinks)."""
+    scal = noc.scal
+    if scal[SCAL_FREE_E] >= need:
+        return noc
+    old = noc.ent.shape[0]
+    size = old
+    while scal[SCAL_FREE_E] + size < need:
+        size *= 2
+    ent = np.empty((old + size, noc.ent.shape[1]), np.int64)
+    ent[:old] = noc.ent
+    ent[old:] = free_rows(old, size, noc.ent.shape[1])
+    ent[old + size - 1, E_NEXT] = scal[SCAL_ENT_FREE]    # new block first, then the old free list
+    scal[SCAL_ENT_FREE] = old
+    scal[SCAL_FREE_E] += size
+    return NocState(noc.fifo, noc.active, ent, noc.pkt_rem, noc.pkt_next, scal)
 
 
 @njit(cache=True)
-def grow_to64(a, extra):
-    b = np.empty(a.size + extra, np.int64)
-    b[:a.size] = a
-    return b
-
-
-@njit(cache=True)
-def _grow_i64(a):
-    b = np.empty(2 * a.size, np.int64)
-    b[:a.size] = a
-    return b
-
-
-@njit(cache=True)
-def with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next):
-    """``noc`` with (grown) entry and packet pools."""
-    return NocState(noc.fifo_head, noc.fifo_tail, noc.fifo_len, noc.pop_cycle, noc.pop_cnt, noc.active,
-                    noc.is_active, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next, noc.scal)
-
-
-@njit(cache=True)
-def vc_fifo(X, vcs, c, fifo_len, pop_cycle, pop_cnt):
+def vc_fifo(X, vcs, c, fifo):
     """The FIFO a packet takes on link ``X``: of the link's ``vcs`` virtual channels (FIFOs
     ``X*vcs .. X*vcs+vcs-1``), the one with the fewest packets (space freed in cycle ``c``
     counts as taken), the lowest on a tie; ``X`` itself without virtual channels."""
     if vcs == 1:
         return X
     best = X * vcs
-    occ_best = fifo_len[best] + (pop_cnt[best] if pop_cycle[best] == c else 0)
+    occ_best = fifo[best, F_LEN] + (fifo[best, F_POPN] if fifo[best, F_POPC] == c else 0)
     for F in range(X * vcs + 1, X * vcs + vcs):
-        occ = fifo_len[F] + (pop_cnt[F] if pop_cycle[F] == c else 0)
+        occ = fifo[F, F_LEN] + (fifo[F, F_POPN] if fifo[F, F_POPC] == c else 0)
         if occ < occ_best:
             best, occ_best = F, occ
     return best
@@ -100,24 +99,24 @@ def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
     per root edge, ready in cycle ``ready``; ``vc_fifo`` picks the FIFO), taking entries
     from the free list ``ent_free`` of ``free_e`` entries; returns (ent_free, free_e,
     n_active).  The caller makes sure the pool holds ``root_end[k] - edge_ptr[k]`` entries."""
-    fifo_head, fifo_tail, fifo_len, ent_next = noc.fifo_head, noc.fifo_tail, noc.fifo_len, noc.ent_next
+    fifo, ent = noc.fifo, noc.ent
     for e in range(rt.edge_ptr[k], rt.root_end[k]):
-        L = vc_fifo(rt.edges[e, 0], vcs, ready, fifo_len, noc.pop_cycle, noc.pop_cnt)
+        L = vc_fifo(rt.edges[e, 0], vcs, ready, fifo)
         h = ent_free
-        ent_free = ent_next[h]
+        ent_free = ent[h, E_NEXT]
         free_e -= 1
-        noc.ent_pkt[h] = p
-        noc.ent_edge[h] = e
-        noc.ent_ready[h] = ready
-        ent_next[h] = -1
-        if fifo_tail[L] >= 0:
-            ent_next[fifo_tail[L]] = h
+        ent[h, E_PKT] = p
+        ent[h, E_EDGE] = e
+        ent[h, E_READY] = ready
+        ent[h, E_NEXT] = -1
+        if fifo[L, F_TAIL] >= 0:
+            ent[fifo[L, F_TAIL], E_NEXT] = h
         else:
-            fifo_head[L] = h
-        fifo_tail[L] = h
-        fifo_len[L] += 1
-        if not noc.is_active[L]:
-            noc.is_active[L] = True
+            fifo[L, F_HEAD] = h
+        fifo[L, F_TAIL] = h
+        fifo[L, F_LEN] += 1
+        if not fifo[L, F_ACT]:
+            fifo[L, F_ACT] = 1
             noc.active[L >> 6] |= np.uint64(1) << np.uint64(L & 63)
             n_active += 1
     return ent_free, free_e, n_active
@@ -125,7 +124,7 @@ def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
 
 @njit(cache=True, inline="always")
 def noc_cycle(c, w0, chip, rt, I, noc, last, rec):
-    """One cycle of the network: serve the active FIFOs (bitmap ``active``, flags ``is_active``)
+    """One cycle of the network: serve the active FIFOs (bitmap ``active``, flags ``fifo[:, F_ACT]``)
     in increasing index (FIFO ``F`` belongs to link ``F // chip.vcs``; a link's FIFOs share
     its ``bandwidth``, the lower virtual channel first) (the entry pool must hold every push of the cycle:
     ``free_e >= n_active x bw x max branching``).  A port activated during the cycle holds
@@ -134,9 +133,7 @@ def noc_cycle(c, w0, chip, rt, I, noc, last, rec):
     (moved, ready_left, min_future, last)."""
     cph, bw, cap, n_cores, vcs = chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores, chip.vcs
     edges, link_head, syn_tgt, syn_w = rt.edges, rt.link_head, rt.syn_tgt, rt.syn_w
-    fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
-    pop_cycle, pop_cnt, active, is_active = noc.pop_cycle, noc.pop_cnt, noc.active, noc.is_active
-    ent_next, ent_pkt, ent_edge, ent_ready = noc.ent_next, noc.ent_pkt, noc.ent_edge, noc.ent_ready
+    fifo, active, ent = noc.fifo, noc.active, noc.ent
     pkt_rem, pkt_next, scal = noc.pkt_rem, noc.pkt_next, noc.scal
     counters, router_load, link_load = rec.counters, rec.router_load, rec.link_load
     ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
@@ -157,11 +154,11 @@ def noc_cycle(c, w0, chip, rt, I, noc, last, rec):
                 cur_link, cur_used = L, 0
             v = link_head[L]
             for _b in range(bw - cur_used):
-                h = fifo_head[F]
-                if h < 0 or ent_ready[h] > c:
+                h = fifo[F, F_HEAD]
+                if h < 0 or ent[h, E_READY] > c:
                     break
-                p = ent_pkt[h]
-                e = ent_edge[h]
+                p = ent[h, E_PKT]
+                e = ent[h, E_EDGE]
                 if v < n_cores:
                     ea, eb = edges[e, 1], edges[e, 2]
                     for r in range(ea, eb):
@@ -179,59 +176,59 @@ def noc_cycle(c, w0, chip, rt, I, noc, last, rec):
                     ok = True
                     ea, eb = edges[e, 1], edges[e, 2]
                     for ce in range(ea, eb):
-                        X = vc_fifo(edges[ce, 0], vcs, c, fifo_len, pop_cycle, pop_cnt)
-                        occ = fifo_len[X] + (pop_cnt[X] if pop_cycle[X] == c else 0)
+                        X = vc_fifo(edges[ce, 0], vcs, c, fifo)
+                        occ = fifo[X, F_LEN] + (fifo[X, F_POPN] if fifo[X, F_POPC] == c else 0)
                         if occ >= cap:
                             ok = False
                             break
                     if not ok:
                         break
                     for ce in range(ea, eb):
-                        X = vc_fifo(edges[ce, 0], vcs, c, fifo_len, pop_cycle, pop_cnt)
+                        X = vc_fifo(edges[ce, 0], vcs, c, fifo)
                         g = ent_free
-                        ent_free = ent_next[g]
+                        ent_free = ent[g, E_NEXT]
                         free_e -= 1
-                        ent_pkt[g] = p
-                        ent_edge[g] = ce
-                        ent_ready[g] = c + cph
-                        ent_next[g] = -1
-                        if fifo_tail[X] >= 0:
-                            ent_next[fifo_tail[X]] = g
+                        ent[g, E_PKT] = p
+                        ent[g, E_EDGE] = ce
+                        ent[g, E_READY] = c + cph
+                        ent[g, E_NEXT] = -1
+                        if fifo[X, F_TAIL] >= 0:
+                            ent[fifo[X, F_TAIL], E_NEXT] = g
                         else:
-                            fifo_head[X] = g
+                            fifo[X, F_HEAD] = g
                             if c + cph < min_future:
                                 min_future = c + cph
-                        fifo_tail[X] = g
-                        fifo_len[X] += 1
-                        if not is_active[X]:
-                            is_active[X] = True
+                        fifo[X, F_TAIL] = g
+                        fifo[X, F_LEN] += 1
+                        if not fifo[X, F_ACT]:
+                            fifo[X, F_ACT] = 1
                             active[X >> 6] |= one << np.uint64(X & 63)
                             n_active += 1
                     router_load[v - n_cores] += 1
                     counters[C_ROUT] += 1
-                fifo_head[F] = ent_next[h]
-                if fifo_head[F] < 0:
-                    fifo_tail[F] = -1
-                fifo_len[F] -= 1
-                if pop_cycle[F] != c:
-                    pop_cycle[F] = c
-                    pop_cnt[F] = 0
-                pop_cnt[F] += 1
-                ent_next[h] = ent_free
+                fifo[F, F_HEAD] = ent[h, E_NEXT]
+                if fifo[F, F_HEAD] < 0:
+                    fifo[F, F_TAIL] = -1
+                fifo[F, F_LEN] -= 1
+                if fifo[F, F_POPC] != c:
+                    fifo[F, F_POPC] = c
+                    fifo[F, F_POPN] = 0
+                fifo[F, F_POPN] += 1
+                ent[h, E_NEXT] = ent_free
                 ent_free = h
                 free_e += 1
                 link_load[L] += 1
                 cur_used += 1
                 moved = True
-            h = fifo_head[F]
+            h = fifo[F, F_HEAD]
             if h >= 0:
-                r = ent_ready[h]
+                r = ent[h, E_READY]
                 if r <= c:
                     ready_left = True
                 elif r < min_future:
                     min_future = r
             else:
-                is_active[F] = False
+                fifo[F, F_ACT] = 0
                 active[F >> 6] &= ~(one << np.uint64(F & 63))
                 n_active -= 1
     scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
@@ -248,99 +245,69 @@ def cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec):
     delivery cycle - w0, ``step_cycles`` if packets are left)."""
     S, bw, drop = chip.step_cycles, chip.bandwidth, chip.drop
     edge_ptr, root_end, n_remote, max_fan = rt.edge_ptr, rt.root_end, rt.n_remote, rt.max_fan
-    fifo_head, fifo_tail, fifo_len = noc.fifo_head, noc.fifo_tail, noc.fifo_len
-    active, is_active, scal = noc.active, noc.is_active, noc.scal
-    ent_next, ent_pkt, ent_edge, ent_ready = noc.ent_next, noc.ent_pkt, noc.ent_edge, noc.ent_ready
-    pkt_rem, pkt_next = noc.pkt_rem, noc.pkt_next
-    counters = rec.counters
-    ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
-    free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
+    counters, scal = rec.counters, noc.scal
     wend = w0 + S
     n_born = 0
-    grown = False
     for q in range(n_rem):
         k = inj[q]
-        if free_p == 0:
-            size = pkt_next.size
-            pkt_next = _grow_i32(pkt_next, True)
-            pkt_rem = _grow_i32(pkt_rem, False)
-            pkt_free = size
-            free_p = size
-            grown = True
-        p = pkt_free
-        pkt_free = pkt_next[p]
-        free_p -= 1
-        pkt_rem[p] = n_remote[k]
+        if scal[SCAL_FREE_P] == 0:
+            size = noc.pkt_next.size
+            noc = NocState(noc.fifo, noc.active, noc.ent, _grow_i32(noc.pkt_rem, False),
+                           _grow_i32(noc.pkt_next, True), scal)
+            scal[SCAL_PKT_FREE] = size
+            scal[SCAL_FREE_P] = size
+        p = scal[SCAL_PKT_FREE]
+        scal[SCAL_PKT_FREE] = noc.pkt_next[p]
+        scal[SCAL_FREE_P] -= 1
+        noc.pkt_rem[p] = n_remote[k]
         born[n_born] = p
         n_born += 1
         counters[C_LIVE] += 1
-        if free_e < root_end[k] - edge_ptr[k]:
-            size = ent_next.size
-            ent_next = _grow_i32(ent_next, True)
-            ent_pkt = _grow_i32(ent_pkt, False)
-            ent_edge = _grow_i32(ent_edge, False)
-            ent_ready = _grow_i64(ent_ready)
-            ent_next[2 * size - 1] = ent_free     # new block first, then the old free list
-            ent_free = size
-            free_e += size
-            grown = True
-        if grown:
-            noc = with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
-            grown = False
-        ent_free, free_e, n_active = push_roots(k, p, w0, chip.vcs, rt, noc, ent_free, free_e, n_active)
+        noc = ensure_entries(noc, root_end[k] - edge_ptr[k])
+        scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE] = push_roots(
+            k, p, w0, chip.vcs, rt, noc, scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE])
     c = w0
-    while n_active > 0 and c < wend:
-        if free_e < n_active * bw * max_fan:
-            size = ent_next.size
-            while free_e + size < n_active * bw * max_fan:
-                size *= 2
-            ent_next = grow_to(ent_next, size, True)
-            ent_pkt = grow_to(ent_pkt, size, False)
-            ent_edge = grow_to(ent_edge, size, False)
-            ent_ready = grow_to64(ent_ready, size)
-            ent_next[ent_next.size - 1] = ent_free     # new block first, then the old free list
-            ent_free = ent_next.size - size
-            free_e += size
-            grown = True
-        if grown:
-            noc = with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next)
-            grown = False
-        scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
-        scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
+    while scal[SCAL_N_ACTIVE] > 0 and c < wend:
+        noc = ensure_entries(noc, scal[SCAL_N_ACTIVE] * bw * max_fan)
         moved, ready_left, min_future, last = noc_cycle(c, w0, chip, rt, I, noc, last, rec)
-        ent_free, pkt_free, n_active = scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE]
-        free_e, free_p = scal[SCAL_FREE_E], scal[SCAL_FREE_P]
         c = c + 1 if (moved and ready_left) else min_future
-    if n_active > 0:
+    if scal[SCAL_N_ACTIVE] > 0:
         last = S
+        pkt_rem = noc.pkt_rem
         for q in range(n_born):                 # late = born in this window, not delivered
             if pkt_rem[born[q]] > 0:
                 counters[C_LATE] += 1
-        if drop:                                # remove every undelivered copy
-            for L in range(fifo_head.size):
-                if not is_active[L]:
-                    continue
-                h = fifo_head[L]
-                while h >= 0:
-                    p = ent_pkt[h]
-                    if pkt_rem[p] > 0:
-                        pkt_rem[p] = 0
-                        counters[C_DROP] += 1
-                        counters[C_LIVE] -= 1
-                        pkt_next[p] = pkt_free
-                        pkt_free = p
-                        free_p += 1
-                    nxt = ent_next[h]
-                    ent_next[h] = ent_free
-                    ent_free = h
-                    free_e += 1
-                    h = nxt
-                fifo_head[L] = -1
-                fifo_tail[L] = -1
-                fifo_len[L] = 0
-                is_active[L] = False
-            active[:] = 0
-            n_active = 0
-    scal[SCAL_ENT_FREE], scal[SCAL_PKT_FREE], scal[SCAL_N_ACTIVE] = ent_free, pkt_free, n_active
-    scal[SCAL_FREE_E], scal[SCAL_FREE_P] = free_e, free_p
-    return with_pools(noc, ent_next, ent_pkt, ent_edge, ent_ready, pkt_rem, pkt_next), last
+        if drop:
+            _drop_all(noc, counters)
+    return noc, last
+
+
+@njit(cache=True)
+def _drop_all(noc, counters):
+    """Remove every undelivered copy from the network (``late="drop"``): its packets are
+    counted as dropped and freed, every FIFO is emptied."""
+    fifo, ent, pkt_rem, pkt_next, scal = noc.fifo, noc.ent, noc.pkt_rem, noc.pkt_next, noc.scal
+    for L in range(fifo.shape[0]):
+        if not fifo[L, F_ACT]:
+            continue
+        h = fifo[L, F_HEAD]
+        while h >= 0:
+            p = ent[h, E_PKT]
+            if pkt_rem[p] > 0:
+                pkt_rem[p] = 0
+                counters[C_DROP] += 1
+                counters[C_LIVE] -= 1
+                pkt_next[p] = scal[SCAL_PKT_FREE]
+                scal[SCAL_PKT_FREE] = p
+                scal[SCAL_FREE_P] += 1
+            nxt = ent[h, E_NEXT]
+            ent[h, E_NEXT] = scal[SCAL_ENT_FREE]
+            scal[SCAL_ENT_FREE] = h
+            scal[SCAL_FREE_E] += 1
+            h = nxt
+        fifo[L, F_HEAD] = -1
+        fifo[L, F_TAIL] = -1
+        fifo[L, F_LEN] = 0
+        fifo[L, F_ACT] = 0
+    noc.active[:] = 0
+    scal[SCAL_N_ACTIVE] = 0

@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from numba import njit
 from tqdm import tqdm
 
-from .cycle_model import grow_to, grow_to64, noc_cycle, push_roots, with_pools
+from .cycle_model import ensure_entries, noc_cycle, push_roots
 from .errors import ChipError
 from .routes import max_branching
 from .simstate import (C_DEL, C_INJ, C_LIVE, C_SYN, COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
@@ -244,23 +244,6 @@ def schedule(dest: Destinations, n_cores: int, rate: float, cycles: int, seed: i
 
 
 @njit(cache=True)
-def _ensure_entries(noc, need):
-    """``noc`` with at least ``need`` free FIFO entries (the pool grows, never shrinks)."""
-    scal = noc.scal
-    if scal[SCAL_FREE_E] >= need:
-        return noc
-    size = noc.ent_next.size
-    while scal[SCAL_FREE_E] + size < need:
-        size *= 2
-    ent_next = grow_to(noc.ent_next, size, True)
-    ent_next[ent_next.size - 1] = scal[SCAL_ENT_FREE]     # new block first, then the old free list
-    scal[SCAL_ENT_FREE] = ent_next.size - size
-    scal[SCAL_FREE_E] += size
-    return with_pools(noc, ent_next, grow_to(noc.ent_pkt, size, False), grow_to(noc.ent_edge, size, False),
-                       grow_to64(noc.ent_ready, size), noc.pkt_rem, noc.pkt_next)
-
-
-@njit(cache=True)
 def run_traffic(chip, rt, noc, rec, I, inj_cycle, inj_row, warm, meas, stop, done):
     """Cycle by cycle: the packets of ``inj_cycle``/``inj_row`` (packet ``p`` = its index)
     enter the network, then one ``noc_cycle`` of the router model.  Injection ends once every
@@ -300,13 +283,13 @@ def run_traffic(chip, rt, noc, rec, I, inj_cycle, inj_row, warm, meas, stop, don
                 if m0 <= c < m1:
                     outstanding -= 1
             else:
-                noc = _ensure_entries(noc, rt.root_end[k] - rt.edge_ptr[k])
+                noc = ensure_entries(noc, rt.root_end[k] - rt.edge_ptr[k])
                 noc.pkt_rem[q] = rt.n_remote[k]
                 counters[C_LIVE] += 1
                 scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE] = push_roots(
                     k, q, c, chip.vcs, rt, noc, scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE])
             q += 1
-        noc = _ensure_entries(noc, scal[SCAL_N_ACTIVE] * fan)
+        noc = ensure_entries(noc, scal[SCAL_N_ACTIVE] * fan)
         scal = noc.scal
         scal[SCAL_PKT_FREE] = -1
         noc_cycle(c, 0, chip, rt, I, noc, 0, rec)

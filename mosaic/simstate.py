@@ -88,24 +88,26 @@ class Routes(NamedTuple):
 
 
 class NocState(NamedTuple):
-    """Network-on-chip state of the cycle model: one linked-list FIFO per link and virtual
-    channel (``Chip.vcs`` per link, FIFO ``F`` on link ``F // vcs``) in a shared entry pool, a packet pool, the active-link bitmap.  The pools grow during a
-    run, so ``run_cycle`` returns the (possibly new) state."""
+    """Network-on-chip state of the cycle model (``mosaic.cycle_model``): one linked-list FIFO
+    per link and virtual channel (``Chip.vcs`` per link, FIFO ``F`` on link ``F // vcs``) in a
+    shared entry pool, a packet pool, the active-FIFO bitmap.  A FIFO's state is one row (one
+    cache line), an entry one row.  The pools grow during a run, so ``run_cycle`` returns the
+    (possibly new) state."""
 
-    fifo_head: np.ndarray   # (n_fifos,) int32 first entry (-1: empty)
-    fifo_tail: np.ndarray   # (n_fifos,) int32
-    fifo_len: np.ndarray    # (n_fifos,) int32
-    pop_cycle: np.ndarray   # (n_fifos,) int64 last cycle a packet left the FIFO
-    pop_cnt: np.ndarray     # (n_fifos,) int32 packets that left in that cycle
+    fifo: np.ndarray        # (n_fifos, 8) int64 per FIFO, columns F_*: first entry (-1: empty),
+                            # last entry, length, last cycle a packet left, packets that left
+                            # in that cycle, non-empty flag
     active: np.ndarray      # ((n_fifos+63)//64,) uint64 bitmap of non-empty FIFOs
-    is_active: np.ndarray   # (n_fifos,) bool
-    ent_next: np.ndarray    # (pool,) int32 entry pool: next entry (FIFO or free list)
-    ent_pkt: np.ndarray     # (pool,) int32 packet
-    ent_edge: np.ndarray    # (pool,) int32 tree edge
-    ent_ready: np.ndarray   # (pool,) int64 cycle the entry is ready
+    ent: np.ndarray         # (pool, 4) int64 entry pool, columns E_*: next entry (FIFO or free
+                            # list), packet, tree edge, cycle the entry is ready
     pkt_rem: np.ndarray     # (pool,) int32 packet pool: undelivered copies
     pkt_next: np.ndarray    # (pool,) int32 free list
     scal: np.ndarray        # (5,) int64, slots SCAL_*
+
+
+# columns of ``NocState.fifo`` and ``NocState.ent``
+F_HEAD, F_TAIL, F_LEN, F_POPC, F_POPN, F_ACT = range(6)
+E_NEXT, E_PKT, E_EDGE, E_READY = range(4)
 
 
 class WindowScratch(NamedTuple):
@@ -186,17 +188,29 @@ def neuron_state(mem0: np.ndarray, params: NeuronParams) -> NeuronState:
 
 
 @njit(cache=True)
+def free_rows(start, n, cols):
+    """``n`` pool rows numbered from ``start``, chained as a free list (column ``E_NEXT``)
+    ending at -1."""
+    rows = np.zeros((n, cols), np.int64)
+    for i in range(n):
+        rows[i, E_NEXT] = start + i + 1
+    rows[n - 1, E_NEXT] = -1
+    return rows
+
+
+@njit(cache=True)
 def noc_state(n_links, pool):
     """Empty network state of ``n_links`` FIFOs (links x virtual channels) with pools of
     ``pool`` entries and packets (numba: the batched kernels build one per sample)."""
+    fifo = np.zeros((n_links, 8), np.int64)
+    fifo[:, F_HEAD] = -1
+    fifo[:, F_TAIL] = -1
+    fifo[:, F_POPC] = -1
     nxt = np.arange(1, pool + 1, dtype=np.int32)
     nxt[-1] = -1
     scal = np.array([0, 0, 0, pool, pool], np.int64)
-    return NocState(np.full(n_links, -1, np.int32), np.full(n_links, -1, np.int32), np.zeros(n_links, np.int32),
-                    np.full(n_links, -1, np.int64), np.zeros(n_links, np.int32),
-                    np.zeros((n_links + 63) // 64, np.uint64), np.zeros(n_links, np.bool_),
-                    nxt, np.zeros(pool, np.int32), np.zeros(pool, np.int32), np.zeros(pool, np.int64),
-                    np.zeros(pool, np.int32), nxt.copy(), scal)
+    return NocState(fifo, np.zeros((n_links + 63) // 64, np.uint64), free_rows(0, pool, 4),
+                    np.zeros(pool, np.int32), nxt, scal)
 
 
 def record(T: int, n: int, n_routers: int, n_links: int) -> Record:
