@@ -220,8 +220,8 @@ class _Run:
         x = self.x_tr if fold is None else (self.x_tr - fold[0]) / fold[1]
 
         def loss(idx, step):
-            seq = (self._seq(x[idx], step0 + step.index) if fold is None    # direct input, unclipped
-                   else x[idx].unsqueeze(0).expand(self.cfg.T, *x[idx].shape))
+            seq = (self._seq(x[idx], step0 + step.index) if fold is None
+                   else x[idx].unsqueeze(0).expand(self.cfg.T, *x[idx].shape))   # direct, outside [0, 1]
             out = run(self.model, seq, record=bind)
             lo = _loss_fn(out[0].sum(0), self.y_tr[idx])
             if bind:
