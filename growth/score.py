@@ -18,6 +18,7 @@ reported in the row, never hidden.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ from growth.schedules import GrowthEvent, Schedule
 from mapper import map_network
 from models.datasets import load_dataset
 from models.readout import measure_on_chip
-from models.snn import encode, evaluate, make_mlp, run
+from models.snn import encode, evaluate, make_mlp, run, standardization, standardized_input
 from models.training import fit, sampled_batches
 from mosaic.cost import CostBudget, estimate_cost
 from mosaic.figures import new_figure, save
@@ -66,7 +67,9 @@ class RunConfig:
     M up to e^15 = 3.3e6 per synapse (0: off).  ``dead_layer``: what a GradMax growth event
     does when the layer has no gradient (its growth matrix is zero, e.g. the layer below went
     silent): "skip" it or grow it with "random" fan-out; either way the run goes on and the
-    score's log records it."""
+    score's log records it.  ``standardize`` (direct input only): train on standardised inputs
+    with the fold ``models.snn.standardized_input`` (the network outside training, grown,
+    measured and simulated, takes the raw [0, 1] input), as ``models.snn.train(standardize=True)``."""
 
     steps: int = 600
     batch_size: int = 64
@@ -81,6 +84,7 @@ class RunConfig:
     seed: int = 0
     progress: bool = False
     dead_layer: str = "skip"
+    standardize: bool = False
 
     def __post_init__(self) -> None:
         if self.dead_layer not in DEAD_LAYER:
@@ -89,6 +93,9 @@ class RunConfig:
             raise GrowthError(f"RunConfig needs steps, batch_size, T >= 1 and lr > 0, got {self}")
         if not 0 < self.val_fraction < 1 or self.n_sim < 0:
             raise GrowthError(f"RunConfig needs 0 < val_fraction < 1 and n_sim >= 0, got {self}")
+        if self.standardize and self.reg > 0:
+            raise GrowthError(f"RunConfig: standardize=True with reg={self.reg}: the hop regulariser would "
+                              f"see the folded first-layer weights; use one or the other")
 
 
 @dataclass
@@ -175,6 +182,7 @@ class _Run:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.torch_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.fold = standardization(self.model, self.x_tr, cfg.encoder) if cfg.standardize else None
         self.core_of = None if spec is None else self._place(None)
         self.reg = None if spec is None else self._regularizer()
 
@@ -208,16 +216,21 @@ class _Run:
         generator carry on across calls); loss: spike-count cross-entropy (+ regulariser,
         + the energy budget's penalty ``dual.penalty`` of the hidden spikes)."""
         bind = dual is not None and dual.lam > 0
+        fold = self.fold
+        x = self.x_tr if fold is None else (self.x_tr - fold[0]) / fold[1]
 
         def loss(idx, step):
-            out = run(self.model, self._seq(self.x_tr[idx], step0 + step.index), record=bind)
+            seq = (self._seq(x[idx], step0 + step.index) if fold is None
+                   else x[idx].unsqueeze(0).expand(self.cfg.T, *x[idx].shape))   # direct, outside [0, 1]
+            out = run(self.model, seq, record=bind)
             lo = _loss_fn(out[0].sum(0), self.y_tr[idx])
             if bind:
                 lo = lo + dual.penalty(out[2][:-1])
             return lo if self.reg is None else lo + self.reg(self.model)
 
         self.model.train()
-        fit(self.opt, sampled_batches(len(self.y_tr), self.cfg.batch_size, n_steps, self.gen), loss)
+        with standardized_input(self.model, fold) if fold is not None else contextlib.nullcontext():
+            fit(self.opt, sampled_batches(len(self.y_tr), self.cfg.batch_size, n_steps, self.gen), loss)
         self.model.eval()
 
     @torch.no_grad()

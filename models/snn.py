@@ -8,7 +8,8 @@ state lives in snnTorch's hidden state, so a layer can be grown by replacing its
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import snntorch as snn
@@ -267,7 +268,7 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
                          f"{first.in_features}")
     x = torch.as_tensor(ds.x_train, dtype=first.weight.dtype)
     y = torch.as_tensor(ds.y_train)
-    fold = _standardize(model, x, encoder) if standardize else None
+    fold = standardization(model, x, encoder) if standardize else None
     if fold is not None:
         x = (x - fold[0]) / fold[1]
     gen = torch.Generator().manual_seed(seed)
@@ -281,33 +282,44 @@ def train(model: nn.Sequential, ds, *, T: int = 10, encoder: str = "direct", epo
                      label_smoothing)
 
     model.train()
-    try:
+    with standardized_input(model, fold) if fold is not None else contextlib.nullcontext():
         res = fit(model.parameters(), shuffled_batches(len(y), batch_size, gen), batch_loss, epochs=epochs,
                   lr=lr, weight_decay=weight_decay, cosine=True, time_budget=time_budget, progress=progress,
                   desc=f"train {ds.name}")
-    finally:
-        if fold is not None:  # back to a model of the raw input, also if interrupted
-            with torch.no_grad():
-                first.weight.div_(fold[1])
-                first.bias.sub_(first.weight @ fold[0])
     model.eval()
     reset_state(model)
     return {"epochs": res.epochs, "loss": res.loss, "wall_s": res.wall_s, "cpu_s": res.cpu_s}
 
 
-def _standardize(model: nn.Sequential, x: torch.Tensor, encoder: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(mean, std)`` of ``x`` (per feature, one std), folded into the first Linear so the
-    model computes the same function of the standardised input."""
+def standardization(model: nn.Sequential, x: torch.Tensor, encoder: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, std)`` of the training inputs ``x`` (per feature, one std over all features)
+    for ``standardized_input``; refuses a spike code (it cannot be shifted) and a first Linear
+    without a bias (the shift folds into it)."""
     first = linear_layers(model)[0]
     if is_spiking(model) and encoder != "direct":
         raise ModelError("train: standardize needs direct input (a spike code cannot be shifted)")
     if first.bias is None:
         raise ModelError("train: standardize folds into the first Linear's bias; build it with a bias")
-    mu, sd = x.mean(0), x.std().clamp_min(1e-6)
-    with torch.no_grad():  # start from the same function of the raw input
+    return x.mean(0), x.std().clamp_min(1e-6)
+
+
+@contextlib.contextmanager
+def standardized_input(model: nn.Sequential, fold: tuple[torch.Tensor, torch.Tensor]) -> Iterator[None]:
+    """Inside the block ``model`` takes ``(x - mean) / std`` (``fold`` from ``standardization``)
+    and computes the same function as outside it on raw ``x``: the first Linear becomes
+    ``(W std, b + W mean)``; on leaving (also on an error) it is folded back (``W / std``,
+    ``b - W mean / std``), so training inside conditions the data without changing the chip's input."""
+    mu, sd = fold
+    first = linear_layers(model)[0]
+    with torch.no_grad():
         first.bias.add_(first.weight @ mu)
         first.weight.mul_(sd)
-    return mu, sd
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            first.weight.div_(sd)
+            first.bias.sub_(first.weight @ mu)
 
 
 @torch.no_grad()
