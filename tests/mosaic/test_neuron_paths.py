@@ -173,3 +173,12 @@ def test_analog_layered_run_equals_reference(dtype):
         assert a.counts["spikes"] > 0
         assert np.array_equal(a.spikes, b.spikes) and np.array_equal(a.final_mem, b.final_mem)
         assert a.counts == b.counts
+
+
+@pytest.mark.parametrize("T, n, p", [(1, 1, 1.0), (25, 138, 0.1), (70_000, 3, 1.0), (70_000, 5, 0.5), (300, 17, 0.0)])
+def test_spike_counts_equal_a_plain_sum_also_past_the_16_bit_flush(T, n, p):
+    """``neurons.spike_counts`` counts in 16-bit accumulators flushed every 65,535 steps: a
+    column that spikes at every one of 70,000 steps must not wrap."""
+    x = np.random.default_rng(T + n).random((T, n)) < p
+    got = neurons.spike_counts(x)
+    assert got.dtype == np.int64 and got.tolist() == x.sum(axis=0).tolist()
