@@ -129,7 +129,7 @@ def layer_benefits(model: nn.Sequential, batch, loss_fn, n_hidden: int) -> list[
     return out
 
 
-def _benefit(b: np.ndarray | dict, k: int) -> tuple[int, float]:
+def candidate_benefit(b: np.ndarray | dict, k: int) -> tuple[int, float]:
     """(neurons actually added, predicted benefit) of growing by ``k``: GradMax singular
     values (k capped by their number, benefit = sum of the top-k squared) or a dict {k: value}
     (0 neurons when k was not estimated)."""
@@ -359,7 +359,7 @@ class GrowthController:
         out: list[Candidate] = []
         for li in range(n_hidden):
             for k in sorted(set(c.k_options)):
-                kk, benefit = _benefit(benefits[li], k)
+                kk, benefit = candidate_benefit(benefits[li], k)
                 if kk and any(o.layer == li and o.k == kk for o in out):
                     continue
                 first = Candidate(li, kk if kk else k, benefit)
