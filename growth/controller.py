@@ -9,7 +9,8 @@ At each growth opportunity (every ``check_every`` training steps) the controller
    (``max_sizes`` / ``max_neurons``) allows.  Benefit = sum of the top-k squared singular
    values of GradMax's matrix M_l (the squared gradient norm the new fan-ins receive, i.e. the
    first-order loss decrease per unit learning rate; Evci et al. ICLR 2022); k is capped by
-   rank M_l as GradMax does.  Or a given benefit per k (``growth.benefit``'s look-ahead).
+   rank M_l as GradMax does.  Or a given benefit per k (``growth.benefit``'s look-ahead, in
+   nats against a no-growth twin).
    Recurrent layers (``recurrent``) count the new neurons' synapses onto their own layer.
 3. **cost** - the grown network is placed incrementally (``mapper.map_network`` with
    ``previous`` = the current placement, old neurons pinned) and, with ``tile_options``,

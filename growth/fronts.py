@@ -5,8 +5,8 @@ A point is one training run (dict fields below, shared with the recurrent worklo
 Strategies: "fixed" (a round-robin GradMax schedule to a final size), "random" (random
 growth: a random layer order with random fan-out, to the same final sizes) and "controller"
 (``growth.controller.GrowthController`` through ``growth.score.grow_with_controller``: it
-grows on a plateau where GradMax's benefit per added chip cost is best, within its energy
-budget).  ``setting``: the final number of hidden neurons (fixed, random) or the
+grows on a plateau where the benefit (``MLP_ESTIMATOR``, ``growth.benefit``) per added chip
+cost is best, within its energy budget).  ``setting``: the final number of hidden neurons (fixed, random) or the
 controller's energy budget (pJ per inference).
 
 The feed-forward workloads ("digits_mlp", "mnist1d_mlp") grow a spiking MLP from hidden
@@ -20,8 +20,10 @@ inference.
 Point dict: ``workload``, ``strategy``, ``setting``, ``seed``, ``preset``, ``accuracy``,
 ``energy_pj``, ``n_neurons`` (chip neurons: hidden + output), ``n_classes``, ``violations``
 (controller: measured networks over its budget, cycle routing), ``benefit`` (controller: per
-growth, ``{"type": "layer:l", "predicted": GradMax benefit, "realised": accuracy gain until the
-next measurement}``), ``wall_s``; also ``energy_by_kind`` (pJ) and ``sizes``.
+growth, ``growth.score.grow_with_controller``'s record: type "layer:l", the ``predicted``
+benefit the controller used, ``gradmax`` and ``lookahead`` beside it, the ``realised`` gain
+over a no-growth twin (nats) and, as ``realised_rows``, the test-accuracy change to the next
+measured row), ``wall_s``; also ``energy_by_kind`` (pJ) and ``sizes``.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from mosaic.spec import HardwareSpec
 
 STRATEGIES = ("fixed", "random", "controller")
 MLP_ESTIMATOR = "gradmax"
+MLP_LOOK_STEPS, MLP_LOOK_BATCH = 5, None      # look-ahead: steps per candidate, batch (None: the run's)
 METHOD_LABEL = {"fixed": "fixed GradMax", "random": "random growth", "controller": "controller"}
 
 
@@ -143,7 +146,8 @@ def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, qu
                                 plateau=PlateauRule(window=1, eps=0.25), margin=0.95, T=cfg.T,
                                 mapping=cfg.mapping, time_limit=cfg.time_limit, seed=seed)
         score = grow_with_controller(spec, budget, data, w.root, controller=ccfg, config=cfg, grow_until=0.8,
-                                     estimator=estimator, validate_benefit=validate_benefit)
+                                     estimator=estimator, look_steps=MLP_LOOK_STEPS, look_batch=MLP_LOOK_BATCH,
+                                     validate_benefit=validate_benefit)
     else:
         target = w.target(setting)
         sched = (round_robin(w.root, target, w.k, grow_steps) if strategy == "fixed"

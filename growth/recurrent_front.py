@@ -13,7 +13,8 @@ Strategies: ``"fixed"`` (GradMax recurrent growth, ``growth.grow_recurrent``, ev
 over the first ``grow_until`` of training, up to ``setting`` neurons in all), ``"random"``
 (the same schedule, random fan-outs) and ``"controller"``
 (``growth.controller.GrowthController`` with budget ``setting`` pJ per inference: it picks
-when (plateau), k and the tiles; benefit by look-ahead, ``growth.benefit``).  New neurons of
+when (plateau), k and the tiles; benefit by look-ahead against a no-growth twin,
+``growth.benefit``).  New neurons of
 fixed/random are placed incrementally (greedy, old neurons pinned).
 
 Every network the controller accepts is simulated (cycle routing) on a held-out batch of

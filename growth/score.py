@@ -19,6 +19,7 @@ reported in the row, never hidden.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -247,17 +248,21 @@ class _Run:
                     else MosaicRegularizer(twin.model, self.spec, self.core_of, self.cfg.reg))
         return twin
 
-    def lookahead(self, k_options: Sequence[int], steps: int, dual: EnergyDual | None, at: int) -> Lookahead:
+    def lookahead(self, k_options: Sequence[int], steps: int, dual: EnergyDual | None, at: int,
+                  batch_size: int | None = None) -> Lookahead:
         """The look-ahead (``growth.benefit.lookahead_losses``) of every (hidden layer, k) at
-        training step ``at``: twins trained ``steps`` steps (with the energy dual's current
-        penalty, without the hop regulariser) on the same batches, each grown copy by GradMax
-        on one fixed batch.  Its batches come from (seed, ``at``), not the run's generators."""
+        training step ``at``: twins trained ``steps`` steps of ``batch_size`` (None: the run's)
+        with the energy dual's current penalty and without the hop regulariser, on the same
+        batches; each grown copy by GradMax on one fixed batch.  Its batches come from (seed,
+        ``at``), not the run's generators."""
+        cfg = self.cfg if batch_size is None else dataclasses.replace(self.cfg, batch_size=int(batch_size))
         seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + at)))
         idx = torch.randint(len(self.y_tr), (256,), generator=torch.Generator().manual_seed(seed))
         batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
 
         def fork(r):
             c = r.fork(regularized=False)
+            c.cfg = cfg
             c.gen, c.torch_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
             return c
 
@@ -427,7 +432,8 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
                          controller: ControllerConfig | None = None,
                          config: RunConfig | None = None, grow_until: float = 0.8,
                          calibrate: bool = True, dual_lr: float = 1.0, estimator: str = "gradmax",
-                         look_steps: int = 5, validate_benefit: bool = False) -> ScheduleScore:
+                         look_steps: int = 5, look_batch: int | None = None,
+                         validate_benefit: bool = False) -> ScheduleScore:
     """Train from hidden sizes ``initial`` and let :class:`GrowthController` decide where and
     when to grow (every ``controller.check_every`` steps, up to ``grow_until`` x the run's
     steps, so new neurons have time to train).  Rows are measured before every growth and at
@@ -441,7 +447,8 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     validation samples moves a multiplier on the hidden layers' spike energy); its history
     is ``score.dual``.  0: growth alone is budgeted and training may drift above it.
     ``estimator``: the benefit per (layer, k), "gradmax" (singular values) or "lookahead"
-    (``growth.benefit``, twin baseline, ``look_steps`` training steps per candidate).
+    (``growth.benefit``, twin baseline, ``look_steps`` training steps of ``look_batch``
+    samples per candidate; None: the run's batch size).
     ``score.benefit`` holds one record per growth (``growth.benefit.RealisedGain``, closed
     ``plateau.window + 1`` checks later); ``validate_benefit``: its realised gain is measured
     against a no-growth twin trained on the same batches, and both estimates are recorded
@@ -491,7 +498,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         def benefits():
             est["gradmax"] = run.benefits()
             if estimator == "lookahead" or validate_benefit:      # validation records both estimates
-                est["lookahead"] = run.lookahead(ccfg.k_options, look_steps, dual, step)
+                est["lookahead"] = run.lookahead(ccfg.k_options, look_steps, dual, step, look_batch)
             if estimator == "gradmax":
                 return est["gradmax"]
             twin = est["lookahead"].benefits("twin")
