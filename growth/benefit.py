@@ -60,7 +60,8 @@ def fork_generator(gen: torch.Generator) -> torch.Generator:
     return out
 
 
-def _check_steps(steps) -> int:
+def check_steps(steps) -> int:
+    """``steps`` as an int if it is a positive integer, else a ``GrowthError`` naming it."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise GrowthError(f"look-ahead steps must be a positive integer, got {steps!r}")
     return int(steps)
@@ -98,7 +99,7 @@ def lookahead_losses(state, candidates: Sequence[Hashable], *, copy: Callable[[o
     grows it in place; ``train(copy, steps)`` trains it on batches that are the same at every
     call (a generator seeded afresh each time); ``val_loss(copy)`` its validation loss.
     ``state`` itself is never trained or grown."""
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     now = float(val_loss(copy(state)))
     ref = None
     if twin:

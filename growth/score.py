@@ -41,7 +41,8 @@ from growth.controller import (
     layer_benefits,
     layered_network,
 )
-from growth.benefit import ESTIMATORS, Lookahead, RealisedGain, fork_generator, fork_optimizer, lookahead_losses
+from growth.benefit import (ESTIMATORS, Lookahead, RealisedGain, check_steps, fork_generator, fork_optimizer,
+                            lookahead_losses)
 from growth.energy_dual import EnergyDual, layer_slopes
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError, grow_layer, hidden_sizes
@@ -458,6 +459,9 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         raise GrowthError(f"grow_until must be a fraction of the run in [0, 1], got {grow_until}")
     if estimator not in ESTIMATORS:
         raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
+    check_steps(look_steps)
+    if look_batch is not None and not (isinstance(look_batch, int) and look_batch >= 1):
+        raise GrowthError(f"look_batch must be a positive number of samples or None, got {look_batch!r}")
     ccfg = controller or ControllerConfig(T=cfg.T)
     if ccfg.T != cfg.T:
         raise GrowthError(f"controller T = {ccfg.T} differs from the run's T = {cfg.T}")

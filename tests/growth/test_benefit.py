@@ -179,3 +179,9 @@ def test_controller_grows_by_lookahead(digits):
     assert s.benefit and all(b["predicted"] == b["lookahead"] > 0 for b in s.benefit)
     with pytest.raises(GrowthError, match="unknown benefit estimator 'oracle'"):
         _controlled(digits, False, "oracle")
+    with pytest.raises(GrowthError, match="look-ahead steps must be a positive integer, got 0"):
+        grow_with_controller(HardwareSpec.preset("mosaic-4x4"), CostBudget(energy_pj=4e5), digits, (8, 8),
+                             config=_cfg(), estimator="lookahead", look_steps=0)
+    with pytest.raises(GrowthError, match="look_batch must be a positive number of samples or None, got 0"):
+        grow_with_controller(HardwareSpec.preset("mosaic-4x4"), CostBudget(energy_pj=4e5), digits, (8, 8),
+                             config=_cfg(), look_batch=0)
