@@ -183,8 +183,9 @@ class _Run:
         spk, mem, _ = run_rsnn(model or self.model, self.x_val)
         return float(count_loss(spk, mem, self.y_val)), float(np.mean(predict(spk) == self.y_val.numpy()))
 
-    def grow_batch(self):
-        idx = torch.randint(len(self.y_tr), (128,), generator=self.gen)
+    def grow_batch(self, gen: torch.Generator | None = None):
+        """128 random training sequences (from ``gen``, default the run's generator)."""
+        idx = torch.randint(len(self.y_tr), (128,), generator=gen or self.gen)
         return self.x_tr[:, idx], self.y_tr[idx]
 
     def rates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -259,10 +260,10 @@ def _schedule(run: _Run, target: int, method: str) -> None:
             run.grow(min(k, target - run.n_neurons), method)
 
 
-def _fork(run: _Run, model: nn.Sequential | None = None, opt=None) -> tuple[nn.Sequential, torch.optim.Optimizer]:
-    """A copy of the run's model (or ``model``) with a copy of its optimizer state."""
-    m = copy_rsnn(model or run.model)
-    return m, fork_optimizer(opt or run.opt, m.parameters())
+def _fork(run: _Run) -> tuple[nn.Sequential, torch.optim.Optimizer]:
+    """A copy of the run's model with a copy of its optimizer state."""
+    m = copy_rsnn(run.model)
+    return m, fork_optimizer(run.opt, m.parameters())
 
 
 def _lookahead(run: _Run, k_options, at: int) -> Lookahead:
@@ -270,8 +271,7 @@ def _lookahead(run: _Run, k_options, at: int) -> Lookahead:
     no-growth twin and a copy per k, each with copied optimizer state, trained on the same
     fixed batches, drawn from (seed, ``at``) rather than the run's generator."""
     seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(run.seed * 100_003 + at)))
-    idx = torch.randint(len(run.y_tr), (128,), generator=torch.Generator().manual_seed(seed))
-    batch = run.x_tr[:, idx], run.y_tr[idx]
+    batch = run.grow_batch(torch.Generator().manual_seed(seed))
 
     def grow(c, k):
         m, opt = c
@@ -284,7 +284,7 @@ def _lookahead(run: _Run, k_options, at: int) -> Lookahead:
     def train(c, steps):
         run.train(*c, steps, torch.Generator().manual_seed(seed))
 
-    return lookahead_losses(run, k_options, copy=lambda r: _fork(r), grow=grow, train=train,
+    return lookahead_losses(run, k_options, copy=_fork, grow=grow, train=train,
                             val_loss=lambda c: run.val(c[0])[0], steps=run.wl.look_steps)
 
 
