@@ -47,7 +47,11 @@ from mosaic.figures import new_figure, save
 from mosaic.spec import HardwareSpec
 
 STRATEGIES = ("fixed", "random", "controller")
-MLP_ESTIMATOR = "gradmax"
+# The controller's benefit estimate on the feed-forward workloads, chosen after validated runs
+# with both estimates recorded (docs/packages/growth.md says what was compared): the look-ahead
+# against a no-growth twin (nats, comparable across layers), 5 steps of the run's batch size
+# per candidate (10 steps of 64 samples ranked the realised gains worse).
+MLP_ESTIMATOR = "lookahead"
 MLP_LOOK_STEPS, MLP_LOOK_BATCH = 5, None      # look-ahead: steps per candidate, batch (None: the run's)
 METHOD_LABEL = {"fixed": "fixed GradMax", "random": "random growth", "controller": "controller"}
 
