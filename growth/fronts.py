@@ -50,7 +50,7 @@ STRATEGIES = ("fixed", "random", "controller")
 # The controller's benefit estimate on the feed-forward workloads, chosen after validated runs
 # with both estimates recorded (docs/packages/growth.md says what was compared): the look-ahead
 # against a no-growth twin (nats, comparable across layers), 5 steps of the run's batch size
-# per candidate (10 steps of 64 samples ranked the realised gains worse).
+# per candidate (10 steps, of 64 samples or of the run's batch, ranked the realised gains worse).
 MLP_ESTIMATOR = "lookahead"
 MLP_LOOK_STEPS, MLP_LOOK_BATCH = 5, None      # look-ahead: steps per candidate, batch (None: the run's)
 METHOD_LABEL = {"fixed": "fixed GradMax", "random": "random growth", "controller": "controller"}

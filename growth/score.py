@@ -252,10 +252,10 @@ class _Run:
     def lookahead(self, k_options: Sequence[int], steps: int, dual: EnergyDual | None, at: int,
                   batch_size: int | None = None) -> Lookahead:
         """The look-ahead (``growth.benefit.lookahead_losses``) of every (hidden layer, k) at
-        training step ``at``: twins trained ``steps`` steps of ``batch_size`` (None: the run's)
-        with the energy dual's current penalty and without the hop regulariser, on the same
-        batches; each grown copy by GradMax on one fixed batch.  Its batches come from (seed,
-        ``at``), not the run's generators."""
+        training step ``at``: the no-growth twin and the grown copies (GradMax on one fixed
+        batch) train ``steps`` steps of ``batch_size`` (None: the run's) on the same batches,
+        with the energy dual's current penalty and without the hop regulariser.  Its batches
+        come from (seed, ``at``), not the run's generators, so the run trains the same."""
         cfg = self.cfg if batch_size is None else dataclasses.replace(self.cfg, batch_size=int(batch_size))
         seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + at)))
         idx = torch.randint(len(self.y_tr), (256,), generator=torch.Generator().manual_seed(seed))
