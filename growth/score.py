@@ -249,6 +249,18 @@ class _Run:
                     else MosaicRegularizer(twin.model, self.spec, self.core_of, self.cfg.reg))
         return twin
 
+    def estimates(self, est: dict, estimator: str, look: tuple | None) -> list:
+        """The controller's benefits per hidden layer from ``estimator``; fills ``est`` with
+        "gradmax" (singular values per layer) and, when ``look`` = the arguments of
+        :meth:`lookahead`, "lookahead"."""
+        est["gradmax"] = self.benefits()
+        if look is not None:
+            est["lookahead"] = self.lookahead(*look)
+        if estimator == "gradmax":
+            return est["gradmax"]
+        twin = est["lookahead"].benefits("twin")
+        return [{k: b for (li, k), b in twin.items() if li == layer} for layer in range(len(est["gradmax"]))]
+
     def lookahead(self, k_options: Sequence[int], steps: int, dual: EnergyDual | None, at: int,
                   batch_size: int | None = None) -> Lookahead:
         """The look-ahead (``growth.benefit.lookahead_losses``) of every (hidden layer, k) at
@@ -457,11 +469,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     cfg = config or RunConfig()
     if not 0 <= grow_until <= 1:
         raise GrowthError(f"grow_until must be a fraction of the run in [0, 1], got {grow_until}")
-    if estimator not in ESTIMATORS:
-        raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
-    check_steps(look_steps)
-    if look_batch is not None and not (isinstance(look_batch, int) and look_batch >= 1):
-        raise GrowthError(f"look_batch must be a positive number of samples or None, got {look_batch!r}")
+    _check_estimator(estimator, look_steps, look_batch)
     ccfg = controller or ControllerConfig(T=cfg.T)
     if ccfg.T != cfg.T:
         raise GrowthError(f"controller T = {ccfg.T} differs from the run's T = {cfg.T}")
@@ -483,13 +491,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         bar.update(n)
         if gains.due:
             gains.close(run.val())
-        act = measured = None
-        if dual is not None:                 # every opportunity, to the end of the run
-            act = rates, in_rates, analog = activity(run.model, xv, cfg.T, cfg.encoder)
-            measured = run._simulate(xv)["energy_pj"]
-            sizes = run.sizes()
-            dual.update(step, measured, layer_slopes(layered_network(run.n_in, sizes), run.spec, run.core_of,
-                                                     rates, in_rates, sizes, cfg.T, analog))
+        act, measured = _dual_step(run, dual, xv, step) if dual is not None else (None, None)
         if step >= grow_until * cfg.steps:
             continue
         loss_acc = run.val()
@@ -498,42 +500,61 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         if calibrate and measured is None:   # simulated only if the controller asks (on a plateau)
             measured = lambda: run._simulate(xv)["energy_pj"]      # noqa: E731
         est: dict = {}
-
-        def benefits():
-            est["gradmax"] = run.benefits()
-            if estimator == "lookahead" or validate_benefit:      # validation records both estimates
-                est["lookahead"] = run.lookahead(ccfg.k_options, look_steps, dual, step, look_batch)
-            if estimator == "gradmax":
-                return est["gradmax"]
-            twin = est["lookahead"].benefits("twin")
-            return [{k: b for (li, k), b in twin.items() if li == layer} for layer in range(len(est["gradmax"]))]
-
-        pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates, benefits,
-                          analog_input=analog, measured=measured if calibrate else None)
+        look = (ccfg.k_options, look_steps, dual, step, look_batch) if estimator == "lookahead" or validate_benefit \
+            else None                        # validation records both estimates
+        pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates,
+                          lambda: run.estimates(est, estimator, look), analog_input=analog,
+                          measured=measured if calibrate else None)
         if pick is None:
             continue
         gains.close(loss_acc)                # cut short by this growth (not with the default horizon)
         score.rows.append(run.measure(step))
-        record = _benefit_record(pick, est)
-        twin = run.fork() if validate_benefit else None
-        added, note = run.grow(pick.layer, pick.k, "gradmax")
+        added, note = _grow_tracked(run, pick, _benefit_record(pick, est), gains, loss_acc, dual, validate_benefit)
         score.events.append((step, pick.layer, added))
-        if twin is None:
-            gains.start(record, loss_acc)
-        else:
-            twin.gen = fork_generator(run.gen)           # the batches the grown run draws next
-            gains.start(record, loss_acc, lambda n, s0, t=twin: t.train(n, s0, dual), twin.val)
         if note is not None:
             ctl.log.append({"step": step, "layer": pick.layer, "k": pick.k, "dead_layer": note})
     bar.close()
     gains.close(run.val())
     score.rows.append(run.measure(cfg.steps))
-    score.log = ctl.log
+    score.log, score.benefit, score.model = ctl.log, gains.records, run.model
     score.dual = [] if dual is None else dual.history
-    score.benefit = gains.records
-    score.model = run.model
     score.wall_s = time.perf_counter() - t0
     return score
+
+
+def _check_estimator(estimator: str, look_steps: int, look_batch: int | None) -> None:
+    if estimator not in ESTIMATORS:
+        raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
+    check_steps(look_steps)
+    if look_batch is not None and not (isinstance(look_batch, int) and look_batch >= 1):
+        raise GrowthError(f"look_batch must be a positive number of samples or None, got {look_batch!r}")
+
+
+def _dual_step(run: _Run, dual: EnergyDual, xv: np.ndarray, step: int) -> tuple[tuple, float]:
+    """The energy dual's update at an opportunity: the activity of the validation samples
+    ``xv`` and the chip's simulated energy (pJ per inference), returned for reuse."""
+    cfg = run.cfg
+    act = rates, in_rates, analog = activity(run.model, xv, cfg.T, cfg.encoder)
+    measured = run._simulate(xv)["energy_pj"]
+    sizes = run.sizes()
+    dual.update(step, measured, layer_slopes(layered_network(run.n_in, sizes), run.spec, run.core_of,
+                                             rates, in_rates, sizes, cfg.T, analog))
+    return act, measured
+
+
+def _grow_tracked(run: _Run, pick, record: dict, gains: RealisedGain, before: tuple[float, float],
+                  dual: EnergyDual | None, validate: bool) -> tuple[int, str | None]:
+    """Grow the run by ``pick`` and open its realised gain: with ``validate``, against a twin
+    forked before the growth (model, optimizer) and after it (the batch generator, so that it
+    draws the batches the grown run draws next)."""
+    twin = run.fork() if validate else None
+    added, note = run.grow(pick.layer, pick.k, "gradmax")
+    if twin is None:
+        gains.start(record, before)
+    else:
+        twin.gen = fork_generator(run.gen)
+        gains.start(record, before, lambda n, s0: twin.train(n, s0, dual), twin.val)
+    return added, note
 
 
 def _benefit_record(pick, est: dict) -> dict:
