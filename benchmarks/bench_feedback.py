@@ -226,9 +226,9 @@ def front_targets(fr: dict, workloads) -> list[dict]:
 
 def benefit_target(points: list[dict]) -> dict:
     """``benefit_rank_correlation``: Spearman's rho of the controller's predicted benefit vs
-    the gain realised after the next training interval, per candidate type; the value is the
-    lowest rho over the types with at least ``MIN_RECORDS`` growths (the pooled "all" is
-    printed beside it, not used: MLP and recurrent gains are in different units)."""
+    the gain realised over a no-growth twin (nats, ``growth.benefit``), per candidate type;
+    the value is the lowest rho over the types with at least ``MIN_RECORDS`` growths (the
+    pooled "all" is printed beside it, not used: it mixes workloads)."""
     n = sum(len(p["benefit"]) for p in points if p["strategy"] == "controller")
     rc = benefit_rank_correlation([p for p in points if p["strategy"] == "controller"])
     used = {t: v for t, v in rc.items() if t != "all" and v["n"] >= MIN_RECORDS and np.isfinite(v["rho"])}

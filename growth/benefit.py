@@ -1,66 +1,206 @@
 """Benefit estimates for growth candidates, and their check against the realised gain.
 
-Two estimates of what growing by k neurons buys:
+Two estimates of what a growth candidate (a k, or a (layer, k)) buys:
 
 - **GradMax** (``"gradmax"``): the sum of the top-k squared singular values of the growth
   matrix, i.e. the squared gradient norm the new fan-ins receive (a first-order loss decrease
   per unit learning rate).  Cheap (one backward pass) but in gradient units, which differ
   between layers and change scale over training.
-- **Look-ahead** (``"lookahead"``): grow a copy of the model (with a copy of the optimizer
-  state, padded as real growth pads it), train it ``steps`` minibatch steps on batches fixed
-  for every candidate, and take the validation-loss drop (nats): L_val(now) - L_val(copy
-  after the steps).  It is in loss units, so it compares across layers and over training,
-  at the price of ``steps`` training steps per candidate.
+- **Look-ahead** (``"lookahead"``, :func:`lookahead_benefits`): grow a copy of the model (with
+  a copy of its optimizer state, padded as real growth pads it) and train it ``steps``
+  minibatch steps on batches fixed for every candidate.  With ``baseline="twin"`` (the
+  default, a counterfactual) the benefit is L_val(no-growth twin) - L_val(grown copy) in
+  nats, the twin being one more copy trained the same ``steps`` on the same batches: what
+  the growth adds over what training alone would do.  ``baseline="now"`` (the earlier
+  definition) is L_val(now) - L_val(grown copy), which also counts the progress of those
+  ``steps`` without growth.  Loss units compare across layers and over training, at the
+  price of ``steps`` training steps per candidate (and the twin's).
 
-Validation: per accepted candidate, the realised gain is the validation-loss drop over the
-training interval that follows the growth; :func:`rank_correlation` gives Spearman's rho
-between predicted and realised per candidate type ("layer:k").
+Validation (:class:`RealisedGain`): at an accepted growth the caller forks a no-growth twin
+(model, optimizer state, batch generator) and trains it alongside the grown run, on the same
+batches, over a horizon of training steps; the realised gain is L_val(twin) - L_val(grown)
+(nats; the validation-accuracy difference beside it).  The old realised figure, L_val at
+the growth - L_val after the horizon, is kept beside it (``realised_now``).
+:func:`rank_correlation` gives Spearman's rho between a prediction and a realised figure per
+candidate type.
 """
 from __future__ import annotations
 
+import copy as _copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+import torch
 from scipy.stats import spearmanr
-from torch import nn
 
 from growth.errors import GrowthError
 
 ESTIMATORS = ("lookahead", "gradmax")
+BASELINES = ("twin", "now")
 
 
-def lookahead_benefits(model: nn.Sequential, k_options: Sequence[int], *, copy: Callable[[nn.Sequential], tuple],
-                       grow: Callable[[nn.Sequential, object, int], int],
-                       train: Callable[[nn.Sequential, object, int], None],
-                       val_loss: Callable[[nn.Sequential], float], steps: int) -> dict[int, float]:
-    """{k: L_val(model) - L_val(copy grown by k and trained ``steps`` steps)} (nats).
-
-    ``copy(model) -> (model', optimizer')`` a deep copy with its optimizer state;
-    ``grow(model', optimizer', k)`` grows it in place (returns the number added);
-    ``train(model', optimizer', steps)`` trains it on the same fixed batches for every k;
-    ``val_loss(model)`` the validation loss.  The model itself is not changed."""
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise GrowthError(f"look-ahead steps must be a positive integer, got {steps!r}")
-    now = float(val_loss(model))
-    out = {}
-    for k in sorted(set(int(k) for k in k_options)):
-        m, opt = copy(model)
-        grow(m, opt, k)
-        train(m, opt, int(steps))
-        out[k] = now - float(val_loss(m))
+def fork_optimizer(opt: torch.optim.Optimizer, params) -> torch.optim.Optimizer:
+    """An optimizer of ``opt``'s class and settings over ``params`` (the same parameters of a
+    deep-copied model, in the same order) with a deep copy of its state: training the copy
+    leaves ``opt``'s moments and step counts alone (``load_state_dict`` alone would share
+    the state tensors)."""
+    out = type(opt)(list(params), **opt.defaults)
+    out.load_state_dict(_copy.deepcopy(opt.state_dict()))
     return out
 
 
-def rank_correlation(records: Sequence[dict], key: str = "predicted") -> dict:
-    """Spearman's rho of ``record[key]`` against ``record["realised"]``, per candidate type
-    (``record["type"]``) and over all records ("all"): {type: {"rho", "n"}}; rho is NaN
-    with fewer than 3 records or a constant column."""
+def fork_generator(gen: torch.Generator) -> torch.Generator:
+    """A generator in ``gen``'s current state: it draws the same numbers from here on, and
+    drawing from it leaves ``gen`` alone."""
+    out = torch.Generator()
+    out.set_state(gen.get_state())
+    return out
+
+
+def check_steps(steps) -> int:
+    """``steps`` as an int if it is a positive integer, else a ``GrowthError`` naming it."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise GrowthError(f"look-ahead steps must be a positive integer, got {steps!r}")
+    return int(steps)
+
+
+def check_baseline(baseline: str) -> str:
+    """``baseline`` itself if it is one of ``BASELINES``, else a ``GrowthError`` naming it."""
+    if baseline not in BASELINES:
+        raise GrowthError(f"unknown look-ahead baseline {baseline!r}; use one of {BASELINES}")
+    return baseline
+
+
+class Lookahead(NamedTuple):
+    """Validation losses (nats) of one look-ahead: ``now`` (the model as it is), ``twin``
+    (a no-growth copy trained the steps; None when not run) and ``grown`` {candidate: the
+    copy grown by it, trained the same steps on the same batches}."""
+
+    now: float
+    twin: float | None
+    grown: dict
+
+    def benefits(self, baseline: str = "twin") -> dict:
+        """{candidate: benefit} (nats) against ``baseline`` ("twin" or "now", module doc)."""
+        ref = self.now if check_baseline(baseline) == "now" else self.twin
+        if ref is None:
+            raise GrowthError("this look-ahead ran without its twin; run it with twin=True for baseline 'twin'")
+        return {c: ref - v for c, v in self.grown.items()}
+
+
+def lookahead_losses(state, candidates: Sequence[Hashable], *, copy: Callable[[object], object],
+                     grow: Callable[[object, Hashable], object], train: Callable[[object, int], None],
+                     val_loss: Callable[[object], float], steps: int, twin: bool = True) -> Lookahead:
+    """The losses of a look-ahead (:class:`Lookahead`).  ``copy(state)`` a deep copy of the
+    model with a copy of its optimizer state (``fork_optimizer``); ``grow(copy, candidate)``
+    grows it in place; ``train(copy, steps)`` trains it on batches that are the same at every
+    call (a generator seeded afresh each time); ``val_loss(copy)`` its validation loss.
+    ``state`` itself is never trained or grown."""
+    steps = check_steps(steps)
+    now = float(val_loss(copy(state)))
+    ref = None
+    if twin:
+        c = copy(state)
+        train(c, steps)
+        ref = float(val_loss(c))
+    grown = {}
+    for cand in dict.fromkeys(candidates):
+        c = copy(state)
+        grow(c, cand)
+        train(c, steps)
+        grown[cand] = float(val_loss(c))
+    return Lookahead(now, ref, grown)
+
+
+def lookahead_benefits(state, candidates: Sequence[Hashable], *, copy, grow, train, val_loss, steps: int,
+                       baseline: str = "twin") -> dict:
+    """{candidate: benefit} (nats) of a look-ahead (:func:`lookahead_losses`) against
+    ``baseline``: "twin" (default, L_val(no-growth twin) - L_val(grown copy), both trained
+    ``steps`` on the same batches) or "now" (L_val(now) - L_val(grown copy))."""
+    check_baseline(baseline)
+    return lookahead_losses(state, candidates, copy=copy, grow=grow, train=train, val_loss=val_loss,
+                            steps=steps, twin=baseline == "twin").benefits(baseline)
+
+
+@dataclass
+class _Pending:
+    record: dict
+    before: tuple[float, float]
+    train: Callable[[int, int], None] | None
+    val: Callable[[], tuple[float, float]] | None
+    done: int = 0
+
+
+class RealisedGain:
+    """The realised gains of accepted growths, each measured ``horizon`` training steps after
+    it (or at the next growth or the run's end, if sooner; ``horizon_steps`` says which).
+
+    ``start(record, before, twin_train, twin_val)`` at a growth: ``before`` = (validation
+    loss, accuracy) just before it; ``twin_train(n, step0)`` trains the no-growth twin ``n``
+    steps on the batches the grown run sees next and ``twin_val()`` gives its (loss,
+    accuracy); both None when validation is off (then only ``realised_now`` is filled).
+    ``advance(n, step0)`` after every ``n`` steps the run trains; ``close(after)`` with the
+    grown run's (loss, accuracy) when ``due`` (or earlier) appends the record to ``records``
+    with ``realised`` = L_val(twin) - L_val(grown) (nats), ``realised_accuracy`` = acc(grown)
+    - acc(twin), ``realised_now`` = L_val(before) - L_val(grown) and ``realised_now_accuracy``.
+    """
+
+    def __init__(self, horizon: int) -> None:
+        if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+            raise GrowthError(f"realised-gain horizon must be a positive number of training steps, got {horizon!r}")
+        self.horizon = int(horizon)
+        self.records: list[dict] = []
+        self.pending: _Pending | None = None
+
+    def start(self, record: dict, before: tuple[float, float], twin_train=None, twin_val=None) -> None:
+        if self.pending is not None:
+            raise GrowthError("a realised gain is still open; close it before the next growth")
+        self.pending = _Pending(dict(record), (float(before[0]), float(before[1])), twin_train, twin_val)
+
+    def advance(self, n: int, step0: int) -> None:
+        p = self.pending
+        if p is None or p.done >= self.horizon:
+            return
+        if p.done + n > self.horizon:
+            raise GrowthError(f"{n} steps overrun the realised-gain horizon ({self.horizon - p.done} left): the "
+                              "twin would fall behind the run; make the horizon a multiple of the steps per call")
+        if p.train is not None:
+            p.train(n, step0)
+        p.done += n
+
+    @property
+    def due(self) -> bool:
+        return self.pending is not None and self.pending.done >= self.horizon
+
+    def close(self, after: tuple[float, float]) -> None:
+        """Append the pending record (nothing pending: nothing happens)."""
+        p, self.pending = self.pending, None
+        if p is None:
+            return
+        loss, acc = float(after[0]), float(after[1])
+        rec = {**p.record, "realised_now": p.before[0] - loss, "realised_now_accuracy": acc - p.before[1],
+               "horizon_steps": p.done, "realised": None, "realised_accuracy": None}
+        if p.val is not None:
+            t_loss, t_acc = p.val()
+            rec.update(realised=float(t_loss) - loss, realised_accuracy=acc - float(t_acc))
+        self.records.append(rec)
+
+
+def rank_correlation(records: Sequence[dict], key: str = "predicted", realised: str = "realised") -> dict:
+    """Spearman's rho of ``record[key]`` against ``record[realised]``, per candidate type
+    (``record["type"]``) and over all records ("all"): {type: {"rho", "n"}}; records missing
+    either figure (absent, None or NaN) are left out; rho is NaN with fewer than 3 records or
+    a constant column."""
     groups: dict[str, list[tuple[float, float]]] = {}
     for r in records:
+        a, b = r.get(key), r.get(realised)
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+            continue
         for t in (r["type"], "all"):
-            if r.get(key) is not None and math.isfinite(r[key]) and math.isfinite(r["realised"]):
-                groups.setdefault(t, []).append((float(r[key]), float(r["realised"])))
+            groups.setdefault(t, []).append((float(a), float(b)))
     out = {}
     for t, pairs in sorted(groups.items()):
         a = np.asarray(pairs)

@@ -9,7 +9,8 @@ At each growth opportunity (every ``check_every`` training steps) the controller
    (``max_sizes`` / ``max_neurons``) allows.  Benefit = sum of the top-k squared singular
    values of GradMax's matrix M_l (the squared gradient norm the new fan-ins receive, i.e. the
    first-order loss decrease per unit learning rate; Evci et al. ICLR 2022); k is capped by
-   rank M_l as GradMax does.  Or a given benefit per k (``growth.benefit``'s look-ahead).
+   rank M_l as GradMax does.  Or a given benefit per k (``growth.benefit``'s look-ahead, in
+   nats against a no-growth twin).
    Recurrent layers (``recurrent``) count the new neurons' synapses onto their own layer.
 3. **cost** - the grown network is placed incrementally (``mapper.map_network`` with
    ``previous`` = the current placement, old neurons pinned) and, with ``tile_options``,
@@ -129,7 +130,7 @@ def layer_benefits(model: nn.Sequential, batch, loss_fn, n_hidden: int) -> list[
     return out
 
 
-def _benefit(b: np.ndarray | dict, k: int) -> tuple[int, float]:
+def candidate_benefit(b: np.ndarray | dict, k: int) -> tuple[int, float]:
     """(neurons actually added, predicted benefit) of growing by ``k``: GradMax singular
     values (k capped by their number, benefit = sum of the top-k squared) or a dict {k: value}
     (0 neurons when k was not estimated)."""
@@ -359,7 +360,7 @@ class GrowthController:
         out: list[Candidate] = []
         for li in range(n_hidden):
             for k in sorted(set(c.k_options)):
-                kk, benefit = _benefit(benefits[li], k)
+                kk, benefit = candidate_benefit(benefits[li], k)
                 if kk and any(o.layer == li and o.k == kk for o in out):
                     continue
                 first = Candidate(li, kk if kk else k, benefit)

@@ -5,8 +5,8 @@ A point is one training run (dict fields below, shared with the recurrent worklo
 Strategies: "fixed" (a round-robin GradMax schedule to a final size), "random" (random
 growth: a random layer order with random fan-out, to the same final sizes) and "controller"
 (``growth.controller.GrowthController`` through ``growth.score.grow_with_controller``: it
-grows on a plateau where GradMax's benefit per added chip cost is best, within its energy
-budget).  ``setting``: the final number of hidden neurons (fixed, random) or the
+grows on a plateau where the benefit (``MLP_ESTIMATOR``, ``growth.benefit``) per added chip
+cost is best, within its energy budget).  ``setting``: the final number of hidden neurons (fixed, random) or the
 controller's energy budget (pJ per inference).
 
 The feed-forward workloads ("digits_mlp", "mnist1d_mlp") grow a spiking MLP from hidden
@@ -20,8 +20,10 @@ inference.
 Point dict: ``workload``, ``strategy``, ``setting``, ``seed``, ``preset``, ``accuracy``,
 ``energy_pj``, ``n_neurons`` (chip neurons: hidden + output), ``n_classes``, ``violations``
 (controller: measured networks over its budget, cycle routing), ``benefit`` (controller: per
-growth, ``{"type": "layer:l", "predicted": GradMax benefit, "realised": accuracy gain until the
-next measurement}``), ``wall_s``; also ``energy_by_kind`` (pJ) and ``sizes``.
+growth, ``growth.score.grow_with_controller``'s record: type "layer:l", the ``predicted``
+benefit the controller used, ``gradmax`` and ``lookahead`` beside it, the ``realised`` gain
+over a no-growth twin (nats) and, as ``realised_rows``, the test-accuracy change to the next
+measured row), ``wall_s``; also ``energy_by_kind`` (pJ) and ``sizes``.
 """
 from __future__ import annotations
 
@@ -45,6 +47,12 @@ from mosaic.figures import new_figure, save
 from mosaic.spec import HardwareSpec
 
 STRATEGIES = ("fixed", "random", "controller")
+# The controller's benefit estimate on the feed-forward workloads, chosen after validated runs
+# with both estimates recorded (docs/packages/growth.md says what was compared): the look-ahead
+# against a no-growth twin (nats, comparable across layers), 5 steps of the run's batch size
+# per candidate (10 steps, of 64 samples or of the run's batch, ranked the realised gains worse).
+MLP_ESTIMATOR = "lookahead"
+MLP_LOOK_STEPS, MLP_LOOK_BATCH = 5, None      # look-ahead: steps per candidate, batch (None: the run's)
 METHOD_LABEL = {"fixed": "fixed GradMax", "random": "random growth", "controller": "controller"}
 
 
@@ -119,19 +127,20 @@ def _mlp(workload: str) -> MLPWorkload:
 
 
 def _benefits(score: ScheduleScore) -> list[dict]:
-    """Per growth the controller made: predicted benefit (GradMax, from its log) and the
-    accuracy gained from the row measured at that growth to the next row."""
-    grows = [e for e in score.log if e.get("action") == "grow"]
-    out = []
-    for i, g in enumerate(grows[: len(score.rows) - 1]):
-        chosen = [c for c in g["candidates"] if c["layer"] == g["layer"] and c["k"] == g["k"]]
-        out.append({"type": f"layer:{g['layer']}", "predicted": float(chosen[0]["benefit"]),
-                    "realised": float(score.rows[i + 1]["accuracy"] - score.rows[i]["accuracy"])})
-    return out
+    """Per growth the controller made, its record (``growth.score.grow_with_controller``:
+    GradMax and look-ahead predictions, the realised gain over a no-growth twin) and, as
+    ``realised_rows``, the earlier definition: the test accuracy gained from the row measured
+    at that growth to the next row."""
+    rows = score.rows
+    return [{**b, "realised_rows": float(rows[i + 1]["accuracy"] - rows[i]["accuracy"])}
+            for i, b in enumerate(score.benefit[: len(rows) - 1])]
 
 
-def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, quick: bool = False) -> dict:
-    """One front point of a feed-forward workload (module doc)."""
+def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
+                  estimator: str = MLP_ESTIMATOR, validate_benefit: bool = True) -> dict:
+    """One front point of a feed-forward workload (module doc).  Controller: ``estimator``
+    ("gradmax" or "lookahead", ``growth.benefit``) picks the growths; ``validate_benefit``
+    measures each growth's realised gain against a no-growth twin (``grow_with_controller``)."""
     w = _mlp(workload)
     if strategy not in STRATEGIES:
         raise GrowthError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
@@ -151,7 +160,9 @@ def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, qu
         ccfg = ControllerConfig(k_options=(w.k,), max_sizes=top, check_every=max(1, steps // 30),
                                 plateau=PlateauRule(window=1, eps=0.25), margin=0.95, T=cfg.T,
                                 mapping=cfg.mapping, time_limit=cfg.time_limit, seed=seed)
-        score = grow_with_controller(spec, budget, data, w.root, controller=ccfg, config=cfg, grow_until=0.8)
+        score = grow_with_controller(spec, budget, data, w.root, controller=ccfg, config=cfg, grow_until=0.8,
+                                     estimator=estimator, look_steps=MLP_LOOK_STEPS, look_batch=MLP_LOOK_BATCH,
+                                     validate_benefit=validate_benefit)
     else:
         target = w.target(setting)
         sched = (round_robin(w.root, target, w.k, grow_steps) if strategy == "fixed"

@@ -13,7 +13,8 @@ Strategies: ``"fixed"`` (GradMax recurrent growth, ``growth.grow_recurrent``, ev
 over the first ``grow_until`` of training, up to ``setting`` neurons in all), ``"random"``
 (the same schedule, random fan-outs) and ``"controller"``
 (``growth.controller.GrowthController`` with budget ``setting`` pJ per inference: it picks
-when (plateau), k and the tiles; benefit by look-ahead, ``growth.benefit``).  New neurons of
+when (plateau), k and the tiles; benefit by look-ahead against a no-growth twin,
+``growth.benefit``).  New neurons of
 fixed/random are placed incrementally (greedy, old neurons pinned).
 
 Every network the controller accepts is simulated (cycle routing) on a held-out batch of
@@ -34,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from growth.benefit import ESTIMATORS, lookahead_benefits, rank_correlation
+from growth.benefit import (ESTIMATORS, Lookahead, RealisedGain, fork_generator, fork_optimizer, lookahead_losses,
+                            rank_correlation)
 from growth.controller import (ControllerConfig, GrowthController, MeasuredCost, PlateauRule, bound_cost, grown_index,
                                incremental_placer, layered_network)
 from growth.errors import GrowthError
@@ -77,12 +79,17 @@ class Workload:
     plateau_window: int = 2
 
 
+# Look-ahead steps: GradMax's new neurons start with zero fan-in and stay silent until training
+# lifts it, so a grown copy equals its no-growth twin (benefit exactly 0, never grown) over too
+# short a look-ahead.  Set after looking (seed 0): the Mosaic workload's copies still equalled
+# their twin after 2 and 4 steps at step 24 and differed after 8; the quick sMNIST run's after
+# 2-4 steps at every opportunity, after 6 at some.
 WORKLOADS = {
     ("smnist_recurrent", False): Workload("mosaic-4x4", 32, (16, 32), 600, 20, plateau_eps=0.15),
     ("smnist_recurrent", True): Workload("mosaic-4x4", 32, (16, 32), 24, 3, batch_size=32, n_val=64,
-                                         n_sim=4, look_steps=2, plateau_window=1),
+                                         n_sim=4, look_steps=6, plateau_window=1),
     ("mosaic_workload", False): Workload("mosaic-8x8", 502, (256, 512), 96, 12, batch_size=32, lr=1e-3,
-                                         n_sim=8, look_steps=2, plateau_window=1),
+                                         n_sim=8, look_steps=8, plateau_window=1),
     ("mosaic_workload", True): Workload("mosaic-4x4", 118, (64, 128), 24, 3, batch_size=16, lr=1e-3, n_val=32,
                                         n_sim=2, look_steps=1, plateau_window=1),
 }
@@ -176,8 +183,9 @@ class _Run:
         spk, mem, _ = run_rsnn(model or self.model, self.x_val)
         return float(count_loss(spk, mem, self.y_val)), float(np.mean(predict(spk) == self.y_val.numpy()))
 
-    def grow_batch(self):
-        idx = torch.randint(len(self.y_tr), (128,), generator=self.gen)
+    def grow_batch(self, gen: torch.Generator | None = None):
+        """128 random training sequences (from ``gen``, default the run's generator)."""
+        idx = torch.randint(len(self.y_tr), (128,), generator=gen or self.gen)
         return self.x_tr[:, idx], self.y_tr[idx]
 
     def rates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -252,29 +260,32 @@ def _schedule(run: _Run, target: int, method: str) -> None:
             run.grow(min(k, target - run.n_neurons), method)
 
 
-def _lookahead(run: _Run, k_options) -> dict[int, float]:
-    """Look-ahead benefits (``growth.benefit``): copies with copied optimizer state, the same
-    fixed batches for every k."""
-    seed = int(torch.randint(2**31, (1,), generator=run.gen))
-    batch = run.grow_batch()
+def _fork(run: _Run) -> tuple[nn.Sequential, torch.optim.Optimizer]:
+    """A copy of the run's model with a copy of its optimizer state."""
+    m = copy_rsnn(run.model)
+    return m, fork_optimizer(run.opt, m.parameters())
 
-    def copy(model):
-        m = copy_rsnn(model)
-        opt = torch.optim.Adam(m.parameters(), lr=run.wl.lr)
-        opt.load_state_dict(run.opt.state_dict())
-        return m, opt
 
-    def grow(m, opt, k):
+def _lookahead(run: _Run, k_options, at: int) -> Lookahead:
+    """The look-ahead (``growth.benefit.lookahead_losses``) at training step ``at``: a
+    no-growth twin and a copy per k, each with copied optimizer state, trained on the same
+    fixed batches, drawn from (seed, ``at``) rather than the run's generator."""
+    seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(run.seed * 100_003 + at)))
+    batch = run.grow_batch(torch.Generator().manual_seed(seed))
+
+    def grow(c, k):
+        m, opt = c
+        g = torch.Generator().manual_seed(seed)
         try:
-            return grow_recurrent(m, k, optimizer=opt, data=batch, fill=True, generator=run.gen).numel()
+            grow_recurrent(m, k, optimizer=opt, data=batch, fill=True, generator=g)
         except DeadLayerError:
-            return grow_recurrent(m, k, method="random", optimizer=opt, generator=run.gen).numel()
+            grow_recurrent(m, k, method="random", optimizer=opt, generator=g)
 
-    def train(m, opt, steps):
-        run.train(m, opt, steps, torch.Generator().manual_seed(seed))
+    def train(c, steps):
+        run.train(*c, steps, torch.Generator().manual_seed(seed))
 
-    return lookahead_benefits(run.model, k_options, copy=copy, grow=grow, train=train,
-                              val_loss=lambda m: run.val(m)[0], steps=run.wl.look_steps)
+    return lookahead_losses(run, k_options, copy=_fork, grow=grow, train=train,
+                            val_loss=lambda c: run.val(c[0])[0], steps=run.wl.look_steps)
 
 
 def _gradmax_benefits(run: _Run, k_options) -> dict[int, float]:
@@ -283,27 +294,32 @@ def _gradmax_benefits(run: _Run, k_options) -> dict[int, float]:
 
 
 def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: float,
-                tile_options: int) -> tuple[list[dict], int, list[dict], dict, list[dict]]:
+                tile_options: int, validate: bool) -> tuple[list[dict], int, list[dict], dict, list[dict]]:
     """The controller's run: (benefit records, violations, simulated accepted networks, the
-    final network's simulation, its decisions: step, action, reason)."""
+    final network's simulation, its decisions: step, action, reason).  Each growth's record
+    is closed ``plateau_window + 1`` checks after it (the earliest next growth), against a
+    no-growth twin when ``validate`` (``growth.benefit.RealisedGain``)."""
     wl, spec = run.wl, run.spec
     cfg = ControllerConfig(k_options=wl.k_options, max_neurons=spec.n_slots - N_OUT, check_every=wl.check_every,
                            plateau=PlateauRule(window=wl.plateau_window, eps=wl.plateau_eps), margin=margin,
                            T=run.x_val.shape[0] + 1, pricing=pricing, recurrent=(0,), tile_options=tile_options,
                            seed=run.seed)
     ctl = GrowthController(spec, CostBudget(energy_pj=float(budget)), cfg, placer=run.place)
-    benefit, sims, pending = [], [], None
+    gains = RealisedGain(wl.check_every * (wl.plateau_window + 1))
+    sims, sim_due = [], False
     step = 0
     while step < wl.steps:
-        run.train(run.model, run.opt, min(wl.check_every, wl.steps - step))
-        step += min(wl.check_every, wl.steps - step)
+        n = min(wl.check_every, wl.steps - step)
+        run.train(run.model, run.opt, n)
+        gains.advance(n, step)
+        step += n
         loss, acc = run.val()
-        if pending is not None:                      # the interval after an accepted growth
+        if sim_due:                                  # the interval after an accepted growth
             sims.append(run.simulate())
-            before = pending.pop("before")
-            benefit.append({**pending, "realised": before[0] - loss, "realised_accuracy": acc - before[1],
-                            "simulated_energy_pj": sims[-1]["energy_pj"]})
-            pending = None
+            gains.pending.record["simulated_energy_pj"] = sims[-1]["energy_pj"]
+            sim_due = False
+        if gains.due:
+            gains.close((loss, acc))
         if step >= wl.grow_until * wl.steps:
             continue
         ctl.observe(loss)
@@ -311,32 +327,51 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
 
         def benefits():
             est["gradmax"] = _gradmax_benefits(run, wl.k_options)
-            est["lookahead"] = _lookahead(run, wl.k_options) if estimator == "lookahead" else {}
-            return [est[estimator]]
+            if estimator == "lookahead" or validate:     # validation records both estimates
+                est["lookahead"] = _lookahead(run, wl.k_options, step)
+            return [est["gradmax"] if estimator == "gradmax" else est["lookahead"].benefits("twin")]
 
         rates, in_rates = run.rates()
         pick = ctl.decide(step, run.x_tr.shape[2], [run.hidden, N_OUT], run.core_of, rates, in_rates, benefits)
         if pick is None:
             continue
-        pending = {"type": pick.kind, "tile": pick.tile, "predicted": pick.benefit,
-                   "gradmax": est["gradmax"][pick.k], "lookahead": est["lookahead"].get(pick.k),
-                   "predicted_energy_pj": float(pick.cost.energy_pj["total"]), "before": (loss, acc)}
+        gains.close((loss, acc))                     # cut short by this growth (not with the default horizon)
+        look = est.get("lookahead")
+        record = {"type": pick.kind, "tile": pick.tile, "predicted": pick.benefit,
+                  "gradmax": est["gradmax"][pick.k],
+                  "lookahead": None if look is None else look.benefits("twin")[pick.k],
+                  "lookahead_now": None if look is None else look.benefits("now")[pick.k],
+                  "predicted_energy_pj": float(pick.cost.energy_pj["total"])}
+        twin = _fork(run) if validate else None
         run.grow(pick.k, "gradmax", pick.core_of)
+        if twin is None:
+            gains.start(record, (loss, acc))
+        else:
+            twin_gen = fork_generator(run.gen)       # the batches the grown run draws next
+            gains.start(record, (loss, acc), lambda n, s0, t=twin, g=twin_gen: run.train(*t, n, g),
+                        lambda t=twin: run.val(t[0]))
+        sim_due = True
+    gains.close(run.val())
     final = run.simulate()
-    if sims or pending is not None:                  # the final network is an accepted one
+    if sims or sim_due:                              # the final network is an accepted one
         sims.append(final)
+    if sim_due and gains.records:
+        gains.records[-1]["simulated_energy_pj"] = final["energy_pj"]
     violations = sum(bool(CostBudget(energy_pj=float(budget)).violations(MeasuredCost(r))) for r in sims)
     decisions = [{"step": e["step"], "action": e.get("action"), "reason": e.get("reason")} for e in ctl.log]
-    return benefit, violations, sims, final, decisions
+    return gains.records, violations, sims, final, decisions
 
 
 def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
                         estimator: str = "lookahead", pricing: str = "rates", margin: float = 0.8,
-                        tile_options: int = 2) -> dict:
+                        tile_options: int = 2, validate_benefit: bool = True) -> dict:
     """One front point (the dict of the front-point interface).  ``setting``: final size in
     neurons (fixed/random) or the energy budget in pJ per inference (controller, priced with
     ``pricing`` and kept ``margin`` inside the budget; ``estimator`` "lookahead" or "gradmax";
-    ``tile_options`` nearby tiles priced per (layer, k))."""
+    ``tile_options`` nearby tiles priced per (layer, k)).  ``validate_benefit``: measure each
+    growth's realised gain against a no-growth twin (``growth.benefit.RealisedGain``; it
+    trains the twin over the ``plateau_window + 1`` checks after each growth) and record
+    both estimates; the grown run itself trains the same either way."""
     t0 = time.perf_counter()
     wl, spec = _check(workload_name, strategy, setting, quick)
     if estimator not in ESTIMATORS:
@@ -349,7 +384,7 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
         benefit, violations, sims, decisions = [], 0, [], []
         if strategy == "controller":
             benefit, violations, sims, final, decisions = _controller(run, setting, estimator, pricing, margin,
-                                                                      tile_options)
+                                                                      tile_options, validate_benefit)
         else:
             _schedule(run, int(setting), "gradmax" if strategy == "fixed" else "random")
             final = run.simulate()
@@ -363,11 +398,15 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
             "latency_ns": final["latency_ns"], "simulated": len(sims), "decisions": decisions, "quick": bool(quick)}
 
 
-def benefit_rank_correlation(points: list[dict], key: str = "predicted") -> dict:
-    """Spearman's rho of predicted vs realised benefit (validation-loss drop, nats) per
-    candidate type over the controller points' ``benefit`` records (``growth.benefit``);
-    ``key="gradmax"`` ranks the GradMax singular-value estimate recorded beside it."""
-    return rank_correlation([r for p in points for r in p.get("benefit", [])], key)
+def benefit_rank_correlation(points: list[dict], key: str = "predicted", realised: str = "realised") -> dict:
+    """Spearman's rho of a predicted benefit (``key``) vs a realised one (``realised``) per
+    candidate type over the controller points' ``benefit`` records (``growth.benefit``).
+    Defaults: the estimate the controller used vs the gain over a no-growth twin (nats).
+    ``key``: "gradmax" or "lookahead" (twin baseline) or "lookahead_now" (the earlier
+    definition); ``realised``: "realised_accuracy", "realised_now" (the earlier definition:
+    the validation-loss drop over the horizon) and, on the feed-forward front,
+    "realised_rows" (the test-accuracy change to the next measured row)."""
+    return rank_correlation([r for p in points for r in p.get("benefit", [])], key, realised)
 
 
 __all__ = ["GRID", "RECURRENT_WORKLOADS", "WORKLOADS", "STRATEGIES", "Workload", "workload", "recurrent_settings", "recurrent_reference",

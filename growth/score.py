@@ -19,6 +19,8 @@ reported in the row, never hidden.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -35,10 +37,13 @@ from growth.controller import (
     GrowthController,
     MeasuredCost,
     activity,
+    candidate_benefit,
     grown_index,
     layer_benefits,
     layered_network,
 )
+from growth.benefit import (ESTIMATORS, Lookahead, RealisedGain, check_steps, fork_generator, fork_optimizer,
+                            lookahead_losses)
 from growth.energy_dual import EnergyDual, layer_slopes
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError, grow_layer, hidden_sizes
@@ -47,7 +52,7 @@ from growth.schedules import GrowthEvent, Schedule
 from mapper import map_network
 from models.datasets import load_dataset
 from models.readout import measure_on_chip
-from models.snn import encode, evaluate, make_mlp, run, standardization, standardized_input
+from models.snn import encode, evaluate, make_mlp, predict, reset_state, run, standardization, standardized_input
 from models.training import fit, sampled_batches
 from mosaic.cost import CostBudget, estimate_cost
 from mosaic.figures import new_figure, save
@@ -100,7 +105,9 @@ class RunConfig:
 
 @dataclass
 class ScheduleScore:
-    """Rows (one per segment, see module doc) and the growth events actually applied."""
+    """Rows (one per segment, see module doc) and the growth events actually applied; for a
+    controller run its decision ``log``, the energy ``dual``'s history, one ``benefit`` record
+    per growth, and the trained ``model`` (not serialised)."""
 
     spec: str
     budget: dict
@@ -108,7 +115,9 @@ class ScheduleScore:
     events: list[tuple[int, int, int]] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
     dual: list[dict] = field(default_factory=list)
+    benefit: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
+    model: nn.Sequential | None = field(default=None, repr=False, compare=False)   # trained; not serialised
 
     @property
     def final(self) -> dict:
@@ -121,7 +130,7 @@ class ScheduleScore:
     def to_dict(self) -> dict:
         return {"spec": self.spec, "budget": self.budget, "rows": self.rows,
                 "events": [list(e) for e in self.events], "log": self.log, "dual": self.dual,
-                "wall_s": self.wall_s}
+                "benefit": self.benefit, "wall_s": self.wall_s}
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1, default=float)
@@ -234,9 +243,65 @@ class _Run:
         self.model.eval()
 
     @torch.no_grad()
-    def val_loss(self) -> float:
+    def val(self) -> tuple[float, float]:
+        """(validation loss, validation accuracy)."""
         spk, _ = run(self.model, self._seq(self.x_val, 0))
-        return float(_loss_fn(spk.sum(0), self.y_val))
+        return float(_loss_fn(spk.sum(0), self.y_val)), float(np.mean(predict(spk) == self.y_val.numpy()))
+
+    def fork(self, *, regularized: bool = True) -> _Run:
+        """A twin of this run: a deep copy of the model with a copy of the optimizer state and
+        of both generators; placement, data and config shared.  Training or growing the twin
+        leaves this run alone.  ``regularized=False``: the twin trains without the hop
+        regulariser (a grown copy's placement is not known)."""
+        twin = copy.copy(self)
+        reset_state(self.model)              # snnTorch's hidden state holds graph tensors
+        twin.model = copy.deepcopy(self.model)
+        twin.opt = fork_optimizer(self.opt, twin.model.parameters())
+        twin.gen, twin.torch_gen = fork_generator(self.gen), fork_generator(self.torch_gen)
+        twin.reg = (None if self.reg is None or not regularized
+                    else MosaicRegularizer(twin.model, self.spec, self.core_of, self.cfg.reg))
+        return twin
+
+    def estimates(self, est: dict, estimator: str, look: tuple | None) -> list:
+        """The controller's benefits per hidden layer from ``estimator``; fills ``est`` with
+        "gradmax" (singular values per layer) and, when ``look`` = the arguments of
+        :meth:`lookahead`, "lookahead"."""
+        est["gradmax"] = self.benefits()
+        if look is not None:
+            est["lookahead"] = self.lookahead(*look)
+        if estimator == "gradmax":
+            return est["gradmax"]
+        twin = est["lookahead"].benefits("twin")
+        return [{k: b for (li, k), b in twin.items() if li == layer} for layer in range(len(est["gradmax"]))]
+
+    def lookahead(self, k_options: Sequence[int], steps: int, dual: EnergyDual | None, at: int,
+                  batch_size: int | None = None) -> Lookahead:
+        """The look-ahead (``growth.benefit.lookahead_losses``) of every (hidden layer, k) at
+        training step ``at``: the no-growth twin and the grown copies (GradMax on one fixed
+        batch) train ``steps`` steps of ``batch_size`` (None: the run's) on the same batches,
+        with the energy dual's current penalty and without the hop regulariser.  Its batches
+        come from (seed, ``at``), not the run's generators, so the run trains the same."""
+        cfg = self.cfg if batch_size is None else dataclasses.replace(self.cfg, batch_size=int(batch_size))
+        seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + at)))
+        idx = torch.randint(len(self.y_tr), (256,), generator=torch.Generator().manual_seed(seed))
+        batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
+
+        def fork(r):
+            c = r.fork(regularized=False)
+            c.cfg = cfg
+            c.gen, c.torch_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+            return c
+
+        def grow(c, cand):
+            try:
+                grow_layer(c.model, cand[0], cand[1], optimizer=c.opt, data=batch, loss_fn=_loss_fn,
+                           generator=c.torch_gen)
+            except DeadLayerError:
+                grow_layer(c.model, cand[0], cand[1], method="random", optimizer=c.opt, generator=c.torch_gen)
+
+        cands = [(li, k) for li in range(len(self.sizes()) - 1) for k in sorted(set(k_options))]
+        return lookahead_losses(self, cands, copy=fork, grow=grow, train=lambda c, n: c.train(n, 0, dual),
+                                val_loss=lambda c: c.val()[0], steps=steps)
 
     def grow(self, layer: int, k: int, method: str) -> tuple[int, str | None]:
         """Grow ``layer`` by up to ``k`` (GradMax may add fewer), re-map.  Returns the number
@@ -392,7 +457,9 @@ def _grow_all(runs: list[_Run], layer: int, k: int, method: str) -> tuple[int, s
 def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: Sequence[int], *,
                          controller: ControllerConfig | None = None,
                          config: RunConfig | None = None, grow_until: float = 0.8,
-                         calibrate: bool = True, dual_lr: float = 1.0) -> ScheduleScore:
+                         calibrate: bool = True, dual_lr: float = 1.0, estimator: str = "gradmax",
+                         look_steps: int = 5, look_batch: int | None = None,
+                         validate_benefit: bool = False) -> ScheduleScore:
     """Train from hidden sizes ``initial`` and let :class:`GrowthController` decide where and
     when to grow (every ``controller.check_every`` steps, up to ``grow_until`` x the run's
     steps, so new neurons have time to train).  Rows are measured before every growth and at
@@ -404,10 +471,18 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     ``dual_lr`` > 0 with an energy budget: training is bound to margin x budget as well
     (``growth.energy_dual.EnergyDual``: at every opportunity the chip's energy on the
     validation samples moves a multiplier on the hidden layers' spike energy); its history
-    is ``score.dual``.  0: growth alone is budgeted and training may drift above it."""
+    is ``score.dual``.  0: growth alone is budgeted and training may drift above it.
+    ``estimator``: the benefit per (layer, k), "gradmax" (singular values) or "lookahead"
+    (``growth.benefit``, twin baseline, ``look_steps`` training steps of ``look_batch``
+    samples per candidate; None: the run's batch size).
+    ``score.benefit`` holds one record per growth (``growth.benefit.RealisedGain``, closed
+    ``plateau.window + 1`` checks later); ``validate_benefit``: its realised gain is measured
+    against a no-growth twin trained on the same batches, and both estimates are recorded
+    (the twin's training doubles those intervals; the run itself trains the same either way)."""
     cfg = config or RunConfig()
     if not 0 <= grow_until <= 1:
         raise GrowthError(f"grow_until must be a fraction of the run in [0, 1], got {grow_until}")
+    _check_estimator(estimator, look_steps, look_batch)
     ccfg = controller or ControllerConfig(T=cfg.T)
     if ccfg.T != cfg.T:
         raise GrowthError(f"controller T = {ccfg.T} differs from the run's T = {cfg.T}")
@@ -415,6 +490,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     run = _Run(data, spec, budget, initial, cfg)
     ctl = GrowthController(spec, budget, ccfg, placer=run.place)
     score = ScheduleScore(spec.name, budget.to_dict())
+    gains = RealisedGain(ccfg.check_every * (ccfg.plateau.window + 1))
     step = 0
     bar = tqdm(total=cfg.steps, desc="controller", disable=not cfg.progress, leave=False)
     dual = (EnergyDual(budget.energy_pj * ccfg.margin, dual_lr)
@@ -423,36 +499,89 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     while step < cfg.steps:
         n = min(ccfg.check_every, cfg.steps - step)
         run.train(n, step, dual)
+        gains.advance(n, step)               # the twin, on the same batches and dual penalty
         step += n
         bar.update(n)
-        act = measured = None
-        if dual is not None:                 # every opportunity, to the end of the run
-            act = rates, in_rates, analog = activity(run.model, xv, cfg.T, cfg.encoder)
-            measured = run._simulate(xv)["energy_pj"]
-            sizes = run.sizes()
-            dual.update(step, measured, layer_slopes(layered_network(run.n_in, sizes), run.spec, run.core_of,
-                                                     rates, in_rates, sizes, cfg.T, analog))
+        if gains.due:
+            gains.close(run.val())
+        act, measured = _dual_step(run, dual, xv, step) if dual is not None else (None, None)
         if step >= grow_until * cfg.steps:
             continue
-        ctl.observe(run.val_loss())
+        loss_acc = run.val()
+        ctl.observe(loss_acc[0])
         rates, in_rates, analog = act or activity(run.model, xv, cfg.T, cfg.encoder)
         if calibrate and measured is None:   # simulated only if the controller asks (on a plateau)
             measured = lambda: run._simulate(xv)["energy_pj"]      # noqa: E731
-        pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates, run.benefits,
-                          analog_input=analog, measured=measured if calibrate else None)
+        est: dict = {}
+        look = (ccfg.k_options, look_steps, dual, step, look_batch) if estimator == "lookahead" or validate_benefit \
+            else None                        # validation records both estimates
+        pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates,
+                          lambda: run.estimates(est, estimator, look), analog_input=analog,
+                          measured=measured if calibrate else None)
         if pick is None:
             continue
+        gains.close(loss_acc)                # cut short by this growth (not with the default horizon)
         score.rows.append(run.measure(step))
-        added, note = run.grow(pick.layer, pick.k, "gradmax")
+        added, note = _grow_tracked(run, pick, _benefit_record(pick, est), gains, loss_acc, dual, validate_benefit)
         score.events.append((step, pick.layer, added))
         if note is not None:
             ctl.log.append({"step": step, "layer": pick.layer, "k": pick.k, "dead_layer": note})
     bar.close()
+    gains.close(run.val())
     score.rows.append(run.measure(cfg.steps))
-    score.log = ctl.log
+    score.log, score.benefit, score.model = ctl.log, gains.records, run.model
     score.dual = [] if dual is None else dual.history
     score.wall_s = time.perf_counter() - t0
     return score
+
+
+def _check_estimator(estimator: str, look_steps: int, look_batch: int | None) -> None:
+    if estimator not in ESTIMATORS:
+        raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
+    check_steps(look_steps)
+    if look_batch is not None and not (isinstance(look_batch, int) and look_batch >= 1):
+        raise GrowthError(f"look_batch must be a positive number of samples or None, got {look_batch!r}")
+
+
+def _dual_step(run: _Run, dual: EnergyDual, xv: np.ndarray, step: int) -> tuple[tuple, float]:
+    """The energy dual's update at an opportunity: the activity of the validation samples
+    ``xv`` and the chip's simulated energy (pJ per inference), returned for reuse."""
+    cfg = run.cfg
+    act = rates, in_rates, analog = activity(run.model, xv, cfg.T, cfg.encoder)
+    measured = run._simulate(xv)["energy_pj"]
+    sizes = run.sizes()
+    dual.update(step, measured, layer_slopes(layered_network(run.n_in, sizes), run.spec, run.core_of,
+                                             rates, in_rates, sizes, cfg.T, analog))
+    return act, measured
+
+
+def _grow_tracked(run: _Run, pick, record: dict, gains: RealisedGain, before: tuple[float, float],
+                  dual: EnergyDual | None, validate: bool) -> tuple[int, str | None]:
+    """Grow the run by ``pick`` and open its realised gain: with ``validate``, against a twin
+    forked before the growth (model, optimizer) and after it (the batch generator, so that it
+    draws the batches the grown run draws next)."""
+    twin = run.fork() if validate else None
+    added, note = run.grow(pick.layer, pick.k, "gradmax")
+    if twin is None:
+        gains.start(record, before)
+    else:
+        twin.gen = fork_generator(run.gen)
+        gains.start(record, before, lambda n, s0: twin.train(n, s0, dual), twin.val)
+    return added, note
+
+
+def _benefit_record(pick, est: dict) -> dict:
+    """The prediction part of a growth's benefit record (type "layer:l"): the estimate the
+    controller used and, when computed, GradMax's and the look-ahead's (twin and "now"
+    baselines) beside it.  GradMax may have capped k by its rank: the look-ahead of the
+    smallest k option >= the k grown is the same growth."""
+    look = est.get("lookahead")
+    ks = sorted(k for li, k in (look.grown if look is not None else {}) if li == pick.layer and k >= pick.k)
+    cand = (pick.layer, ks[0]) if ks else None
+    return {"type": f"layer:{pick.layer}", "layer": pick.layer, "k": pick.k, "predicted": float(pick.benefit),
+            "gradmax": candidate_benefit(est["gradmax"][pick.layer], pick.k)[1],
+            "lookahead": None if cand is None else look.benefits("twin")[cand],
+            "lookahead_now": None if cand is None else look.benefits("now")[cand]}
 
 
 def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *, dataset: str = "digits",
