@@ -502,12 +502,13 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         gains.advance(n, step)               # the twin, on the same batches and dual penalty
         step += n
         bar.update(n)
+        growing = step < grow_until * cfg.steps
+        loss_acc = run.val() if gains.due or growing else None     # one validation pass per opportunity
         if gains.due:
-            gains.close(run.val())
+            gains.close(loss_acc)
         act, measured = _dual_step(run, dual, xv, step) if dual is not None else (None, None)
-        if step >= grow_until * cfg.steps:
+        if not growing:
             continue
-        loss_acc = run.val()
         ctl.observe(loss_acc[0])
         rates, in_rates, analog = act or activity(run.model, xv, cfg.T, cfg.encoder)
         if calibrate and measured is None:   # simulated only if the controller asks (on a plateau)
@@ -527,7 +528,8 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         if note is not None:
             ctl.log.append({"step": step, "layer": pick.layer, "k": pick.k, "dead_layer": note})
     bar.close()
-    gains.close(run.val())
+    if gains.pending is not None:
+        gains.close(run.val())
     score.rows.append(run.measure(cfg.steps))
     score.log, score.benefit, score.model = ctl.log, gains.records, run.model
     score.dual = [] if dual is None else dual.history
