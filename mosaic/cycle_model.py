@@ -94,12 +94,13 @@ def vc_fifo(X, vcs, c, fifo):
 
 
 @njit(cache=True)
-def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
+def push_roots(k, p, ready, vcs, rt, noc):
     """Packet ``p`` of source ``k`` enters the FIFOs of the links leaving its tile (one entry
-    per root edge, ready in cycle ``ready``; ``vc_fifo`` picks the FIFO), taking entries
-    from the free list ``ent_free`` of ``free_e`` entries; returns (ent_free, free_e,
-    n_active).  The caller makes sure the pool holds ``root_end[k] - edge_ptr[k]`` entries."""
-    fifo, ent = noc.fifo, noc.ent
+    per root edge, ready in cycle ``ready``; ``vc_fifo`` picks the FIFO), taking entries from
+    the pool's free list (``noc.scal`` updated).  The caller makes sure the pool holds
+    ``root_end[k] - edge_ptr[k]`` entries (``ensure_entries``)."""
+    fifo, ent, scal = noc.fifo, noc.ent, noc.scal
+    ent_free, free_e, n_active = scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE]
     for e in range(rt.edge_ptr[k], rt.root_end[k]):
         L = vc_fifo(rt.edges[e, 0], vcs, ready, fifo)
         h = ent_free
@@ -119,7 +120,7 @@ def push_roots(k, p, ready, vcs, rt, noc, ent_free, free_e, n_active):
             fifo[L, F_ACT] = 1
             noc.active[L >> 6] |= np.uint64(1) << np.uint64(L & 63)
             n_active += 1
-    return ent_free, free_e, n_active
+    scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE] = ent_free, free_e, n_active
 
 
 @njit(cache=True, inline="always")
@@ -264,8 +265,7 @@ def cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec):
         n_born += 1
         counters[C_LIVE] += 1
         noc = ensure_entries(noc, root_end[k] - edge_ptr[k])
-        scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE] = push_roots(
-            k, p, w0, chip.vcs, rt, noc, scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE])
+        push_roots(k, p, w0, chip.vcs, rt, noc)
     c = w0
     while scal[SCAL_N_ACTIVE] > 0 and c < wend:
         noc = ensure_entries(noc, scal[SCAL_N_ACTIVE] * bw * max_fan)

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from .cycle_model import ensure_entries, noc_cycle, push_roots
 from .errors import ChipError
 from .routes import max_branching
-from .simstate import (C_DEL, C_INJ, C_LIVE, C_SYN, COUNTERS, SCAL_ENT_FREE, SCAL_FREE_E, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
+from .simstate import (C_DEL, C_INJ, C_LIVE, C_SYN, COUNTERS, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
                        record)
 from .simulate import build_routes
 from .spec import HardwareSpec
@@ -286,8 +286,7 @@ def run_traffic(chip, rt, noc, rec, I, inj_cycle, inj_row, warm, meas, stop, don
                 noc = ensure_entries(noc, rt.root_end[k] - rt.edge_ptr[k])
                 noc.pkt_rem[q] = rt.n_remote[k]
                 counters[C_LIVE] += 1
-                scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE] = push_roots(
-                    k, q, c, chip.vcs, rt, noc, scal[SCAL_ENT_FREE], scal[SCAL_FREE_E], scal[SCAL_N_ACTIVE])
+                push_roots(k, q, c, chip.vcs, rt, noc)
             q += 1
         noc = ensure_entries(noc, scal[SCAL_N_ACTIVE] * fan)
         scal = noc.scal
