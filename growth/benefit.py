@@ -175,12 +175,13 @@ class RealisedGain:
     def due(self) -> bool:
         return self.pending is not None and self.pending.done >= self.horizon
 
-    def close(self, after: tuple[float, float]) -> None:
-        """Append the pending record (nothing pending: nothing happens)."""
+    def close(self, after: tuple[float, float] | Callable[[], tuple[float, float]]) -> None:
+        """Append the pending record (nothing pending: nothing happens).  ``after``: the grown
+        run's (loss, accuracy), or a callable giving them, called only if a gain is open."""
         p, self.pending = self.pending, None
         if p is None:
             return
-        loss, acc = float(after[0]), float(after[1])
+        loss, acc = (float(v) for v in (after() if callable(after) else after))
         rec = {**p.record, "realised_now": p.before[0] - loss, "realised_now_accuracy": acc - p.before[1],
                "horizon_steps": p.done, "realised": None, "realised_accuracy": None}
         if p.val is not None:

@@ -351,8 +351,7 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
             gains.start(record, (loss, acc), lambda n, s0, t=twin, g=twin_gen: run.train(*t, n, g),
                         lambda t=twin: run.val(t[0]))
         sim_due = True
-    if gains.pending is not None:
-        gains.close(run.val())
+    gains.close(run.val)                     # validated only if a gain is still open
     final = run.simulate()
     if sims or sim_due:                              # the final network is an accepted one
         sims.append(final)

@@ -528,8 +528,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         if note is not None:
             ctl.log.append({"step": step, "layer": pick.layer, "k": pick.k, "dead_layer": note})
     bar.close()
-    if gains.pending is not None:
-        gains.close(run.val())
+    gains.close(run.val)                     # validated only if a gain is still open
     score.rows.append(run.measure(cfg.steps))
     score.log, score.benefit, score.model = ctl.log, gains.records, run.model
     score.dual = [] if dual is None else dual.history

@@ -151,6 +151,24 @@ def test_a_twin_that_is_not_grown_matches_the_run(digits):
     assert all(torch.equal(a, b) for a, b in zip(run.model.parameters(), twin.model.parameters()))
 
 
+def test_close_calls_a_lazy_measurement_only_for_an_open_gain():
+    calls = []
+
+    def val():
+        calls.append(1)
+        return 0.5, 0.75
+
+    gains = RealisedGain(4)
+    gains.close(val)                             # nothing open: not measured
+    assert calls == [] and gains.records == []
+    gains.start({"type": "layer:1"}, (0.9, 0.5))
+    gains.advance(2, 0)
+    gains.close(val)
+    (rec,) = gains.records
+    assert calls == [1] and rec["horizon_steps"] == 2
+    assert rec["realised_now"] == pytest.approx(0.4) and rec["realised_now_accuracy"] == pytest.approx(0.25)
+
+
 def _controlled(digits, validate, estimator="gradmax"):
     cc = ControllerConfig(k_options=(4,), max_sizes=(20, 20), check_every=2, plateau=PlateauRule(window=1, eps=0.5),
                           T=10)
