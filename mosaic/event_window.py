@@ -8,8 +8,11 @@ FIFO order; when more packets than a FIFO holds are in the window, the cycle's f
 taken in increasing link index and every push checks room as the cycle model
 (``mosaic.cycle_model.noc_cycle``) does.  It gives up (and the window runs in
 ``mosaic.cycle_model.cycle_window``) only if a packet is still in the network at the
-window's end.  Its packets' link and router loads are their whole trees, added per source at
-the end of the run (``mosaic.kernels.ideal_loads``).
+window's end.  A crowded window can first be tried without the link-order serving
+(``VERIFY``): every push still checks room, and the first check that fails gives up (the
+scratch left as before), since only then does the serving order matter.  Its packets' link
+and router loads are their whole trees, added per source at the end of the run
+(``mosaic.kernels.ideal_loads``).
 """
 from __future__ import annotations
 
@@ -32,6 +35,12 @@ from .simstate import (
     LK_QLEN,
     LK_QTAIL,
 )
+
+# event_window's modes: PLAIN (at most buffer_depth packets: no occupancy check can fail),
+# VERIFY (more: serve in any order, check every push, give up at the first failing check),
+# ORDERED (more: serve in increasing link index, a failing check blocks, as noc_cycle does)
+PLAIN, VERIFY, ORDERED = 0, 1, 2
+GAVE_UP_LATE, GAVE_UP_CHECK = -1, -2
 
 
 @njit(cache=True)
@@ -64,7 +73,7 @@ def _enqueue(X, first, arr_key, arr_next, tmp, lk):
 
 
 @njit(cache=True)
-def event_window(w0, chip, rt, inj, n_rem, sc):
+def event_window(w0, chip, rt, inj, n_rem, sc, mode):
     """The window starting at cycle ``w0`` of the packets ``inj[:n_rem]`` (injected in this
     order into an empty network, one virtual channel per link), computed event by event.
     Entries (tree edge, ready cycle, key) are logged in order of their ready cycle; per
@@ -75,19 +84,25 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
     otherwise the link's arrivals join its waiting queue in key order and the queue serves
     ``bandwidth`` per cycle.  Nothing else depends on the order in which links serve as
     long as no occupancy check can fail, which holds with ``n_rem <= buffer_depth`` (a FIFO
-    holds at most one entry per packet); otherwise the cycle's forwards are taken in
-    increasing link index and each checks its child links' room as ``noc_cycle`` does
-    (entries + entries that left in this cycle < ``buffer_depth``; a blocked link keeps its
-    entries, in order, for the next cycle).  Gives up if a packet is still in the network
-    at the window's end.  Writes only ``sc``: the deliveries (tree edges in the cycle
-    model's order: cycle, then link and rank) in ``sc.dl_edge``; returns (number of
-    deliveries, last delivery cycle - w0), or (-1, 0) if it gave up."""
+    holds at most one entry per packet; ``mode`` PLAIN).  Otherwise each forward checks its
+    child links' room as ``noc_cycle`` does (entries + entries that left in this cycle <
+    ``buffer_depth``, i.e. the entries at the cycle's start + the pushes before this one):
+    ORDERED takes the cycle's forwards in increasing link index, and a blocked link keeps
+    its entries, in order, for the next cycle; VERIFY serves in any order and gives up at
+    the first check that fails (while none fails, the pushes of a cycle are the same in any
+    order, and the largest count a check sees is that of the cycle's last push).  Gives up
+    if a packet is still in the network at the window's end (``GAVE_UP_LATE``; VERIFY:
+    ``GAVE_UP_CHECK`` at a failed check, the scratch as before the call).  Writes only
+    ``sc``: the deliveries (tree edges in the cycle model's order: cycle, then link and
+    rank) in ``sc.dl_edge``; returns (number of deliveries, last delivery cycle - w0), or
+    (GAVE_UP_*, 0)."""
     S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
     edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
     arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
     lk, lg, wl, tile, srv, srv_key = sc.link, sc.guard, sc.waiting, sc.tile, sc.served, sc.served_key
     dl_edge, dl_key = sc.dl_edge, sc.dl_key
-    guard = n_rem > cap
+    guard = mode != PLAIN                   # occupancy checks
+    ordered = mode == ORDERED
     tail = 0
     for q in range(n_rem):                  # root entries, ready at w0, in injection order
         k = inj[q]
@@ -151,7 +166,7 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
                 wl[w] = X
                 w += 1
         n_wl = w
-        if guard:                           # occupancy checks: serve in increasing link index
+        if ordered:                         # serve in increasing link index
             _sort_segment(srv, srv_key, 0, n_srv)
         seg = n_dl
         clash = False
@@ -173,7 +188,7 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
                 tile[v] = cabs
                 last = c
             else:
-                if guard and not _room(e, w0, cabs, cap, edges, lg):
+                if ordered and not _room(e, w0, cabs, cap, edges, lg):
                     blocked = X                 # X's entries of this cycle stay, in order
                     s2 = s
                     while s2 < n_srv and edges[arr_edge[srv[s2]], 0] == X:
@@ -193,7 +208,12 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
                     continue
                 for ce in range(edges[e, 1], edges[e, 2]):
                     if guard:
-                        lg[edges[ce, 0], GD_OCC] += 1
+                        Z = edges[ce, 0]
+                        if not ordered:         # VERIFY: the check, then the push
+                            if not _room_at(Z, w0, cabs, cap, lg):   # the serving order would matter
+                                _forget(tail, w0, edges, link_head, n_cores, arr_edge, lk, lg, tile, wl, n_wl)
+                                return GAVE_UP_CHECK, 0
+                        lg[Z, GD_OCC] += 1
                     arr_edge[tail] = ce
                     arr_ready[tail] = c + cph
                     arr_key[tail] = srv_key[s]
@@ -218,21 +238,46 @@ def event_window(w0, chip, rt, inj, n_rem, sc):
             c += 1
     for a in range(n_wl):
         lk[wl[a], LK_QLEN] = 0
-    return -1, 0
+    return GAVE_UP_LATE, 0
+
+
+@njit(cache=True)
+def _forget(tail, w0, edges, link_head, n_cores, arr_edge, lk, lg, tile, wl, n_wl):
+    """Undo what a window starting at ``w0`` stamped (its log ``arr_edge[:tail]`` names every
+    link and tile it touched), so that the window can run again from the same scratch."""
+    for a in range(n_wl):
+        lk[wl[a], LK_QLEN] = 0
+    for i in range(tail):
+        X = edges[arr_edge[i], 0]
+        if lk[X, LK_CYC] >= w0:
+            lk[X, LK_CYC] = -1
+        if lg[X, GD_WIN] == w0:
+            lg[X, GD_WIN] = -1
+        if lg[X, GD_DCYC] >= w0:
+            lg[X, GD_DCYC] = -1
+        v = link_head[X]
+        if v < n_cores and tile[v] >= w0:
+            tile[v] = -1
 
 
 @njit(cache=True)
 def _room(e, w0, cabs, cap, edges, lg):
-    """Whether every child link of tree edge ``e`` has room in cycle ``cabs``, as
-    ``noc_cycle`` checks it: entries + entries that left in this cycle < ``cap``."""
+    """Whether every child link of tree edge ``e`` has room in cycle ``cabs`` (``_room_at``)."""
     for ce in range(edges[e, 1], edges[e, 2]):
-        Z = edges[ce, 0]
-        if lg[Z, GD_WIN] != w0:
-            lg[Z, GD_WIN] = w0
-            lg[Z, GD_OCC] = 0
-        if lg[Z, GD_OCC] + (lg[Z, GD_DCNT] if lg[Z, GD_DCYC] == cabs else 0) >= cap:
+        if not _room_at(edges[ce, 0], w0, cabs, cap, lg):
             return False
     return True
+
+
+@njit(cache=True, inline="always")
+def _room_at(Z, w0, cabs, cap, lg):
+    """Whether link ``Z`` has room in cycle ``cabs`` of the window starting at ``w0``, as
+    ``noc_cycle`` checks it: entries + entries that left in this cycle < ``cap`` (its count
+    starts at 0 in a new window: a link stamped here and then forgotten had no entries)."""
+    if lg[Z, GD_WIN] != w0:
+        lg[Z, GD_WIN] = w0
+        lg[Z, GD_OCC] = 0
+    return lg[Z, GD_OCC] + (lg[Z, GD_DCNT] if lg[Z, GD_DCYC] == cabs else 0) < cap
 
 
 @njit(cache=True)

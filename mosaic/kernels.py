@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cycle_model import cycle_window
-from .event_window import commit_window, event_window
+from .event_window import GAVE_UP_CHECK, GAVE_UP_LATE, ORDERED, PLAIN, VERIFY, commit_window, event_window
 from .neurons import (
     add_synapses,
     analog_input,
@@ -43,9 +43,12 @@ from .simstate import (
     window_scratch,
 )
 
-# event_window serves a crowded window (more packets than buffer_depth) in sorted link order;
-# with more tree edges than n_links / this, the cycle model's bitmap of links is cheaper
+# event_window's ORDERED mode serves a crowded window (more packets than buffer_depth) in
+# sorted link order; with more tree edges than n_links / this, the cycle model's bitmap of
+# links is cheaper
 _SORTED_EDGES_PER_LINK = 2
+# after VERIFY failed on too many windows of a run, it is tried again at every this many crowded windows
+_VERIFY_RETRY = 32
 
 
 @njit(cache=True)
@@ -118,6 +121,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     n_links = rt.link_head.size
     sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # event_window's arrays
     src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by event_window, per source
+    verify = np.zeros(3, np.int64)                  # crowded windows; tried in VERIFY mode; failed
     for t in range(t0, t1):
         I[:] = 0
         analog_input(t, I, inp, counters)
@@ -147,9 +151,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
                 sc = window_scratch(n_links, n_cores, 2 * need)
-            n_dl, w_last = -1, 0
-            if n_rem <= chip.buffer_depth or need <= n_links // _SORTED_EDGES_PER_LINK:
-                n_dl, w_last = event_window(w0, chip, rt, inj, n_rem, sc)
+            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify)
             if n_dl >= 0:
                 commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
@@ -160,6 +162,28 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
         neuron_update(I, prm, st, spikes[t])
     ideal_loads(src_count, rt, n_cores, rec)
     return noc
+
+
+@njit(cache=True)
+def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
+    """The window through ``event_window``, in the cheapest mode that is exact: PLAIN with at
+    most ``buffer_depth`` packets; else VERIFY, then (if a check failed) ORDERED while the
+    window's ``need`` tree edges are few for the links.  ``verify`` counts the run's crowded
+    windows, VERIFY's tries and its failures: a failure costs the part of the window done, so
+    VERIFY is tried while at most a quarter of its tries failed (none, at first), and at
+    every ``_VERIFY_RETRY``-th crowded window.  (GAVE_UP_*, 0): the cycle model's window."""
+    if n_rem <= chip.buffer_depth:
+        return event_window(w0, chip, rt, inj, n_rem, sc, PLAIN)
+    verify[0] += 1
+    if 4 * verify[2] <= verify[1] + 1 or verify[0] % _VERIFY_RETRY == 0:
+        verify[1] += 1
+        n_dl, w_last = event_window(w0, chip, rt, inj, n_rem, sc, VERIFY)
+        if n_dl != GAVE_UP_CHECK:
+            return n_dl, w_last
+        verify[2] += 1
+    if need <= n_links // _SORTED_EDGES_PER_LINK:
+        return event_window(w0, chip, rt, inj, n_rem, sc, ORDERED)
+    return GAVE_UP_LATE, 0
 
 
 # -- batches ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@ window by window against ``cycle_window`` (same deliveries in the same order, bi
 same loads, counters and last delivery; it gives up exactly when packets are still in the
 network at the window's end), and whole runs against the reference, on sparse traffic and on
 dense windows (many packets from one tile: waiting queues, more packets than the buffer
-depth, so that occupancy checks block), with late packets deferred or dropped, bandwidth and
+depth, so that occupancy checks block, in each mode of the window), with late packets deferred or dropped, bandwidth and
 hop cycles above 1 and virtual channels (which take the cycle model)."""
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mosaic import HardwareSpec
 from mosaic.generators import random_feedforward
 from mosaic.cycle_model import cycle_window
-from mosaic.event_window import commit_window, event_window
+from mosaic.event_window import GAVE_UP_CHECK, GAVE_UP_LATE, ORDERED, PLAIN, VERIFY, commit_window, event_window
 from mosaic.kernels import ideal_loads
 from mosaic.reference import simulate_reference
 from mosaic.simstate import COUNTERS, Chip, noc_state, record, window_scratch
@@ -73,6 +73,18 @@ def test_dense_windows_equal_reference(seed, topo, step_cycles, depth, bw, cph, 
        n_pkt=st.integers(1, 40), fan=st.integers(1, 12), step_cycles=st.sampled_from([4, 12, 1000]),
        depth=st.integers(1, 8), bw=st.integers(1, 3), cph=st.integers(1, 3), few_tiles=st.booleans())
 def test_event_window_equals_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles):
+    _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles)
+
+
+def test_verify_gives_up_where_order_matters_and_ordered_runs_after_it():
+    """40 packets from two tiles through one-entry FIFOs: VERIFY meets a full FIFO, gives up,
+    and ORDERED then computes the window from the scratch VERIFY left, as the cycle model."""
+    assert _windows_equal_cycle_window(3, "mosaic-4x4", 40, 12, 1000, 1, 1, 1, True) == 1
+
+
+def _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles) -> int:
+    """A window of ``event_window`` in each mode equals ``cycle_window``; returns how many
+    times VERIFY gave up at a failed check."""
     spec = HardwareSpec.preset(topo)
     rng = np.random.default_rng(seed)
     n = spec.n_cores * 4
@@ -91,10 +103,17 @@ def test_event_window_equals_cycle_window(seed, topo, n_pkt, fan, step_cycles, d
     noc = noc_state(n_links, 16)
     noc, last_cyc = cycle_window(0, chip, rt, inj, inj.size, np.empty(inj.size, np.int64), I_cyc, noc, -1, rec_cyc)
     sc = window_scratch(n_links, spec.n_cores, max(1, int(np.diff(rt.edge_ptr).sum())))
-    for w0 in (0, 7 * step_cycles):
-        n_dl, last = event_window(w0, chip, rt, inj, inj.size, sc)
+    # crowded windows: ORDERED, VERIFY (a failed check: ORDERED again, from the scratch VERIFY left)
+    crowded = inj.size > depth
+    gave_up = 0
+    for w0, mode in ((0, ORDERED), (7 * step_cycles, VERIFY), (9 * step_cycles, ORDERED)):
+        n_dl, last = event_window(w0, chip, rt, inj, inj.size, sc, mode if crowded else PLAIN)
+        if n_dl == GAVE_UP_CHECK:
+            assert mode == VERIFY and crowded
+            gave_up += 1
+            n_dl, last = event_window(w0, chip, rt, inj, inj.size, sc, ORDERED)
         late = rec_cyc.counters[_LATE] > 0
-        assert (n_dl < 0) == late
+        assert (n_dl == GAVE_UP_LATE) == late
         if late:
             continue
         I_ev = np.zeros(n)
@@ -107,3 +126,4 @@ def test_event_window_equals_cycle_window(seed, topo, n_pkt, fan, step_cycles, d
         assert np.array_equal(rec_ev.counters, rec_cyc.counters)
         assert np.array_equal(rec_ev.link_load, rec_cyc.link_load)
         assert np.array_equal(rec_ev.router_load, rec_cyc.router_load)
+    return gave_up
