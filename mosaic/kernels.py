@@ -24,9 +24,7 @@ from .neurons import (
     add_synapses,
     analog_input,
     by_runs,
-    neuron_update,
-    update_each,
-    update_runs,
+    step_neurons,
     window_sources,
 )
 from .simstate import (
@@ -80,10 +78,7 @@ def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
             src_count[k] += 1
             last = max(last, max_depth[k] * cph)
         latency[t] = last
-        if runs:
-            update_runs(I, prm, st, spikes[t])
-        else:
-            update_each(I, prm, st, spikes[t])
+        step_neurons(runs, I, prm, st, spikes[t])
 
 
 @njit(cache=True)
@@ -121,6 +116,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     n_links = rt.link_head.size
     sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # event_window's arrays
     src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by event_window, per source
+    runs = by_runs(prm, n)                          # the neuron loop, chosen once
     verify = np.zeros(3, np.int64)                  # crowded windows; tried in VERIFY mode; failed
     for t in range(t0, t1):
         I[:] = 0
@@ -135,8 +131,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
             if k >= n:
                 counters[C_INP] += 1
             if local_a[k] >= 0:
-                for r in range(local_a[k], local_b[k]):
-                    I[syn_tgt[r]] += syn_w[r]
+                add_synapses(I, syn_tgt[local_a[k]:local_b[k]], syn_w[local_a[k]:local_b[k]])
                 counters[C_SYN] += local_b[k] - local_a[k]
                 last = max(last, 0)
             if n_remote[k] == 0:
@@ -159,7 +154,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
         if n_rem > 0 or busy:
             noc, last = cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec)
         latency[t] = max(last, 0)
-        neuron_update(I, prm, st, spikes[t])
+        step_neurons(runs, I, prm, st, spikes[t])
     ideal_loads(src_count, rt, n_cores, rec)
     return noc
 

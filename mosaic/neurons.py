@@ -23,9 +23,15 @@ def neuron_update(I, prm, st, out):
     parameters in registers (``update_runs``); populations of many short runs take one
     loop that loads every parameter per neuron (``update_each``).  Both do ``_neuron``'s
     operations, so the results are the same.  A kernel stepping many times picks the loop
-    once (``by_runs``): a call through this dispatch counts a reference to every array
-    (atomic operations, ~0.1 us per call)."""
-    if by_runs(prm, st.mem.size):
+    once (``by_runs``) and steps with ``step_neurons``: a call through this dispatch counts
+    a reference to every array (atomic operations, ~0.1 us per call)."""
+    step_neurons(by_runs(prm, st.mem.size), I, prm, st, out)
+
+
+@njit(cache=True, inline="always")
+def step_neurons(runs, I, prm, st, out):
+    """``neuron_update`` with its choice of loop made: ``runs`` = ``by_runs(prm, n)``."""
+    if runs:
         update_runs(I, prm, st, out)
     else:
         update_each(I, prm, st, out)
