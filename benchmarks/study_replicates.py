@@ -99,6 +99,11 @@ def spread(x: np.ndarray) -> dict:
             "signal_to_noise": signal / noise if noise > 0 else float("nan")}
 
 
+def _mean(values: list[float]) -> float:
+    v = np.asarray(values, float)
+    return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
+
+
 def rho_by_repeats(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict:
     """{R': rho of the R'-repeat means, averaged over the disjoint groups of R' repeats}; also
     with the full-R prediction against R'-repeat realised gains ("real_only") and vice versa."""
@@ -110,8 +115,8 @@ def rho_by_repeats(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict
         both = [_rho(pred[mask, s].mean(1), real[mask, s].mean(1)) for s in groups]
         real_only = [_rho(pred[mask].mean(1), real[mask, s].mean(1)) for s in groups]
         pred_only = [_rho(pred[mask, s].mean(1), real[mask].mean(1)) for s in groups]
-        out[str(r)] = {"both": float(np.nanmean(both)), "realised_averaged_only": float(np.nanmean(real_only)),
-                       "predicted_averaged_only": float(np.nanmean(pred_only)), "groups": len(groups)}
+        out[str(r)] = {"both": _mean(both), "realised_averaged_only": _mean(real_only),
+                       "predicted_averaged_only": _mean(pred_only), "groups": len(groups)}
         r *= 2
     return out
 

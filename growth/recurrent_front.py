@@ -62,7 +62,8 @@ STRATEGIES = ("fixed", "random", "controller")
 class Workload:
     """One recurrent workload's settings: chip, initial hidden size, growth steps (neurons),
     training steps (minibatches of ``batch_size``), ``check_every`` steps between growth
-    opportunities, validation/simulation sizes (sequences), look-ahead steps."""
+    opportunities, validation/simulation sizes (sequences), look-ahead steps; the look-ahead's
+    batch streams and the realised gain's pairs averaged (``growth.benefit``)."""
 
     preset: str
     h0: int
@@ -77,6 +78,8 @@ class Workload:
     grow_until: float = 0.7
     plateau_eps: float = 0.05
     plateau_window: int = 2
+    look_repeats: int = 1
+    validate_repeats: int = 1
 
 
 # Look-ahead steps: GradMax's new neurons start with zero fan-in and stay silent until training
@@ -375,8 +378,8 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
 
 def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
                         estimator: str = "lookahead", pricing: str = "rates", margin: float = 0.8,
-                        tile_options: int = 2, validate_benefit: bool = True, look_repeats: int = 1,
-                        validate_repeats: int = 1) -> dict:
+                        tile_options: int = 2, validate_benefit: bool = True, look_repeats: int | None = None,
+                        validate_repeats: int | None = None) -> dict:
     """One front point (the dict of the front-point interface).  ``setting``: final size in
     neurons (fixed/random) or the energy budget in pJ per inference (controller, priced with
     ``pricing`` and kept ``margin`` inside the budget; ``estimator`` "lookahead" or "gradmax";
@@ -385,10 +388,12 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
     trains the twin over the ``plateau_window + 1`` checks after each growth) and record
     both estimates; the grown run itself trains the same either way.  ``look_repeats``: the
     look-ahead's mean over that many batch streams; ``validate_repeats``: the realised gain's
-    mean over that many pairs (``growth.benefit``)."""
+    mean over that many pairs (``growth.benefit``; None: the workload's)."""
     t0 = time.perf_counter()
     wl, spec = _check(workload_name, strategy, setting, quick)
-    check_options(estimator, wl.look_steps, None, look_repeats, validate_repeats)
+    repeats = (wl.look_repeats if look_repeats is None else look_repeats,
+               wl.validate_repeats if validate_repeats is None else validate_repeats)
+    check_options(estimator, wl.look_steps, None, *repeats)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)       # small matrices: more threads only contend on a shared machine
     try:
@@ -397,8 +402,7 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
         benefit, violations, sims, decisions = [], 0, [], []
         if strategy == "controller":
             benefit, violations, sims, final, decisions = _controller(run, setting, estimator, pricing, margin,
-                                                                      tile_options, validate_benefit,
-                                                                      (look_repeats, validate_repeats))
+                                                                      tile_options, validate_benefit, repeats)
         else:
             _schedule(run, int(setting), "gradmax" if strategy == "fixed" else "random")
             final = run.simulate()
