@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy as _copy
 import math
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -67,6 +67,37 @@ def check_steps(steps) -> int:
     return int(steps)
 
 
+def check_repeats(repeats, what: str) -> int:
+    """``repeats`` as an int if it is a positive integer, else a ``GrowthError`` naming it
+    (``what``: the option's name)."""
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise GrowthError(f"{what} must be a positive integer (1: one pair / batch stream), got {repeats!r}")
+    return int(repeats)
+
+
+def check_options(estimator: str, look_steps, look_batch=None, look_repeats=1, validate_repeats=1) -> None:
+    """``GrowthError`` naming the first bad controller benefit option: ``estimator`` (one of
+    ``ESTIMATORS``), ``look_steps`` and the repeats (positive integers), ``look_batch``
+    (a positive number of samples or None)."""
+    if estimator not in ESTIMATORS:
+        raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
+    check_steps(look_steps)
+    if look_batch is not None and not (isinstance(look_batch, int) and look_batch >= 1):
+        raise GrowthError(f"look_batch must be a positive number of samples or None, got {look_batch!r}")
+    check_repeats(look_repeats, "look_repeats")
+    check_repeats(validate_repeats, "validate_repeats")
+
+
+def stream_seed(seed: int, at: int, stream: int = 0, pairs: bool = False) -> int:
+    """The seed (< 2**31) of batch stream ``stream`` at training step ``at`` of a run seeded
+    ``seed``: look-ahead streams (``pairs`` False; stream 0 is the look-ahead's one stream of
+    ``repeats=1``) and realised-gain pairs (``pairs`` True) draw from separate families, so
+    that no pair replays a look-ahead's batches."""
+    if stream == 0 and not pairs:
+        return int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(seed * 100_003 + at)))
+    return int(np.random.SeedSequence([int(seed), int(at), int(stream), int(pairs)]).generate_state(1)[0] >> 1)
+
+
 def check_baseline(baseline: str) -> str:
     """``baseline`` itself if it is one of ``BASELINES``, else a ``GrowthError`` naming it."""
     if baseline not in BASELINES:
@@ -82,6 +113,7 @@ class Lookahead(NamedTuple):
     now: float
     twin: float | None
     grown: dict
+    streams: tuple = ()
 
     def benefits(self, baseline: str = "twin") -> dict:
         """{candidate: benefit} (nats) against ``baseline`` ("twin" or "now", module doc)."""
@@ -89,6 +121,11 @@ class Lookahead(NamedTuple):
         if ref is None:
             raise GrowthError("this look-ahead ran without its twin; run it with twin=True for baseline 'twin'")
         return {c: ref - v for c, v in self.grown.items()}
+
+    def stream_benefits(self, candidate: Hashable, baseline: str = "twin") -> list[float]:
+        """``candidate``'s benefit (nats) in each batch stream of a repeated look-ahead
+        (:func:`repeated_lookahead`; one stream: the benefit itself)."""
+        return [s.benefits(baseline)[candidate] for s in self.streams or (self,)]
 
 
 def lookahead_losses(state, candidates: Sequence[Hashable], *, copy: Callable[[object], object],
@@ -125,40 +162,70 @@ def lookahead_benefits(state, candidates: Sequence[Hashable], *, copy, grow, tra
                             steps=steps, twin=baseline == "twin").benefits(baseline)
 
 
+def repeated_lookahead(look: Callable[[int], Lookahead], repeats: int) -> Lookahead:
+    """The look-ahead averaged over ``repeats`` batch streams: ``look(stream)`` is one
+    look-ahead (:func:`lookahead_losses`) on the batches of ``stream`` (0: the one stream of
+    ``repeats=1``, returned as it is).  Losses are the means over streams (so are benefits:
+    they are differences of losses); ``streams`` keeps the streams' own look-aheads."""
+    looks = [look(r) for r in range(check_repeats(repeats, "look_repeats"))]
+    if len(looks) == 1:
+        return looks[0]
+    twin = None if looks[0].twin is None else float(np.mean([lk.twin for lk in looks]))
+    grown = {c: float(np.mean([lk.grown[c] for lk in looks])) for c in looks[0].grown}
+    return Lookahead(float(np.mean([lk.now for lk in looks])), twin, grown, tuple(looks))
+
+
+# One extra realised-gain pair: train(n, step0) trains its grown copy and its twin n steps on
+# the pair's own batches; val() gives ((loss, accuracy) of the grown copy, (loss, accuracy) of the twin).
+Pair = tuple[Callable[[int, int], None], Callable[[], tuple[tuple[float, float], tuple[float, float]]]]
+
+
 @dataclass
 class _Pending:
     record: dict
     before: tuple[float, float]
     train: Callable[[int, int], None] | None
     val: Callable[[], tuple[float, float]] | None
+    pairs: list = field(default_factory=list)
     done: int = 0
 
 
 class RealisedGain:
     """The realised gains of accepted growths, each measured ``horizon`` training steps after
-    it (or at the next growth or the run's end, if sooner; ``horizon_steps`` says which).
+    it (or at the next growth or the run's end, if sooner; ``horizon_steps`` says which),
+    averaged over ``repeats`` pairs (grown run, no-growth twin).
 
-    ``start(record, before, twin_train, twin_val)`` at a growth: ``before`` = (validation
-    loss, accuracy) just before it; ``twin_train(n, step0)`` trains the no-growth twin ``n``
-    steps on the batches the grown run sees next and ``twin_val()`` gives its (loss,
-    accuracy); both None when validation is off (then only ``realised_now`` is filled).
-    ``advance(n, step0)`` after every ``n`` steps the run trains; ``close(after)`` with the
-    grown run's (loss, accuracy) when ``due`` (or earlier) appends the record to ``records``
-    with ``realised`` = L_val(twin) - L_val(grown) (nats), ``realised_accuracy`` = acc(grown)
-    - acc(twin), ``realised_now`` = L_val(before) - L_val(grown) and ``realised_now_accuracy``.
+    ``start(record, before, twin_train, twin_val, pairs)`` at a growth: ``before`` =
+    (validation loss, accuracy) just before it; ``twin_train(n, step0)`` trains the no-growth
+    twin ``n`` steps on the batches the grown run sees next and ``twin_val()`` gives its
+    (loss, accuracy): pair 0, the run itself and its twin.  ``pairs(r)`` forks extra pair
+    r = 1 .. repeats - 1 (a :data:`Pair`: a copy of the grown run and one of the twin, both
+    at the growth, trained on the pair's own batches, ``stream_seed(..., pairs=True)``).
+    All None when validation is off (then only ``realised_now`` is filled).  ``advance(n,
+    step0)`` after every ``n`` steps the run trains; ``close(after)`` with the grown run's
+    (loss, accuracy) when ``due`` (or earlier) appends the record to ``records`` with
+    ``realised`` = L_val(twin) - L_val(grown) (nats) and ``realised_accuracy`` = acc(grown) -
+    acc(twin), means over the pairs, ``realised_now`` = L_val(before) - L_val(grown) and
+    ``realised_now_accuracy``; with ``repeats`` > 1 also each pair's gain
+    (``realised_pairs``, pair 0 first) and the mean's standard error (``realised_se``, nats).
     """
 
-    def __init__(self, horizon: int) -> None:
+    def __init__(self, horizon: int, repeats: int = 1) -> None:
         if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
             raise GrowthError(f"realised-gain horizon must be a positive number of training steps, got {horizon!r}")
         self.horizon = int(horizon)
+        self.repeats = check_repeats(repeats, "validate_repeats")
         self.records: list[dict] = []
         self.pending: _Pending | None = None
 
-    def start(self, record: dict, before: tuple[float, float], twin_train=None, twin_val=None) -> None:
+    def start(self, record: dict, before: tuple[float, float], twin_train=None, twin_val=None,
+              pairs: Callable[[int], Pair] | None = None) -> None:
         if self.pending is not None:
             raise GrowthError("a realised gain is still open; close it before the next growth")
-        self.pending = _Pending(dict(record), (float(before[0]), float(before[1])), twin_train, twin_val)
+        if twin_val is not None and self.repeats > 1 and pairs is None:
+            raise GrowthError(f"validate_repeats={self.repeats} needs the extra pairs' fork (pairs=...)")
+        extra = [pairs(r) for r in range(1, self.repeats)] if twin_val is not None and self.repeats > 1 else []
+        self.pending = _Pending(dict(record), (float(before[0]), float(before[1])), twin_train, twin_val, extra)
 
     def advance(self, n: int, step0: int) -> None:
         p = self.pending
@@ -169,6 +236,8 @@ class RealisedGain:
                               "twin would fall behind the run; make the horizon a multiple of the steps per call")
         if p.train is not None:
             p.train(n, step0)
+        for train, _ in p.pairs:
+            train(n, step0)
         p.done += n
 
     @property
@@ -186,7 +255,16 @@ class RealisedGain:
                "horizon_steps": p.done, "realised": None, "realised_accuracy": None}
         if p.val is not None:
             t_loss, t_acc = p.val()
-            rec.update(realised=float(t_loss) - loss, realised_accuracy=acc - float(t_acc))
+            gains = [(float(t_loss) - loss, acc - float(t_acc))]
+            for _, val in p.pairs:
+                (g_loss, g_acc), (tw_loss, tw_acc) = val()
+                gains.append((float(tw_loss) - float(g_loss), float(g_acc) - float(tw_acc)))
+            g = np.asarray(gains)
+            rec.update(realised=float(g[0, 0]) if len(g) == 1 else float(g[:, 0].mean()),
+                       realised_accuracy=float(g[0, 1]) if len(g) == 1 else float(g[:, 1].mean()))
+            if len(g) > 1:
+                rec.update(realised_pairs=[float(v) for v in g[:, 0]],
+                           realised_se=float(g[:, 0].std(ddof=1) / math.sqrt(len(g))))
         self.records.append(rec)
 
 

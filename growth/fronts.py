@@ -53,6 +53,13 @@ STRATEGIES = ("fixed", "random", "controller")
 # per candidate (10 steps, of 64 samples or of the run's batch, ranked the realised gains worse).
 MLP_ESTIMATOR = "lookahead"
 MLP_LOOK_STEPS, MLP_LOOK_BATCH = 5, None      # look-ahead: steps per candidate, batch (None: the run's)
+# The look-ahead's batch streams and the realised gain's pairs averaged (full runs; quick: 1 and 1).
+# Set after benchmarks/study_replicates.py (results/study_replicates.json, seed 0): at the
+# controller's horizon one pair's realised gain was mostly batch noise (within-opportunity sd
+# 1.5-2.5x the sd of the signal across opportunities), one look-ahead stream too (1.2-1.9x), and on
+# MNIST-1D Spearman's rho between the two means rose from 0.14 with 1 of each to 0.54 with 4 and
+# 0.61 with 8; on digits it stayed near 0.15-0.2 at every R (layer 1's 5-step look-ahead had no signal).
+MLP_LOOK_REPEATS, MLP_VALIDATE_REPEATS = 8, 8
 METHOD_LABEL = {"fixed": "fixed GradMax", "random": "random growth", "controller": "controller"}
 
 
@@ -139,8 +146,10 @@ def _benefits(score: ScheduleScore) -> list[dict]:
 def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
                   estimator: str = MLP_ESTIMATOR, validate_benefit: bool = True) -> dict:
     """One front point of a feed-forward workload (module doc).  Controller: ``estimator``
-    ("gradmax" or "lookahead", ``growth.benefit``) picks the growths; ``validate_benefit``
-    measures each growth's realised gain against a no-growth twin (``grow_with_controller``)."""
+    ("gradmax" or "lookahead", ``growth.benefit``; mean over ``MLP_LOOK_REPEATS`` batch streams)
+    picks the growths; ``validate_benefit`` measures each growth's realised gain against a
+    no-growth twin, mean over ``MLP_VALIDATE_REPEATS`` pairs (``grow_with_controller``;
+    ``quick``: one stream, one pair)."""
     w = _mlp(workload)
     if strategy not in STRATEGIES:
         raise GrowthError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
@@ -162,7 +171,8 @@ def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, qu
                                 mapping=cfg.mapping, time_limit=cfg.time_limit, seed=seed)
         score = grow_with_controller(spec, budget, data, w.root, controller=ccfg, config=cfg, grow_until=0.8,
                                      estimator=estimator, look_steps=MLP_LOOK_STEPS, look_batch=MLP_LOOK_BATCH,
-                                     validate_benefit=validate_benefit)
+                                     look_repeats=1 if quick else MLP_LOOK_REPEATS, validate_benefit=validate_benefit,
+                                     validate_repeats=1 if quick else MLP_VALIDATE_REPEATS)
     else:
         target = w.target(setting)
         sched = (round_robin(w.root, target, w.k, grow_steps) if strategy == "fixed"

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from growth.benefit import (ESTIMATORS, Lookahead, RealisedGain, fork_generator, fork_optimizer, lookahead_losses,
-                            rank_correlation)
+from growth.benefit import (Lookahead, Pair, RealisedGain, check_options, fork_generator, fork_optimizer,
+                            lookahead_losses, rank_correlation, repeated_lookahead, stream_seed)
 from growth.controller import (ControllerConfig, GrowthController, MeasuredCost, PlateauRule, bound_cost, grown_index,
                                incremental_placer, layered_network)
 from growth.errors import GrowthError
@@ -62,7 +62,8 @@ STRATEGIES = ("fixed", "random", "controller")
 class Workload:
     """One recurrent workload's settings: chip, initial hidden size, growth steps (neurons),
     training steps (minibatches of ``batch_size``), ``check_every`` steps between growth
-    opportunities, validation/simulation sizes (sequences), look-ahead steps."""
+    opportunities, validation/simulation sizes (sequences), look-ahead steps; the look-ahead's
+    batch streams and the realised gain's pairs averaged (``growth.benefit``)."""
 
     preset: str
     h0: int
@@ -77,6 +78,8 @@ class Workload:
     grow_until: float = 0.7
     plateau_eps: float = 0.05
     plateau_window: int = 2
+    look_repeats: int = 1
+    validate_repeats: int = 1
 
 
 # Look-ahead steps: GradMax's new neurons start with zero fan-in and stay silent until training
@@ -260,17 +263,26 @@ def _schedule(run: _Run, target: int, method: str) -> None:
             run.grow(min(k, target - run.n_neurons), method)
 
 
-def _fork(run: _Run) -> tuple[nn.Sequential, torch.optim.Optimizer]:
-    """A copy of the run's model with a copy of its optimizer state."""
-    m = copy_rsnn(run.model)
-    return m, fork_optimizer(run.opt, m.parameters())
+def _fork(model: nn.Sequential, opt: torch.optim.Optimizer) -> tuple[nn.Sequential, torch.optim.Optimizer]:
+    """A copy of ``model`` with a copy of its optimizer state."""
+    m = copy_rsnn(model)
+    return m, fork_optimizer(opt, m.parameters())
 
 
-def _lookahead(run: _Run, k_options, at: int) -> Lookahead:
+def _pair(run: _Run, twin: tuple, seed: int) -> Pair:
+    """An extra realised-gain pair (``growth.benefit.Pair``): copies of the (grown) run and of
+    its no-growth ``twin`` (model, optimizer), both drawing the batches of ``seed``."""
+    g, t = _fork(run.model, run.opt), _fork(*twin)
+    gg, tg = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    return (lambda n, s0: (run.train(*g, n, gg), run.train(*t, n, tg))), lambda: (run.val(g[0]), run.val(t[0]))
+
+
+def _lookahead(run: _Run, k_options, at: int, stream: int = 0) -> Lookahead:
     """The look-ahead (``growth.benefit.lookahead_losses``) at training step ``at``: a
     no-growth twin and a copy per k, each with copied optimizer state, trained on the same
-    fixed batches, drawn from (seed, ``at``) rather than the run's generator."""
-    seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(run.seed * 100_003 + at)))
+    fixed batches, drawn from (seed, ``at``, ``stream``: ``growth.benefit.stream_seed``)
+    rather than the run's generator."""
+    seed = stream_seed(run.seed, at, stream)
     batch = run.grow_batch(torch.Generator().manual_seed(seed))
 
     def grow(c, k):
@@ -284,7 +296,7 @@ def _lookahead(run: _Run, k_options, at: int) -> Lookahead:
     def train(c, steps):
         run.train(*c, steps, torch.Generator().manual_seed(seed))
 
-    return lookahead_losses(run, k_options, copy=_fork, grow=grow, train=train,
+    return lookahead_losses(run, k_options, copy=lambda r: _fork(r.model, r.opt), grow=grow, train=train,
                             val_loss=lambda c: run.val(c[0])[0], steps=run.wl.look_steps)
 
 
@@ -293,19 +305,20 @@ def _gradmax_benefits(run: _Run, k_options) -> dict[int, float]:
     return {k: float(np.sum(sv[:k] ** 2)) for k in k_options}
 
 
-def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: float,
-                tile_options: int, validate: bool) -> tuple[list[dict], int, list[dict], dict, list[dict]]:
+def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: float, tile_options: int,
+                validate: bool, repeats: tuple[int, int] = (1, 1)) -> tuple[list[dict], int, list[dict], dict, list]:
     """The controller's run: (benefit records, violations, simulated accepted networks, the
     final network's simulation, its decisions: step, action, reason).  Each growth's record
     is closed ``plateau_window + 1`` checks after it (the earliest next growth), against a
-    no-growth twin when ``validate`` (``growth.benefit.RealisedGain``)."""
+    no-growth twin when ``validate`` (``growth.benefit.RealisedGain``).  ``repeats``: (look-
+    ahead batch streams, realised-gain pairs) averaged."""
     wl, spec = run.wl, run.spec
     cfg = ControllerConfig(k_options=wl.k_options, max_neurons=spec.n_slots - N_OUT, check_every=wl.check_every,
                            plateau=PlateauRule(window=wl.plateau_window, eps=wl.plateau_eps), margin=margin,
                            T=run.x_val.shape[0] + 1, pricing=pricing, recurrent=(0,), tile_options=tile_options,
                            seed=run.seed)
     ctl = GrowthController(spec, CostBudget(energy_pj=float(budget)), cfg, placer=run.place)
-    gains = RealisedGain(wl.check_every * (wl.plateau_window + 1))
+    gains = RealisedGain(wl.check_every * (wl.plateau_window + 1), repeats[1])
     sims, sim_due = [], False
     step = 0
     while step < wl.steps:
@@ -328,7 +341,7 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
         def benefits():
             est["gradmax"] = _gradmax_benefits(run, wl.k_options)
             if estimator == "lookahead" or validate:     # validation records both estimates
-                est["lookahead"] = _lookahead(run, wl.k_options, step)
+                est["lookahead"] = repeated_lookahead(lambda r: _lookahead(run, wl.k_options, step, r), repeats[0])
             return [est["gradmax"] if estimator == "gradmax" else est["lookahead"].benefits("twin")]
 
         rates, in_rates = run.rates()
@@ -341,15 +354,16 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
                   "gradmax": est["gradmax"][pick.k],
                   "lookahead": None if look is None else look.benefits("twin")[pick.k],
                   "lookahead_now": None if look is None else look.benefits("now")[pick.k],
-                  "predicted_energy_pj": float(pick.cost.energy_pj["total"])}
-        twin = _fork(run) if validate else None
+                  "predicted_energy_pj": float(pick.cost.energy_pj["total"]),
+                  **({"lookahead_streams": look.stream_benefits(pick.k)} if look is not None and look.streams else {})}
+        twin = _fork(run.model, run.opt) if validate else None
         run.grow(pick.k, "gradmax", pick.core_of)
         if twin is None:
             gains.start(record, (loss, acc))
         else:
-            twin_gen = fork_generator(run.gen)       # the batches the grown run draws next
+            twin_gen, at = fork_generator(run.gen), len(gains.records)     # the batches the grown run draws next
             gains.start(record, (loss, acc), lambda n, s0, t=twin, g=twin_gen: run.train(*t, n, g),
-                        lambda t=twin: run.val(t[0]))
+                        lambda t=twin: run.val(t[0]), lambda r, t=twin: _pair(run, t, stream_seed(run.seed, at, r, True)))
         sim_due = True
     gains.close(run.val)                     # validated only if a gain is still open
     final = run.simulate()
@@ -364,18 +378,22 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
 
 def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
                         estimator: str = "lookahead", pricing: str = "rates", margin: float = 0.8,
-                        tile_options: int = 2, validate_benefit: bool = True) -> dict:
+                        tile_options: int = 2, validate_benefit: bool = True, look_repeats: int | None = None,
+                        validate_repeats: int | None = None) -> dict:
     """One front point (the dict of the front-point interface).  ``setting``: final size in
     neurons (fixed/random) or the energy budget in pJ per inference (controller, priced with
     ``pricing`` and kept ``margin`` inside the budget; ``estimator`` "lookahead" or "gradmax";
     ``tile_options`` nearby tiles priced per (layer, k)).  ``validate_benefit``: measure each
     growth's realised gain against a no-growth twin (``growth.benefit.RealisedGain``; it
     trains the twin over the ``plateau_window + 1`` checks after each growth) and record
-    both estimates; the grown run itself trains the same either way."""
+    both estimates; the grown run itself trains the same either way.  ``look_repeats``: the
+    look-ahead's mean over that many batch streams; ``validate_repeats``: the realised gain's
+    mean over that many pairs (``growth.benefit``; None: the workload's)."""
     t0 = time.perf_counter()
     wl, spec = _check(workload_name, strategy, setting, quick)
-    if estimator not in ESTIMATORS:
-        raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
+    repeats = (wl.look_repeats if look_repeats is None else look_repeats,
+               wl.validate_repeats if validate_repeats is None else validate_repeats)
+    check_options(estimator, wl.look_steps, None, *repeats)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)       # small matrices: more threads only contend on a shared machine
     try:
@@ -384,7 +402,7 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
         benefit, violations, sims, decisions = [], 0, [], []
         if strategy == "controller":
             benefit, violations, sims, final, decisions = _controller(run, setting, estimator, pricing, margin,
-                                                                      tile_options, validate_benefit)
+                                                                      tile_options, validate_benefit, repeats)
         else:
             _schedule(run, int(setting), "gradmax" if strategy == "fixed" else "random")
             final = run.simulate()

@@ -21,10 +21,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +41,13 @@ from growth.controller import (
     layer_benefits,
     layered_network,
 )
-from growth.benefit import (ESTIMATORS, Lookahead, RealisedGain, check_steps, fork_generator, fork_optimizer,
-                            lookahead_losses)
+from growth.benefit import (Lookahead, Pair, RealisedGain, check_options, fork_generator, fork_optimizer,
+                            lookahead_losses, repeated_lookahead, stream_seed)
 from growth.energy_dual import EnergyDual, layer_slopes
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError, grow_layer, hidden_sizes
 from growth.regularizer import MosaicRegularizer
+from growth.schedule_score import ScheduleScore
 from growth.schedules import GrowthEvent, Schedule
 from mapper import map_network
 from models.datasets import load_dataset
@@ -55,7 +55,6 @@ from models.readout import measure_on_chip
 from models.snn import encode, evaluate, make_mlp, predict, reset_state, run, standardization, standardized_input
 from models.training import fit, sampled_batches
 from mosaic.cost import CostBudget, estimate_cost
-from mosaic.figures import new_figure, save
 from mosaic.spec import HardwareSpec
 
 
@@ -101,69 +100,6 @@ class RunConfig:
         if self.standardize and self.reg > 0:
             raise GrowthError(f"RunConfig: standardize=True with reg={self.reg}: the hop regulariser would "
                               f"see the folded first-layer weights; use one or the other")
-
-
-@dataclass
-class ScheduleScore:
-    """Rows (one per segment, see module doc) and the growth events actually applied; for a
-    controller run its decision ``log``, the energy ``dual``'s history, one ``benefit`` record
-    per growth, and the trained ``model`` (not serialised)."""
-
-    spec: str
-    budget: dict
-    rows: list[dict] = field(default_factory=list)
-    events: list[tuple[int, int, int]] = field(default_factory=list)
-    log: list[dict] = field(default_factory=list)
-    dual: list[dict] = field(default_factory=list)
-    benefit: list[dict] = field(default_factory=list)
-    wall_s: float = 0.0
-    model: nn.Sequential | None = field(default=None, repr=False, compare=False)   # trained; not serialised
-
-    @property
-    def final(self) -> dict:
-        return self.rows[-1]
-
-    @property
-    def violations(self) -> list[str]:
-        return [f"step {r['step']}: {v}" for r in self.rows for v in r["violations"]]
-
-    def to_dict(self) -> dict:
-        return {"spec": self.spec, "budget": self.budget, "rows": self.rows,
-                "events": [list(e) for e in self.events], "log": self.log, "dual": self.dual,
-                "benefit": self.benefit, "wall_s": self.wall_s}
-
-    def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1, default=float)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
-
-    def table(self) -> str:
-        head = (f"{'step':>6} {'sizes':>12} {'acc %':>6} {'energy nJ':>10} {'model nJ':>9} "
-                f"{'latency us':>10} {'port use':>8} {'cores':>5}  violations")
-        lines = [head, "-" * len(head)]
-        for r in self.rows:
-            lines.append(f"{r['step']:>6} {'-'.join(map(str, r['sizes'][:-1])):>12} "
-                         f"{100 * r['accuracy']:>6.1f} {r['energy_pj'] / 1e3:>10.1f} "
-                         f"{r['model_energy_pj'] / 1e3:>9.1f} {r['latency_ns'] / 1e3:>10.2f} "
-                         f"{r['port_use']:>8.4f} {r['cores']:>5}  {'; '.join(r['violations']) or '-'}")
-        return "\n".join(lines)
-
-    def plot(self, path: str | Path | None = None):
-        """Accuracy and energy per inference along the run; writes a PNG when ``path`` is given
-        (``mosaic.figures.save``) and returns the figure."""
-        fig, (ax,) = new_figure(1, 6, 3.5)
-        steps = [r["step"] for r in self.rows]
-        ax.plot(steps, [100 * r["accuracy"] for r in self.rows], "o-", color="C0")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("test accuracy (%)", color="C0")
-        ax2 = ax.twinx()
-        ax2.plot(steps, [r["energy_pj"] / 1e3 for r in self.rows], "s--", color="C3")
-        ax2.set_ylabel("energy per inference (nJ)", color="C3")
-        if self.budget.get("energy_pj"):
-            ax2.axhline(self.budget["energy_pj"] / 1e3, color="C3", lw=0.8, ls=":")
-        ax.set_title(f"growth on {self.spec}")
-        return save(fig, path)
 
 
 # ------------------------------------------------------------------ the run
@@ -262,27 +198,35 @@ class _Run:
                     else MosaicRegularizer(twin.model, self.spec, self.core_of, self.cfg.reg))
         return twin
 
-    def estimates(self, est: dict, estimator: str, look: tuple | None) -> list:
+    def pair(self, twin: _Run, seed: int, dual: EnergyDual | None) -> Pair:
+        """An extra realised-gain pair (``growth.benefit.Pair``): copies of this (grown) run and
+        of its no-growth ``twin``, both drawing the batches of ``seed``."""
+        g, t = self.fork(), twin.fork()
+        g.gen, t.gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        return (lambda n, s0: (g.train(n, s0, dual), t.train(n, s0, dual))), lambda: (g.val(), t.val())
+
+    def estimates(self, est: dict, estimator: str, look: tuple | None, look_repeats: int = 1) -> list:
         """The controller's benefits per hidden layer from ``estimator``; fills ``est`` with
         "gradmax" (singular values per layer) and, when ``look`` = the arguments of
-        :meth:`lookahead`, "lookahead"."""
+        :meth:`lookahead`, "lookahead" (averaged over ``look_repeats`` batch streams)."""
         est["gradmax"] = self.benefits()
         if look is not None:
-            est["lookahead"] = self.lookahead(*look)
+            est["lookahead"] = repeated_lookahead(lambda r: self.lookahead(*look, stream=r), look_repeats)
         if estimator == "gradmax":
             return est["gradmax"]
         twin = est["lookahead"].benefits("twin")
         return [{k: b for (li, k), b in twin.items() if li == layer} for layer in range(len(est["gradmax"]))]
 
     def lookahead(self, k_options: Sequence[int], steps: int, dual: EnergyDual | None, at: int,
-                  batch_size: int | None = None) -> Lookahead:
+                  batch_size: int | None = None, stream: int = 0) -> Lookahead:
         """The look-ahead (``growth.benefit.lookahead_losses``) of every (hidden layer, k) at
         training step ``at``: the no-growth twin and the grown copies (GradMax on one fixed
         batch) train ``steps`` steps of ``batch_size`` (None: the run's) on the same batches,
         with the energy dual's current penalty and without the hop regulariser.  Its batches
-        come from (seed, ``at``), not the run's generators, so the run trains the same."""
+        come from (seed, ``at``, ``stream``: ``growth.benefit.stream_seed``), not the run's
+        generators, so the run trains the same."""
         cfg = self.cfg if batch_size is None else dataclasses.replace(self.cfg, batch_size=int(batch_size))
-        seed = int(torch.randint(2**31, (1,), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + at)))
+        seed = stream_seed(self.cfg.seed, at, stream)
         idx = torch.randint(len(self.y_tr), (256,), generator=torch.Generator().manual_seed(seed))
         batch = (self._seq(self.x_tr[idx], 7), self.y_tr[idx])
 
@@ -455,11 +399,10 @@ def _grow_all(runs: list[_Run], layer: int, k: int, method: str) -> tuple[int, s
 
 
 def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: Sequence[int], *,
-                         controller: ControllerConfig | None = None,
-                         config: RunConfig | None = None, grow_until: float = 0.8,
-                         calibrate: bool = True, dual_lr: float = 1.0, estimator: str = "gradmax",
-                         look_steps: int = 5, look_batch: int | None = None,
-                         validate_benefit: bool = False) -> ScheduleScore:
+                         controller: ControllerConfig | None = None, config: RunConfig | None = None,
+                         grow_until: float = 0.8, calibrate: bool = True, dual_lr: float = 1.0, estimator: str = "gradmax",
+                         look_steps: int = 5, look_batch: int | None = None, look_repeats: int = 1,
+                         validate_benefit: bool = False, validate_repeats: int = 1) -> ScheduleScore:
     """Train from hidden sizes ``initial`` and let :class:`GrowthController` decide where and
     when to grow (every ``controller.check_every`` steps, up to ``grow_until`` x the run's
     steps, so new neurons have time to train).  Rows are measured before every growth and at
@@ -474,15 +417,16 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     is ``score.dual``.  0: growth alone is budgeted and training may drift above it.
     ``estimator``: the benefit per (layer, k), "gradmax" (singular values) or "lookahead"
     (``growth.benefit``, twin baseline, ``look_steps`` training steps of ``look_batch``
-    samples per candidate; None: the run's batch size).
+    samples per candidate; None: the run's batch size; mean over ``look_repeats`` batch streams).
     ``score.benefit`` holds one record per growth (``growth.benefit.RealisedGain``, closed
     ``plateau.window + 1`` checks later); ``validate_benefit``: its realised gain is measured
-    against a no-growth twin trained on the same batches, and both estimates are recorded
-    (the twin's training doubles those intervals; the run itself trains the same either way)."""
+    against a no-growth twin trained on the same batches, mean over ``validate_repeats`` pairs,
+    and both estimates are recorded (each pair's training doubles those intervals; the run
+    itself trains the same either way)."""
     cfg = config or RunConfig()
     if not 0 <= grow_until <= 1:
         raise GrowthError(f"grow_until must be a fraction of the run in [0, 1], got {grow_until}")
-    _check_estimator(estimator, look_steps, look_batch)
+    check_options(estimator, look_steps, look_batch, look_repeats, validate_repeats)
     ccfg = controller or ControllerConfig(T=cfg.T)
     if ccfg.T != cfg.T:
         raise GrowthError(f"controller T = {ccfg.T} differs from the run's T = {cfg.T}")
@@ -490,7 +434,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     run = _Run(data, spec, budget, initial, cfg)
     ctl = GrowthController(spec, budget, ccfg, placer=run.place)
     score = ScheduleScore(spec.name, budget.to_dict())
-    gains = RealisedGain(ccfg.check_every * (ccfg.plateau.window + 1))
+    gains = RealisedGain(ccfg.check_every * (ccfg.plateau.window + 1), validate_repeats)
     step = 0
     bar = tqdm(total=cfg.steps, desc="controller", disable=not cfg.progress, leave=False)
     dual = (EnergyDual(budget.energy_pj * ccfg.margin, dual_lr)
@@ -517,7 +461,7 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
         look = (ccfg.k_options, look_steps, dual, step, look_batch) if estimator == "lookahead" or validate_benefit \
             else None                        # validation records both estimates
         pick = ctl.decide(step, run.n_in, run.sizes(), run.core_of, rates, in_rates,
-                          lambda: run.estimates(est, estimator, look), analog_input=analog,
+                          lambda: run.estimates(est, estimator, look, look_repeats), analog_input=analog,
                           measured=measured if calibrate else None)
         if pick is None:
             continue
@@ -536,14 +480,6 @@ def grow_with_controller(spec: HardwareSpec, budget: CostBudget, data, initial: 
     return score
 
 
-def _check_estimator(estimator: str, look_steps: int, look_batch: int | None) -> None:
-    if estimator not in ESTIMATORS:
-        raise GrowthError(f"unknown benefit estimator {estimator!r}; use one of {ESTIMATORS}")
-    check_steps(look_steps)
-    if look_batch is not None and not (isinstance(look_batch, int) and look_batch >= 1):
-        raise GrowthError(f"look_batch must be a positive number of samples or None, got {look_batch!r}")
-
-
 def _dual_step(run: _Run, dual: EnergyDual, xv: np.ndarray, step: int) -> tuple[tuple, float]:
     """The energy dual's update at an opportunity: the activity of the validation samples
     ``xv`` and the chip's simulated energy (pJ per inference), returned for reuse."""
@@ -560,29 +496,33 @@ def _grow_tracked(run: _Run, pick, record: dict, gains: RealisedGain, before: tu
                   dual: EnergyDual | None, validate: bool) -> tuple[int, str | None]:
     """Grow the run by ``pick`` and open its realised gain: with ``validate``, against a twin
     forked before the growth (model, optimizer) and after it (the batch generator, so that it
-    draws the batches the grown run draws next)."""
+    draws the batches the grown run draws next); extra pairs on streams of (seed, growth index)."""
     twin = run.fork() if validate else None
     added, note = run.grow(pick.layer, pick.k, "gradmax")
     if twin is None:
         gains.start(record, before)
     else:
         twin.gen = fork_generator(run.gen)
-        gains.start(record, before, lambda n, s0: twin.train(n, s0, dual), twin.val)
+        at = len(gains.records)
+        gains.start(record, before, lambda n, s0: twin.train(n, s0, dual), twin.val,
+                    lambda r: run.pair(twin, stream_seed(run.cfg.seed, at, r, pairs=True), dual))
     return added, note
 
 
 def _benefit_record(pick, est: dict) -> dict:
     """The prediction part of a growth's benefit record (type "layer:l"): the estimate the
     controller used and, when computed, GradMax's and the look-ahead's (twin and "now"
-    baselines) beside it.  GradMax may have capped k by its rank: the look-ahead of the
-    smallest k option >= the k grown is the same growth."""
+    baselines; per batch stream as ``lookahead_streams`` when repeated) beside it.  GradMax
+    may have capped k by its rank: the look-ahead of the smallest k option >= the k grown is
+    the same growth."""
     look = est.get("lookahead")
     ks = sorted(k for li, k in (look.grown if look is not None else {}) if li == pick.layer and k >= pick.k)
     cand = (pick.layer, ks[0]) if ks else None
-    return {"type": f"layer:{pick.layer}", "layer": pick.layer, "k": pick.k, "predicted": float(pick.benefit),
-            "gradmax": candidate_benefit(est["gradmax"][pick.layer], pick.k)[1],
-            "lookahead": None if cand is None else look.benefits("twin")[cand],
-            "lookahead_now": None if cand is None else look.benefits("now")[cand]}
+    rec = {"type": f"layer:{pick.layer}", "layer": pick.layer, "k": pick.k, "predicted": float(pick.benefit),
+           "gradmax": candidate_benefit(est["gradmax"][pick.layer], pick.k)[1],
+           "lookahead": None if cand is None else look.benefits("twin")[cand],
+           "lookahead_now": None if cand is None else look.benefits("now")[cand]}
+    return rec if cand is None or not look.streams else {**rec, "lookahead_streams": look.stream_benefits(cand)}
 
 
 def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *, dataset: str = "digits",

@@ -1,14 +1,16 @@
 """Benefit estimates: Spearman's rho per candidate type on hand-made records; the counterfactual
 look-ahead on a real recurrent SNN (identical copies give exactly 0, the model and its optimizer
 are left alone); the realised-gain twin on a real spiking MLP run (a twin that is not grown
-matches the run exactly; benefit validation does not change the run); bad input."""
+matches the run exactly; benefit validation does not change the run); averaging over pairs and
+batch streams (the mean of the pairs measured one by one; pair / stream 0 is the single one);
+bad input."""
 import math
 
 import pytest
 import torch
 
 from growth.benefit import (RealisedGain, fork_generator, fork_optimizer, lookahead_benefits, lookahead_losses,
-                            rank_correlation)
+                            rank_correlation, repeated_lookahead, stream_seed)
 from growth.controller import ControllerConfig, PlateauRule
 from growth.errors import GrowthError
 from growth.grow_recurrent import count_loss, grow_recurrent
@@ -169,12 +171,12 @@ def test_close_calls_a_lazy_measurement_only_for_an_open_gain():
     assert rec["realised_now"] == pytest.approx(0.4) and rec["realised_now_accuracy"] == pytest.approx(0.25)
 
 
-def _controlled(digits, validate, estimator="gradmax"):
+def _controlled(digits, validate, estimator="gradmax", look_steps=2, **repeats):
     cc = ControllerConfig(k_options=(4,), max_sizes=(20, 20), check_every=2, plateau=PlateauRule(window=1, eps=0.5),
                           T=10)
     return grow_with_controller(HardwareSpec.preset("mosaic-4x4"), CostBudget(energy_pj=4e5), digits, (8, 8),
                                 controller=cc, config=_cfg(), estimator=estimator, validate_benefit=validate,
-                                look_steps=2)
+                                look_steps=look_steps, **repeats)
 
 
 def test_benefit_validation_does_not_change_the_run(digits):
@@ -203,3 +205,94 @@ def test_controller_grows_by_lookahead(digits):
     with pytest.raises(GrowthError, match="look_batch must be a positive number of samples or None, got 0"):
         grow_with_controller(HardwareSpec.preset("mosaic-4x4"), CostBudget(energy_pj=4e5), digits, (8, 8),
                              config=_cfg(), look_batch=0)
+
+
+# ------------------------------------------------------------------ repeats: pairs and batch streams
+def _trained_pair(grown, twin, seed, steps):
+    """One pair measured alone, by hand: copies of ``grown`` and ``twin`` trained ``steps`` on
+    the batches of ``seed`` (None: the generators they carry), gain L_val(twin) - L_val(grown)."""
+    g, t = grown.fork(), twin.fork()
+    if seed is not None:
+        g.gen, t.gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    for s0 in range(0, steps, 4):
+        g.train(4, s0)
+        t.train(4, s0)
+    (gl, ga), (tl, ta) = g.val(), t.val()
+    return tl - gl, ga - ta
+
+
+def test_realised_gain_over_pairs_is_the_mean_of_the_pairs_measured_alone(digits):
+    run = _Run(digits, HardwareSpec.preset("mosaic-4x4"), None, (8, 8), _cfg())
+    run.train(6, 0)
+    before = run.val()
+    twin = run.fork()
+    run.grow(0, 4, "random")
+    twin.gen = fork_generator(run.gen)
+    snap_g, snap_t = run.fork(), twin.fork()                 # the pair at the growth, kept aside
+    seeds = [stream_seed(0, 0, r, pairs=True) for r in range(3)]
+    gains = RealisedGain(8, repeats=3)
+    gains.start({"type": "layer:0"}, before, lambda n, s0: twin.train(n, s0), twin.val,
+                lambda r: run.pair(twin, seeds[r], None))
+    for s0 in (6, 10):
+        run.train(4, s0)
+        gains.advance(4, s0)
+    gains.close(run.val())
+    (rec,) = gains.records
+    alone = [_trained_pair(snap_g, snap_t, None, 8)] + [_trained_pair(snap_g, snap_t, seeds[r], 8) for r in (1, 2)]
+    assert rec["realised_pairs"] == pytest.approx([a for a, _ in alone], abs=1e-7)
+    assert len(set(rec["realised_pairs"])) == 3                       # own batch streams: the pairs differ
+    assert rec["realised"] == pytest.approx(sum(a for a, _ in alone) / 3, abs=1e-7)
+    assert rec["realised_accuracy"] == pytest.approx(sum(b for _, b in alone) / 3, abs=1e-7)
+    sd = torch.tensor(rec["realised_pairs"], dtype=torch.float64).std().item()
+    assert rec["realised_se"] == pytest.approx(sd / math.sqrt(3))
+    assert rec["horizon_steps"] == 8
+
+
+def test_repeats_keep_pair_and_stream_zero_and_average_them(digits):
+    one = _controlled(digits, True, look_steps=8)        # long enough for new neurons to fire
+    many = _controlled(digits, True, look_steps=8, look_repeats=3, validate_repeats=3)
+    assert one.events == many.events and len(one.events) >= 2      # GradMax decides: the run is the same
+    for a, b in zip(one.benefit, many.benefit, strict=True):
+        assert "realised_pairs" not in a and "lookahead_streams" not in a      # repeats=1: the records as before
+        assert b["realised_pairs"][0] == a["realised"] and len(b["realised_pairs"]) == 3
+        assert b["realised"] == pytest.approx(sum(b["realised_pairs"]) / 3)
+        assert b["lookahead_streams"][0] == a["lookahead"] and len(set(b["lookahead_streams"])) == 3
+        assert b["lookahead"] == pytest.approx(sum(b["lookahead_streams"]) / 3)
+        same = {k: v for k, v in b.items() if k not in ("realised", "realised_accuracy", "realised_pairs",
+                                                         "realised_se", "lookahead", "lookahead_streams", "lookahead_now")}
+        assert same == {k: v for k, v in a.items() if k not in ("realised", "realised_accuracy", "lookahead", "lookahead_now")}
+
+
+def test_repeated_lookahead_is_the_mean_over_streams():
+    model, opt, x, y = _setup()
+    fns = _recurrent_lookahead(model, opt, x, y)
+
+    def look(stream):
+        def train(c, steps):
+            fit(c[1], sampled_batches(32, 8, steps, torch.Generator().manual_seed(stream_seed(0, 3, stream))),
+                lambda idx, s: count_loss(*run_rsnn(c[0], x[:, 16 + idx])[:2], y[16 + idx]))
+        return lookahead_losses((model, opt), [0, 2], steps=3, **{**fns, "train": train})
+
+    single = [look(r) for r in range(3)]
+    mean = repeated_lookahead(look, 3)
+    assert mean.stream_benefits(2) == [s.benefits()[2] for s in single]
+    assert mean.benefits()[2] == pytest.approx(sum(s.benefits()[2] for s in single) / 3)
+    assert mean.benefits()[0] == 0.0 and len({s.twin for s in single}) == 3
+    assert repeated_lookahead(look, 1) == single[0] and single[0].stream_benefits(2) == [single[0].benefits()[2]]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
+def test_bad_repeats_name_the_value(digits, bad):
+    with pytest.raises(GrowthError, match=f"validate_repeats must be a positive integer.*got {bad!r}"):
+        RealisedGain(4, repeats=bad)
+    with pytest.raises(GrowthError, match=f"look_repeats must be a positive integer.*got {bad!r}"):
+        repeated_lookahead(lambda r: None, bad)
+    with pytest.raises(GrowthError, match=f"look_repeats must be a positive integer.*got {bad!r}"):
+        grow_with_controller(HardwareSpec.preset("mosaic-4x4"), CostBudget(energy_pj=4e5), digits, (8, 8),
+                             config=_cfg(), look_repeats=bad)
+    with pytest.raises(GrowthError, match=f"validate_repeats must be a positive integer.*got {bad!r}"):
+        grow_with_controller(HardwareSpec.preset("mosaic-4x4"), CostBudget(energy_pj=4e5), digits, (8, 8),
+                             config=_cfg(), validate_benefit=True, validate_repeats=bad)
+    gains = RealisedGain(4, repeats=2)
+    with pytest.raises(GrowthError, match="validate_repeats=2 needs the extra pairs' fork"):
+        gains.start({"type": "layer:0"}, (1.0, 0.5), lambda n, s0: None, lambda: (1.0, 0.5))

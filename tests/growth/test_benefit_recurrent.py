@@ -1,6 +1,7 @@
 """The recurrent front's benefit records (quick sMNIST controller point, real BPTT training):
 the realised gain against a no-growth twin, both estimates beside it, and a run that trains
-the same with and without benefit validation."""
+the same with and without benefit validation; realised gains and look-aheads averaged over pairs and
+batch streams."""
 import math
 
 import pytest
@@ -32,3 +33,14 @@ def test_validation_does_not_change_the_run(validated):
         assert plain[key] == validated[key], key
     assert [r["realised"] for r in plain["benefit"]] == [None] * len(validated["benefit"])
     assert [r["realised_now"] for r in plain["benefit"]] == [r["realised_now"] for r in validated["benefit"]]
+
+
+def test_repeats_average_pairs_and_streams_in_the_recurrent_loop():
+    p = run_recurrent_point("smnist_recurrent", "controller", 2e6, 0, quick=True, estimator="gradmax",
+                            look_repeats=2, validate_repeats=2)     # GradMax decides; the look-ahead is recorded
+    assert p["benefit"], "the quick point grows at least once"
+    for r in p["benefit"]:
+        assert len(r["realised_pairs"]) == 2 and r["realised"] == pytest.approx(sum(r["realised_pairs"]) / 2)
+        assert r["realised_se"] == pytest.approx(abs(r["realised_pairs"][0] - r["realised_pairs"][1]) / 2)
+        assert len(set(r["lookahead_streams"])) == 2
+        assert r["predicted"] == r["gradmax"] and r["lookahead"] == pytest.approx(sum(r["lookahead_streams"]) / 2)
