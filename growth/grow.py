@@ -16,6 +16,7 @@ neurons' vectors (growneuron's ``scale_method='mean_norm'``; its AddGradmax defa
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -195,6 +196,37 @@ def pad_param(p: nn.Parameter, new: torch.Tensor, dim: int, optimizer: torch.opt
             state[key] = torch.cat([v, v.new_zeros(pad_shape)], dim=dim)
 
 
+def renew_accumulators(modules: Iterable[nn.Module]) -> None:
+    """Make sure the next backward through the parameters of ``modules`` (after a growth, and
+    after their spiking states were reset) accumulates gradients of their new shapes.  Autograd
+    keeps one gradient accumulator per parameter while any graph that used it is alive, and
+    the accumulator remembers the shape it was made for.  A graph kept only by a reference
+    cycle (garbage not yet collected) therefore broke the first backward after a growth
+    ("invalid gradient ... expected shape compatible with" the old shape).  A zero-cost
+    backward per parameter probes for a stale accumulator; if one is found, collecting the
+    garbage frees it.  A graph the caller still holds keeps it (drop it before the next
+    backward).  Gradients already stored are kept."""
+    for p in {id(p): p for m in modules for p in m.parameters()}.values():
+        if not p.requires_grad:
+            continue
+        grad, p.grad = p.grad, None
+        if not _accumulates(p):
+            gc.collect()
+        p.grad = grad
+
+
+def _accumulates(p: nn.Parameter) -> bool:
+    """Whether a backward into ``p`` accumulates a gradient of its shape (``renew_accumulators``)."""
+    try:
+        with torch.enable_grad():
+            p.sum().backward()
+    except RuntimeError as e:
+        if "invalid gradient" not in str(e):
+            raise
+        return False
+    return True
+
+
 def pad_neuron_params(act: nn.Module, n_old: int, k: int, optimizer: torch.optim.Optimizer | None) -> None:
     """Give k new neurons of a snnTorch layer the mean of its per-neuron parameters (beta,
     threshold, ...); scalar parameters are shared and left alone."""
@@ -239,6 +271,7 @@ def insert_units(model: nn.Sequential, layer: int, fan_in: torch.Tensor, fan_out
             pad_neuron_params(act, n_old, k, optimizer)
     if any(hasattr(a, "init_hidden") for a in acts):
         reset_state(model)
+    renew_accumulators([lin_a, lin_b, *acts])
 
 
 def grow_layer(model: nn.Sequential, layer: int, k: int, *, method: str = "gradmax",

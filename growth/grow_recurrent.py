@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from growth.errors import GrowthError
-from growth.grow import DeadLayerError, pad_neuron_params, pad_param, unit
+from growth.grow import DeadLayerError, pad_neuron_params, pad_param, renew_accumulators, unit
 from growth.gradmax import top_singular
 from models.recurrent import check_rsnn, copy_rsnn, reset_rsnn, run_rsnn
 
@@ -100,6 +100,7 @@ def insert_recurrent_units(model: nn.Sequential, fan_out: torch.Tensor, *, layer
         else:
             rec.recurrent.register_buffer("mask", m)
     reset_rsnn(model)
+    renew_accumulators([lin_in, rec, lin_out])
 
 
 def _batches(data: SeqBatch | Iterable[SeqBatch]) -> list[SeqBatch]:

@@ -212,3 +212,42 @@ def test_loader_sums_growth_matrix_over_batches():
     assert all(p.grad is None for p in m.parameters())  # no side effects on .grad
     first = capture_growth_matrix(m, 0, loader, _loss, max_batches=1)
     torch.testing.assert_close(first, capture_growth_matrix(m, 0, (x[:20], y[:20]), _loss))
+
+
+def test_growth_while_a_garbage_graph_still_uses_the_parameters():
+    """A graph of the model kept alive only by a reference cycle (not yet collected) would keep
+    the weights' gradient accumulators, sized for the old shapes, so the first backward after
+    the growth failed ("invalid gradient ... expected shape compatible with"); it now trains."""
+    import gc
+
+    model = _ann()
+    x, y = _data()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    class Cycle:
+        pass
+
+    gc.disable()
+    try:
+        c = Cycle()
+        c.loss, c.me = _loss(_fwd_ann(model, x), y), c     # a graph, garbage once c is dropped
+        del c
+        grow_layer(model, 0, 2, method="gradmax", optimizer=opt, data=(x, y), loss_fn=_loss, forward=_fwd_ann,
+                   generator=torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        _loss(_fwd_ann(model, x), y).backward()
+        opt.step()
+    finally:
+        gc.enable()
+    assert model[0].weight.grad.shape == model[0].weight.shape == (9, x.shape[1])
+
+
+def test_growth_under_a_live_graph_trains_once_the_graph_is_dropped():
+    model = _ann()
+    x, y = _data()
+    keep = _loss(_fwd_ann(model, x), y)                    # a graph the caller still holds
+    grow_layer(model, 0, 2, method="random", data=(x, y), loss_fn=_loss, forward=_fwd_ann,
+               generator=torch.Generator().manual_seed(0))
+    del keep
+    _loss(_fwd_ann(model, x), y).backward()
+    assert model[0].weight.grad.shape == model[0].weight.shape
