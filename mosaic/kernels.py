@@ -60,7 +60,7 @@ def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
     syn_ptr, syn_tgt, syn_w, n_routers, max_depth = rt.syn_ptr, rt.syn_tgt, rt.syn_w, rt.n_routers, rt.max_depth
     I = np.zeros_like(st.mem)
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
-    runs = by_runs(prm, n)                    # neuron_update's choice, made once
+    runs = by_runs(prm, n)                    # the neuron loop, chosen once
     for t in range(t0, t1):
         I[:] = 0
         analog_input(t, I, inp, counters)

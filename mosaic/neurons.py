@@ -14,23 +14,16 @@ from .simstate import C_SYN
 _MIN_RUN = 16       # mean neurons per run of identical parameters below which runs do not pay
 
 
-@njit(cache=True)
-def neuron_update(I, prm, st, out):
+@njit(cache=True, inline="always")
+def step_neurons(runs, I, prm, st, out):
     """One step of every neuron (snnTorch Leaky/Synaptic, see ``mosaic.simulate``):
     ``NeuronParams`` ``prm``, ``NeuronState`` ``st`` updated in place, spikes into ``out``.
 
     Runs of neurons with identical parameters (``prm.runs``) are one loop each with the
-    parameters in registers (``update_runs``); populations of many short runs take one
-    loop that loads every parameter per neuron (``update_each``).  Both do ``_neuron``'s
-    operations, so the results are the same.  A kernel stepping many times picks the loop
-    once (``by_runs``) and steps with ``step_neurons``: a call through this dispatch counts
-    a reference to every array (atomic operations, ~0.1 us per call)."""
-    step_neurons(by_runs(prm, st.mem.size), I, prm, st, out)
-
-
-@njit(cache=True, inline="always")
-def step_neurons(runs, I, prm, st, out):
-    """``neuron_update`` with its choice of loop made: ``runs`` = ``by_runs(prm, n)``."""
+    parameters in registers (``update_runs``, when ``runs``); populations of many short runs
+    take one loop that loads every parameter per neuron (``update_each``).  Both do
+    ``_neuron``'s operations, so the results are the same.  A kernel picks the loop once
+    per call, ``runs = by_runs(prm, n)``, not once per step."""
     if runs:
         update_runs(I, prm, st, out)
     else:
@@ -39,13 +32,13 @@ def step_neurons(runs, I, prm, st, out):
 
 @njit(cache=True)
 def by_runs(prm, n):
-    """Whether ``neuron_update`` takes the runs' loops: at least ``_MIN_RUN`` neurons per run."""
+    """Whether ``step_neurons`` should take the runs' loops: at least ``_MIN_RUN`` neurons per run."""
     return (prm.runs.size - 1) * _MIN_RUN <= n
 
 
 @njit(cache=True)
 def update_runs(I, prm, st, out):
-    """``neuron_update``, one loop per run of identical parameters."""
+    """``step_neurons``, one loop per run of identical parameters."""
     runs, zr = prm.runs, prm.zero_reset
     mem, syn, prev, ref_left = st.mem, st.syn, st.prev, st.ref_left
     for k in range(runs.size - 1):
@@ -57,7 +50,7 @@ def update_runs(I, prm, st, out):
 
 @njit(cache=True, inline="always")
 def update_each(I, prm, st, out):
-    """``neuron_update`` loading every parameter per neuron (inlined: small populations
+    """``step_neurons`` loading every parameter per neuron (inlined: small populations
     take it, where a call per step shows)."""
     mem, syn, prev, ref_left = st.mem, st.syn, st.prev, st.ref_left
     beta, alpha, thr, bias, refr, zr = prm.beta, prm.alpha, prm.thr, prm.bias, prm.refr, prm.zero_reset

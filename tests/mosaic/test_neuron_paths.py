@@ -52,7 +52,8 @@ def _same_state(a: NeuronState, b: NeuronState):
 def test_runs_path_equals_per_neuron_path_and_reference(seed, run_lengths, zero_reset, dtype, leaky_runs):
     prm, st0, rng = _population(seed, run_lengths, zero_reset, dtype, leaky_runs)
     n = st0.mem.size
-    paths = {"dispatch": neurons.neuron_update,     # runs, unless there are many short ones
+    runs = neurons.by_runs(prm, n)                  # runs, unless there are many short ones
+    paths = {"chosen": lambda *a: neurons.step_neurons(runs, *a),
              "runs": neurons.update_runs, "each": neurons.update_each}
     states = {k: _copy(st0) for k in paths}
     ref = _copy(st0)
