@@ -60,19 +60,23 @@ def fork_generator(gen: torch.Generator) -> torch.Generator:
     return out
 
 
+def _positive_int(value, what: str, hint: str = "") -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else a ``GrowthError``
+    naming ``what`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise GrowthError(f"{what} must be a positive integer{hint}, got {value!r}")
+    return int(value)
+
+
 def check_steps(steps) -> int:
     """``steps`` as an int if it is a positive integer, else a ``GrowthError`` naming it."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise GrowthError(f"look-ahead steps must be a positive integer, got {steps!r}")
-    return int(steps)
+    return _positive_int(steps, "look-ahead steps")
 
 
 def check_repeats(repeats, what: str) -> int:
     """``repeats`` as an int if it is a positive integer, else a ``GrowthError`` naming it
     (``what``: the option's name)."""
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise GrowthError(f"{what} must be a positive integer (1: one pair / batch stream), got {repeats!r}")
-    return int(repeats)
+    return _positive_int(repeats, what, " (1: one pair / batch stream)")
 
 
 def check_options(estimator: str, look_steps, look_batch=None, look_repeats=1, validate_repeats=1) -> None:
@@ -175,6 +179,18 @@ def repeated_lookahead(look: Callable[[int], Lookahead], repeats: int) -> Lookah
     return Lookahead(float(np.mean([lk.now for lk in looks])), twin, grown, tuple(looks))
 
 
+def lookahead_fields(look: Lookahead | None, candidate: Hashable | None) -> dict:
+    """A growth record's look-ahead figures for ``candidate`` (nats): "lookahead" (twin
+    baseline) and "lookahead_now" ("now" baseline), both None without a look-ahead or a
+    candidate; with a repeated look-ahead also each stream's "lookahead_streams"."""
+    if look is None or candidate is None:
+        return {"lookahead": None, "lookahead_now": None}
+    out = {"lookahead": look.benefits("twin")[candidate], "lookahead_now": look.benefits("now")[candidate]}
+    if look.streams:
+        out["lookahead_streams"] = look.stream_benefits(candidate)
+    return out
+
+
 # One extra realised-gain pair: train(n, step0) trains its grown copy and its twin n steps on
 # the pair's own batches; val() gives ((loss, accuracy) of the grown copy, (loss, accuracy) of the twin).
 Pair = tuple[Callable[[int, int], None], Callable[[], tuple[tuple[float, float], tuple[float, float]]]]
@@ -260,8 +276,7 @@ class RealisedGain:
                 (g_loss, g_acc), (tw_loss, tw_acc) = val()
                 gains.append((float(tw_loss) - float(g_loss), float(g_acc) - float(tw_acc)))
             g = np.asarray(gains)
-            rec.update(realised=float(g[0, 0]) if len(g) == 1 else float(g[:, 0].mean()),
-                       realised_accuracy=float(g[0, 1]) if len(g) == 1 else float(g[:, 1].mean()))
+            rec.update(realised=float(g[:, 0].mean()), realised_accuracy=float(g[:, 1].mean()))
             if len(g) > 1:
                 rec.update(realised_pairs=[float(v) for v in g[:, 0]],
                            realised_se=float(g[:, 0].std(ddof=1) / math.sqrt(len(g))))

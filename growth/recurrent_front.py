@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from growth.benefit import (Lookahead, Pair, RealisedGain, check_options, fork_generator, fork_optimizer,
-                            lookahead_losses, rank_correlation, repeated_lookahead, stream_seed)
+                            lookahead_fields, lookahead_losses, rank_correlation, repeated_lookahead,
+                            stream_seed)
 from growth.controller import (ControllerConfig, GrowthController, MeasuredCost, PlateauRule, bound_cost, grown_index,
                                incremental_placer, layered_network)
 from growth.errors import GrowthError
@@ -356,11 +357,8 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
         gains.close((loss, acc))                     # cut short by this growth (not with the default horizon)
         look = est.get("lookahead")
         record = {"type": pick.kind, "tile": pick.tile, "predicted": pick.benefit,
-                  "gradmax": est["gradmax"][pick.k],
-                  "lookahead": None if look is None else look.benefits("twin")[pick.k],
-                  "lookahead_now": None if look is None else look.benefits("now")[pick.k],
-                  "predicted_energy_pj": float(pick.cost.energy_pj["total"]),
-                  **({"lookahead_streams": look.stream_benefits(pick.k)} if look is not None and look.streams else {})}
+                  "gradmax": est["gradmax"][pick.k], **lookahead_fields(look, pick.k),
+                  "predicted_energy_pj": float(pick.cost.energy_pj["total"])}
         twin = _fork(run.model, run.opt) if validate else None
         run.grow(pick.k, "gradmax", pick.core_of)
         if twin is None:

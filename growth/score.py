@@ -42,7 +42,7 @@ from growth.controller import (
     layered_network,
 )
 from growth.benefit import (Lookahead, Pair, RealisedGain, check_options, fork_generator, fork_optimizer,
-                            lookahead_losses, repeated_lookahead, stream_seed)
+                            lookahead_fields, lookahead_losses, repeated_lookahead, stream_seed)
 from growth.energy_dual import EnergyDual, layer_slopes
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError, grow_layer, hidden_sizes
@@ -518,11 +518,8 @@ def _benefit_record(pick, est: dict) -> dict:
     look = est.get("lookahead")
     ks = sorted(k for li, k in (look.grown if look is not None else {}) if li == pick.layer and k >= pick.k)
     cand = (pick.layer, ks[0]) if ks else None
-    rec = {"type": f"layer:{pick.layer}", "layer": pick.layer, "k": pick.k, "predicted": float(pick.benefit),
-           "gradmax": candidate_benefit(est["gradmax"][pick.layer], pick.k)[1],
-           "lookahead": None if cand is None else look.benefits("twin")[cand],
-           "lookahead_now": None if cand is None else look.benefits("now")[cand]}
-    return rec if cand is None or not look.streams else {**rec, "lookahead_streams": look.stream_benefits(cand)}
+    return {"type": f"layer:{pick.layer}", "layer": pick.layer, "k": pick.k, "predicted": float(pick.benefit),
+            "gradmax": candidate_benefit(est["gradmax"][pick.layer], pick.k)[1], **lookahead_fields(look, cand)}
 
 
 def score_schedule_file(schedule_path: str | Path, preset: str | HardwareSpec, *, dataset: str = "digits",
