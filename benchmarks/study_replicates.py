@@ -31,18 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from growth.benefit import stream_seed
-from growth.fronts import MLP_LOOK_BATCH, MLP_LOOK_STEPS, MLP_WORKLOADS
+from growth.benefit import spearman, stream_seed
+from growth.fronts import MLP_LOOK_BATCH, MLP_LOOK_STEPS, MLP_PLATEAU, MLP_WORKLOADS
 from growth.score import RunConfig, _Run
 from models.datasets import load_dataset
 from mosaic.spec import HardwareSpec
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LONG = 4                     # the longer horizon, in controller horizons
-WINDOW = 1                   # the front controller's plateau window (growth.fronts.run_mlp_point)
 OPPORTUNITIES = {"digits_mlp": 12, "mnist1d_mlp": 10}
 
 
@@ -52,8 +50,7 @@ def measure(name: str, repeats: int, seed: int, quick: bool) -> dict:
     steps = w.quick_steps if quick else w.steps
     cfg = RunConfig(steps=steps, batch_size=w.batch_size, lr=w.lr, T=w.T, standardize=w.standardize, n_sim=0,
                     seed=seed)
-    check = max(1, steps // 30)
-    horizon = check * (WINDOW + 1)
+    horizon = w.check_every(steps) * (MLP_PLATEAU.window + 1)     # the front controller's (RealisedGain)
     run = _Run(load_dataset(w.dataset, seed=seed), HardwareSpec.preset(w.preset), None, w.root, cfg)
     n_opp = 2 if quick else OPPORTUNITIES[name]
     at_steps = np.linspace(horizon, 0.8 * steps, n_opp).round().astype(int)
@@ -85,10 +82,6 @@ def measure(name: str, repeats: int, seed: int, quick: bool) -> dict:
             "predicted": pred, "realised": real, "realised_long": real_long}
 
 
-def _rho(a: np.ndarray, b: np.ndarray) -> float:
-    return float(spearmanr(a, b).statistic) if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
-
-
 def spread(x: np.ndarray) -> dict:
     """Noise (pooled within-item sd over repeats), the sd over items of the mean of all
     repeats, and that corrected for the noise left in the mean (signal), nats."""
@@ -112,9 +105,9 @@ def rho_by_repeats(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict
     r = 1
     while r <= n:
         groups = [slice(g * r, (g + 1) * r) for g in range(n // r)]
-        both = [_rho(pred[mask, s].mean(1), real[mask, s].mean(1)) for s in groups]
-        real_only = [_rho(pred[mask].mean(1), real[mask, s].mean(1)) for s in groups]
-        pred_only = [_rho(pred[mask, s].mean(1), real[mask].mean(1)) for s in groups]
+        both = [spearman(pred[mask, s].mean(1), real[mask, s].mean(1)) for s in groups]
+        real_only = [spearman(pred[mask].mean(1), real[mask, s].mean(1)) for s in groups]
+        pred_only = [spearman(pred[mask, s].mean(1), real[mask].mean(1)) for s in groups]
         out[str(r)] = {"both": _mean(both), "realised_averaged_only": _mean(real_only),
                        "predicted_averaged_only": _mean(pred_only), "groups": len(groups)}
         r *= 2

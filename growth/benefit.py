@@ -298,6 +298,13 @@ def rank_correlation(records: Sequence[dict], key: str = "predicted", realised: 
     out = {}
     for t, pairs in sorted(groups.items()):
         a = np.asarray(pairs)
-        ok = len(a) >= 3 and np.ptp(a[:, 0]) > 0 and np.ptp(a[:, 1]) > 0
-        out[t] = {"rho": float(spearmanr(a[:, 0], a[:, 1]).statistic) if ok else float("nan"), "n": len(a)}
+        out[t] = {"rho": spearman(a[:, 0], a[:, 1]), "n": len(a)}
     return out
+
+
+def spearman(a, b) -> float:
+    """Spearman's rho of ``a`` against ``b`` (equal lengths); NaN with fewer than 3 values or
+    a constant one."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0
+    return float(spearmanr(a, b).statistic) if ok else float("nan")

@@ -61,6 +61,7 @@ MLP_LOOK_STEPS, MLP_LOOK_BATCH = 5, None      # look-ahead: steps per candidate,
 # 0.61 with 8; on digits it stayed near 0.15-0.2 at every R (layer 1's 5-step look-ahead had no signal).
 MLP_LOOK_REPEATS, MLP_VALIDATE_REPEATS = 8, 8
 METHOD_LABEL = {"fixed": "fixed GradMax", "random": "random growth", "controller": "controller"}
+MLP_PLATEAU = PlateauRule(window=1, eps=0.25)   # the controller's plateau rule on the feed-forward fronts
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class MLPWorkload:
     n_sim: int = 8
     quick_steps: int = 20
     quick_n_sim: int = 2
+
+    @staticmethod
+    def check_every(steps: int) -> int:
+        """Training steps between the controller's growth opportunities in a run of ``steps``."""
+        return max(1, steps // 30)
 
     @property
     def max_hidden(self) -> int:
@@ -166,8 +172,8 @@ def run_mlp_point(workload: str, strategy: str, setting: float, seed: int, *, qu
             raise GrowthError(f"controller budget must be a positive energy per inference (pJ), got {setting!r}")
         budget = CostBudget(energy_pj=float(setting), port_use=1.0, cores=spec.n_cores)
         top = w.target(w.max_hidden)
-        ccfg = ControllerConfig(k_options=(w.k,), max_sizes=top, check_every=max(1, steps // 30),
-                                plateau=PlateauRule(window=1, eps=0.25), margin=0.95, T=cfg.T,
+        ccfg = ControllerConfig(k_options=(w.k,), max_sizes=top, check_every=w.check_every(steps),
+                                plateau=MLP_PLATEAU, margin=0.95, T=cfg.T,
                                 mapping=cfg.mapping, time_limit=cfg.time_limit, seed=seed)
         score = grow_with_controller(spec, budget, data, w.root, controller=ccfg, config=cfg, grow_until=0.8,
                                      estimator=estimator, look_steps=MLP_LOOK_STEPS, look_batch=MLP_LOOK_BATCH,
