@@ -27,7 +27,6 @@ from .simstate import (
     GD_DCYC,
     GD_OCC,
     GD_WIN,
-    LK_CNT,
     LK_CYC,
     LK_FIRST,
     LK_LAST,
@@ -100,6 +99,7 @@ def event_window(w0, chip, rt, inj, n_rem, sc, mode):
     edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
     arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
     lk, lg, wl, tile, srv, srv_key = sc.link, sc.guard, sc.waiting, sc.tile, sc.served, sc.served_key
+    xs = sc.arrival_link
     dl_edge, dl_key = sc.dl_edge, sc.dl_key
     guard = mode != PLAIN                   # occupancy checks
     ordered = mode == ORDERED
@@ -127,31 +127,34 @@ def event_window(w0, chip, rt, inj, n_rem, sc, mode):
         end = head
         while end < tail and arr_ready[end] == c:
             end += 1
-        for i in range(head, end):          # the cycle's arrivals per link, in log order
+        crowd = False                       # a link with two arrivals or a waiting queue
+        for i in range(head, end):          # the cycle's arrivals per link: a chain in log order
             X = edges[arr_edge[i], 0]
-            arr_next[i] = -1
+            xs[i - head] = X
             if lk[X, LK_CYC] != cabs:
                 lk[X, LK_CYC] = cabs
-                lk[X, LK_CNT] = 1
                 lk[X, LK_FIRST] = i
+                lk[X, LK_LAST] = i
+                if lk[X, LK_QLEN] > 0:
+                    crowd = True
             else:
-                lk[X, LK_CNT] += 1
                 arr_next[lk[X, LK_LAST]] = i
-            lk[X, LK_LAST] = i
+                lk[X, LK_LAST] = i
+                crowd = True
         n_srv = 0                           # served this cycle: srv[:n_srv], key link x bw + rank
-        for i in range(head, end):
-            X = edges[arr_edge[i], 0]
-            cnt = lk[X, LK_CNT]
-            if cnt == 1 and lk[X, LK_QLEN] == 0:
+        for i in range(head, end):          # alone at an idle link: served; else the link's queue
+            X = xs[i - head]
+            if crowd and (lk[X, LK_LAST] != lk[X, LK_FIRST] or lk[X, LK_QLEN] > 0):
+                if lk[X, LK_FIRST] == i:
+                    arr_next[lk[X, LK_LAST]] = -1
+                    if lk[X, LK_QLEN] == 0:
+                        wl[n_wl] = X
+                        n_wl += 1
+                    _enqueue(X, i, arr_key, arr_next, sc.sort_tmp, lk)
+            else:
                 srv[n_srv] = i
                 srv_key[n_srv] = X * bw
                 n_srv += 1
-            elif cnt > 0:
-                if lk[X, LK_QLEN] == 0:
-                    wl[n_wl] = X
-                    n_wl += 1
-                _enqueue(X, lk[X, LK_FIRST], arr_key, arr_next, sc.sort_tmp, lk)
-                lk[X, LK_CNT] = 0
         w = 0
         for a in range(n_wl):               # links with waiting entries serve their queues
             X = wl[a]

@@ -129,11 +129,12 @@ class WindowScratch(NamedTuple):
     served_key: np.ndarray  # (cap,) int64 their link x bandwidth + rank
     dl_edge: np.ndarray     # (cap,) int32 deliveries: tree edge,
     dl_key: np.ndarray      # (cap,) int64 link x bandwidth + rank
+    arrival_link: np.ndarray  # (cap,) int64 links of the current cycle's arrivals
 
 
-# slots of ``WindowScratch.link``: cycle of the arrivals counted, their number, first and
-# last of their chain, head, tail and length of the waiting queue
-LK_CYC, LK_CNT, LK_FIRST, LK_LAST, LK_QHEAD, LK_QTAIL, LK_QLEN = range(7)
+# slots of ``WindowScratch.link``: cycle of the arrivals chained, first and last of their
+# chain, head, tail and length of the waiting queue
+LK_CYC, LK_FIRST, LK_LAST, LK_QHEAD, LK_QTAIL, LK_QLEN = range(6)
 # slots of ``WindowScratch.guard`` (occupancy checks): window of the count, entries in the
 # FIFO, cycle and number of the last departures
 GD_WIN, GD_OCC, GD_DCYC, GD_DCNT = range(4)
@@ -148,7 +149,7 @@ def window_scratch(n_links, n_cores, cap):
                          np.empty(cap, np.int64), np.empty(cap, np.int64), link, np.full((n_links, 4), -1, np.int64),
                          np.empty(n_links, np.int64), np.full(n_cores, -1, np.int64),
                          np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32),
-                         np.empty(cap, np.int64))
+                         np.empty(cap, np.int64), np.empty(cap, np.int64))
 
 
 class Record(NamedTuple):
