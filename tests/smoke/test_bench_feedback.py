@@ -23,6 +23,8 @@ def test_bench_feedback_quick_prints_json_targets(tmp_path):
                           "benefit_rank_correlation", "cost_model_candidate_ms", "cost_model_vs_simulator_energy",
                           "bench_feedback_wall_s", "mosaic_workload_accuracy"}
     assert all(isinstance(d["met"], bool) for d in lines.values())
+    wall = lines["bench_feedback_wall_s"]            # quick: this run's wall time; a full run's is estimated
+    assert wall["value"] == wall["this_run_wall_s"] >= wall["grid_wall_s"] and wall["workload_wall_s"] == 0
     hv = lines["hypervolume_ratio_digits_mlp"]
     assert hv["value"] is not None and hv["seeds"] == 2 and "reference point" in hv["note"]
     assert lines["hypervolume_ratio_mnist1d_mlp"]["value"] is None       # not in the quick grid
