@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from growth.checks import positive_int
 from growth.errors import GrowthError
 
 ESTIMATORS = ("lookahead", "gradmax")
@@ -60,23 +61,15 @@ def fork_generator(gen: torch.Generator) -> torch.Generator:
     return out
 
 
-def _positive_int(value, what: str, hint: str = "") -> int:
-    """``value`` as an int if it is a positive integer (not a bool), else a ``GrowthError``
-    naming ``what`` and the value."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise GrowthError(f"{what} must be a positive integer{hint}, got {value!r}")
-    return int(value)
-
-
 def check_steps(steps) -> int:
     """``steps`` as an int if it is a positive integer, else a ``GrowthError`` naming it."""
-    return _positive_int(steps, "look-ahead steps")
+    return positive_int(steps, "look-ahead steps")
 
 
 def check_repeats(repeats, what: str) -> int:
     """``repeats`` as an int if it is a positive integer, else a ``GrowthError`` naming it
     (``what``: the option's name)."""
-    return _positive_int(repeats, what, " (1: one pair / batch stream)")
+    return positive_int(repeats, what, " (1: one pair / batch stream)")
 
 
 def check_options(estimator: str, look_steps, look_batch=None, look_repeats=1, validate_repeats=1) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from growth.checks import positive_int
 from growth.errors import GrowthError
 
 Array = np.ndarray | torch.Tensor
@@ -49,8 +50,7 @@ def top_singular(m: Array, k: int, rtol: float = 1e-7) -> tuple[torch.Tensor, to
     n_prev).  ``k`` is capped by the numerical rank (singular values above ``rtol`` times the
     largest), so fewer than k columns may come back; none if M is zero.  Signs are fixed so
     the largest-magnitude entry of each vector is positive (the sign is arbitrary for SVD)."""
-    if int(k) != k or k < 1:
-        raise GrowthError(f"k must be a positive integer number of neurons, got {k!r}")
+    k = positive_int(k, "k", " number of neurons")
     mt = torch.as_tensor(m).detach().to(torch.float64)
     u, s, _ = torch.linalg.svd(mt, full_matrices=False)
     if s.numel() == 0 or s[0] <= 0:

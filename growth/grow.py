@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from growth.checks import positive_int
 from growth.errors import GrowthError
 from growth.gradmax import growth_matrix, top_singular
 from models.snn import reset_state, run
@@ -296,9 +297,7 @@ def grow_layer(model: nn.Sequential, layer: int, k: int, *, method: str = "gradm
     lin_a, lin_b, _ = _check_layer(model, layer)
     if method not in METHODS:
         raise GrowthError(f"unknown growth method {method!r}; use one of {METHODS}")
-    if int(k) != k or k < 1:
-        raise GrowthError(f"k must be a positive integer number of neurons, got {k!r}")
-    k = int(k)
+    k = positive_int(k, "k", " number of neurons")
     n_next, n_prev = lin_b.out_features, lin_a.in_features
     if targets is not None:
         targets = torch.as_tensor(targets, dtype=torch.bool)

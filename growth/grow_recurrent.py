@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from growth.checks import positive_int
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError, pad_neuron_params, pad_param, renew_accumulators, unit
 from growth.gradmax import top_singular
@@ -165,9 +166,7 @@ def grow_recurrent(model: nn.Sequential, k: int, *, method: str = "gradmax", lay
     lin_in, rec, lin_out, _ = _check(model, layer)
     if method not in RMETHODS:
         raise GrowthError(f"unknown recurrent growth method {method!r}; use one of {RMETHODS}")
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise GrowthError(f"k must be a positive integer number of neurons, got {k!r}")
-    k, H = int(k), lin_in.out_features
+    k, H = positive_int(k, "k", " number of neurons"), lin_in.out_features
     m = _new_mask(rec, H, k, mask)
     allowed = torch.ones(H + lin_out.out_features)
     if m is not None:

@@ -191,6 +191,9 @@ def test_bad_requests():
         grow_layer(m, 0, 1)
     with pytest.raises(GrowthError, match="positive integer"):
         grow_layer(m, 0, 0, method="random")
+    for bad in (True, 1.5, 2.0):                        # a bool or a float is not a number of neurons
+        with pytest.raises(GrowthError, match=f"k must be a positive integer number of neurons, got {bad!r}"):
+            grow_layer(m, 0, bad, method="random")
     assert hidden_sizes(m) == [7, 5]
 
 
