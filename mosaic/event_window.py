@@ -239,8 +239,7 @@ def event_window(w0, chip, rt, inj, n_rem, sc, mode):
             c = arr_ready[head]
         else:
             c += 1
-    for a in range(n_wl):
-        lk[wl[a], LK_QLEN] = 0
+    _clear_queues(lk, wl, n_wl)
     return GAVE_UP_LATE, 0
 
 
@@ -248,8 +247,7 @@ def event_window(w0, chip, rt, inj, n_rem, sc, mode):
 def _forget(tail, w0, edges, link_head, n_cores, arr_edge, lk, lg, tile, wl, n_wl):
     """Undo what a window starting at ``w0`` stamped (its log ``arr_edge[:tail]`` names every
     link and tile it touched), so that the window can run again from the same scratch."""
-    for a in range(n_wl):
-        lk[wl[a], LK_QLEN] = 0
+    _clear_queues(lk, wl, n_wl)
     for i in range(tail):
         X = edges[arr_edge[i], 0]
         if lk[X, LK_CYC] >= w0:
@@ -261,6 +259,13 @@ def _forget(tail, w0, edges, link_head, n_cores, arr_edge, lk, lg, tile, wl, n_w
         v = link_head[X]
         if v < n_cores and tile[v] >= w0:
             tile[v] = -1
+
+
+@njit(cache=True)
+def _clear_queues(lk, wl, n_wl):
+    """Empty the waiting queues of the links ``wl[:n_wl]`` (a window given up)."""
+    for a in range(n_wl):
+        lk[wl[a], LK_QLEN] = 0
 
 
 @njit(cache=True)
