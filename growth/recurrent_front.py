@@ -19,7 +19,11 @@ fixed/random are placed incrementally (greedy, old neurons pinned).
 
 Every network the controller accepts is simulated (cycle routing) on a held-out batch of
 ``n_sim`` test sequences after the training interval that follows its growth, and at the
-end; each simulation above the budget counts as a violation.  ``energy_pj`` of a point is
+end; each simulation above the budget counts as a violation.  Training after a growth raises
+the spike rates, so the controller also binds training to ``margin`` x budget
+(``growth.energy_dual.EnergyDual``, as the feed-forward controller does): at every check of
+the whole run, the chip's energy on ``n_sim`` validation sequences moves a multiplier on the
+hidden spikes' energy.  ``energy_pj`` of a point is
 that simulation of the final network (pJ per inference, T + 1 = 29 chip steps: the read-out
 layer is one step behind); ``accuracy`` is snnTorch's on the 1,000 test sequences (the chip
 equals snnTorch spike for spike under ideal routing), ``chip_accuracy`` the cycle-routed
@@ -40,6 +44,7 @@ from growth.benefit import (Lookahead, Pair, RealisedGain, check_options, fork_g
                             stream_seed)
 from growth.controller import (ControllerConfig, GrowthController, MeasuredCost, PlateauRule, bound_cost, grown_index,
                                incremental_placer, layered_network)
+from growth.energy_dual import EnergyDual, layer_slopes
 from growth.errors import GrowthError
 from growth.grow import DeadLayerError
 from growth.grow_recurrent import count_loss, grow_recurrent, recurrent_growth_matrix
@@ -164,6 +169,7 @@ class _Run:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=wl.lr)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.place = incremental_placer("greedy", seed=seed)
+        self.dual: EnergyDual | None = None       # the energy budget's penalty on training (controller)
         self.core_of = self.place(self.structure(), self.spec, None, np.full(self.n_neurons, 0.1))
 
     @property
@@ -178,10 +184,13 @@ class _Run:
         return layered_network(self.x_tr.shape[2], [self.hidden, N_OUT], recurrent=(0,))
 
     def train(self, model: nn.Sequential, opt, steps: int, gen: torch.Generator | None = None) -> None:
-        """``steps`` Adam steps (BPTT, spike-count cross-entropy) on random training batches."""
+        """``steps`` Adam steps (BPTT, spike-count cross-entropy + the energy budget's penalty
+        ``dual.penalty`` of the hidden spikes) on random training batches."""
         def loss(idx, step):
-            spk, mem, _ = run_rsnn(model, self.x_tr[:, idx])
-            return count_loss(spk, mem, self.y_tr[idx])
+            spk, mem, hid = run_rsnn(model, self.x_tr[:, idx])
+            lo = count_loss(spk, mem, self.y_tr[idx])
+            pen = None if self.dual is None else self.dual.penalty([hid])
+            return lo if pen is None else lo + pen
         model.train()
         fit(opt, sampled_batches(len(self.y_tr), self.wl.batch_size, steps, gen or self.gen), loss,
             grad_masks=recurrent_masks(model))
@@ -223,16 +232,21 @@ class _Run:
         self.core_of = np.asarray(core_of, np.int64)
         return added
 
-    def simulate(self) -> dict:
-        """Cycle-routed chip runs of the first ``n_sim`` test sequences: energy (pJ per
-        inference), latency (ns per inference), port use, cores and chip accuracy."""
-        x = np.asarray(self.data.x_test[:self.wl.n_sim], np.float64)
+    def simulate(self, part: str = "test") -> dict:
+        """Cycle-routed chip runs of the first ``n_sim`` test (``part`` "test") or validation
+        ("val") sequences: energy (pJ per inference), latency (ns per inference), port use,
+        cores and chip accuracy."""
+        n = self.wl.n_sim
+        if part == "val":
+            x, y = self.x_val[:, :n].transpose(0, 1).numpy().astype(np.float64), self.y_val[:n].numpy()
+        else:
+            x, y = np.asarray(self.data.x_test[:n], np.float64), self.data.y_test[:n]
         xs = np.concatenate([x, np.zeros((len(x), 1, x.shape[2]))], axis=1)
         b = simulate_batch(to_network(self.model), self.spec, self.core_of, xs, routing="cycle")
         tot = b.totals()
         reps = [b.report(i).summary() for i in range(len(x))]
         out_spk = b.spikes[:, 1:, self.hidden:].transpose(1, 0, 2)
-        acc = float(np.mean(predict(out_spk) == self.data.y_test[:len(x)]))
+        acc = float(np.mean(predict(out_spk) == y))
         port = max(float(np.max(tot["link_load"])) / len(x) / (self.x_val.shape[0] + 1), 0.0)
         return {"energy_pj": float(tot["energy_pj"]["total"]) / len(x),
                 "latency_ns": float(np.mean([r["latency_total_ns"] for r in reps])),
@@ -312,19 +326,36 @@ def _gradmax_benefits(run: _Run, k_options) -> dict[int, float]:
     return {k: float(np.sum(sv[:k] ** 2)) for k in k_options}
 
 
+def _dual_step(run: _Run, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The energy dual's update at a check: the chip's energy on ``n_sim`` validation
+    sequences (cycle routing) and the cost model's slope at the current rates; returns the
+    rates (``_Run.rates``) for reuse."""
+    measured = run.simulate("val")["energy_pj"]
+    rates, in_rates = run.rates()
+    slopes = layer_slopes(run.structure(), run.spec, run.core_of, rates, in_rates, [run.hidden, N_OUT],
+                          run.x_val.shape[0] + 1, True)
+    run.dual.update(step, measured, slopes)
+    return rates, in_rates
+
+
 def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: float, tile_options: int,
-                validate: bool, repeats: tuple[int, int] = (1, 1)) -> tuple[list[dict], int, list[dict], dict, list]:
+                validate: bool, repeats: tuple[int, int] = (1, 1),
+                dual_lr: float = 1.0) -> tuple[list[dict], int, list[dict], dict, list]:
     """The controller's run: (benefit records, violations, simulated accepted networks, the
     final network's simulation, its decisions: step, action, reason).  Each growth's record
     is closed ``plateau_window + 1`` checks after it (the earliest next growth), against a
     no-growth twin when ``validate`` (``growth.benefit.RealisedGain``).  ``repeats``: (look-
-    ahead batch streams, realised-gain pairs) averaged."""
+    ahead batch streams, realised-gain pairs) averaged.  ``dual_lr`` > 0: training, the
+    twins' and the look-ahead's too, is bound to ``margin`` x ``budget`` by
+    ``growth.energy_dual.EnergyDual``, updated at every check of the whole run; 0: only
+    growth is budgeted."""
     wl, spec = run.wl, run.spec
     cfg = ControllerConfig(k_options=wl.k_options, max_neurons=spec.n_slots - N_OUT, check_every=wl.check_every,
                            plateau=PlateauRule(window=wl.plateau_window, eps=wl.plateau_eps), margin=margin,
                            T=run.x_val.shape[0] + 1, pricing=pricing, recurrent=(0,), tile_options=tile_options,
                            seed=run.seed)
     ctl = GrowthController(spec, CostBudget(energy_pj=float(budget)), cfg, placer=run.place)
+    run.dual = EnergyDual(float(budget) * margin, dual_lr) if dual_lr > 0 else None
     gains = RealisedGain(wl.check_every * (wl.plateau_window + 1), repeats[1])
     sims, sim_due = [], False
     step = 0
@@ -340,6 +371,7 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
             sim_due = False
         if gains.due:
             gains.close((loss, acc))
+        act = _dual_step(run, step) if run.dual is not None else None
         if step >= wl.grow_until * wl.steps:
             continue
         ctl.observe(loss)
@@ -351,7 +383,7 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
                 est["lookahead"] = repeated_lookahead(lambda r: _lookahead(run, wl.k_options, step, r), repeats[0])
             return [est["gradmax"] if estimator == "gradmax" else est["lookahead"].benefits("twin")]
 
-        rates, in_rates = run.rates()
+        rates, in_rates = act or run.rates()
         pick = ctl.decide(step, run.x_tr.shape[2], [run.hidden, N_OUT], run.core_of, rates, in_rates, benefits)
         if pick is None:
             continue
@@ -383,7 +415,7 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
 def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed: int, *, quick: bool = False,
                         estimator: str = "lookahead", pricing: str = "rates", margin: float = 0.8,
                         tile_options: int = 2, validate_benefit: bool = True, look_repeats: int | None = None,
-                        validate_repeats: int | None = None) -> dict:
+                        validate_repeats: int | None = None, dual_lr: float = 1.0) -> dict:
     """One front point (the dict of the front-point interface).  ``setting``: final size in
     neurons (fixed/random) or the energy budget in pJ per inference (controller, priced with
     ``pricing`` and kept ``margin`` inside the budget; ``estimator`` "lookahead" or "gradmax";
@@ -392,9 +424,14 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
     trains the twin over the ``plateau_window + 1`` checks after each growth) and record
     both estimates; the grown run itself trains the same either way.  ``look_repeats``: the
     look-ahead's mean over that many batch streams; ``validate_repeats``: the realised gain's
-    mean over that many pairs (``growth.benefit``; None: the workload's)."""
+    mean over that many pairs (``growth.benefit``; None: the workload's).  ``dual_lr``: the
+    energy dual's step (``_controller``; 0: training unbound, growth alone budgeted)."""
     t0 = time.perf_counter()
     wl, spec = _check(workload_name, strategy, setting, quick)
+    if isinstance(dual_lr, bool) or not isinstance(dual_lr, (int, float)) or not (math.isfinite(dual_lr)
+                                                                                  and dual_lr >= 0):
+        raise GrowthError(f"dual_lr must be a finite number >= 0 (0: training not bound to the budget), "
+                          f"got {dual_lr!r}")
     repeats = (wl.look_repeats if look_repeats is None else look_repeats,
                wl.validate_repeats if validate_repeats is None else validate_repeats)
     check_options(estimator, wl.look_steps, None, *repeats)
@@ -406,7 +443,8 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
         benefit, violations, sims, decisions = [], 0, [], []
         if strategy == "controller":
             benefit, violations, sims, final, decisions = _controller(run, setting, estimator, pricing, margin,
-                                                                      tile_options, validate_benefit, repeats)
+                                                                      tile_options, validate_benefit, repeats,
+                                                                      dual_lr)
         else:
             _schedule(run, int(setting), "gradmax" if strategy == "fixed" else "random")
             final = run.simulate()
@@ -417,7 +455,8 @@ def run_recurrent_point(workload_name: str, strategy: str, setting: float, seed:
             "preset": spec.name, "accuracy": ev["accuracy"], "energy_pj": final["energy_pj"],
             "n_neurons": run.n_neurons, "n_classes": N_OUT, "violations": int(violations), "benefit": benefit,
             "wall_s": time.perf_counter() - t0, "chip_accuracy": final["chip_accuracy"],
-            "latency_ns": final["latency_ns"], "simulated": len(sims), "decisions": decisions, "quick": bool(quick)}
+            "latency_ns": final["latency_ns"], "simulated": len(sims), "decisions": decisions, "quick": bool(quick),
+            "dual": [] if run.dual is None else run.dual.history}
 
 
 def benefit_rank_correlation(points: list[dict], key: str = "predicted", realised: str = "realised") -> dict:

@@ -1,5 +1,6 @@
-"""Recurrent front points: bad input named before any work, and one quick controller point of
-each workload with the front-point fields, its accepted networks simulated against the budget."""
+"""Recurrent front points: bad input named before any work, one quick controller point with the
+front-point fields, its accepted networks simulated against the budget, and training bound to
+the budget by the energy dual."""
 import math
 
 import pytest
@@ -24,6 +25,9 @@ def test_bad_input_is_named(args, match):
         run_recurrent_point(*args, 0, quick=True)
     with pytest.raises(GrowthError, match="unknown benefit estimator 'oracle'"):
         run_recurrent_point("smnist_recurrent", "controller", 1e6, 0, quick=True, estimator="oracle")
+    for bad in (-1.0, float("nan"), True, "1"):
+        with pytest.raises(GrowthError, match=f"dual_lr must be a finite number >= 0 .*got {bad!r}"):
+            run_recurrent_point("smnist_recurrent", "controller", 1e6, 0, quick=True, dual_lr=bad)
 
 
 def test_quick_controller_point():
@@ -42,3 +46,19 @@ def test_quick_controller_point():
     assert p["simulated"] == len(p["benefit"]) + bool(p["benefit"])   # ... and its simulation, + the final
     rho = benefit_rank_correlation([p])
     assert all(v["n"] == len(p["benefit"]) for t, v in rho.items() if t == "all")
+
+
+def test_the_dual_binds_training_to_a_budget_the_network_is_over():
+    """A budget below the initial network's energy: nothing can grow, the multiplier rises at
+    every check, and the penalty lowers the final network's energy against the same run with
+    training unbound (dual_lr 0; same seed, same batches)."""
+    wl = workload("smnist_recurrent", quick=True)
+    kw = dict(quick=True, validate_benefit=False)
+    drift = run_recurrent_point("smnist_recurrent", "controller", 1e5, 0, dual_lr=0, **kw)
+    bound = run_recurrent_point("smnist_recurrent", "controller", 1e5, 0, dual_lr=2.0, **kw)
+    assert drift["dual"] == [] and drift["n_neurons"] == bound["n_neurons"] == wl.h0 + 10
+    assert [h["step"] for h in bound["dual"]] == list(range(wl.check_every, wl.steps + 1, wl.check_every))
+    lam = [h["lam"] for h in bound["dual"]]
+    assert lam[0] > 0 and all(b > a for a, b in zip(lam, lam[1:]))      # measured above target throughout
+    assert all(h["measured_energy_pj"] > 0.8e5 for h in bound["dual"])
+    assert bound["energy_pj"] < 0.9 * drift["energy_pj"]
