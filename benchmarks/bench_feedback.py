@@ -353,6 +353,7 @@ def main(argv=None) -> int:
     wl = _example("mosaic_workload")
     fr, growth_rows = analyse_fronts(points, workloads, out, wl.RATIOS)
     violations = sum(p["violations"] for p in points if p["strategy"] == "controller")
+    duals = [p["dual"] for p in points if p["strategy"] == "controller" and "dual" in p]   # recurrent points
     workload = read_workloads(a.workload_json) if a.workload_json else wl.run_workload(quick=a.quick)
     wl.plot(workload, out / "ratio_sweep.png", growth=growth_rows)
     wall = time.perf_counter() - t_start
@@ -360,7 +361,8 @@ def main(argv=None) -> int:
     emit("bench_feedback", front_targets(fr, list(dict.fromkeys([*WORKLOADS, *workloads]))) + workload_targets(workload, a.quick, wl.DEFAULT_RATIO) + [
         benefit_target(points),
         target("budget_violations_simulated", violations, "== 0 (every accepted network, cycle routing)",
-               violations == 0, controller_points=sum(p["strategy"] == "controller" for p in points)),
+               violations == 0, controller_points=sum(p["strategy"] == "controller" for p in points),
+               dual_recorded_points=len(duals), dual_bound_points=sum(any(h["lam"] > 0 for h in d) for d in duals)),
         target("cost_model_candidate_ms", round(cm["delta_ms"], 3), "< 10 on mosaic-8x8 at 2,048 neurons",
                cm["delta_ms"] < 10),
         target("cost_model_vs_simulator_energy", round(cm["energy_err"], 4), "<= 0.10", cm["energy_err"] <= 0.10),

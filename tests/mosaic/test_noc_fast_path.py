@@ -127,3 +127,21 @@ def _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, 
         assert np.array_equal(rec_ev.link_load, rec_cyc.link_load)
         assert np.array_equal(rec_ev.router_load, rec_cyc.router_load)
     return gave_up
+
+
+@given(st.integers(0, 120), st.integers(0, 5), st.integers(0, 2**31))
+@settings(max_examples=60, deadline=None)
+def test_sort_segment_sorts_the_segment_by_key_and_leaves_the_rest(n, a0, seed):
+    """The window's in-place sort (insertion sort, argsort above 24 entries) against numpy's:
+    the segment's (edge, key) pairs in increasing key, every other slot unchanged."""
+    from mosaic.event_window import _sort_segment
+    rng = np.random.default_rng(seed)
+    key = rng.permutation(10 * (n + a0 + 3))[: n + a0 + 3].astype(np.int64)   # distinct keys
+    edge = rng.integers(0, 1000, key.size).astype(np.int32 if seed % 2 else np.int64)   # dl_edge, srv
+    k2, e2 = key.copy(), edge.copy()
+    _sort_segment(e2, k2, a0, a0 + n)
+    order = np.argsort(key[a0:a0 + n])
+    assert np.array_equal(k2[a0:a0 + n], key[a0:a0 + n][order])
+    assert np.array_equal(e2[a0:a0 + n], edge[a0:a0 + n][order])
+    assert np.array_equal(k2[:a0], key[:a0]) and np.array_equal(k2[a0 + n:], key[a0 + n:])
+    assert np.array_equal(e2[:a0], edge[:a0]) and np.array_equal(e2[a0 + n:], edge[a0 + n:])

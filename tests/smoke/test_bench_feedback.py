@@ -25,6 +25,8 @@ def test_bench_feedback_quick_prints_json_targets(tmp_path):
     assert all(isinstance(d["met"], bool) for d in lines.values())
     wall = lines["bench_feedback_wall_s"]            # quick: this run's wall time; a full run's is estimated
     assert wall["value"] == wall["this_run_wall_s"] >= wall["grid_wall_s"] and wall["workload_wall_s"] == 0
+    v = lines["budget_violations_simulated"]         # digits only: no point records an energy dual
+    assert v["controller_points"] > 0 and v["dual_recorded_points"] == v["dual_bound_points"] == 0
     hv = lines["hypervolume_ratio_digits_mlp"]
     assert hv["value"] is not None and hv["seeds"] == 2 and "reference point" in hv["note"]
     assert lines["hypervolume_ratio_mnist1d_mlp"]["value"] is None       # not in the quick grid
