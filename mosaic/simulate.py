@@ -84,7 +84,7 @@ from .topology import topology
 # Kernel calls are at most this long, so Ctrl-C (raised between calls) stops a run within
 # about a second; results do not depend on the chunking (the state carries over exactly).
 CHUNK_STEPS = 256       # time steps per kernel call of ``simulate``
-CHUNK_SAMPLES = 64      # samples per kernel call of ``simulate_batch``
+CHUNK_WORK = 100_000_000   # simulate_batch: at most this many neuron and synapse updates per kernel call
 ROUTINGS = ("cycle", "ideal")
 PARALLEL_WORK = 20_000_000   # simulate_batch: updates from which a batch runs on every core
 LATE_MODES = ("defer", "drop")
@@ -508,7 +508,9 @@ def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inpu
     if parallel is None:
         parallel = B * T * (net.n_neurons + rt.syn_tgt.size) >= PARALLEL_WORK
     kernel = kernels.run_batch if parallel else kernels.run_batch_serial
-    chunk = min(max(1, B // 20), CHUNK_SAMPLES) if progress else CHUNK_SAMPLES
+    per_sample = T * (net.n_neurons + rt.syn_tgt.size)       # updates a sample can take at most
+    chunk = max(1, CHUNK_WORK // max(per_sample, 1))         # a small chunk leaves a core idle
+    chunk = min(max(1, B // 20), chunk) if progress else chunk
     with tqdm(total=B, desc=f"simulate_batch {spec.name} ({routing})", unit="sample",
               disable=not progress) as bar:
         for b0 in range(0, B, chunk):

@@ -497,6 +497,9 @@ def cmd_grow(args: argparse.Namespace) -> int:
     from models.datasets import load_dataset
     check_growth_args(args)
     initial = parse_sizes(args.initial, "--initial", 1)
+    if args.max_neurons is not None and args.max_neurons < sum(initial):
+        raise CLIError(f"--max-neurons {args.max_neurons} is below the {sum(initial)} hidden neurons the network "
+                       f"starts with (--initial {args.initial}); raise it or start smaller")
     k_options = tuple(parse_sizes(args.k, "--k", 1))
     with Outputs(input_paths(args)) as outs:
         out, plot = stage_outputs(outs, args)

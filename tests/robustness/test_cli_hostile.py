@@ -43,6 +43,7 @@ def test_generated_corruption_is_refused_cleanly(tmp_path_factory, base_files, b
     (["simulate", "--sizes", "4,8", "--set", "e_router_pj=1e308"], "e_router_pj"),
     (["grow", "--port-use", "2"], "--port-use"),
     (["grow", "--max-neurons", "-1"], "--max-neurons"),
+    (["grow", "--steps", "5", "--max-neurons", "2"], "below the 16 hidden neurons"),
     (["demo", "--quick", "--time-limit", "0", "--out", "demo_out"], "--time-limit"),
     (["sweep", "sweep.toml", "--db", "new.sqlite", "--limit", "-1"], "--limit"),
     (["sweep", "sweep.toml", "--db", "done.sqlite", "--workers", "0"], "--resume"),
