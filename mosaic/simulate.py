@@ -505,10 +505,10 @@ def simulate_batch(net: SpikingNetwork, spec: HardwareSpec, placement=None, inpu
     st = _stacked(neuron_state(prep.mem0, prm), B)
     inp = _inputs(net, prep)
     rec = _stacked(record(T, net.n_neurons, topo.n_routers, len(topo.links)), B)
-    if parallel is None:
-        parallel = B * T * (net.n_neurons + rt.syn_tgt.size) >= PARALLEL_WORK
-    kernel = kernels.run_batch if parallel else kernels.run_batch_serial
     per_sample = T * (net.n_neurons + rt.syn_tgt.size)       # updates a sample can take at most
+    if parallel is None:
+        parallel = B * per_sample >= PARALLEL_WORK
+    kernel = kernels.run_batch if parallel else kernels.run_batch_serial
     chunk = max(1, CHUNK_WORK // max(per_sample, 1))         # a small chunk leaves a core idle
     chunk = min(max(1, B // 20), chunk) if progress else chunk
     with tqdm(total=B, desc=f"simulate_batch {spec.name} ({routing})", unit="sample",
