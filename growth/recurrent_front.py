@@ -199,8 +199,18 @@ class _Run:
     @torch.no_grad()
     def val(self, model: nn.Sequential | None = None) -> tuple[float, float]:
         """(validation loss, validation accuracy)."""
-        spk, mem, _ = run_rsnn(model or self.model, self.x_val)
-        return float(count_loss(spk, mem, self.y_val)), float(np.mean(predict(spk) == self.y_val.numpy()))
+        return self.val_rates(model)[:2]
+
+    @torch.no_grad()
+    def val_rates(self, model: nn.Sequential | None = None) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """``val`` and ``rates`` of ``model`` (default the run's) from one pass over the
+        validation batch."""
+        spk, mem, hid = run_rsnn(model or self.model, self.x_val)
+        T1 = self.x_val.shape[0] + 1
+        r = torch.cat([hid.sum(0).mean(0), spk.sum(0).mean(0)]).numpy() / T1
+        r_in = (self.x_val != 0).float().sum(0).mean(0).numpy().astype(np.float64) / T1
+        return (float(count_loss(spk, mem, self.y_val)), float(np.mean(predict(spk) == self.y_val.numpy())),
+                r.astype(np.float64), r_in)
 
     def grow_batch(self, gen: torch.Generator | None = None):
         """128 random training sequences (from ``gen``, default the run's generator)."""
@@ -210,11 +220,7 @@ class _Run:
     def rates(self) -> tuple[np.ndarray, np.ndarray]:
         """Spikes per chip step (T + 1) of every neuron and the inputs' nonzero fraction on the
         validation batch."""
-        with torch.no_grad():
-            spk, _, hid = run_rsnn(self.model, self.x_val)
-        T1 = self.x_val.shape[0] + 1
-        r = torch.cat([hid.sum(0).mean(0), spk.sum(0).mean(0)]).numpy() / T1
-        return r.astype(np.float64), (self.x_val != 0).float().sum(0).mean(0).numpy().astype(np.float64) / T1
+        return self.val_rates()[2:]
 
     def grow(self, k: int, method: str, core_of: np.ndarray | None = None) -> int:
         """Grow by up to k (GradMax falls back to random on a dead layer); re-place."""
@@ -326,16 +332,14 @@ def _gradmax_benefits(run: _Run, k_options) -> dict[int, float]:
     return {k: float(np.sum(sv[:k] ** 2)) for k in k_options}
 
 
-def _dual_step(run: _Run, step: int) -> tuple[np.ndarray, np.ndarray]:
+def _dual_step(run: _Run, step: int, rates: np.ndarray, in_rates: np.ndarray) -> None:
     """The energy dual's update at a check: the chip's energy on ``n_sim`` validation
-    sequences (cycle routing) and the cost model's slope at the current rates; returns the
-    rates (``_Run.rates``) for reuse."""
+    sequences (cycle routing) and the cost model's slope at the current ``rates``
+    (``_Run.rates``)."""
     measured = run.simulate("val")["energy_pj"]
-    rates, in_rates = run.rates()
     slopes = layer_slopes(run.structure(), run.spec, run.core_of, rates, in_rates, [run.hidden, N_OUT],
                           run.x_val.shape[0] + 1, True)
     run.dual.update(step, measured, slopes)
-    return rates, in_rates
 
 
 def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: float, tile_options: int,
@@ -364,14 +368,15 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
         run.train(run.model, run.opt, n)
         gains.advance(n, step)
         step += n
-        loss, acc = run.val()
+        loss, acc, rates, in_rates = run.val_rates()    # one pass: the check, the dual, the prices
         if sim_due:                                  # the interval after an accepted growth
             sims.append(run.simulate())
             gains.pending.record["simulated_energy_pj"] = sims[-1]["energy_pj"]
             sim_due = False
         if gains.due:
             gains.close((loss, acc))
-        act = _dual_step(run, step) if run.dual is not None else None
+        if run.dual is not None:
+            _dual_step(run, step, rates, in_rates)
         if step >= wl.grow_until * wl.steps:
             continue
         ctl.observe(loss)
@@ -383,7 +388,6 @@ def _controller(run: _Run, budget: float, estimator: str, pricing: str, margin: 
                 est["lookahead"] = repeated_lookahead(lambda r: _lookahead(run, wl.k_options, step, r), repeats[0])
             return [est["gradmax"] if estimator == "gradmax" else est["lookahead"].benefits("twin")]
 
-        rates, in_rates = act or run.rates()
         pick = ctl.decide(step, run.x_tr.shape[2], [run.hidden, N_OUT], run.core_of, rates, in_rates, benefits)
         if pick is None:
             continue
