@@ -35,6 +35,8 @@ from .simstate import (
     C_SYN,
     SCAL_N_ACTIVE,
     Inputs,
+    POOL,
+    ZERO,
     NeuronState,
     Record,
     noc_state,
@@ -124,7 +126,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
         w0 = t * S
         last = -1
         n_inj = window_sources(t, n, spikes, inp.x_spk, syn_ptr, inj)
-        n_rem = 0
+        n_rem = ZERO
         for q in range(n_inj):
             k = inj[q]
             counters[C_INJ] += 1
@@ -141,7 +143,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 n_rem += 1
         busy = noc.scal[SCAL_N_ACTIVE] > 0
         if n_rem > 0 and not busy and chip.vcs == 1:
-            need = 0
+            need = ZERO
             for q in range(n_rem):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
@@ -150,7 +152,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
             if n_dl >= 0:
                 commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
-                n_rem = 0
+                n_rem = ZERO
         if n_rem > 0 or busy:
             noc, last = cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec)
         latency[t] = max(last, 0)
@@ -192,10 +194,10 @@ def _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec):
     rec_b = Record(rec.counters[b], rec.router_load[b], rec.link_load[b], rec.spikes[b], rec.latency[b])
     if ideal:
         src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
-        run_ideal(0, T, chip, prm, st_b, inp_b, rt, src_count, rec_b)
+        run_ideal(ZERO, T, chip, prm, st_b, inp_b, rt, src_count, rec_b)
         ideal_loads(src_count, rt, chip.n_cores, rec_b)
     else:
-        run_cycle(0, T, chip, prm, st_b, inp_b, rt, noc_state(n_links, 1024), rec_b)
+        run_cycle(ZERO, T, chip, prm, st_b, inp_b, rt, noc_state(n_links, POOL), rec_b)
 
 
 @njit(cache=True, parallel=True)

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from .cycle_model import ensure_entries, noc_cycle, push_roots
 from .errors import ChipError
 from .routes import max_branching
-from .simstate import (C_DEL, C_INJ, C_LIVE, C_SYN, COUNTERS, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
+from .simstate import (C_DEL, C_INJ, C_LIVE, C_SYN, COUNTERS, POOL, SCAL_N_ACTIVE, SCAL_PKT_FREE, Chip, noc_state,
                        record)
 from .simulate import build_routes
 from .spec import HardwareSpec
@@ -349,7 +349,7 @@ def simulate_traffic(spec: HardwareSpec, traffic: Traffic) -> NocRun:
     stop = traffic.warmup + traffic.measure + traffic.drain
     inj_cycle, inj_row = schedule(dest, spec.n_cores, traffic.rate, stop, traffic.seed)
     topo = topology(spec)
-    noc = noc_state(len(topo.links) * spec.virtual_channels, 1024)
+    noc = noc_state(len(topo.links) * spec.virtual_channels, POOL)
     n = inj_cycle.size
     noc = noc._replace(pkt_rem=np.zeros(max(n, 1), np.int32), pkt_next=np.full(max(n, 1), -1, np.int32))
     rec = record(0, 0, topo.n_routers, len(topo.links))

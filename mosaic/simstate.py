@@ -199,6 +199,14 @@ def free_rows(start, n, cols):
     return rows
 
 
+# Numpy scalars, which numba types as int64 where a bare number would be a literal: a
+# kernel passing a literal argument (or a counter that starts at a literal 0) to another
+# compiles that callee once more, for the literal.  ZERO: such a start; POOL: the entry
+# and packet pools' first size (they double when full).
+ZERO = np.int64(0)
+POOL = np.int64(1024)
+
+
 @njit(cache=True)
 def noc_state(n_links, pool):
     """Empty network state of ``n_links`` FIFOs (links x virtual channels) with pools of

@@ -77,7 +77,7 @@ from .network import SpikingNetwork
 from .neurobench import run_metrics, static_metrics
 from .neurons import spike_counts
 from .placement import as_core_of
-from .simstate import Chip, Inputs, Routes, counter_dict, neuron_params, neuron_state, noc_state, record
+from .simstate import POOL, Chip, Inputs, Routes, counter_dict, neuron_params, neuron_state, noc_state, record
 from .spec import HardwareSpec
 from .topology import topology
 
@@ -399,7 +399,7 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
             bar.update(t1 - t0)
         kernels.ideal_loads(src_count, rt, spec.n_cores, rec)
     else:
-        noc = noc_state(len(topo.links) * spec.virtual_channels, 1024)
+        noc = noc_state(len(topo.links) * spec.virtual_channels, POOL)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
             noc = kernels.run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec)
