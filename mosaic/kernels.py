@@ -161,7 +161,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     return noc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
     """The window through ``event_window``, in the cheapest mode that is exact: PLAIN with at
     most ``buffer_depth`` packets; else VERIFY, then (if a check failed) ORDERED while the
@@ -184,7 +184,7 @@ def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
 
 
 # -- batches ----------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec):
     """Sample b of a batch: ``run_ideal`` (then ``ideal_loads``) or ``run_cycle`` from an
     empty network, on the sample's slices of the batched state, input and record."""

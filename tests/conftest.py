@@ -11,3 +11,37 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # torch-free parts of the suite still run
     pass
+
+
+def pytest_sessionstart(session):
+    """Under xdist, before the workers start: compile the kernels once (tests/warm_kernels.py,
+    its two shares side by side), so that from a cold numba cache the workers and the
+    benchmark subprocesses load them instead of each compiling the same ones at once."""
+    config = session.config
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    import importlib.util
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).with_name("warm_kernels.py")
+    spec = importlib.util.spec_from_file_location("warm_kernels", script)
+    warm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(warm)
+    t = time.perf_counter()
+    procs = {share: subprocess.Popen([sys.executable, str(script), share], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True) for share in warm.SHARES}
+    done, errors = {}, {}
+    for share, p in procs.items():         # when each share was done, for balancing them
+        errors[share] = p.communicate()[1]
+        done[share] = time.perf_counter() - t
+    line = "numba kernels compiled or loaded (tests/warm_kernels.py), done by: " + ", ".join(
+        f"{share} {s:.0f} s" for share, s in done.items())
+    for share, p in procs.items():
+        if p.returncode:                   # the tests that use the kernel will show the failure
+            line += f"\nwarm_kernels.py {share} failed (exit {p.returncode}):\n{errors[share][-1500:]}"
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(line)

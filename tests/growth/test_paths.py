@@ -25,6 +25,7 @@ def test_protocol_draws_exactly_900_batches_of_128():
     assert torch.equal(protocol_batches(1437, cfg, seed=0)[5], small[5])  # paired: same seed, same batches
 
 
+@pytest.mark.slow
 def test_full_protocol_runs_900_steps_per_arm():
     cfg = PathConfig(root=(2, 2), target=(4, 4), k=1, trials=1, n_train=200, n_test=100, method="random")
     rep = run_paths(cfg, progress=False)

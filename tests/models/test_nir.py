@@ -301,20 +301,25 @@ def test_errors_name_the_problem(tmp_path):
     assert not (tmp_path / "x.nir").exists()
 
 
-def test_cli_reset_flag(tmp_path):
+def test_cli_reset_flag(tmp_path, capsys):
     """`mosaic simulate --net file.nir` warns about a graph without reset information; --reset answers it."""
-    import subprocess
-    import sys
+    import warnings
+
+    from models.nir_io import NIRResetWarning
+    from mosaic_grow.cli import main
     rng = np.random.default_rng(9)
     nir.write(str(tmp_path / "s.nir"), _snntorch_style_graph(rng.normal(size=(5, 4)), rng.normal(size=(3, 5))))
-    cmd = [sys.executable, "-m", "mosaic_grow.cli", "simulate", "--net", str(tmp_path / "s.nir"), "--preset",
-           "mosaic-4x4", "--steps", "5", "--json"]
-    warned = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert warned.returncode == 0 and "NIRResetWarning" in warned.stderr and "--reset subtract" in warned.stderr
-    quiet = subprocess.run(cmd + ["--reset", "subtract"], capture_output=True, text=True, timeout=300)
-    assert quiet.returncode == 0 and "NIRResetWarning" not in quiet.stderr and '"T": 5' in quiet.stdout
-    bad = subprocess.run(cmd + ["--reset", "none"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "--reset" in bad.stderr
+    cmd = ["simulate", "--net", str(tmp_path / "s.nir"), "--preset", "mosaic-4x4", "--steps", "5", "--json"]
+    with pytest.warns(NIRResetWarning, match="--reset subtract"):
+        assert main(cmd) == 0
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NIRResetWarning)
+        assert main(cmd + ["--reset", "subtract"]) == 0
+    assert '"T": 5' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as bad:
+        main(cmd + ["--reset", "none"])
+    assert bad.value.code == 2 and "--reset" in capsys.readouterr().err
 
 
 def test_mixed_kind_network_round_trips(tmp_path):

@@ -4,10 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks" / "bench_noc.py"
 
 
+@pytest.mark.slow
 def test_quick_run_ends_with_targets(tmp_path):
     out, png = tmp_path / "noc.json", tmp_path / "noc.png"
     r = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out), "--plot", str(png)],

@@ -53,6 +53,7 @@ def _rows(db: Path) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.slow
 def test_quick_study_end_to_end_writes_its_figure_and_never_searches_a_test_stream(tmp_path):
     cfg = TuningConfig.quick_run()
     records = run_study(cfg, tmp_path, workers=2)
@@ -78,6 +79,7 @@ def test_quick_study_end_to_end_writes_its_figure_and_never_searches_a_test_stre
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     n = 10
     cmd = [sys.executable, str(ROOT / "examples" / "study_tuning.py"), "--quick", "--methods", "fine-tune",

@@ -61,6 +61,7 @@ def _ok_rows(db) -> dict[str, str]:
         return {}
 
 
+@pytest.mark.slow
 def test_killed_front_sweep_resumes_without_repeats_or_losses(tmp_path):
     cfg, db = tmp_path / "front.toml", tmp_path / "front.sqlite"
     cfg.write_text(TOML)

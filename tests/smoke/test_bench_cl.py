@@ -3,9 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_bench_cl_quick_prints_its_target_line():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cl.py"), "--quick"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)

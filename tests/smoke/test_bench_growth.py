@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_bench_growth_quick_json_lines():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_growth.py"), "--quick"],
                          capture_output=True, text=True, check=True, cwd=ROOT, timeout=600).stdout

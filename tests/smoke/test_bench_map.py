@@ -3,9 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_map.py"
 
 
+@pytest.mark.slow
 def test_bench_quick_prints_json_targets():
     out = subprocess.run([sys.executable, str(BENCH), "--quick", "--time-limit", "1"], capture_output=True,
                          text=True, timeout=300, check=True).stdout

@@ -21,6 +21,7 @@ def _load():
     return mod
 
 
+@pytest.mark.slow
 def test_quick_run_ends_with_targets(tmp_path):
     out, png = tmp_path / "sim.json", tmp_path / "saturation.png"
     r = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out), "--plot", str(png)],

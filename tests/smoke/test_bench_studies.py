@@ -3,9 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_bench_studies_quick_prints_every_sections_target_lines():
     # the ensembles and tuning sections' quick modes run in their own tests (tests/mosaic_grow)
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_studies.py"), "--quick", "--sections",
