@@ -23,6 +23,7 @@ def pytest_sessionstart(session):
     import importlib.util
     import subprocess
     import sys
+    import tempfile
     import time
     from pathlib import Path
 
@@ -31,17 +32,25 @@ def pytest_sessionstart(session):
     warm = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(warm)
     t = time.perf_counter()
+    errs = {share: tempfile.TemporaryFile("w+") for share in warm.SHARES}     # a pipe could fill and block
     procs = {share: subprocess.Popen([sys.executable, str(script), share], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True) for share in warm.SHARES}
-    done, errors = {}, {}
-    for share, p in procs.items():         # when each share was done, for balancing them
-        errors[share] = p.communicate()[1]
-        done[share] = time.perf_counter() - t
-    line = "numba kernels compiled or loaded (tests/warm_kernels.py), done by: " + ", ".join(
-        f"{share} {s:.0f} s" for share, s in done.items())
+                                     stderr=errs[share], text=True) for share in warm.SHARES}
+    took = {}
+    while len(took) < len(procs):          # each share's time, for balancing them
+        for share, p in procs.items():
+            if share not in took and p.poll() is not None:
+                took[share] = time.perf_counter() - t
+        time.sleep(0.1)
+    line = "numba kernels compiled or loaded (tests/warm_kernels.py): " + ", ".join(
+        f"{share} {s:.0f} s" for share, s in took.items())
     for share, p in procs.items():
         if p.returncode:                   # the tests that use the kernel will show the failure
-            line += f"\nwarm_kernels.py {share} failed (exit {p.returncode}):\n{errors[share][-1500:]}"
+            line += f"\nwarm_kernels.py {share} failed (exit {p.returncode}):\n{_tail(errs[share])}"
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(line)
+
+
+def _tail(f, n: int = 1500) -> str:
+    f.seek(0)
+    return f.read()[-n:]
