@@ -161,6 +161,8 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     return noc
 
 
+# inlined (numba IR): a compiled callee's library is optimised and code-generated again inside
+# each caller's, so a wrapper of its own cost one more pass over everything below it
 @njit(cache=True, inline="always")
 def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
     """The window through ``event_window``, in the cheapest mode that is exact: PLAIN with at
@@ -184,7 +186,7 @@ def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
 
 
 # -- batches ----------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always")       # inlined as _event_path is
 def _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec):
     """Sample b of a batch: ``run_ideal`` (then ``ideal_loads``) or ``run_cycle`` from an
     empty network, on the sample's slices of the batched state, input and record."""
