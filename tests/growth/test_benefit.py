@@ -248,6 +248,7 @@ def test_realised_gain_over_pairs_is_the_mean_of_the_pairs_measured_alone(digits
     assert rec["horizon_steps"] == 8
 
 
+@pytest.mark.slow       # 12-15 s; the recurrent loop's repeats test runs by default
 def test_repeats_keep_pair_and_stream_zero_and_average_them(digits):
     one = _controlled(digits, True, look_steps=8)        # long enough for new neurons to fire
     many = _controlled(digits, True, look_steps=8, look_repeats=3, validate_repeats=3)
