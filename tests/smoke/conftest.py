@@ -1,6 +1,7 @@
 """Smoke runs: every example and benchmark script run in a subprocess with ``--quick``, as a
 user would run it.  They are the slowest tests; every test here is marked ``smoke``, so
-``pytest -m "not smoke"`` runs the unit tests alone and ``pytest tests/smoke`` these alone."""
+``pytest -m "not smoke"`` runs the unit tests alone and ``pytest tests/smoke`` these alone
+(the longer ones are also marked ``slow``: ``pytest -m slow tests/smoke``)."""
 import pytest
 
 
