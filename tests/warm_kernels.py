@@ -48,7 +48,8 @@ def warm(share: str) -> None:
     for method in ("anneal", "partition", "cpsat"):
         map_network(net, spec, method, time_limit=1.0)
     map_network(net, spec, "cpsat", objective="synapse", time_limit=1.0)
-    # last: by now "f64" has cached the single runs this calls, so only the batch is compiled here
+    # last: by then "f64" has cached the single runs this calls (on a machine this slow or
+    # faster both ways; else they compile here too, correct but twice)
     sim.simulate_batch(net, spec, None, np.stack([x] * 2), routing="cycle", parallel=False)
 
 
