@@ -48,8 +48,8 @@ def warm(share: str) -> None:
     for method in ("anneal", "partition", "cpsat"):
         map_network(net, spec, method, time_limit=1.0)
     map_network(net, spec, "cpsat", objective="synapse", time_limit=1.0)
-    # last: by then "f64" has cached the single runs this calls (on a machine this slow or
-    # faster both ways; else they compile here too, correct but twice)
+    # last, after some 90 s of other work: by then "f64" has usually cached the single runs
+    # this calls (else they are compiled here too: correct, only twice)
     sim.simulate_batch(net, spec, None, np.stack([x] * 2), routing="cycle", parallel=False)
 
 
