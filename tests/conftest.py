@@ -34,7 +34,7 @@ def pytest_sessionstart(session):
     t = time.perf_counter()
     errs = {share: tempfile.TemporaryFile("w+") for share in warm.SHARES}     # a pipe could fill and block
     procs = {share: subprocess.Popen([sys.executable, str(script), share], stdout=subprocess.DEVNULL,
-                                     stderr=errs[share], text=True) for share in warm.SHARES}
+                                     stderr=errs[share]) for share in warm.SHARES}
     took = {}
     while len(took) < len(procs):          # each share's time, for balancing them
         for share, p in procs.items():

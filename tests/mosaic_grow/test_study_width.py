@@ -14,11 +14,12 @@ from mosaic_grow.studies.width import (WidthConfig, load_checkpoint, run_width, 
 
 @pytest.fixture(scope="module")
 def records():
+    """The quick study (11-15 s): the tests that take it are marked slow."""
     cfg = WidthConfig.quick()
     return cfg, run_width(cfg, progress=False)
 
 
-@pytest.mark.slow                   # the quick study behind `records` takes 11-15 s
+@pytest.mark.slow
 def test_quick_run_covers_every_point_and_writes_its_figure(records, tmp_path):
     cfg, recs = records
     keys = {(r["sequence"], r["method"], r["width"]) for r in recs}
@@ -32,7 +33,7 @@ def test_quick_run_covers_every_point_and_writes_its_figure(records, tmp_path):
     assert all(m in table for m in cfg.methods) and "mosaic-8x8" in table
 
 
-@pytest.mark.slow                   # the quick study behind `records` takes 11-15 s
+@pytest.mark.slow
 def test_a_network_too_large_for_the_base_chip_moves_up_with_the_mappers_error(records):
     cfg, recs = records
     for r in recs:
@@ -44,7 +45,7 @@ def test_a_network_too_large_for_the_base_chip_moves_up_with_the_mappers_error(r
             assert msg.startswith("capacity:") and "512 slots" in msg and "mosaic-4x4" in msg
 
 
-@pytest.mark.slow                   # the quick study behind `records` takes 11-15 s
+@pytest.mark.slow
 def test_rate_bound_energy_rises_with_width(records):
     cfg, recs = records
     for seq in cfg.sequences:
@@ -73,7 +74,7 @@ def test_bad_config_is_refused():
                               n_test=(("digits", 50), ("mnist5k", 1), ("mnist1d", 1))), progress=False)
 
 
-@pytest.mark.slow                   # the quick study behind `records` takes 11-15 s
+@pytest.mark.slow
 def test_target_line_counts_complete_widths(records):
     cfg, recs = records
     lines = width_targets(recs, cfg, quick=True)

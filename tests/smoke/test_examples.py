@@ -14,6 +14,7 @@ import pytest
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
 SLOW = {"mosaic_workload",          # trains a 512-neuron recurrent network even in --quick mode (minutes)
         # the studies' quick modes run end to end in tests/mosaic_grow/test_study_*.py already
+        # (tuning's and width's with -m slow there too)
         "study_tuning", "study_width", "study_ensembles", "study_sparsity",
         # 12-30 s each even in --quick mode (training, CP-SAT); their parts are tested in tests/growth, tests/mapper
         "growth_paths", "hardware_aware_growth", "core_count_sweep", "cpsat_vs_greedy"}
