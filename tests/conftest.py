@@ -1,9 +1,16 @@
 """Shared test setup: headless plots, one torch thread (small models train fastest so,
-and parallel helpers must not oversubscribe the 2 cores)."""
+and parallel helpers must not oversubscribe the 2 cores), bytecode caches."""
 import os
+import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Bytecode caches are written as Python does by default, also where PYTHONDONTWRITEBYTECODE
+# is set (numba writes its caches into __pycache__ anyway): without them every worker and
+# every CLI or script subprocess compiles the project's modules again, and pytest rewrites
+# every test module again (each worker's collection 12 s instead of 19 s)
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 try:
     import torch
