@@ -6,8 +6,9 @@ Typed NamedTuples of arrays in (``mosaic.simstate``: ``Chip``, ``NeuronParams``,
 semantics are documented in ``mosaic.simulate`` and mirrored loop for loop by
 ``mosaic.reference`` (the oracle in the tests).  The parts they drive: the routing tables
 (``mosaic.routes``), the neurons (``mosaic.neurons``), and the network-on-chip, a step
-window at a time: event by event when its packets enter an empty network
-(``mosaic.event_window``), else the cycle model (``mosaic.cycle_model``).
+window at a time: when its packets enter an empty network, from the trees' levels if no two
+trees meet (``mosaic.static_window``), else event by event (``mosaic.event_window``);
+otherwise the cycle model (``mosaic.cycle_model``).
 
 Batches (``run_batch``): B independent runs of the same network, one per sample, each
 from its own state; the samples are spread over the cores with ``prange`` and every
@@ -42,6 +43,7 @@ from .simstate import (
     noc_state,
     window_scratch,
 )
+from .static_window import MET, static_window
 
 # event_window's ORDERED mode serves a crowded window (more packets than buffer_depth) in
 # sorted link order; with more tree edges than n_links / this, the cycle model's bitmap of
@@ -49,6 +51,8 @@ from .simstate import (
 _SORTED_EDGES_PER_LINK = 2
 # after VERIFY failed on too many windows of a run, it is tried again at every this many crowded windows
 _VERIFY_RETRY = 32
+# after static_window failed on too many windows of n packets, it is tried again at every this many
+_STATIC_RETRY = 16
 
 
 @njit(cache=True)
@@ -116,10 +120,11 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     inj = np.empty(n + inp.x_spk.shape[1], np.int64)
     born = np.empty(n + inp.x_spk.shape[1], np.int64)
     n_links = rt.link_head.size
-    sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # event_window's arrays
-    src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by event_window, per source
+    sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # static_ and event_window's arrays
+    src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by _event_path, per source
     runs = by_runs(prm, n)                          # the neuron loop, chosen once
     verify = np.zeros(3, np.int64)                  # crowded windows; tried in VERIFY mode; failed
+    static = np.zeros((chip.buffer_depth + 1, 3), np.int64)   # per packet count: windows; tries; failures
     for t in range(t0, t1):
         I[:] = 0
         analog_input(t, I, inp, counters)
@@ -148,7 +153,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
                 sc = window_scratch(n_links, n_cores, 2 * need)
-            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify)
+            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify, static)
             if n_dl >= 0:
                 commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
@@ -164,14 +169,26 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
 # inlined (numba IR): a compiled callee's library is optimised and code-generated again inside
 # each caller's, so a wrapper of its own cost one more pass over everything below it
 @njit(cache=True, inline="always")
-def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
-    """The window through ``event_window``, in the cheapest mode that is exact: PLAIN with at
-    most ``buffer_depth`` packets; else VERIFY, then (if a check failed) ORDERED while the
-    window's ``need`` tree edges are few for the links.  ``verify`` counts the run's crowded
-    windows, VERIFY's tries and its failures: a failure costs the part of the window done, so
-    VERIFY is tried while at most a quarter of its tries failed (none, at first), and at
-    every ``_VERIFY_RETRY``-th crowded window.  (GAVE_UP_*, 0): the cycle model's window."""
+def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify, static):
+    """The window in the cheapest way that is exact.  With at most ``buffer_depth`` packets:
+    ``static_window`` if no two trees meet, else ``event_window`` PLAIN; a static try that
+    fails costs up to a pass over the trees, so with two or more packets it is made while at
+    most three quarters of the run's tries with as many packets failed (``static``: windows,
+    tries, failures per packet count) and at every ``_STATIC_RETRY``-th such window.  With
+    more: VERIFY, then (if a check failed) ORDERED while the window's ``need`` tree edges are
+    few for the links.  ``verify`` counts the run's crowded windows, VERIFY's tries and its
+    failures: a failure costs the part of the window done, so VERIFY is tried while at most a
+    quarter of its tries failed (none, at first), and at every ``_VERIFY_RETRY``-th crowded
+    window.  (GAVE_UP_*, 0): the cycle model's window."""
     if n_rem <= chip.buffer_depth:
+        st = static[n_rem]
+        st[0] += 1
+        if n_rem == 1 or 4 * st[2] <= 3 * st[1] + 3 or st[0] % _STATIC_RETRY == 0:
+            st[1] += 1
+            n_dl, w_last = static_window(w0, chip, rt, inj, n_rem, sc)
+            if n_dl != MET:
+                return n_dl, w_last
+            st[2] += 1
         return event_window(w0, chip, rt, inj, n_rem, sc, PLAIN)
     verify[0] += 1
     if 4 * verify[2] <= verify[1] + 1 or verify[0] % _VERIFY_RETRY == 0:

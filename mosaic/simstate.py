@@ -111,10 +111,11 @@ E_NEXT, E_PKT, E_EDGE, E_READY = range(4)
 
 
 class WindowScratch(NamedTuple):
-    """Working arrays of ``event_window.event_window`` (one window at a time, reused): the log of
-    entries (tree edge, ready cycle, order key) in order of their ready cycle, linked into
-    per-link chains and waiting queues; per-link and per-tile stamps (absolute cycles, so
-    nothing is reset between windows); the window's deliveries (tree edge, order key)."""
+    """Working arrays of ``event_window.event_window`` and ``static_window.static_window`` (one
+    window at a time, reused): the log of entries (tree edge, ready cycle, order key) in order
+    of their ready cycle, linked into per-link chains and waiting queues; per-link and per-tile
+    stamps (absolute cycles or windows, so nothing is reset between windows); the window's
+    deliveries (tree edge, order key)."""
 
     arr_edge: np.ndarray    # (cap,) int32 log of entries: tree edge,
     arr_ready: np.ndarray   # (cap,) int64 ready cycle (offset in the window),
@@ -130,6 +131,9 @@ class WindowScratch(NamedTuple):
     dl_edge: np.ndarray     # (cap,) int32 deliveries: tree edge,
     dl_key: np.ndarray      # (cap,) int64 link x bandwidth + rank
     arrival_link: np.ndarray  # (cap,) int64 links of the current cycle's arrivals
+    level_win: np.ndarray   # (n_links,) int64 per link (``static_window``): window of the mask,
+    level_mask: np.ndarray  # (n_links,) int64 bit mask of the tree levels that reach it
+    level_count: np.ndarray  # (64,) int64 deliveries per tree level
 
 
 # slots of ``WindowScratch.link``: cycle of the arrivals chained, first and last of their
@@ -149,7 +153,8 @@ def window_scratch(n_links, n_cores, cap):
                          np.empty(cap, np.int64), np.empty(cap, np.int64), link, np.full((n_links, 4), -1, np.int64),
                          np.empty(n_links, np.int64), np.full(n_cores, -1, np.int64),
                          np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32),
-                         np.empty(cap, np.int64), np.empty(cap, np.int64))
+                         np.empty(cap, np.int64), np.empty(cap, np.int64),
+                         np.full(n_links, -1, np.int64), np.zeros(n_links, np.int64), np.zeros(64, np.int64))
 
 
 class Record(NamedTuple):

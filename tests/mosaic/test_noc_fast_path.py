@@ -19,6 +19,7 @@ from mosaic.kernels import ideal_loads
 from mosaic.reference import simulate_reference
 from mosaic.simstate import COUNTERS, Chip, noc_state, record, window_scratch
 from mosaic.simulate import build_routes, simulate
+from mosaic.static_window import MET, static_window
 from mosaic.topology import topology
 
 _LATE = COUNTERS.index("late")
@@ -82,9 +83,9 @@ def test_verify_gives_up_where_order_matters_and_ordered_runs_after_it():
     assert _windows_equal_cycle_window(3, "mosaic-4x4", 40, 12, 1000, 1, 1, 1, True) == 1
 
 
-def _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles) -> int:
-    """A window of ``event_window`` in each mode equals ``cycle_window``; returns how many
-    times VERIFY gave up at a failed check."""
+def _window_case(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles):
+    """One window of ``n_pkt`` packets (``fan`` random targets each, from random tiles or two)
+    through the cycle model: its routes, chip and what ``cycle_window`` delivered."""
     spec = HardwareSpec.preset(topo)
     rng = np.random.default_rng(seed)
     n = spec.n_cores * 4
@@ -97,13 +98,38 @@ def _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, 
     chip = Chip(step_cycles, cph, bw, depth, False, spec.n_cores, 1)
     topo_ = topology(spec)
     n_links = len(topo_.links)
-    # the cycle model, then the event window (from its own scratch, then from a reused one)
     I_cyc = np.zeros(n)
     rec_cyc = record(0, 0, topo_.n_routers, n_links)
     noc = noc_state(n_links, 16)
     noc, last_cyc = cycle_window(0, chip, rt, inj, inj.size, np.empty(inj.size, np.int64), I_cyc, noc, -1, rec_cyc)
     sc = window_scratch(n_links, spec.n_cores, max(1, int(np.diff(rt.edge_ptr).sum())))
-    # crowded windows: ORDERED, VERIFY (a failed check: ORDERED again, from the scratch VERIFY left)
+    return dict(spec=spec, rt=rt, inj=inj, chip=chip, n=n, n_pkt=n_pkt, topo=topo_, sc=sc, I=I_cyc, rec=rec_cyc,
+                last=last_cyc, late=rec_cyc.counters[_LATE] > 0)
+
+
+def _same_as_cycle_window(case, n_dl, last):
+    """The deliveries ``n_dl`` in ``case["sc"]`` committed give what the cycle model gave."""
+    rt, spec, topo_, inj = case["rt"], case["spec"], case["topo"], case["inj"]
+    I_ev = np.zeros(case["n"])
+    rec_ev = record(0, 0, topo_.n_routers, len(topo_.links))
+    src_count = np.zeros(case["n_pkt"], np.int64)
+    commit_window(inj, inj.size, n_dl, rt, case["sc"], I_ev, src_count, rec_ev.counters)
+    ideal_loads(src_count, rt, spec.n_cores, rec_ev)
+    rec_cyc = case["rec"]
+    assert np.array_equal(I_ev, case["I"])      # same sums in the same order: bit for bit
+    assert last == case["last"]
+    assert np.array_equal(rec_ev.counters, rec_cyc.counters)
+    assert np.array_equal(rec_ev.link_load, rec_cyc.link_load)
+    assert np.array_equal(rec_ev.router_load, rec_cyc.router_load)
+
+
+def _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles) -> int:
+    """A window of ``event_window`` in each mode equals ``cycle_window``; returns how many
+    times VERIFY gave up at a failed check."""
+    case = _window_case(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles)
+    chip, rt, inj, sc = case["chip"], case["rt"], case["inj"], case["sc"]
+    # the event window from its own scratch, then from a reused one; crowded windows: ORDERED,
+    # VERIFY (a failed check: ORDERED again, from the scratch VERIFY left)
     crowded = inj.size > depth
     gave_up = 0
     for w0, mode in ((0, ORDERED), (7 * step_cycles, VERIFY), (9 * step_cycles, ORDERED)):
@@ -112,36 +138,60 @@ def _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, 
             assert mode == VERIFY and crowded
             gave_up += 1
             n_dl, last = event_window(w0, chip, rt, inj, inj.size, sc, ORDERED)
-        late = rec_cyc.counters[_LATE] > 0
-        assert (n_dl == GAVE_UP_LATE) == late
-        if late:
-            continue
-        I_ev = np.zeros(n)
-        rec_ev = record(0, 0, topo_.n_routers, n_links)
-        src_count = np.zeros(n_pkt, np.int64)
-        commit_window(inj, inj.size, n_dl, rt, sc, I_ev, src_count, rec_ev.counters)
-        ideal_loads(src_count, rt, spec.n_cores, rec_ev)
-        assert np.array_equal(I_ev, I_cyc)      # same sums in the same order: bit for bit
-        assert last == last_cyc
-        assert np.array_equal(rec_ev.counters, rec_cyc.counters)
-        assert np.array_equal(rec_ev.link_load, rec_cyc.link_load)
-        assert np.array_equal(rec_ev.router_load, rec_cyc.router_load)
+        assert (n_dl == GAVE_UP_LATE) == case["late"]
+        if not case["late"]:
+            _same_as_cycle_window(case, n_dl, last)
     return gave_up
 
 
-@given(st.integers(0, 120), st.integers(0, 5), st.integers(0, 2**31))
+def _meet(rt, inj, n_cores, step_cycles, cph) -> bool:
+    """Whether two of the trees of ``inj`` reach one link at one level, or a level reaches
+    the window's end or 63 (a breadth-first walk per tree: the slow, obvious check)."""
+    seen = set()
+    for k in inj:
+        level = {e: 0 for e in range(rt.edge_ptr[k], rt.root_end[k])}
+        for e in range(rt.edge_ptr[k], rt.edge_ptr[k + 1]):       # parents come first
+            link, lvl = int(rt.edges[e, 0]), level[e]
+            if (link, lvl) in seen or lvl >= 63 or lvl * cph >= step_cycles:
+                return True
+            seen.add((link, lvl))
+            if rt.link_head[link] >= n_cores:
+                level.update({c: lvl + 1 for c in range(rt.edges[e, 1], rt.edges[e, 2])})
+    return False
+
+
 @settings(max_examples=60, deadline=None)
-def test_sort_segment_sorts_the_segment_by_key_and_leaves_the_rest(n, a0, seed):
-    """The window's in-place sort (insertion sort, argsort above 24 entries) against numpy's:
-    the segment's (edge, key) pairs in increasing key, every other slot unchanged."""
-    from mosaic.event_window import _sort_segment
-    rng = np.random.default_rng(seed)
-    key = rng.permutation(10 * (n + a0 + 3))[: n + a0 + 3].astype(np.int64)   # distinct keys
-    edge = rng.integers(0, 1000, key.size).astype(np.int32 if seed % 2 else np.int64)   # dl_edge, srv
-    k2, e2 = key.copy(), edge.copy()
-    _sort_segment(e2, k2, a0, a0 + n)
-    order = np.argsort(key[a0:a0 + n])
-    assert np.array_equal(k2[a0:a0 + n], key[a0:a0 + n][order])
-    assert np.array_equal(e2[a0:a0 + n], edge[a0:a0 + n][order])
-    assert np.array_equal(k2[:a0], key[:a0]) and np.array_equal(k2[a0 + n:], key[a0 + n:])
-    assert np.array_equal(e2[:a0], edge[:a0]) and np.array_equal(e2[a0 + n:], edge[a0 + n:])
+@given(seed=st.integers(0, 10_000), topo=st.sampled_from(["mosaic-4x4", "mosaic-8x8", "mesh-8x8"]),
+       n_pkt=st.integers(1, 8), fan=st.integers(1, 12), step_cycles=st.sampled_from([4, 12, 1000]),
+       bw=st.integers(1, 3), cph=st.integers(1, 3), few_tiles=st.booleans())
+def test_static_window_equals_cycle_window_unless_two_trees_meet(seed, topo, n_pkt, fan, step_cycles, bw, cph,
+                                                                 few_tiles):
+    """At most ``buffer_depth`` packets: ``static_window`` gives up exactly when two trees
+    reach one link at one level (or a level the window does not hold), else equals the cycle
+    model, from a fresh scratch and from a reused one."""
+    case = _window_case(seed, topo, n_pkt, fan, step_cycles, n_pkt, bw, cph, few_tiles)
+    chip, rt, inj = case["chip"], case["rt"], case["inj"]
+    meet = _meet(rt, inj, chip.n_cores, step_cycles, cph)
+    for w0 in (0, 5 * step_cycles):
+        n_dl, last = static_window(w0, chip, rt, inj, inj.size, case["sc"])
+        assert (n_dl == MET) == meet
+        if not meet:
+            assert not case["late"]
+            _same_as_cycle_window(case, n_dl, last)
+
+
+def test_static_window_takes_a_single_packet_and_windows_whose_trees_do_not_meet():
+    """A single packet's tree never meets itself: static, one delivery per destination core.
+    Of windows of 2 to 4 packets some are static and some are not, each as ``_meet`` says."""
+    for seed in range(5):
+        one = _window_case(seed, "mosaic-8x8", 1, 12, 1000, 1, 1, 1, False)
+        n_dl, last = static_window(0, one["chip"], one["rt"], one["inj"], 1, one["sc"])
+        assert n_dl == one["rt"].n_remote[one["inj"][0]]
+        _same_as_cycle_window(one, n_dl, last)
+    met = []
+    for seed in range(30):
+        case = _window_case(seed, "mosaic-8x8", 2 + seed % 3, 6, 1000, 4, 1, 1, False)
+        n_dl, last = static_window(0, case["chip"], case["rt"], case["inj"], case["inj"].size, case["sc"])
+        met.append(n_dl == MET)
+        assert met[-1] == _meet(case["rt"], case["inj"], case["chip"].n_cores, 1000, 1)
+    assert 0 < sum(met) < len(met)
