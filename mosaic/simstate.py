@@ -131,8 +131,8 @@ class WindowScratch(NamedTuple):
     dl_edge: np.ndarray     # (cap,) int32 deliveries: tree edge,
     dl_key: np.ndarray      # (cap,) int64 link x bandwidth + rank
     arrival_link: np.ndarray  # (cap,) int64 links of the current cycle's arrivals
-    level_win: np.ndarray   # (n_links,) int64 per link (``static_window``): window of the mask,
-    level_mask: np.ndarray  # (n_links,) int64 bit mask of the tree levels that reach it
+    level_mask: np.ndarray  # (n_links, 2) int64 per link (``static_window``): window, bit mask of
+                            # the tree levels that reach the link in it
     level_count: np.ndarray  # (64,) int64 deliveries per tree level
 
 
@@ -154,7 +154,7 @@ def window_scratch(n_links, n_cores, cap):
                          np.empty(n_links, np.int64), np.full(n_cores, -1, np.int64),
                          np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32),
                          np.empty(cap, np.int64), np.empty(cap, np.int64),
-                         np.full(n_links, -1, np.int64), np.zeros(n_links, np.int64), np.zeros(64, np.int64))
+                         np.full((n_links, 2), -1, np.int64), np.zeros(64, np.int64))
 
 
 class Record(NamedTuple):

@@ -32,7 +32,7 @@ def static_window(w0, chip, rt, inj, n_rem, sc):
     the LK_S* slots written (also when a level reaches ``step_cycles`` or ``_LEVELS``)."""
     cph, bw, n_cores, S = chip.cycles_per_hop, chip.bandwidth, chip.n_cores, chip.step_cycles
     edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
-    swin, smask, tile, dl_edge, dl_key = sc.level_win, sc.level_mask, sc.tile, sc.dl_edge, sc.dl_key
+    lvm, tile, dl_edge, dl_key = sc.level_mask, sc.tile, sc.dl_edge, sc.dl_key
     found, found_lvl, count = sc.served, sc.served_key, sc.level_count
     count[:] = 0
     n_found = ZERO
@@ -52,13 +52,13 @@ def static_window(w0, chip, rt, inj, n_rem, sc):
             X = edges[e, 0]
             if check:
                 bit = 1 << lvl
-                if swin[X] != w0:
-                    swin[X] = w0
-                    smask[X] = bit
-                elif smask[X] & bit:
+                if lvm[X, 0] != w0:
+                    lvm[X, 0] = w0
+                    lvm[X, 1] = bit
+                elif lvm[X, 1] & bit:
                     return MET, 0
                 else:
-                    smask[X] |= bit
+                    lvm[X, 1] |= bit
             if link_head[X] >= n_cores:
                 nxt = edges[e, 2]
             else:
