@@ -28,15 +28,15 @@ def static_window(w0, chip, rt, inj, n_rem, sc):
     breadth-first, so a tree's levels are contiguous) is served at cycle ``l`` x
     ``cycles_per_hop``.  Writes the deliveries to ``sc.dl_edge`` / ``sc.dl_key`` as
     ``event_window`` does: by cycle, a tile's deliveries of one cycle by key (link x
-    bandwidth).  Returns (deliveries, last delivery cycle - w0), or (``MET``, 0) with only
-    the LK_S* slots written (also when a level reaches ``step_cycles`` or ``_LEVELS``)."""
+    bandwidth).  Returns (deliveries, last delivery cycle - w0 or -1), or (``MET``, 0) with
+    only the level masks written (also when a level reaches ``step_cycles`` or ``_LEVELS``)."""
     cph, bw, n_cores, S = chip.cycles_per_hop, chip.bandwidth, chip.n_cores, chip.step_cycles
     edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
     lvm, tile, dl_edge, dl_key = sc.level_mask, sc.tile, sc.dl_edge, sc.dl_key
     found, found_lvl, count = sc.served, sc.served_key, sc.level_count
     count[:] = 0
     n_found = ZERO
-    top = 0
+    top = -1                                    # deepest level with a delivery
     check = n_rem > 1                           # one tree never reaches a link twice
     for q in range(n_rem):
         k = inj[q]
@@ -91,4 +91,4 @@ def static_window(w0, chip, rt, inj, n_rem, sc):
         if clash:
             _sort_segment(dl_edge, dl_key, a, count[lvl])
         a = count[lvl]
-    return n_found, top * cph
+    return n_found, top * cph if top >= 0 else -1

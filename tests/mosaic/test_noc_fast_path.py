@@ -182,7 +182,8 @@ def test_static_window_equals_cycle_window_unless_two_trees_meet(seed, topo, n_p
 
 def test_static_window_takes_a_single_packet_and_windows_whose_trees_do_not_meet():
     """A single packet's tree never meets itself: static, one delivery per destination core.
-    Of windows of 2 to 4 packets some are static and some are not, each as ``_meet`` says."""
+    Of windows of 2 to 4 packets some are static and some are not, each as ``_meet`` says.
+    A window without packets delivers nothing, as ``event_window`` says (last cycle -1)."""
     for seed in range(5):
         one = _window_case(seed, "mosaic-8x8", 1, 12, 1000, 1, 1, 1, False)
         n_dl, last = static_window(0, one["chip"], one["rt"], one["inj"], 1, one["sc"])
@@ -195,3 +196,7 @@ def test_static_window_takes_a_single_packet_and_windows_whose_trees_do_not_meet
         met.append(n_dl == MET)
         assert met[-1] == _meet(case["rt"], case["inj"], case["chip"].n_cores, 1000, 1)
     assert 0 < sum(met) < len(met)
+    none = _window_case(0, "mosaic-4x4", 1, 1, 1000, 1, 1, 1, False)
+    empty = np.zeros(0, np.int64)
+    assert static_window(0, none["chip"], none["rt"], empty, 0, none["sc"]) == (0, -1) == \
+        event_window(0, none["chip"], none["rt"], empty, 0, none["sc"], PLAIN)
