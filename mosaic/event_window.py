@@ -76,17 +76,19 @@ def _enqueue(X, first, arr_key, arr_next, tmp, lk):
 
 
 @njit(cache=True)
-def event_window(w0, chip, rt, inj, n_rem, sc, mode):
-    """The window starting at cycle ``w0`` of the packets ``inj[:n_rem]`` (injected in this
-    order into an empty network, one virtual channel per link), computed event by event.
-    Entries (tree edge, ready cycle, key) are logged in order of their ready cycle; per
+def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
+    """The window starting at cycle ``w0`` whose packets entered an empty network (one virtual
+    channel per link), computed event by event from the log ``sc.arr_*[:tail]``: the root
+    entries (``root_log``), or those of the tree level at which ``static_window`` found two
+    trees, after its ``n_dl`` deliveries of the cycles before (``sc.dl_edge``, the last in
+    cycle ``last``).  Entries (tree edge, ready cycle, key) are logged in order of their ready cycle; per
     cycle only the arrivals of the cycle and the links with waiting entries are visited.
     A link's FIFO order is (ready cycle, key), key = upstream link x bandwidth + rank there
     (injection order at the roots): the order in which ``noc_cycle``, serving in increasing
     link index, pushes them.  An arrival at a link with no other entry is served at once;
     otherwise the link's arrivals join its waiting queue in key order and the queue serves
     ``bandwidth`` per cycle.  Nothing else depends on the order in which links serve as
-    long as no occupancy check can fail, which holds with ``n_rem <= buffer_depth`` (a FIFO
+    long as no occupancy check can fail, which holds with at most ``buffer_depth`` packets (a FIFO
     holds at most one entry per packet; ``mode`` PLAIN).  Otherwise each forward checks its
     child links' room as ``noc_cycle`` does (entries + entries that left in this cycle <
     ``buffer_depth``, i.e. the entries at the cycle's start + the pushes before this one):
@@ -100,25 +102,15 @@ def event_window(w0, chip, rt, inj, n_rem, sc, mode):
     rank) in ``sc.dl_edge``; returns (number of deliveries, last delivery cycle - w0), or
     (GAVE_UP_*, 0)."""
     S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
-    edges, link_head, edge_ptr, root_end = rt.edges, rt.link_head, rt.edge_ptr, rt.root_end
+    edges, link_head = rt.edges, rt.link_head
     arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
     lk, lg, wl, tile, srv, srv_key = sc.link, sc.guard, sc.waiting, sc.tile, sc.served, sc.served_key
     xs = sc.arrival_link
     dl_edge, dl_key = sc.dl_edge, sc.dl_key
     guard = mode != PLAIN                   # occupancy checks
     ordered = mode == ORDERED
-    tail = 0
-    for q in range(n_rem):                  # root entries, ready at w0, in injection order
-        k = inj[q]
-        for e in range(edge_ptr[k], root_end[k]):
-            arr_edge[tail] = e
-            arr_ready[tail] = 0
-            arr_key[tail] = q
-            tail += 1
     head = 0
     n_wl = 0                                # links with waiting entries: wl[:n_wl]
-    n_dl = ZERO
-    last = -1
     c = 0
     while True:
         if n_wl == 0:
@@ -245,6 +237,21 @@ def event_window(w0, chip, rt, inj, n_rem, sc, mode):
             c += 1
     _clear_queues(lk, wl, n_wl)
     return GAVE_UP_LATE, 0
+
+
+@njit(cache=True)
+def root_log(rt, inj, n_rem, sc):
+    """Log the root entries of the packets ``inj[:n_rem]`` (ready at cycle 0, key: injection
+    order) for ``event_window``; returns the log's length."""
+    tail = ZERO
+    for q in range(n_rem):
+        k = inj[q]
+        for e in range(rt.edge_ptr[k], rt.root_end[k]):
+            sc.arr_edge[tail] = e
+            sc.arr_ready[tail] = 0
+            sc.arr_key[tail] = q
+            tail += 1
+    return tail
 
 
 @njit(cache=True)

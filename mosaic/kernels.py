@@ -6,9 +6,9 @@ Typed NamedTuples of arrays in (``mosaic.simstate``: ``Chip``, ``NeuronParams``,
 semantics are documented in ``mosaic.simulate`` and mirrored loop for loop by
 ``mosaic.reference`` (the oracle in the tests).  The parts they drive: the routing tables
 (``mosaic.routes``), the neurons (``mosaic.neurons``), and the network-on-chip, a step
-window at a time: when its packets enter an empty network, from the trees' levels if no two
-trees meet (``mosaic.static_window``), else event by event (``mosaic.event_window``);
-otherwise the cycle model (``mosaic.cycle_model``).
+window at a time: when its packets enter an empty network, from the trees' levels up to where
+two trees meet (``mosaic.static_window``) and event by event from there
+(``mosaic.event_window``); otherwise the cycle model (``mosaic.cycle_model``).
 
 Batches (``run_batch``): B independent runs of the same network, one per sample, each
 from its own state; the samples are spread over the cores with ``prange`` and every
@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cycle_model import cycle_window
-from .event_window import GAVE_UP_CHECK, GAVE_UP_LATE, ORDERED, PLAIN, VERIFY, commit_window, event_window
+from .event_window import GAVE_UP_CHECK, GAVE_UP_LATE, ORDERED, PLAIN, VERIFY, commit_window, event_window, root_log
 from .neurons import (
     add_synapses,
     analog_input,
@@ -34,6 +34,7 @@ from .simstate import (
     C_INP,
     C_ROUT,
     C_SYN,
+    NO_CYCLE,
     POOL,
     SCAL_N_ACTIVE,
     ZERO,
@@ -43,7 +44,7 @@ from .simstate import (
     noc_state,
     window_scratch,
 )
-from .static_window import MET, static_window
+from .static_window import static_window
 
 # event_window's ORDERED mode serves a crowded window (more packets than buffer_depth) in
 # sorted link order; with more tree edges than n_links / this, the cycle model's bitmap of
@@ -51,8 +52,6 @@ from .static_window import MET, static_window
 _SORTED_EDGES_PER_LINK = 2
 # after VERIFY failed on too many windows of a run, it is tried again at every this many crowded windows
 _VERIFY_RETRY = 32
-# after static_window failed on too many windows of n packets, it is tried again at every this many
-_STATIC_RETRY = 16
 
 
 @njit(cache=True)
@@ -124,7 +123,6 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by _event_path, per source
     runs = by_runs(prm, n)                          # the neuron loop, chosen once
     verify = np.zeros(3, np.int64)                  # crowded windows; tried in VERIFY mode; failed
-    static = np.zeros((chip.buffer_depth + 1, 3), np.int64)   # per packet count: windows; tries; failures
     for t in range(t0, t1):
         I[:] = 0
         analog_input(t, I, inp, counters)
@@ -153,7 +151,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
                 sc = window_scratch(n_links, n_cores, 2 * need)
-            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify, static)
+            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify)
             if n_dl >= 0:
                 commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
@@ -169,36 +167,28 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
 # inlined (numba IR): a compiled callee's library is optimised and code-generated again inside
 # each caller's, so a wrapper of its own cost one more pass over everything below it
 @njit(cache=True, inline="always")
-def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify, static):
+def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
     """The window in the cheapest way that is exact.  With at most ``buffer_depth`` packets:
-    ``static_window`` if no two trees meet, else ``event_window`` PLAIN; a static try that
-    fails costs up to a pass over the trees, so with two or more packets it is made while at
-    most three quarters of the run's tries with as many packets failed (``static``: windows,
-    tries, failures per packet count) and at every ``_STATIC_RETRY``-th such window.  With
-    more: VERIFY, then (if a check failed) ORDERED while the window's ``need`` tree edges are
-    few for the links.  ``verify`` counts the run's crowded windows, VERIFY's tries and its
-    failures: a failure costs the part of the window done, so VERIFY is tried while at most a
-    quarter of its tries failed (none, at first), and at every ``_VERIFY_RETRY``-th crowded
-    window.  (GAVE_UP_*, 0): the cycle model's window."""
+    ``static_window`` up to the first tree level at which two trees meet, ``event_window``
+    PLAIN from there.  With more: VERIFY, then (if a check failed) ORDERED while the window's
+    ``need`` tree edges are few for the links.  ``verify`` counts the run's crowded windows,
+    VERIFY's tries and its failures: a failure costs the part of the window done, so VERIFY
+    is tried while at most a quarter of its tries failed (none, at first), and at every
+    ``_VERIFY_RETRY``-th crowded window.  (GAVE_UP_*, 0): the cycle model's window."""
     if n_rem <= chip.buffer_depth:
-        st = static[n_rem]
-        st[0] += 1
-        if n_rem == 1 or 4 * st[2] <= 3 * st[1] + 3 or st[0] % _STATIC_RETRY == 0:
-            st[1] += 1
-            n_dl, w_last = static_window(w0, chip, rt, inj, n_rem, sc)
-            if n_dl != MET:
-                return n_dl, w_last
-            st[2] += 1
-        return event_window(w0, chip, rt, inj, n_rem, sc, PLAIN)
+        n_dl, w_last, tail = static_window(w0, chip, rt, inj, n_rem, sc)
+        if tail < 0:
+            return n_dl, w_last
+        return event_window(w0, chip, rt, sc, tail, n_dl, w_last, PLAIN)
     verify[0] += 1
     if 4 * verify[2] <= verify[1] + 1 or verify[0] % _VERIFY_RETRY == 0:
         verify[1] += 1
-        n_dl, w_last = event_window(w0, chip, rt, inj, n_rem, sc, VERIFY)
+        n_dl, w_last = event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, VERIFY)
         if n_dl != GAVE_UP_CHECK:
             return n_dl, w_last
         verify[2] += 1
     if need <= n_links // _SORTED_EDGES_PER_LINK:
-        return event_window(w0, chip, rt, inj, n_rem, sc, ORDERED)
+        return event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, ORDERED)
     return GAVE_UP_LATE, 0
 
 

@@ -131,9 +131,8 @@ class WindowScratch(NamedTuple):
     dl_edge: np.ndarray     # (cap,) int32 deliveries: tree edge,
     dl_key: np.ndarray      # (cap,) int64 link x bandwidth + rank
     arrival_link: np.ndarray  # (cap,) int64 links of the current cycle's arrivals
-    level_mask: np.ndarray  # (n_links, 2) int64 per link (``static_window``): window, bit mask of
-                            # the tree levels that reach the link in it
-    level_count: np.ndarray  # (64,) int64 deliveries per tree level
+    level_stamp: np.ndarray  # (n_links,) int64 per link (``static_window``): cycle it last served
+    level_block: np.ndarray  # (cap, 4) int64 per packet: its tree's current level (edges)
 
 
 # slots of ``WindowScratch.link``: cycle of the arrivals chained, first and last of their
@@ -154,7 +153,7 @@ def window_scratch(n_links, n_cores, cap):
                          np.empty(n_links, np.int64), np.full(n_cores, -1, np.int64),
                          np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32),
                          np.empty(cap, np.int64), np.empty(cap, np.int64),
-                         np.full((n_links, 2), -1, np.int64), np.zeros(64, np.int64))
+                         np.full(n_links, -1, np.int64), np.zeros((cap, 4), np.int64))
 
 
 class Record(NamedTuple):
@@ -206,9 +205,11 @@ def free_rows(start, n, cols):
 
 # Numpy scalars, which numba types as int64 where a bare number would be a literal: a
 # kernel passing a literal argument (or a counter that starts at a literal 0) to another
-# compiles that callee once more, for the literal.  ZERO: such a start; POOL: the entry
-# and packet pools' first size (they double when full).
+# compiles that callee once more, for the literal.  ZERO: such a start; NO_CYCLE: no
+# delivery yet (a window's last delivery cycle); POOL: the entry and packet pools' first
+# size (they double when full).
 ZERO = np.int64(0)
+NO_CYCLE = np.int64(-1)
 POOL = np.int64(1024)
 
 

@@ -12,7 +12,7 @@ _CHILD = r"""
 import json, numpy as np
 from mosaic import HardwareSpec
 from mosaic.generators import random_feedforward
-from mosaic import kernels, event_window
+from mosaic import kernels, event_window, static_window
 import importlib
 sim = importlib.import_module("mosaic.simulate")
 net = random_feedforward([6, 20, 8], p=1.0, weight_scale=0.9, seed=4)
@@ -23,7 +23,8 @@ for routing in ("ideal", "cycle"):
     sim.simulate_batch(net, spec, None, np.stack([x] * 3), routing=routing, parallel=False)
 print(json.dumps({f.__name__: [[str(a) for a in sig] for sig in f.signatures]
                   for f in (kernels.run_cycle, kernels.run_ideal, kernels._event_path, kernels._sample,
-                            event_window.event_window, event_window._sort_segment)}))
+                            event_window.event_window, event_window._sort_segment,
+                            static_window.static_window)}))
 """
 
 
@@ -38,7 +39,7 @@ def test_kernels_compile_once_per_type_and_inlined_wrappers_not_at_all(tmp_path)
     # inlined into their callers (numba IR), so never compiled (nor optimised and
     # code-generated once more) as functions of their own
     assert sigs["_event_path"] == sigs["_sample"] == [], (sigs["_event_path"], sigs["_sample"])
-    for name in ("run_cycle", "run_ideal", "_sort_segment"):
+    for name in ("run_cycle", "run_ideal", "_sort_segment", "static_window"):
         assert not any("Literal" in a for sig in sigs[name] for a in sig), (name, sigs[name])
     # event_window: one compilation per mode (its last argument, literal on purpose), and
     # none for a literal anywhere else

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from mosaic import HardwareSpec
 from mosaic.generators import random_feedforward
 from mosaic.cycle_model import cycle_window
-from mosaic.event_window import GAVE_UP_CHECK, GAVE_UP_LATE, ORDERED, PLAIN, VERIFY, commit_window, event_window
+from mosaic.event_window import (GAVE_UP_CHECK, GAVE_UP_LATE, ORDERED, PLAIN, VERIFY, commit_window, event_window,
+                                 root_log)
 from mosaic.kernels import ideal_loads
 from mosaic.reference import simulate_reference
 from mosaic.simstate import COUNTERS, Chip, noc_state, record, window_scratch
 from mosaic.simulate import build_routes, simulate
-from mosaic.static_window import MET, static_window
+from mosaic.static_window import static_window
 from mosaic.topology import topology
 
 _LATE = COUNTERS.index("late")
@@ -133,70 +134,81 @@ def _windows_equal_cycle_window(seed, topo, n_pkt, fan, step_cycles, depth, bw, 
     crowded = inj.size > depth
     gave_up = 0
     for w0, mode in ((0, ORDERED), (7 * step_cycles, VERIFY), (9 * step_cycles, ORDERED)):
-        n_dl, last = event_window(w0, chip, rt, inj, inj.size, sc, mode if crowded else PLAIN)
+        n_dl, last = event_window(w0, chip, rt, sc, root_log(rt, inj, inj.size, sc), 0, -1, mode if crowded else PLAIN)
         if n_dl == GAVE_UP_CHECK:
             assert mode == VERIFY and crowded
             gave_up += 1
-            n_dl, last = event_window(w0, chip, rt, inj, inj.size, sc, ORDERED)
+            n_dl, last = event_window(w0, chip, rt, sc, root_log(rt, inj, inj.size, sc), 0, -1, ORDERED)
         assert (n_dl == GAVE_UP_LATE) == case["late"]
         if not case["late"]:
             _same_as_cycle_window(case, n_dl, last)
     return gave_up
 
 
-def _meet(rt, inj, n_cores, step_cycles, cph) -> bool:
-    """Whether two of the trees of ``inj`` reach one link at one level, or a level reaches
-    the window's end or 63 (a breadth-first walk per tree: the slow, obvious check)."""
-    seen = set()
-    for k in inj:
+def _meet_level(rt, inj, n_cores):
+    """The first tree level at which two of the trees of ``inj`` reach one link, or None (a
+    breadth-first walk per tree: the slow, obvious check)."""
+    seen, meet = {}, None
+    for q, k in enumerate(inj):
         level = {e: 0 for e in range(rt.edge_ptr[k], rt.root_end[k])}
         for e in range(rt.edge_ptr[k], rt.edge_ptr[k + 1]):       # parents come first
             link, lvl = int(rt.edges[e, 0]), level[e]
-            if (link, lvl) in seen or lvl >= 63 or lvl * cph >= step_cycles:
-                return True
-            seen.add((link, lvl))
+            if seen.setdefault((link, lvl), q) != q:
+                meet = lvl if meet is None else min(meet, lvl)
             if rt.link_head[link] >= n_cores:
                 level.update({c: lvl + 1 for c in range(rt.edges[e, 1], rt.edges[e, 2])})
-    return False
+    return meet
 
 
-@settings(max_examples=60, deadline=None)
+def _static_then_event(w0, case):
+    """``static_window``, then ``event_window`` PLAIN from the level at which it stopped:
+    (deliveries, last cycle, whether event_window ran)."""
+    chip, rt, inj, sc = case["chip"], case["rt"], case["inj"], case["sc"]
+    n_dl, last, tail = static_window(w0, chip, rt, inj, inj.size, sc)
+    if tail < 0:
+        return n_dl, last, False
+    n_dl, last = event_window(w0, chip, rt, sc, tail, n_dl, last, PLAIN)
+    return n_dl, last, True
+
+
+@settings(max_examples=80, deadline=None)
 @given(seed=st.integers(0, 10_000), topo=st.sampled_from(["mosaic-4x4", "mosaic-8x8", "mesh-8x8"]),
        n_pkt=st.integers(1, 8), fan=st.integers(1, 12), step_cycles=st.sampled_from([4, 12, 1000]),
        bw=st.integers(1, 3), cph=st.integers(1, 3), few_tiles=st.booleans())
-def test_static_window_equals_cycle_window_unless_two_trees_meet(seed, topo, n_pkt, fan, step_cycles, bw, cph,
-                                                                 few_tiles):
-    """At most ``buffer_depth`` packets: ``static_window`` gives up exactly when two trees
-    reach one link at one level (or a level the window does not hold), else equals the cycle
-    model, from a fresh scratch and from a reused one."""
+def test_static_window_then_event_window_equals_cycle_window(seed, topo, n_pkt, fan, step_cycles, bw, cph,
+                                                              few_tiles):
+    """At most ``buffer_depth`` packets: ``static_window`` hands the window to ``event_window``
+    exactly when two trees reach one link at one level within the window, and the two
+    together equal the cycle model, from a fresh scratch and from a reused one."""
     case = _window_case(seed, topo, n_pkt, fan, step_cycles, n_pkt, bw, cph, few_tiles)
-    chip, rt, inj = case["chip"], case["rt"], case["inj"]
-    meet = _meet(rt, inj, chip.n_cores, step_cycles, cph)
+    meet = _meet_level(case["rt"], case["inj"], case["chip"].n_cores)
     for w0 in (0, 5 * step_cycles):
-        n_dl, last = static_window(w0, chip, rt, inj, inj.size, case["sc"])
-        assert (n_dl == MET) == meet
-        if not meet:
-            assert not case["late"]
+        n_dl, last, handed = _static_then_event(w0, case)
+        assert handed == (meet is not None and meet * cph < step_cycles)
+        assert (n_dl == GAVE_UP_LATE) == case["late"]
+        if not case["late"]:
             _same_as_cycle_window(case, n_dl, last)
 
 
-def test_static_window_takes_a_single_packet_and_windows_whose_trees_do_not_meet():
-    """A single packet's tree never meets itself: static, one delivery per destination core.
-    Of windows of 2 to 4 packets some are static and some are not, each as ``_meet`` says.
-    A window without packets delivers nothing, as ``event_window`` says (last cycle -1)."""
+def test_static_window_takes_single_packets_and_hands_on_where_trees_meet():
+    """A single packet's tree never meets itself: one delivery per destination core, no
+    event window.  Of windows of 2 to 4 packets some meet (at a level above the roots too)
+    and some do not, each as ``_meet_level`` says.  A window without packets delivers
+    nothing, as ``event_window`` says (last cycle -1)."""
     for seed in range(5):
         one = _window_case(seed, "mosaic-8x8", 1, 12, 1000, 1, 1, 1, False)
-        n_dl, last = static_window(0, one["chip"], one["rt"], one["inj"], 1, one["sc"])
-        assert n_dl == one["rt"].n_remote[one["inj"][0]]
+        n_dl, last, handed = _static_then_event(0, one)
+        assert n_dl == one["rt"].n_remote[one["inj"][0]] and not handed
         _same_as_cycle_window(one, n_dl, last)
-    met = []
+    levels = []
     for seed in range(30):
         case = _window_case(seed, "mosaic-8x8", 2 + seed % 3, 6, 1000, 4, 1, 1, False)
-        n_dl, last = static_window(0, case["chip"], case["rt"], case["inj"], case["inj"].size, case["sc"])
-        met.append(n_dl == MET)
-        assert met[-1] == _meet(case["rt"], case["inj"], case["chip"].n_cores, 1000, 1)
-    assert 0 < sum(met) < len(met)
+        n_dl, last, handed = _static_then_event(0, case)
+        levels.append(_meet_level(case["rt"], case["inj"], case["chip"].n_cores))
+        assert handed == (levels[-1] is not None)
+        _same_as_cycle_window(case, n_dl, last)
+    assert None in levels and any(lv is not None and lv > 0 for lv in levels)
     none = _window_case(0, "mosaic-4x4", 1, 1, 1000, 1, 1, 1, False)
     empty = np.zeros(0, np.int64)
-    assert static_window(0, none["chip"], none["rt"], empty, 0, none["sc"]) == (0, -1) == \
-        event_window(0, none["chip"], none["rt"], empty, 0, none["sc"], PLAIN)
+    assert static_window(0, none["chip"], none["rt"], empty, 0, none["sc"]) == (0, -1, -1)
+    assert event_window(0, none["chip"], none["rt"], none["sc"], 0, 0, -1, PLAIN) == (0, -1)
