@@ -2,10 +2,11 @@
 ``mosaic.simstate.WindowScratch``.
 
 A window whose packets enter an empty network with one virtual channel per link is computed
-event by event: a log of entries in order of their ready cycle, and per cycle only the
-entries that can move (the cycle's arrivals and the links' waiting queues), in each link's
-FIFO order; when more packets than a FIFO holds are in the window, the cycle's forwards are
-taken in increasing link index and every push checks room as the cycle model
+event by event (from its roots, or from the tree level at which ``mosaic.static_window``
+found two trees meeting): a log of entries in order of their ready cycle, and per cycle
+only the entries that can move (the cycle's arrivals and the links' waiting queues), in
+each link's FIFO order; when more packets than a FIFO holds are in the window, the cycle's
+forwards are taken in increasing link index and every push checks room as the cycle model
 (``mosaic.cycle_model.noc_cycle``) does.  It gives up (and the window runs in
 ``mosaic.cycle_model.cycle_window``) only if a packet is still in the network at the
 window's end.  A crowded window can first be tried without the link-order serving
@@ -81,9 +82,9 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     channel per link), computed event by event from the log ``sc.arr_*[:tail]``: the root
     entries (``root_log``), or those of the tree level at which ``static_window`` found two
     trees, after its ``n_dl`` deliveries of the cycles before (``sc.dl_edge``, the last in
-    cycle ``last``).  Entries (tree edge, ready cycle, key) are logged in order of their ready cycle; per
-    cycle only the arrivals of the cycle and the links with waiting entries are visited.
-    A link's FIFO order is (ready cycle, key), key = upstream link x bandwidth + rank there
+    cycle ``last``).  Entries (tree edge, ready cycle, key) are logged in order of their
+    ready cycle; per cycle only the arrivals of the cycle and the links with waiting entries
+    are visited.  A link's FIFO order is (ready cycle, key), key = upstream link x bandwidth + rank there
     (injection order at the roots): the order in which ``noc_cycle``, serving in increasing
     link index, pushes them.  An arrival at a link with no other entry is served at once;
     otherwise the link's arrivals join its waiting queue in key order and the queue serves
