@@ -1,4 +1,5 @@
-"""The event-driven window of ``run_cycle`` (``mosaic.event_window``) equals the cycle model:
+"""The event-driven window of ``run_cycle`` (``mosaic.event_window``), and the level walk in
+front of it (``mosaic.static_window``), equal the cycle model:
 window by window against ``cycle_window`` (same deliveries in the same order, bit for bit,
 same loads, counters and last delivery; it gives up exactly when packets are still in the
 network at the window's end), and whole runs against the reference, on sparse traffic and on
