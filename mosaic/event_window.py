@@ -84,13 +84,13 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     trees, after its ``n_dl`` deliveries of the cycles before (``sc.dl_edge``, the last in
     cycle ``last``).  Entries (tree edge, ready cycle, key) are logged in order of their
     ready cycle; per cycle only the arrivals of the cycle and the links with waiting entries
-    are visited.  A link's FIFO order is (ready cycle, key), key = upstream link x bandwidth + rank there
-    (injection order at the roots): the order in which ``noc_cycle``, serving in increasing
-    link index, pushes them.  An arrival at a link with no other entry is served at once;
-    otherwise the link's arrivals join its waiting queue in key order and the queue serves
-    ``bandwidth`` per cycle.  Nothing else depends on the order in which links serve as
-    long as no occupancy check can fail, which holds with at most ``buffer_depth`` packets (a FIFO
-    holds at most one entry per packet; ``mode`` PLAIN).  Otherwise each forward checks its
+    are visited.  A link's FIFO order is (ready cycle, key), key = upstream link x bandwidth
+    + rank there (injection order at the roots): the order in which ``noc_cycle``, serving
+    in increasing link index, pushes them.  An arrival at a link with no other entry is
+    served at once; otherwise the link's arrivals join its waiting queue in key order and
+    the queue serves ``bandwidth`` per cycle.  Nothing else depends on the order in which
+    links serve as long as no occupancy check can fail, which holds with at most
+    ``buffer_depth`` packets (a FIFO holds at most one entry per packet; ``mode`` PLAIN).  Otherwise each forward checks its
     child links' room as ``noc_cycle`` does (entries + entries that left in this cycle <
     ``buffer_depth``, i.e. the entries at the cycle's start + the pushes before this one):
     ORDERED takes the cycle's forwards in increasing link index, and a blocked link keeps

@@ -114,7 +114,7 @@ class WindowScratch(NamedTuple):
     """Working arrays of ``event_window.event_window`` and ``static_window.static_window`` (one
     window at a time, reused): the log of entries (tree edge, ready cycle, order key) in order
     of their ready cycle, linked into per-link chains and waiting queues; per-link and per-tile
-    stamps (absolute cycles or windows, so nothing is reset between windows); the window's
+    stamps (absolute cycles, so nothing is reset between windows); the window's
     deliveries (tree edge, order key)."""
 
     arr_edge: np.ndarray    # (cap,) int32 log of entries: tree edge,

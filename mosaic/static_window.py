@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from .event_window import GAVE_UP_LATE, _sort_segment
+from .event_window import GAVE_UP_LATE, _sort_segment, root_log
 from .simstate import NO_CYCLE, ZERO
 
 
@@ -56,7 +56,9 @@ def static_window(w0, chip, rt, inj, n_rem, sc):
                 X = edges[e, 0]
                 if check:
                     if stamp[X] == cabs:
-                        return seg, last, _log_level(lvl, cph, bw, n_cores, n_rem, rt, sc)
+                        tail = root_log(rt, inj, n_rem, sc) if lvl == 0 else _log_level(lvl, cph, bw, n_cores,
+                                                                                            n_rem, rt, sc)
+                        return seg, last, tail
                     stamp[X] = cabs
                 if link_head[X] >= n_cores:
                     nxt = edges[e, 2]
@@ -92,19 +94,12 @@ def _tile_order(a, b, cabs, rt, sc):
 
 @njit(cache=True)
 def _log_level(lvl, cph, bw, n_cores, n_rem, rt, sc):
-    """Log the entries of tree level ``lvl`` (``sc.level_block``'s current blocks) as
+    """Log the entries of tree level ``lvl`` > 0 (``sc.level_block``'s current blocks) as
     ``event_window`` pushes them: ready at ``lvl`` x ``cph``, packet by packet in edge order,
-    key the parent's link x ``bw`` (the roots: the injection order); returns the log's length."""
+    key the parent's link x ``bw`` (level 0 is ``root_log``'s); returns the log's length."""
     edges, link_head, blk = rt.edges, rt.link_head, sc.level_block
     tail = ZERO
     for q in range(n_rem):
-        if lvl == 0:
-            for e in range(blk[q, 0], blk[q, 1]):
-                sc.arr_edge[tail] = e
-                sc.arr_ready[tail] = 0
-                sc.arr_key[tail] = q
-                tail += 1
-            continue
         for p in range(blk[q, 3], blk[q, 0]):  # the level before's router edges: the parents
             X = edges[p, 0]
             if link_head[X] >= n_cores:
