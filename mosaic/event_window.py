@@ -6,12 +6,10 @@ event by event (from its roots, or from the tree level at which ``mosaic.static_
 found two trees meeting): a log of entries in order of their ready cycle, and per cycle
 only the entries that can move (the cycle's arrivals and the links' waiting queues), in
 each link's FIFO order; when more packets than a FIFO holds are in the window, the cycle's
-forwards are taken in increasing link index and every push checks room as the cycle model
-(``mosaic.cycle_model.noc_cycle``) does.  It gives up (and the window runs in
-``mosaic.cycle_model.cycle_window``) only if a packet is still in the network at the
-window's end.  A crowded window can first be tried without the link-order serving
-(``VERIFY``): every push still checks room, and the first check that fails gives up (the
-scratch left as before), since only then does the serving order matter.  Its packets' link
+pushes check room as the cycle model (``mosaic.cycle_model.noc_cycle``) does, and a cycle in
+which a check fails is served again in increasing link index, since only then does the
+order matter.  It gives up (and the window runs in ``mosaic.cycle_model.cycle_window``)
+only if a packet is still in the network at the window's end.  Its packets' link
 and router loads are their whole trees, added per source at the end of the run
 (``mosaic.kernels.ideal_loads``).
 """
@@ -38,13 +36,13 @@ from .simstate import (
 )
 
 # event_window's modes: PLAIN (at most buffer_depth packets: no occupancy check can fail),
-# VERIFY (more: serve in any order, check every push, give up at the first failing check),
-# ORDERED (more: serve in increasing link index, a failing check blocks, as noc_cycle does).
-# Literals on purpose: numba compiles event_window once per mode, each with its branches
-# folded (a non-literal mode compiles once, 12 s less per neuron dtype, and ran CUBA and the
-# digits batch 2-4% slower)
-PLAIN, VERIFY, ORDERED = 0, 1, 2
-GAVE_UP_LATE, GAVE_UP_CHECK = -1, -2
+# ORDERED (more: every push checks room; a cycle in which a check fails is served again in
+# increasing link index, a failing check blocking, as noc_cycle does).  Literals on purpose:
+# numba compiles event_window once per mode, each with its branches folded (a non-literal
+# mode compiles once, 12 s less per neuron dtype, and ran CUBA and the digits batch 2-4%
+# slower)
+PLAIN, ORDERED = 0, 1
+GAVE_UP_LATE = -1
 
 
 @njit(cache=True)
@@ -90,18 +88,18 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     served at once; otherwise the link's arrivals join its waiting queue in key order and
     the queue serves ``bandwidth`` per cycle.  Nothing else depends on the order in which
     links serve as long as no occupancy check can fail, which holds with at most
-    ``buffer_depth`` packets (a FIFO holds at most one entry per packet; ``mode`` PLAIN).  Otherwise each forward checks its
-    child links' room as ``noc_cycle`` does (entries + entries that left in this cycle <
-    ``buffer_depth``, i.e. the entries at the cycle's start + the pushes before this one):
-    ORDERED takes the cycle's forwards in increasing link index, and a blocked link keeps
-    its entries, in order, for the next cycle; VERIFY serves in any order and gives up at
-    the first check that fails (while none fails, the pushes of a cycle are the same in any
-    order, and the largest count a check sees is that of the cycle's last push).  Gives up
-    if a packet is still in the network at the window's end (``GAVE_UP_LATE``; VERIFY:
-    ``GAVE_UP_CHECK`` at a failed check, the scratch as before the call).  Writes only
+    ``buffer_depth`` packets (a FIFO holds at most one entry per packet; ``mode`` PLAIN).
+    Otherwise (``mode`` ORDERED) each push checks its link's room as ``noc_cycle`` does
+    (entries + entries that left in this cycle < ``buffer_depth``, i.e. the entries at the
+    cycle's start + the pushes before this one).  While none fails, the pushes of a cycle are the same in any order
+    (the largest count a check sees is that of the cycle's last push), so a cycle is first
+    served in the order its entries came; at the first check that fails, its pushes are
+    undone and it is served again in increasing link index, a link whose forward has no room
+    keeping its entries, in order, for the next cycle.  Gives up if a packet is still in
+    the network at the window's end (``GAVE_UP_LATE``).  Writes only
     ``sc``: the deliveries (tree edges in the cycle model's order: cycle, then link and
     rank) in ``sc.dl_edge``; returns (number of deliveries, last delivery cycle - w0), or
-    (GAVE_UP_*, 0)."""
+    (GAVE_UP_LATE, 0)."""
     S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
     edges, link_head = rt.edges, rt.link_head
     arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
@@ -109,7 +107,6 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     xs = sc.arrival_link
     dl_edge, dl_key = sc.dl_edge, sc.dl_key
     guard = mode != PLAIN                   # occupancy checks
-    ordered = mode == ORDERED
     head = 0
     n_wl = 0                                # links with waiting entries: wl[:n_wl]
     c = 0
@@ -166,67 +163,75 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
                 wl[w] = X
                 w += 1
         n_wl = w
-        if ordered:                         # serve in increasing link index
-            _sort_segment(srv, srv_key, ZERO, n_srv)
-        seg = n_dl
-        clash = False
-        blocked = -1
-        n_blocked = 0
-        for s in range(n_srv):
-            i = srv[s]
-            e = arr_edge[i]
-            X = edges[e, 0]
-            if X == blocked:
-                continue
-            v = link_head[X]
-            if v < n_cores:
-                dl_edge[n_dl] = e
-                dl_key[n_dl] = srv_key[s]
-                n_dl += 1
-                if tile[v] == cabs:
-                    clash = True
-                tile[v] = cabs
-                last = c
-            else:
-                if ordered and not _room(e, w0, cabs, cap, edges, lg):
-                    blocked = X                 # X's entries of this cycle stay, in order
-                    s2 = s
-                    while s2 < n_srv and edges[arr_edge[srv[s2]], 0] == X:
-                        s2 += 1
-                    if lk[X, LK_QLEN] == 0:
-                        wl[n_wl] = X
-                        n_wl += 1
-                        lk[X, LK_QTAIL] = srv[s2 - 1]
-                        arr_next[srv[s2 - 1]] = -1
-                    else:
-                        arr_next[srv[s2 - 1]] = lk[X, LK_QHEAD]
-                    for a in range(s, s2 - 1):
-                        arr_next[srv[a]] = srv[a + 1]
-                    lk[X, LK_QHEAD] = i
-                    lk[X, LK_QLEN] += s2 - s
-                    n_blocked += s2 - s
+        seg, tail0, last0 = n_dl, tail, last
+        sorted_now = False                  # served in link order (a check failed in arrival order)
+        while True:
+            clash = False
+            blocked = -1
+            n_blocked = 0
+            failed = -1                         # ORDERED, unsorted: the entry whose push failed a check
+            for s in range(n_srv):
+                i = srv[s]
+                e = arr_edge[i]
+                X = edges[e, 0]
+                if X == blocked:
                     continue
-                for ce in range(edges[e, 1], edges[e, 2]):
-                    if guard:
-                        Z = edges[ce, 0]
-                        if not ordered:         # VERIFY: the check, then the push
-                            if not _room_at(Z, w0, cabs, cap, lg):   # the serving order would matter
-                                _forget(tail, w0, edges, link_head, n_cores, arr_edge, lk, lg, tile, wl, n_wl)
-                                return GAVE_UP_CHECK, 0
-                        lg[Z, GD_OCC] += 1
-                    arr_edge[tail] = ce
-                    arr_ready[tail] = c + cph
-                    arr_key[tail] = srv_key[s]
-                    tail += 1
-            if guard:                           # one entry leaves X
-                if lg[X, GD_WIN] != w0:
-                    lg[X, GD_WIN] = w0
-                    lg[X, GD_OCC] = 0
-                lg[X, GD_OCC] -= 1
-                if lg[X, GD_DCYC] != cabs:
-                    lg[X, GD_DCYC] = cabs
-                    lg[X, GD_DCNT] = 0
-                lg[X, GD_DCNT] += 1
+                v = link_head[X]
+                if v < n_cores:
+                    dl_edge[n_dl] = e
+                    dl_key[n_dl] = srv_key[s]
+                    n_dl += 1
+                    if tile[v] == cabs:
+                        clash = True
+                    tile[v] = cabs
+                    last = c
+                else:
+                    if guard and sorted_now and not _room(e, w0, cabs, cap, edges, lg):
+                        blocked = X                 # X's entries of this cycle stay, in order
+                        s2 = s
+                        while s2 < n_srv and edges[arr_edge[srv[s2]], 0] == X:
+                            s2 += 1
+                        if lk[X, LK_QLEN] == 0:
+                            wl[n_wl] = X
+                            n_wl += 1
+                            lk[X, LK_QTAIL] = srv[s2 - 1]
+                            arr_next[srv[s2 - 1]] = -1
+                        else:
+                            arr_next[srv[s2 - 1]] = lk[X, LK_QHEAD]
+                        for a in range(s, s2 - 1):
+                            arr_next[srv[a]] = srv[a + 1]
+                        lk[X, LK_QHEAD] = i
+                        lk[X, LK_QLEN] += s2 - s
+                        n_blocked += s2 - s
+                        continue
+                    for ce in range(edges[e, 1], edges[e, 2]):
+                        if guard:
+                            Z = edges[ce, 0]
+                            if not sorted_now and not _room_at(Z, w0, cabs, cap, lg):   # the order matters
+                                _unpush(srv, s, ce, arr_edge, edges, link_head, n_cores, lg)
+                                failed = s
+                                break
+                            lg[Z, GD_OCC] += 1
+                        arr_edge[tail] = ce
+                        arr_ready[tail] = c + cph
+                        arr_key[tail] = srv_key[s]
+                        tail += 1
+                    if failed >= 0:
+                        break
+                if guard:                           # one entry leaves X
+                    if lg[X, GD_WIN] != w0:
+                        lg[X, GD_WIN] = w0
+                        lg[X, GD_OCC] = 0
+                    lg[X, GD_OCC] -= 1
+                    if lg[X, GD_DCYC] != cabs:
+                        lg[X, GD_DCYC] = cabs
+                        lg[X, GD_DCNT] = 0
+                    lg[X, GD_DCNT] += 1
+            if failed < 0:
+                break
+            n_dl, tail, last = seg, tail0, last0    # the cycle again, sorted by link
+            _sort_segment(srv, srv_key, ZERO, n_srv)
+            sorted_now = True
         if clash:                           # deliveries to one tile in one cycle: link order
             _sort_segment(dl_edge, dl_key, seg, n_dl)
         head = end
@@ -256,21 +261,22 @@ def root_log(rt, inj, n_rem, sc):
 
 
 @njit(cache=True)
-def _forget(tail, w0, edges, link_head, n_cores, arr_edge, lk, lg, tile, wl, n_wl):
-    """Undo what a window starting at ``w0`` stamped (its log ``arr_edge[:tail]`` names every
-    link and tile it touched), so that the window can run again from the same scratch."""
-    _clear_queues(lk, wl, n_wl)
-    for i in range(tail):
-        X = edges[arr_edge[i], 0]
-        if lk[X, LK_CYC] >= w0:
-            lk[X, LK_CYC] = -1
-        if lg[X, GD_WIN] == w0:
-            lg[X, GD_WIN] = -1
-        if lg[X, GD_DCYC] >= w0:
-            lg[X, GD_DCYC] = -1
-        v = link_head[X]
-        if v < n_cores and tile[v] >= w0:
-            tile[v] = -1
+def _unpush(srv, s, ce, arr_edge, edges, link_head, n_cores, lg):
+    """Undo the occupancy changes of a cycle served unsorted up to its entry ``s``, whose
+    push into child edge ``ce`` failed a check: ``srv[:s]`` left their links and pushed
+    into their children, ``srv[s]`` pushed into its children before ``ce``.  (Stamps of
+    links first touched in the cycle stay: an occupancy of 0 and a departure count of 0
+    under them mean what no stamp means.)"""
+    for a in range(s + 1):
+        e = arr_edge[srv[a]]
+        X = edges[e, 0]
+        stop = ce if a == s else edges[e, 2]
+        if a < s:
+            lg[X, GD_OCC] += 1
+            lg[X, GD_DCNT] -= 1
+        if link_head[X] >= n_cores:
+            for c2 in range(edges[e, 1], stop):
+                lg[edges[c2, 0], GD_OCC] -= 1
 
 
 @njit(cache=True)

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cycle_model import cycle_window
-from .event_window import GAVE_UP_CHECK, GAVE_UP_LATE, ORDERED, PLAIN, VERIFY, commit_window, event_window, root_log
+from .event_window import GAVE_UP_LATE, ORDERED, PLAIN, commit_window, event_window, root_log
 from .neurons import (
     add_synapses,
     analog_input,
@@ -46,12 +46,9 @@ from .simstate import (
 )
 from .static_window import static_window
 
-# event_window's ORDERED mode serves a crowded window (more packets than buffer_depth) in
-# sorted link order; with more tree edges than n_links / this, the cycle model's bitmap of
-# links is cheaper
+# event_window's ORDERED mode serves a crowded window (more packets than buffer_depth) event
+# by event; with more tree edges than n_links / this, the cycle model's bitmap of links is cheaper
 _SORTED_EDGES_PER_LINK = 2
-# after VERIFY failed on too many windows of a run, it is tried again at every this many crowded windows
-_VERIFY_RETRY = 32
 
 
 @njit(cache=True)
@@ -122,7 +119,6 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # static_ and event_window's arrays
     src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by _event_path, per source
     runs = by_runs(prm, n)                          # the neuron loop, chosen once
-    verify = np.zeros(3, np.int64)                  # crowded windows; tried in VERIFY mode; failed
     for t in range(t0, t1):
         I[:] = 0
         analog_input(t, I, inp, counters)
@@ -151,7 +147,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
                 sc = window_scratch(n_links, n_cores, 2 * need)
-            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify)
+            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc)
             if n_dl >= 0:
                 commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
@@ -167,26 +163,16 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
 # inlined (numba IR): a compiled callee's library is optimised and code-generated again inside
 # each caller's, so a wrapper of its own cost one more pass over everything below it
 @njit(cache=True, inline="always")
-def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc, verify):
+def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc):
     """The window in the cheapest way that is exact.  With at most ``buffer_depth`` packets:
     ``static_window`` up to the first tree level at which two trees meet, ``event_window``
-    PLAIN from there.  With more: VERIFY, then (if a check failed) ORDERED while the window's
-    ``need`` tree edges are few for the links.  ``verify`` counts the run's crowded windows,
-    VERIFY's tries and its failures: a failure costs the part of the window done, so VERIFY
-    is tried while at most a quarter of its tries failed (none, at first), and at every
-    ``_VERIFY_RETRY``-th crowded window.  (GAVE_UP_*, 0): the cycle model's window."""
+    PLAIN from there.  With more: ORDERED while the window's ``need`` tree edges are few for
+    the links.  (GAVE_UP_LATE, 0): the cycle model's window."""
     if n_rem <= chip.buffer_depth:
         n_dl, w_last, tail = static_window(w0, chip, rt, inj, n_rem, sc)
         if tail < 0:
             return n_dl, w_last
         return event_window(w0, chip, rt, sc, tail, n_dl, w_last, PLAIN)
-    verify[0] += 1
-    if 4 * verify[2] <= verify[1] + 1 or verify[0] % _VERIFY_RETRY == 0:
-        verify[1] += 1
-        n_dl, w_last = event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, VERIFY)
-        if n_dl != GAVE_UP_CHECK:
-            return n_dl, w_last
-        verify[2] += 1
     if need <= n_links // _SORTED_EDGES_PER_LINK:
         return event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, ORDERED)
     return GAVE_UP_LATE, 0
