@@ -25,7 +25,6 @@ from .simstate import (
     GD_DCNT,
     GD_DCYC,
     GD_OCC,
-    GD_WIN,
     LK_CYC,
     LK_FIRST,
     LK_LAST,
@@ -186,7 +185,7 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
                     tile[v] = cabs
                     last = c
                 else:
-                    if guard and sorted_now and not _room(e, w0, cabs, cap, edges, lg):
+                    if guard and sorted_now and not _room(e, cabs, cap, edges, lg):
                         blocked = X                 # X's entries of this cycle stay, in order
                         s2 = s
                         while s2 < n_srv and edges[arr_edge[srv[s2]], 0] == X:
@@ -207,7 +206,7 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
                     for ce in range(edges[e, 1], edges[e, 2]):
                         if guard:
                             Z = edges[ce, 0]
-                            if not sorted_now and not _room_at(Z, w0, cabs, cap, lg):   # the order matters
+                            if not sorted_now and not _room_at(Z, cabs, cap, lg):   # the order matters
                                 _unpush(srv, s, ce, arr_edge, edges, link_head, n_cores, lg)
                                 failed = s
                                 break
@@ -219,9 +218,6 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
                     if failed >= 0:
                         break
                 if guard:                           # one entry leaves X
-                    if lg[X, GD_WIN] != w0:
-                        lg[X, GD_WIN] = w0
-                        lg[X, GD_OCC] = 0
                     lg[X, GD_OCC] -= 1
                     if lg[X, GD_DCYC] != cabs:
                         lg[X, GD_DCYC] = cabs
@@ -242,6 +238,9 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
         else:
             c += 1
     _clear_queues(lk, wl, n_wl)
+    if guard:                               # the FIFOs' counts back to empty
+        for i in range(tail):
+            lg[edges[arr_edge[i], 0], GD_OCC] = 0
     return GAVE_UP_LATE, 0
 
 
@@ -287,22 +286,18 @@ def _clear_queues(lk, wl, n_wl):
 
 
 @njit(cache=True)
-def _room(e, w0, cabs, cap, edges, lg):
+def _room(e, cabs, cap, edges, lg):
     """Whether every child link of tree edge ``e`` has room in cycle ``cabs`` (``_room_at``)."""
     for ce in range(edges[e, 1], edges[e, 2]):
-        if not _room_at(edges[ce, 0], w0, cabs, cap, lg):
+        if not _room_at(edges[ce, 0], cabs, cap, lg):
             return False
     return True
 
 
 @njit(cache=True, inline="always")
-def _room_at(Z, w0, cabs, cap, lg):
-    """Whether link ``Z`` has room in cycle ``cabs`` of the window starting at ``w0``, as
-    ``noc_cycle`` checks it: entries + entries that left in this cycle < ``cap`` (its count
-    starts at 0 in a new window: a link stamped here and then forgotten had no entries)."""
-    if lg[Z, GD_WIN] != w0:
-        lg[Z, GD_WIN] = w0
-        lg[Z, GD_OCC] = 0
+def _room_at(Z, cabs, cap, lg):
+    """Whether link ``Z`` has room in cycle ``cabs``, as ``noc_cycle`` checks it: entries +
+    entries that left in this cycle < ``cap``."""
     return lg[Z, GD_OCC] + (lg[Z, GD_DCNT] if lg[Z, GD_DCYC] == cabs else 0) < cap
 
 

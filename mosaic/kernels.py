@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cycle_model import cycle_window
-from .event_window import GAVE_UP_LATE, ORDERED, PLAIN, commit_window, event_window, root_log
+from .event_window import ORDERED, PLAIN, commit_window, event_window, root_log
 from .neurons import (
     add_synapses,
     analog_input,
@@ -45,10 +45,6 @@ from .simstate import (
     window_scratch,
 )
 from .static_window import static_window
-
-# event_window's ORDERED mode serves a crowded window (more packets than buffer_depth) event
-# by event; with more tree edges than n_links / this, the cycle model's bitmap of links is cheaper
-_SORTED_EDGES_PER_LINK = 2
 
 
 @njit(cache=True)
@@ -147,7 +143,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
                 sc = window_scratch(n_links, n_cores, 2 * need)
-            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc)
+            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, sc)
             if n_dl >= 0:
                 commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
@@ -163,19 +159,16 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
 # inlined (numba IR): a compiled callee's library is optimised and code-generated again inside
 # each caller's, so a wrapper of its own cost one more pass over everything below it
 @njit(cache=True, inline="always")
-def _event_path(w0, chip, rt, inj, n_rem, need, n_links, sc):
+def _event_path(w0, chip, rt, inj, n_rem, sc):
     """The window in the cheapest way that is exact.  With at most ``buffer_depth`` packets:
     ``static_window`` up to the first tree level at which two trees meet, ``event_window``
-    PLAIN from there.  With more: ORDERED while the window's ``need`` tree edges are few for
-    the links.  (GAVE_UP_LATE, 0): the cycle model's window."""
+    PLAIN from there.  With more: ORDERED.  (GAVE_UP_LATE, 0): the cycle model's window."""
     if n_rem <= chip.buffer_depth:
         n_dl, w_last, tail = static_window(w0, chip, rt, inj, n_rem, sc)
         if tail < 0:
             return n_dl, w_last
         return event_window(w0, chip, rt, sc, tail, n_dl, w_last, PLAIN)
-    if need <= n_links // _SORTED_EDGES_PER_LINK:
-        return event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, ORDERED)
-    return GAVE_UP_LATE, 0
+    return event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, ORDERED)
 
 
 # -- batches ----------------------------------------------------------------------------

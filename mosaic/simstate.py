@@ -123,7 +123,7 @@ class WindowScratch(NamedTuple):
     arr_next: np.ndarray    # (cap,) int64 next entry of the same link (chain, then queue)
     sort_tmp: np.ndarray    # (cap,) int64
     link: np.ndarray        # (n_links, 8) int64 per link: LK_* slots
-    guard: np.ndarray       # (n_links, 4) int64 per link: GD_* slots (occupancy)
+    guard: np.ndarray       # (n_links, 3) int64 per link: GD_* slots (occupancy)
     waiting: np.ndarray     # (n_links,) int64 links with waiting entries
     tile: np.ndarray        # (n_cores,) int64 cycle of the tile's last delivery
     served: np.ndarray      # (cap,) int64 entries served in the current cycle,
@@ -138,9 +138,10 @@ class WindowScratch(NamedTuple):
 # slots of ``WindowScratch.link``: cycle of the arrivals chained, first and last of their
 # chain, head, tail and length of the waiting queue
 LK_CYC, LK_FIRST, LK_LAST, LK_QHEAD, LK_QTAIL, LK_QLEN = range(6)
-# slots of ``WindowScratch.guard`` (occupancy checks): window of the count, entries in the
-# FIFO, cycle and number of the last departures
-GD_WIN, GD_OCC, GD_DCYC, GD_DCNT = range(4)
+# slots of ``WindowScratch.guard`` (occupancy checks): entries in the FIFO (0 between
+# windows; a tile's own link, which no tree pushes into, counts only departures), cycle and
+# number of the last departures
+GD_OCC, GD_DCYC, GD_DCNT = range(3)
 
 
 @njit(cache=True)
@@ -148,8 +149,10 @@ def window_scratch(n_links, n_cores, cap):
     """``WindowScratch`` for windows of up to ``cap`` tree edges (stamps at -1: never)."""
     link = np.full((n_links, 8), -1, np.int64)
     link[:, LK_QLEN] = 0
+    guard = np.zeros((n_links, 3), np.int64)
+    guard[:, GD_DCYC] = -1
     return WindowScratch(np.empty(cap, np.int32), np.empty(cap, np.int64), np.empty(cap, np.int64),
-                         np.empty(cap, np.int64), np.empty(cap, np.int64), link, np.full((n_links, 4), -1, np.int64),
+                         np.empty(cap, np.int64), np.empty(cap, np.int64), link, guard,
                          np.empty(n_links, np.int64), np.full(n_cores, -1, np.int64),
                          np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32),
                          np.empty(cap, np.int64), np.empty(cap, np.int64),

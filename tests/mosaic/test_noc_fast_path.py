@@ -89,6 +89,23 @@ def test_ordered_serves_again_in_link_order_where_a_fifo_is_full():
     assert n_dl > 0 and (last != case["last"] or not np.array_equal(_committed(case, n_dl)[0], case["I"]))
 
 
+def test_ordered_window_after_a_late_one_starts_from_empty_fifos():
+    """A crowded window that gives up (packets still in the network at its end) leaves no
+    occupancy behind: the next crowded window, from the same scratch, equals the cycle model."""
+    late = _window_case(3, "mosaic-4x4", 40, 12, 6, 1, 1, 1, True)
+    assert late["late"]
+    for seed in range(4):
+        case = _window_case(seed, "mosaic-4x4", 40, 12, 1000, 1, 1, 1, True)
+        sc = window_scratch(len(case["topo"].links), case["spec"].n_cores,
+                            max(late["sc"].arr_edge.size, case["sc"].arr_edge.size))
+        rt, inj = late["rt"], late["inj"]
+        assert event_window(0, late["chip"], rt, sc, root_log(rt, inj, inj.size, sc), 0, -1, ORDERED)[0] == GAVE_UP_LATE
+        case["sc"] = sc
+        rt, inj = case["rt"], case["inj"]
+        n_dl, last = event_window(1000, case["chip"], rt, sc, root_log(rt, inj, inj.size, sc), 0, -1, ORDERED)
+        _same_as_cycle_window(case, n_dl, last)
+
+
 def _window_case(seed, topo, n_pkt, fan, step_cycles, depth, bw, cph, few_tiles):
     """One window of ``n_pkt`` packets (``fan`` random targets each, from random tiles or two)
     through the cycle model: its routes, chip and what ``cycle_window`` delivered."""
