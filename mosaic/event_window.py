@@ -90,15 +90,15 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     ``buffer_depth`` packets (a FIFO holds at most one entry per packet; ``mode`` PLAIN).
     Otherwise (``mode`` ORDERED) each push checks its link's room as ``noc_cycle`` does
     (entries + entries that left in this cycle < ``buffer_depth``, i.e. the entries at the
-    cycle's start + the pushes before this one).  While none fails, the pushes of a cycle are the same in any order
-    (the largest count a check sees is that of the cycle's last push), so a cycle is first
-    served in the order its entries came; at the first check that fails, its pushes are
-    undone and it is served again in increasing link index, a link whose forward has no room
-    keeping its entries, in order, for the next cycle.  Gives up if a packet is still in
-    the network at the window's end (``GAVE_UP_LATE``).  Writes only
-    ``sc``: the deliveries (tree edges in the cycle model's order: cycle, then link and
-    rank) in ``sc.dl_edge``; returns (number of deliveries, last delivery cycle - w0), or
-    (GAVE_UP_LATE, 0)."""
+    cycle's start + the pushes before this one).  While none fails, the pushes of a cycle
+    are the same in any order (the largest count a check sees is that of the cycle's last
+    push), so a cycle is first served in the order its entries came; at the first check that
+    fails, its pushes are undone and it is served again in increasing link index, a link
+    whose forward has no room keeping its entries, in order, for the next cycle.  Gives up
+    if a packet is still in the network at the window's end (``GAVE_UP_LATE``, the FIFO
+    counts reset).  Writes only ``sc``: the deliveries (tree edges in the cycle model's
+    order: cycle, then link and rank) in ``sc.dl_edge``; returns (number of deliveries,
+    last delivery cycle - w0), or (GAVE_UP_LATE, 0)."""
     S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
     edges, link_head = rt.edges, rt.link_head
     arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
@@ -225,7 +225,9 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
                     lg[X, GD_DCNT] += 1
             if failed < 0:
                 break
-            n_dl, tail, last = seg, tail0, last0    # the cycle again, sorted by link
+            # the cycle again, sorted by link (the tiles its deliveries stamped may flag a
+            # clash: a sort of a segment already in link order)
+            n_dl, tail, last = seg, tail0, last0
             _sort_segment(srv, srv_key, ZERO, n_srv)
             sorted_now = True
         if clash:                           # deliveries to one tile in one cycle: link order
@@ -263,9 +265,9 @@ def root_log(rt, inj, n_rem, sc):
 def _unpush(srv, s, ce, arr_edge, edges, link_head, n_cores, lg):
     """Undo the occupancy changes of a cycle served unsorted up to its entry ``s``, whose
     push into child edge ``ce`` failed a check: ``srv[:s]`` left their links and pushed
-    into their children, ``srv[s]`` pushed into its children before ``ce``.  (Stamps of
-    links first touched in the cycle stay: an occupancy of 0 and a departure count of 0
-    under them mean what no stamp means.)"""
+    into their children, ``srv[s]`` pushed into its children before ``ce``.  (Departure
+    stamps set in the cycle stay: a count of 0 under this cycle's stamp means what no stamp
+    means.)"""
     for a in range(s + 1):
         e = arr_edge[srv[a]]
         X = edges[e, 0]
