@@ -6,9 +6,9 @@ event by event (from its roots, or from the tree level at which ``mosaic.static_
 found two trees meeting): a log of entries in order of their ready cycle, and per cycle
 only the entries that can move (the cycle's arrivals and the links' waiting queues), in
 each link's FIFO order; when more packets than a FIFO holds are in the window, the cycle's
-pushes check room as the cycle model (``mosaic.cycle_model.noc_cycle``) does, and a cycle in
-which a check fails is served again in increasing link index, since only then does the
-order matter.  It gives up (and the window runs in ``mosaic.cycle_model.cycle_window``)
+pushes check room as the cycle model (``mosaic.cycle_model.noc_cycle``) does; from the first
+cycle in which a check fails (the cycle again) the links are served in increasing link
+index, since only then does the order matter.  It gives up (and the window runs in ``mosaic.cycle_model.cycle_window``)
 only if a packet is still in the network at the window's end.  Its packets' link
 and router loads are their whole trees, added per source at the end of the run
 (``mosaic.kernels.ideal_loads``).
@@ -92,11 +92,14 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     (entries + entries that left in this cycle < ``buffer_depth``, i.e. the entries at the
     cycle's start + the pushes before this one).  While none fails, the pushes of a cycle
     are the same in any order (the largest count a check sees is that of the cycle's last
-    push), so a cycle is first served in the order its entries came; at the first check that
-    fails, its pushes are undone and it is served again in increasing link index, a link
-    whose forward has no room keeping its entries, in order, for the next cycle.  Gives up
-    if a packet is still in the network at the window's end (``GAVE_UP_LATE``, the FIFO
-    counts reset).  Writes only ``sc``: the deliveries (tree edges in the cycle model's
+    push), so cycles are first served in the order their entries came; at the first check
+    that fails, the cycle's pushes are undone, and it and every later cycle of the window
+    are served in increasing link index, a link whose forward has no room keeping its
+    entries, in order, for the next cycle (a window whose FIFOs fill once mostly stays
+    congested: trying its later cycles unsorted first cost a second pass in most of them).
+    Gives up if a packet is still in the network at the window's end (``GAVE_UP_LATE``, the
+    FIFO counts reset).  Writes only ``sc``: ``sc.held``, the entries held back at full
+    FIFOs (summed over cycles) of a window done; the deliveries (tree edges in the cycle model's
     order: cycle, then link and rank) in ``sc.dl_edge``; returns (number of deliveries,
     last delivery cycle - w0), or (GAVE_UP_LATE, 0)."""
     S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
@@ -106,12 +109,15 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     xs = sc.arrival_link
     dl_edge, dl_key = sc.dl_edge, sc.dl_key
     guard = mode != PLAIN                   # occupancy checks
+    sorted_now = False                      # served in link order (since a check failed in arrival order)
+    held = ZERO                             # entries held back by a full FIFO, summed over cycles
     head = 0
     n_wl = 0                                # links with waiting entries: wl[:n_wl]
     c = 0
     while True:
         if n_wl == 0:
             if head == tail:
+                sc.held[0] = held
                 return n_dl, last
             c = arr_ready[head]
         if c >= S:
@@ -163,7 +169,8 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
                 w += 1
         n_wl = w
         seg, tail0, last0 = n_dl, tail, last
-        sorted_now = False                  # served in link order (a check failed in arrival order)
+        if sorted_now:
+            _sort_segment(srv, srv_key, ZERO, n_srv)
         while True:
             clash = False
             blocked = -1
@@ -225,14 +232,15 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
                     lg[X, GD_DCNT] += 1
             if failed < 0:
                 break
-            # the cycle again, sorted by link (the tiles its deliveries stamped may flag a
-            # clash: a sort of a segment already in link order)
+            # the cycle again, and the window's later cycles, sorted by link (the tiles its
+            # deliveries stamped may flag a clash: a sort of a segment already in link order)
             n_dl, tail, last = seg, tail0, last0
             _sort_segment(srv, srv_key, ZERO, n_srv)
             sorted_now = True
         if clash:                           # deliveries to one tile in one cycle: link order
             _sort_segment(dl_edge, dl_key, seg, n_dl)
         head = end
+        held += n_blocked
         if n_blocked == n_srv and n_wl > 0:  # all blocked: nothing changes before the next arrival
             if head == tail:
                 break

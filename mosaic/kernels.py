@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cycle_model import cycle_window
-from .event_window import ORDERED, PLAIN, commit_window, event_window, root_log
+from .event_window import GAVE_UP_LATE, ORDERED, PLAIN, commit_window, event_window, root_log
 from .neurons import (
     add_synapses,
     analog_input,
@@ -46,6 +46,12 @@ from .simstate import (
 )
 from .static_window import static_window
 
+# a crowded window is congested when its entries were held back at full FIFOs for at least
+# 1/this of its tree edges (entry-cycles): event_window then costs more than the cycle model
+# (tuned on the sweep benchmark's and the digits batch's windows: 1/10 and 1/290)
+_CONGESTED = 32
+# after too many congested windows in a run, ORDERED is tried again at every this many crowded windows
+_RETRY = 32
 
 @njit(cache=True)
 def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
@@ -115,6 +121,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # static_ and event_window's arrays
     src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by _event_path, per source
     runs = by_runs(prm, n)                          # the neuron loop, chosen once
+    crowded = np.zeros(3, np.int64)                 # crowded windows; ORDERED tries; congested ones
     for t in range(t0, t1):
         I[:] = 0
         analog_input(t, I, inp, counters)
@@ -143,7 +150,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
                 need += edge_ptr[inj[q] + 1] - edge_ptr[inj[q]]
             if need > sc.arr_edge.size:
                 sc = window_scratch(n_links, n_cores, 2 * need)
-            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, sc)
+            n_dl, w_last = _event_path(w0, chip, rt, inj, n_rem, need, sc, crowded)
             if n_dl >= 0:
                 commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters)
                 last = max(last, w_last)
@@ -159,16 +166,26 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
 # inlined (numba IR): a compiled callee's library is optimised and code-generated again inside
 # each caller's, so a wrapper of its own cost one more pass over everything below it
 @njit(cache=True, inline="always")
-def _event_path(w0, chip, rt, inj, n_rem, sc):
+def _event_path(w0, chip, rt, inj, n_rem, need, sc, crowded):
     """The window in the cheapest way that is exact.  With at most ``buffer_depth`` packets:
     ``static_window`` up to the first tree level at which two trees meet, ``event_window``
-    PLAIN from there.  With more: ORDERED.  (GAVE_UP_LATE, 0): the cycle model's window."""
+    PLAIN from there.  With more: ORDERED, unless more than a quarter of the run's tries were
+    congested (given up, or held back at full FIFOs for ``need`` / ``_CONGESTED`` entry-cycles
+    or more; ``crowded`` counts the run's crowded windows, tries and congested tries), then at
+    every ``_RETRY``-th crowded window.  (GAVE_UP_LATE, 0): the cycle model's window."""
     if n_rem <= chip.buffer_depth:
         n_dl, w_last, tail = static_window(w0, chip, rt, inj, n_rem, sc)
         if tail < 0:
             return n_dl, w_last
         return event_window(w0, chip, rt, sc, tail, n_dl, w_last, PLAIN)
-    return event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, ORDERED)
+    crowded[0] += 1
+    if 4 * crowded[2] > crowded[1] + 1 and crowded[0] % _RETRY != 0:
+        return GAVE_UP_LATE, 0
+    crowded[1] += 1
+    n_dl, w_last = event_window(w0, chip, rt, sc, root_log(rt, inj, n_rem, sc), ZERO, NO_CYCLE, ORDERED)
+    if n_dl < 0 or sc.held[0] * _CONGESTED >= need:
+        crowded[2] += 1
+    return n_dl, w_last
 
 
 # -- batches ----------------------------------------------------------------------------

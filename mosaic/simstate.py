@@ -133,6 +133,7 @@ class WindowScratch(NamedTuple):
     arrival_link: np.ndarray  # (cap,) int64 links of the current cycle's arrivals
     level_stamp: np.ndarray  # (n_links,) int64 per link (``static_window``): cycle it last served
     level_block: np.ndarray  # (cap, 4) int64 per packet: its tree's current level (edges)
+    held: np.ndarray        # (1,) int64 entries the last window held back at full FIFOs, summed over cycles
 
 
 # slots of ``WindowScratch.link``: cycle of the arrivals chained, first and last of their
@@ -156,7 +157,7 @@ def window_scratch(n_links, n_cores, cap):
                          np.empty(n_links, np.int64), np.full(n_cores, -1, np.int64),
                          np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int32),
                          np.empty(cap, np.int64), np.empty(cap, np.int64),
-                         np.full(n_links, -1, np.int64), np.zeros((cap, 4), np.int64))
+                         np.full(n_links, -1, np.int64), np.zeros((cap, 4), np.int64), np.zeros(1, np.int64))
 
 
 class Record(NamedTuple):

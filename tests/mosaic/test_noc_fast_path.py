@@ -85,8 +85,10 @@ def test_ordered_serves_again_in_link_order_where_a_fifo_is_full():
     case = _windows_equal_cycle_window(3, "mosaic-4x4", 40, 12, 1000, 1, 1, 1, True)
     assert not case["late"]
     rt, inj, sc = case["rt"], case["inj"], case["sc"]
+    assert sc.held[0] > 0                       # ORDERED's last run above held entries back
     n_dl, last = event_window(0, case["chip"], rt, sc, root_log(rt, inj, inj.size, sc), 0, -1, PLAIN)
     assert n_dl > 0 and (last != case["last"] or not np.array_equal(_committed(case, n_dl)[0], case["I"]))
+    assert sc.held[0] == 0
 
 
 def test_ordered_window_after_a_late_one_starts_from_empty_fifos():
