@@ -53,6 +53,7 @@ _CONGESTED = 32
 # after too many congested windows in a run, ORDERED is tried again at every this many crowded windows
 _RETRY = 32
 
+
 @njit(cache=True)
 def run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec):
     """Steps t0..t1-1 without contention: every copy arrives after hops x cph cycles.
