@@ -7,10 +7,10 @@ found two trees meeting): a log of entries in order of their ready cycle, and pe
 only the entries that can move (the cycle's arrivals and the links' waiting queues), in
 each link's FIFO order; when more packets than a FIFO holds are in the window, the cycle's
 pushes check room as the cycle model (``mosaic.cycle_model.noc_cycle``) does; from the first
-cycle in which a check fails (the cycle again) the links are served in increasing link
-index, since only then does the order matter.  It gives up (and the window runs in ``mosaic.cycle_model.cycle_window``)
-only if a packet is still in the network at the window's end.  Its packets' link
-and router loads are their whole trees, added per source at the end of the run
+cycle in which a check fails (that cycle again) the links are served in increasing link
+index, since only then does the order matter.  It gives up (and the window runs in
+``mosaic.cycle_model.cycle_window``) only if a packet is still in the network at the
+window's end.  Its packets' link and router loads are their whole trees, added per source at the end of the run
 (``mosaic.kernels.ideal_loads``).
 """
 from __future__ import annotations
@@ -35,8 +35,9 @@ from .simstate import (
 )
 
 # event_window's modes: PLAIN (at most buffer_depth packets: no occupancy check can fail),
-# ORDERED (more: every push checks room; a cycle in which a check fails is served again in
-# increasing link index, a failing check blocking, as noc_cycle does).  Literals on purpose:
+# ORDERED (more: every push checks room; from the first cycle in which a check fails, that
+# cycle again, the links are served in increasing link index, a failing check blocking, as
+# noc_cycle does).  Literals on purpose:
 # numba compiles event_window once per mode, each with its branches folded (a non-literal
 # mode compiles once, 12 s less per neuron dtype, and ran CUBA and the digits batch 2-4%
 # slower)
@@ -99,9 +100,9 @@ def event_window(w0, chip, rt, sc, tail, n_dl, last, mode):
     congested: trying its later cycles unsorted first cost a second pass in most of them).
     Gives up if a packet is still in the network at the window's end (``GAVE_UP_LATE``, the
     FIFO counts reset).  Writes only ``sc``: ``sc.held``, the entries held back at full
-    FIFOs (summed over cycles) of a window done; the deliveries (tree edges in the cycle model's
-    order: cycle, then link and rank) in ``sc.dl_edge``; returns (number of deliveries,
-    last delivery cycle - w0), or (GAVE_UP_LATE, 0)."""
+    FIFOs (summed over cycles) of a window done; the deliveries (tree edges in the cycle
+    model's order: cycle, then link and rank) in ``sc.dl_edge``; returns (number of
+    deliveries, last delivery cycle - w0), or (GAVE_UP_LATE, 0)."""
     S, cph, bw, cap, n_cores = chip.step_cycles, chip.cycles_per_hop, chip.bandwidth, chip.buffer_depth, chip.n_cores
     edges, link_head = rt.edges, rt.link_head
     arr_edge, arr_ready, arr_key, arr_next = sc.arr_edge, sc.arr_ready, sc.arr_key, sc.arr_next
