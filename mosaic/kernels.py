@@ -104,12 +104,14 @@ def ideal_loads(src_count, rt, n_cores, rec):
 
 
 @njit(cache=True)
-def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
+def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, src_count, crowded, rec):
     """Steps t0..t1-1 with the cycle-approximate network-on-chip (``Chip``,
     ``NeuronParams``, ``NeuronState``, ``Inputs``, ``Routes``, ``NocState``, ``Record``);
     returns the network state (its pools may have grown).  A window whose packets enter an
     empty network goes through ``event_window`` if it can, else (and with virtual channels)
-    through ``cycle_window``."""
+    through ``cycle_window``.  The packets ``event_window`` delivered are counted per source
+    in ``src_count``, whose link and router loads the caller adds once per run
+    (``ideal_loads``); ``crowded`` (3 counts, ``_event_path``) carries over between calls."""
     S, n_cores = chip.step_cycles, chip.n_cores
     syn_ptr, edge_ptr, local_a, local_b = rt.syn_ptr, rt.edge_ptr, rt.local_a, rt.local_b
     n_remote, syn_tgt, syn_w = rt.n_remote, rt.syn_tgt, rt.syn_w
@@ -120,9 +122,7 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
     born = np.empty(n + inp.x_spk.shape[1], np.int64)
     n_links = rt.link_head.size
     sc = window_scratch(n_links, n_cores, 4 * rt.max_edges)    # static_ and event_window's arrays
-    src_count = np.zeros(n_remote.size, np.int64)   # packets delivered by _event_path, per source
     runs = by_runs(prm, n)                          # the neuron loop, chosen once
-    crowded = np.zeros(3, np.int64)                 # crowded windows; ORDERED tries; congested ones
     for t in range(t0, t1):
         I[:] = 0
         analog_input(t, I, inp, counters)
@@ -160,7 +160,6 @@ def run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec):
             noc, last = cycle_window(w0, chip, rt, inj, n_rem, born, I, noc, last, rec)
         latency[t] = max(last, 0)
         step_neurons(runs, I, prm, st, spikes[t])
-    ideal_loads(src_count, rt, n_cores, rec)
     return noc
 
 
@@ -198,12 +197,13 @@ def _sample(b, ideal, chip, prm, st, inp, rt, n_links, rec):
     st_b = NeuronState(st.mem[b], st.syn[b], st.prev[b], st.ref_left[b])
     inp_b = Inputs(inp.x_spk[b], inp.x_cur[b], inp.in_ptr, inp.in_idx, inp.in_w)
     rec_b = Record(rec.counters[b], rec.router_load[b], rec.link_load[b], rec.spikes[b], rec.latency[b])
+    src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
     if ideal:
-        src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
         run_ideal(ZERO, T, chip, prm, st_b, inp_b, rt, src_count, rec_b)
-        ideal_loads(src_count, rt, chip.n_cores, rec_b)
     else:
-        run_cycle(ZERO, T, chip, prm, st_b, inp_b, rt, noc_state(n_links, POOL), rec_b)
+        run_cycle(ZERO, T, chip, prm, st_b, inp_b, rt, noc_state(n_links, POOL), src_count, np.zeros(3, np.int64),
+                  rec_b)
+    ideal_loads(src_count, rt, chip.n_cores, rec_b)
 
 
 @njit(cache=True, parallel=True)

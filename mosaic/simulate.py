@@ -391,19 +391,20 @@ def simulate(net: SpikingNetwork, spec: HardwareSpec, placement=None, input_spik
     rec = record(T, net.n_neurons, topo.n_routers, len(topo.links))
     chunk = min(max(1, T // 100), CHUNK_STEPS) if progress else CHUNK_STEPS
     bar = tqdm(total=T, desc=f"simulate {spec.name} ({routing})", unit="step", disable=not progress)
+    src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)    # packets per source, loads added once
     if routing == "ideal":
-        src_count = np.zeros(rt.edge_ptr.size - 1, np.int64)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
             kernels.run_ideal(t0, t1, chip, prm, st, inp, rt, src_count, rec)
             bar.update(t1 - t0)
-        kernels.ideal_loads(src_count, rt, spec.n_cores, rec)
     else:
         noc = noc_state(len(topo.links) * spec.virtual_channels, POOL)
+        crowded = np.zeros(3, np.int64)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
-            noc = kernels.run_cycle(t0, t1, chip, prm, st, inp, rt, noc, rec)
+            noc = kernels.run_cycle(t0, t1, chip, prm, st, inp, rt, noc, src_count, crowded, rec)
             bar.update(t1 - t0)
+    kernels.ideal_loads(src_count, rt, spec.n_cores, rec)
     bar.close()
     return finish_report(net, spec, prep, spikes=rec.spikes, counters=counter_dict(rec.counters),
                          router_load=rec.router_load, link_load=rec.link_load, step_latency=rec.latency,
