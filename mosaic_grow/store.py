@@ -11,6 +11,7 @@ pending again), never corrupt the file.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import math
@@ -232,6 +233,54 @@ class ResultStore:
                 w.writerow({k: _cell(r.get(k)) for k in columns})
         atomic_write(path, write, binary=False)
         return len(rows)
+
+    # -- moving finished runs between stores --------------------------------------
+    def export_points(self, path: str | Path) -> int:
+        """Write every ``ok`` run (hash, config, result, wall_s) as gzipped JSON lines, merged
+        over the runs already in ``path`` (by hash; this store's win), so a sweep's finished
+        runs can be carried to another machine or checked in; returns the number written."""
+        old = {r["hash"]: r for r in read_points(path)} if Path(path).exists() else {}
+        for r in self.records("ok"):
+            old[r["hash"]] = {k: r[k] for k in ("hash", "config", "result", "wall_s")}
+        data = gzip.compress("".join(canonical_json(old[h]) + "\n" for h in sorted(old)).encode(), mtime=0)
+        atomic_write(path, lambda fh: fh.write(data))
+        return len(old)
+
+    def import_points(self, path: str | Path, only: set[str] | None = None) -> int:
+        """Store the runs of an ``export_points`` file (those whose hash is in ``only``, if
+        given) that this store does not hold as ``ok``: a sweep then skips them.  Each run's
+        hash is checked against its config; returns the number stored."""
+        done = self.hashes("ok")
+        n = 0
+        for r in read_points(path):
+            if (only is not None and r["hash"] not in only) or r["hash"] in done:
+                continue
+            self.put(r["config"], "ok", r["result"], None, r["wall_s"], key=r["hash"])
+            n += 1
+        return n
+
+
+def read_points(path: str | Path) -> list[dict[str, Any]]:
+    """The runs of an ``export_points`` file; ``StoreError`` naming the file and the first bad
+    line if it is not one (or a run's hash does not match its config)."""
+    try:
+        with gzip.open(path, "rt") as f:
+            lines = f.read().splitlines()
+    except (OSError, EOFError) as e:
+        raise StoreError(f"{str(path)!r} is not a gzipped points file ({e}); export one with "
+                         "ResultStore.export_points") from None
+    out = []
+    for i, line in enumerate(lines, 1):
+        try:
+            r = json.loads(line)
+            ok = set(r) == {"hash", "config", "result", "wall_s"} and config_hash(r["config"]) == r["hash"]
+        except (json.JSONDecodeError, TypeError):
+            ok = False
+        if not ok:
+            raise StoreError(f"{str(path)!r} line {i} is not a stored run (hash, config, result, wall_s, "
+                             "the hash that of the config)")
+        out.append(r)
+    return out
 
 
 def _alive(host: str, pid: int, this_host: str) -> bool:

@@ -59,3 +59,36 @@ def test_primary_key_forbids_duplicates(tmp_path):
         with pytest.raises(sqlite3.IntegrityError):
             s.con.execute("INSERT INTO runs (hash, config, status, finished) VALUES (?, '{}', 'ok', 0)",
                           (config_hash({"x": 1}),))
+
+
+def test_points_export_and_import_carry_finished_runs_to_another_store(tmp_path):
+    pts = tmp_path / "points.jsonl.gz"
+    with ResultStore(tmp_path / "a.sqlite") as a:
+        a.put({"seed": 0}, "ok", {"acc": 0.5}, wall_s=2.0)
+        a.put({"seed": 1}, "failed", error="boom")
+        assert a.export_points(pts) == 1                     # ok runs only
+    with ResultStore(tmp_path / "b.sqlite") as b:
+        b.put({"seed": 2}, "ok", {"acc": 0.7}, wall_s=1.0)
+        assert b.export_points(pts) == 2                     # merged over the file's runs
+        assert b.import_points(pts) == 1                     # seed 2 is already here
+        assert b.import_points(pts) == 0
+        (r0,) = [r for r in b.records("ok") if r["config"] == {"seed": 0}]
+        assert r0["result"] == {"acc": 0.5} and r0["wall_s"] == 2.0
+    with ResultStore(":memory:") as c:                       # only: the hashes a sweep wants
+        assert c.import_points(pts, only={config_hash({"seed": 2})}) == 1
+        assert [r["config"] for r in c.records()] == [{"seed": 2}]
+
+
+def test_points_file_that_is_corrupt_or_tampered_is_refused(tmp_path):
+    import gzip
+    import json
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(b"not gzip at all")
+    with ResultStore(":memory:") as s:
+        with pytest.raises(StoreError, match="not a gzipped points file"):
+            s.import_points(bad)
+        line = {"hash": config_hash({"seed": 0}), "config": {"seed": 1}, "result": {}, "wall_s": 1.0}
+        bad.write_bytes(gzip.compress((json.dumps(line) + "\n").encode()))
+        with pytest.raises(StoreError, match="line 1 is not a stored run"):
+            s.import_points(bad)
+        assert len(s) == 0
