@@ -28,8 +28,15 @@ the speed of the analytic cost model.
 Ends with one JSON line per target of the issue; a workload whose front runner is not
 registered in ``growth.fronts.RUNNERS`` is reported ``"met": false`` with a note.
 
+The grid's finished points are kept in ``benchmarks/results/bench_feedback_points.jsonl.gz``
+(checked in): a full run imports them into its store first and exports the store's points
+there at the end, so the grid resumes on another machine.  A partial run (``--workloads``
+some of them, ``--no-workload``) with ``--carry-over`` keeps the previous full run's lines
+for what it did not measure, marked ``"carried_over": true``.
+
     python benchmarks/bench_feedback.py [--quick] [--db results/bench_feedback/fronts.sqlite]
                                         [--workload-json results/mosaic_workload/results.json]
+                                        [--workloads W ...] [--no-workload] [--carry-over]
 """
 from __future__ import annotations
 
@@ -42,7 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from targets import emit, target
+from targets import emit, load, target
 
 from growth import fronts as gf
 from growth.controller import grown_index, layered_network
@@ -60,6 +67,9 @@ MIN_RECORDS = 5            # growths of one candidate type needed for its rank c
 WORKLOADS = ("digits_mlp", "mnist1d_mlp", "smnist_recurrent", "mosaic_workload")   # the issue's
 RECURRENT = ("smnist_recurrent", "mosaic_workload")
 SEEDS, QUICK_SEEDS = 5, 2
+POINTS = ROOT / "benchmarks" / "results" / "bench_feedback_points.jsonl.gz"   # the grid's points (full runs)
+CARRIED = ("carried over from the previous full run's results file (not measured in this run; the "
+           "grid's points of that run were not kept)")
 
 def _example(name: str):
     path = ROOT / "examples" / f"{name}.py"
@@ -146,11 +156,14 @@ def seed_groups(workloads, seeds: int, overrides) -> dict[int, list[str]]:
     return groups
 
 
-def run_grid(db: Path, groups: dict[int, list[str]], quick: bool, workers: int) -> tuple[list[dict], dict]:
+def run_grid(db: Path, groups: dict[int, list[str]], quick: bool, workers: int,
+             points_file: Path | None = None) -> tuple[list[dict], dict]:
     """Run (or resume) the grid's sweep into ``db``; returns the stored points and the stats.
     The config of each seed group is also written beside ``db`` (``front.toml``, then
     ``front-<n>seeds.toml`` for the others), so ``mosaic sweep <file> --db ... --resume``
-    continues it."""
+    continues it.  ``points_file``: the grid's points of earlier runs (``POINTS``, checked in)
+    are imported into ``db`` first (the sweep skips them), and every finished point of ``db``
+    is exported there at the end, so a run on another machine resumes the grid."""
     docs = {n: front_doc(ws, n, quick) for n, ws in groups.items()}
     db.parent.mkdir(parents=True, exist_ok=True)
     for i, (n, doc) in enumerate(docs.items()):
@@ -158,13 +171,16 @@ def run_grid(db: Path, groups: dict[int, list[str]], quick: bool, workers: int) 
     configs = [c for doc in docs.values() for c in expand(parse_config(doc, where="bench_feedback grid"))]
     # seed-major order: a run stopped early leaves whole seeds (every strategy), not whole strategies
     configs.sort(key=lambda c: c["seed"])
+    mine = {config_hash(c) for c in configs}              # the store may hold other seeds' points too
     with open_store(db, resume=db.exists()) as store:
         store.set_meta("config:front.toml", "\n".join(_toml(doc) for doc in docs.values()))
+        imported = store.import_points(points_file, only=mine) if points_file and points_file.exists() else 0
         st = run_sweep(configs, store, workers=workers, progress=True)
-        mine = {config_hash(c) for c in configs}          # the store may hold other seeds' points too
         points = [r["result"] for r in store.records("ok") if r["hash"] in mine]
+        if points_file:
+            store.export_points(points_file)
     stats = {"runs": st.total, "skipped": st.skipped, "executed": st.executed, "failed": st.failed,
-             "wall_s": st.wall_s, "run_s": st.run_s, "errors": st.errors[:5]}
+             "wall_s": st.wall_s, "run_s": st.run_s, "errors": st.errors[:5], "imported": imported}
     return points, stats
 
 
@@ -224,18 +240,57 @@ def front_targets(fr: dict, workloads) -> list[dict]:
     return out
 
 
-def benefit_target(points: list[dict]) -> dict:
+def benefit_target(points: list[dict], previous: dict | None = None) -> dict:
     """``benefit_rank_correlation``: Spearman's rho of the controller's predicted benefit vs
     the gain realised over a no-growth twin (nats, ``growth.benefit``), per candidate type;
     the value is the lowest rho over the types with at least ``MIN_RECORDS`` growths (the
-    pooled "all" is printed beside it, not used: it mixes workloads)."""
+    pooled "all" is printed beside it, not used: it mixes workloads).  ``previous``: the
+    previous full run's line, whose types this run did not measure (the feed-forward fronts'
+    are "layer:l", the recurrent ones "l:k") are carried over and marked so."""
     n = sum(len(p["benefit"]) for p in points if p["strategy"] == "controller")
     rc = benefit_rank_correlation([p for p in points if p["strategy"] == "controller"])
-    used = {t: v for t, v in rc.items() if t != "all" and v["n"] >= MIN_RECORDS and np.isfinite(v["rho"])}
+    note = f"lowest rho over candidate types with >= {MIN_RECORDS} growths"
+    if previous:
+        old = {t: {**v, "carried_over": True} for t, v in previous["per_type"].items() if t not in rc and t != "all"}
+        rc.update(old)
+        if old:
+            note += f"; types {sorted(old)} {CARRIED}, the pooled 'all' is this run's only"
+    used = {t: v for t, v in rc.items() if t != "all" and v["n"] >= MIN_RECORDS and v["rho"] is not None
+            and np.isfinite(v["rho"])}
     rho = float(min(v["rho"] for v in used.values())) if used else None
     return target("benefit_rank_correlation", None if rho is None else round(rho, 4), ">= 0.5",
-                  rho is not None and rho >= 0.5, per_type=rc, growths=n,
-                  note=f"lowest rho over candidate types with >= {MIN_RECORDS} growths")
+                  rho is not None and rho >= 0.5, per_type=rc, growths=n, note=note)
+
+
+def violations_target(points: list[dict], carried: list[str], previous: dict | None) -> dict:
+    """``budget_violations_simulated`` over this run's controller points, per workload; the
+    workloads in ``carried`` from the ``previous`` line (its per-workload counts, or 0 each
+    when its total was 0; otherwise unknown, and the target is not met)."""
+    ctl = [p for p in points if p["strategy"] == "controller"]
+    per = {w: sum(p["violations"] for p in ctl if p["workload"] == w) for w in dict.fromkeys(p["workload"] for p in ctl)}
+    note = ""
+    if carried and previous:
+        old = previous.get("per_workload") or ({w: 0 for w in carried} if previous["value"] == 0 else {})
+        per.update({w: old.get(w) for w in carried})
+        note = f"workloads {carried}: {CARRIED}"
+    known = all(v is not None for v in per.values())
+    total = sum(v for v in per.values() if v is not None)
+    duals = [p["dual"] for p in ctl if "dual" in p]            # recurrent points
+    return target("budget_violations_simulated", total if known else None,
+                  "== 0 (every accepted network, cycle routing)", known and total == 0, per_workload=per,
+                  controller_points=len(ctl), dual_recorded_points=len(duals),
+                  dual_bound_points=sum(any(h["lam"] > 0 for h in d) for d in duals), note=note)
+
+
+def carry_over(lines: list[dict], previous: dict[str, dict], names: set[str]) -> list[dict]:
+    """``lines`` with the targets in ``names`` (not measured in this run) replaced by the
+    ``previous`` full run's lines, marked ``carried_over`` (left as they are if it has none)."""
+    out = []
+    for line in lines:
+        old = previous.get(line["target"]) if line["target"] in names else None
+        out.append(line if old is None else {**old, "carried_over": True,
+                                              "note": f"{CARRIED}; {old.get('note', '')}".rstrip("; ")})
+    return out
 
 
 def read_workloads(paths) -> dict:
@@ -335,39 +390,64 @@ def main(argv=None) -> int:
                                                  "resumed part of the run went, or what it left out)")
     ap.add_argument("--out", default=None, help="figures folder (default docs/images/bench_feedback, the "
                                                 "figures the docs show; quick: results/bench_feedback/quick)")
+    ap.add_argument("--points", default=None, help=f"the grid's points file, imported into --db first and "
+                                                   f"updated at the end (default {POINTS.relative_to(ROOT)}; "
+                                                   "quick runs: none)")
+    ap.add_argument("--no-workload", action="store_true", help="do not run (or read) the Mosaic workload; its "
+                                                               "lines need --carry-over")
+    ap.add_argument("--carry-over", action="store_true",
+                    help="a partial run: targets it does not measure (fronts of workloads without points, the "
+                         "Mosaic workload with --no-workload) keep the previous full run's lines, marked "
+                         "carried_over; the benefit types, violations and wall time of those workloads too")
     a = ap.parse_args(argv)
+    if a.carry_over and a.quick:
+        raise SystemExit("bench_feedback: --carry-over is for full runs (a quick run writes its own results file)")
+    if a.no_workload and not a.carry_over:
+        raise SystemExit("bench_feedback: --no-workload leaves the Mosaic workload's lines unmeasured; add --carry-over")
     t_start = time.perf_counter()
     store_dir = ROOT / "results" / "bench_feedback" / ("quick" if a.quick else "")
     out = Path(a.out) if a.out else (store_dir if a.quick else ROOT / "docs" / "images" / "bench_feedback")
     out.mkdir(parents=True, exist_ok=True)
     db = Path(a.db) if a.db else store_dir / "fronts.sqlite"
+    points_file = Path(a.points) if a.points else (None if a.quick else POINTS)
     workloads = a.workloads or (["digits_mlp"] if a.quick else list(WORKLOADS))
     cm = bench_cost_model(a.quick)
     runnable = [w for w in workloads if w in gf.RUNNERS]
     seeds = a.seeds or (QUICK_SEEDS if a.quick else SEEDS)
     groups = seed_groups(runnable, seeds, a.seeds_of)
-    points, stats = run_grid(db, groups, a.quick, a.workers)
-    print(f"\nfront grid ({db}): {stats['runs']} points, {stats['skipped']} already stored, {stats['executed']} run "
+    points, stats = run_grid(db, groups, a.quick, a.workers, points_file)
+    print(f"\nfront grid ({db}): {stats['runs']} points, {stats['skipped']} already stored "
+          f"({stats['imported']} imported from {points_file}), {stats['executed']} run "
           f"({stats['failed']} failed) in {stats['wall_s']:.0f} s wall, {stats['run_s']:.0f} s of point runs"
           + "".join(f"\n  failed {e}" for e in stats["errors"]))
     wl = _example("mosaic_workload")
     fr, growth_rows = analyse_fronts(points, workloads, out, wl.RATIOS)
-    violations = sum(p["violations"] for p in points if p["strategy"] == "controller")
-    duals = [p["dual"] for p in points if p["strategy"] == "controller" and "dual" in p]   # recurrent points
-    workload = read_workloads(a.workload_json) if a.workload_json else wl.run_workload(quick=a.quick)
-    wl.plot(workload, out / "ratio_sweep.png", growth=growth_rows)
+    workload = (None if a.no_workload else
+                read_workloads(a.workload_json) if a.workload_json else wl.run_workload(quick=a.quick))
+    if workload is not None:
+        wl.plot(workload, out / "ratio_sweep.png", growth=growth_rows)
     wall = time.perf_counter() - t_start
     print(f"\nbench_feedback wall time {wall:.0f} s; figures in {out}\n")
-    emit("bench_feedback", front_targets(fr, list(dict.fromkeys([*WORKLOADS, *workloads]))) + workload_targets(workload, a.quick, wl.DEFAULT_RATIO) + [
-        benefit_target(points),
-        target("budget_violations_simulated", violations, "== 0 (every accepted network, cycle routing)",
-               violations == 0, controller_points=sum(p["strategy"] == "controller" for p in points),
-               dual_recorded_points=len(duals), dual_bound_points=sum(any(h["lam"] > 0 for h in d) for d in duals)),
+    previous = {d["target"]: d for d in load("bench_feedback")} if a.carry_over else {}
+    carried = [w for w in WORKLOADS if w not in fr] if a.carry_over else []
+    lines = front_targets(fr, list(dict.fromkeys([*WORKLOADS, *workloads]))) + workload_targets(
+        workload, a.quick, wl.DEFAULT_RATIO) + [
+        benefit_target(points, previous.get("benefit_rank_correlation") if carried else None),
+        violations_target(points, carried, previous.get("budget_violations_simulated")),
         target("cost_model_candidate_ms", round(cm["delta_ms"], 3), "< 10 on mosaic-8x8 at 2,048 neurons",
                cm["delta_ms"] < 10),
         target("cost_model_vs_simulator_energy", round(cm["energy_err"], 4), "<= 0.10", cm["energy_err"] <= 0.10),
         wall_target(wall, stats, points, workload if a.workload_json else None, a, seeds),
-    ], quick=a.quick)
+    ]
+    unmeasured = {f"hypervolume_ratio_{w}" for w in carried}
+    if workload is None:
+        unmeasured |= {"mosaic_workload_accuracy", "routing_share_mosaic_workload"}
+    if unmeasured:                                # a partial run cannot estimate a full one's wall time
+        unmeasured.add("bench_feedback_wall_s")
+    out_lines = carry_over(lines, previous, unmeasured)
+    if out_lines[-1].get("carried_over"):
+        out_lines[-1]["partial_run"] = {k: v for k, v in lines[-1].items() if k not in ("target", "goal")}
+    emit("bench_feedback", out_lines, quick=a.quick)
     return 0
 
 
