@@ -288,8 +288,9 @@ def carry_over(lines: list[dict], previous: dict[str, dict], names: set[str]) ->
     out = []
     for line in lines:
         old = previous.get(line["target"]) if line["target"] in names else None
-        out.append(line if old is None else {**old, "carried_over": True,
-                                              "note": f"{CARRIED}; {old.get('note', '')}".rstrip("; ")})
+        if old is not None and not old.get("carried_over"):    # carried once: its note says so already
+            old = {**old, "carried_over": True, "note": f"{CARRIED}; {old.get('note', '')}".rstrip("; ")}
+        out.append(line if old is None else old)
     return out
 
 

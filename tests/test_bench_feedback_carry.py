@@ -37,6 +37,8 @@ def test_carry_over_replaces_only_the_named_lines_and_marks_them(bf):
     assert out[0]["note"].startswith("carried over") and out[0]["note"].endswith("old note")
     assert out[1] == lines[1]                                # measured now: this run's line
     assert bf.carry_over(lines, {}, {"a"}) == lines          # nothing to carry: left as it is
+    again = bf.carry_over(lines, {"a": out[0]}, {"a"})       # a second partial run
+    assert again[0] == out[0]
 
 
 def test_benefit_target_merges_the_types_this_run_did_not_measure(bf):
