@@ -333,8 +333,8 @@ def _sort_segment(edge, key, a0, a1):
 @njit(cache=True)
 def commit_window(inj, n_rem, n_dl, rt, sc, I, src_count, counters):
     """Apply a window ``event_window`` completed: its deliveries in order, its counters; the
-    packets' link and router loads (their whole trees) are added per source at the end of
-    ``kernels.run_cycle`` (``src_count``, ``kernels.ideal_loads``)."""
+    packets are counted per source in ``src_count``, whose link and router loads (their whole
+    trees) are added once at the end of the run (``kernels.ideal_loads``)."""
     edges, syn_tgt, syn_w = rt.edges, rt.syn_tgt, rt.syn_w
     for i in range(n_dl):
         e = sc.dl_edge[i]
